@@ -1,0 +1,1 @@
+"""Authentication chain, RBAC/Node authorization, SubjectAccessReview, rate limiting, audit."""

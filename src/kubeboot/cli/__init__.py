@@ -1,0 +1,1 @@
+"""The ``kubeboot`` command line: server, init, join, agent, token, kubeconfig, csr, ca."""

@@ -1,0 +1,46 @@
+"""Entry point. Subcommands are imported lazily so ``kubeboot agent`` never loads the server.
+
+Each subcommand lives in its own module and is listed in ``_COMMANDS`` as
+``name -> "module:attribute"``; the agent's memory target depends on this laziness.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+__all__ = ["main"]
+
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "server": ("kubeboot.cli.server", "server"),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module = importlib.import_module(target[0])
+        command = getattr(module, target[1])
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kubeboot")
+def cli() -> None:
+    """kubeboot: Kubernetes TLS bootstrapping, server and node side.
+
+    \b
+    Start a control plane on this machine and print the join command:
+      kubeboot server --data-dir ./kubeboot-data
+    """
+
+
+def main() -> None:
+    cli(prog_name="kubeboot")

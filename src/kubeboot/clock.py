@@ -1,0 +1,66 @@
+"""The injected clock.
+
+Every decision that depends on time (token expiry, certificate validity, rotation deadlines,
+lease expiry, cleaner schedules) takes a :class:`Clock` so tests can warp time without
+sleeping. Wall-clock time is always timezone-aware UTC; ``monotonic`` is for measuring
+intervals only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Protocol
+
+__all__ = ["Clock", "FakeClock", "SystemClock", "format_time", "parse_time"]
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current wall-clock time, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin that never goes backwards."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class FakeClock:
+    """A clock that moves only when told to; for tests and simulations."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self._now = start or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        self._mono = 1000.0
+
+    def now(self) -> dt.datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        self._now += dt.timedelta(seconds=seconds)
+        self._mono += seconds
+
+
+def format_time(t: dt.datetime) -> str:
+    """metav1.Time wire format: RFC 3339, UTC, whole seconds (``2024-05-01T12:00:00Z``)."""
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(s: str) -> dt.datetime:
+    """Parse an RFC 3339 timestamp as Go's ``time.RFC3339`` does; raises ValueError."""
+    if not s or "T" not in s:
+        raise ValueError(f"not an RFC 3339 time: {s!r}")
+    t = dt.datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
+    if t.tzinfo is None:
+        raise ValueError(f"RFC 3339 time without an offset: {s!r}")
+    return t.astimezone(dt.UTC)

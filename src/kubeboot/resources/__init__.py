@@ -1,0 +1,1 @@
+"""Kubernetes object models, the resource table and pure validators (no I/O)."""

@@ -1,0 +1,215 @@
+"""The resource table: one ``ResourceInfo`` per served resource (design rule 3).
+
+Routing, discovery documents, RBAC resource names, OpenAPI, field-selector support and the
+storage key layout all read this table; adding a resource means adding a row here and, if it
+has special rules, a strategy in ``kubeboot.api.strategies``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ALL_VERBS",
+    "RESOURCES",
+    "GroupVersion",
+    "ResourceInfo",
+    "find_by_kind",
+    "find_resource",
+    "group_versions",
+]
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+CREATE_ONLY = ("create",)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupVersion:
+    group: str
+    version: str
+
+    @property
+    def api_version(self) -> str:
+        """``v1`` for the core group, ``<group>/<version>`` otherwise."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def path(self) -> str:
+        """URL prefix: ``/api/v1`` or ``/apis/<group>/<version>``."""
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    gv: GroupVersion
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    verbs: tuple[str, ...] = ALL_VERBS
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    # Field selectors beyond metadata.name / metadata.namespace (server-facts §8.5).
+    field_selectors: tuple[str, ...] = ()
+    # Virtual resources (reviews) are never stored: create computes and returns an answer.
+    stored: bool = True
+    categories: tuple[str, ...] = field(default=())
+
+    @property
+    def group(self) -> str:
+        return self.gv.group
+
+    @property
+    def api_version(self) -> str:
+        return self.gv.api_version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    def storage_prefix(self, namespace: str | None = None) -> str:
+        """Key prefix for a collection; namespaced prefixes end in ``/<ns>/``."""
+        base = f"/{self.group or 'core'}/{self.plural}/"
+        if self.namespaced and namespace:
+            return f"{base}{namespace}/"
+        return base
+
+    def storage_key(self, namespace: str | None, name: str) -> str:
+        return f"{self.storage_prefix(namespace)}{name}"
+
+
+CORE = GroupVersion("", "v1")
+CERTIFICATES = GroupVersion("certificates.k8s.io", "v1")
+RBAC = GroupVersion("rbac.authorization.k8s.io", "v1")
+COORDINATION = GroupVersion("coordination.k8s.io", "v1")
+AUTHORIZATION = GroupVersion("authorization.k8s.io", "v1")
+AUTHENTICATION = GroupVersion("authentication.k8s.io", "v1")
+
+RESOURCES: tuple[ResourceInfo, ...] = (
+    ResourceInfo(
+        CORE,
+        "Namespace",
+        "namespaces",
+        "namespace",
+        namespaced=False,
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+        short_names=("ns",),
+        subresources=("status",),
+        field_selectors=("status.phase",),
+    ),
+    ResourceInfo(
+        CORE,
+        "Secret",
+        "secrets",
+        "secret",
+        namespaced=True,
+        field_selectors=("type",),
+    ),
+    ResourceInfo(CORE, "ConfigMap", "configmaps", "configmap", namespaced=True, short_names=("cm",)),
+    ResourceInfo(
+        CORE,
+        "Node",
+        "nodes",
+        "node",
+        namespaced=False,
+        short_names=("no",),
+        subresources=("status",),
+        field_selectors=("spec.unschedulable",),
+    ),
+    ResourceInfo(
+        CORE,
+        "Event",
+        "events",
+        "event",
+        namespaced=True,
+        short_names=("ev",),
+        field_selectors=(
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ),
+    ),
+    ResourceInfo(
+        CERTIFICATES,
+        "CertificateSigningRequest",
+        "certificatesigningrequests",
+        "certificatesigningrequest",
+        namespaced=False,
+        short_names=("csr",),
+        subresources=("approval", "status"),
+        field_selectors=("spec.signerName",),
+    ),
+    ResourceInfo(RBAC, "ClusterRole", "clusterroles", "clusterrole", namespaced=False),
+    ResourceInfo(
+        RBAC, "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", namespaced=False
+    ),
+    ResourceInfo(RBAC, "Role", "roles", "role", namespaced=True),
+    ResourceInfo(RBAC, "RoleBinding", "rolebindings", "rolebinding", namespaced=True),
+    ResourceInfo(COORDINATION, "Lease", "leases", "lease", namespaced=True),
+    ResourceInfo(
+        AUTHORIZATION,
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        "subjectaccessreview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    ResourceInfo(
+        AUTHORIZATION,
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    ResourceInfo(
+        AUTHORIZATION,
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        "localsubjectaccessreview",
+        namespaced=True,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    ResourceInfo(
+        AUTHENTICATION,
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+)
+
+_BY_GV_PLURAL: dict[tuple[str, str, str], ResourceInfo] = {
+    (r.group, r.gv.version, r.plural): r for r in RESOURCES
+}
+_BY_GROUP_KIND: dict[tuple[str, str], ResourceInfo] = {(r.group, r.kind): r for r in RESOURCES}
+
+
+def find_resource(group: str, version: str, plural: str) -> ResourceInfo | None:
+    return _BY_GV_PLURAL.get((group, version, plural))
+
+
+def find_by_kind(group: str, kind: str) -> ResourceInfo | None:
+    return _BY_GROUP_KIND.get((group, kind))
+
+
+def group_versions() -> list[GroupVersion]:
+    """Served group versions, core first, in a stable order."""
+    seen: list[GroupVersion] = []
+    for r in RESOURCES:
+        if r.gv not in seen:
+            seen.append(r.gv)
+    return seen
