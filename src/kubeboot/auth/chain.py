@@ -1,0 +1,87 @@
+"""The authenticator chain with upstream's composition and failure rules (server-facts §3.5).
+
+::
+
+    anonymous fail-on-error union (if --anonymous-auth)
+    └── group adder (system:authenticated)
+        └── union, not short-circuiting on errors
+            ├── x509 client certificate
+            └── bearer token → union of token authenticators (token file, bootstrap tokens)
+
+Consequences that clients and tests depend on:
+
+* no credential at all → ``system:anonymous`` / ``system:unauthenticated`` when anonymous auth
+  is on, else 401;
+* a bearer that no token authenticator accepts → 401 ("invalid bearer token" when none even
+  recognised it), never anonymous;
+* an unverifiable client certificate with nothing else succeeding → 401; together with a good
+  bearer → success as the bearer's user; a good certificate wins over any bearer.
+
+Sub-authenticators answer None for "not mine" and raise
+:class:`~kubeboot.auth.interface.AuthenticationFailed` for "mine, rejected". Their messages
+never contain the presented token, so :class:`AuthenticationFailed` from this chain is safe to
+log, audit and show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from kubeboot.auth.interface import AuthenticationFailed, Credentials, UserInfo
+from kubeboot.auth.users import ANONYMOUS, add_authenticated_group
+from kubeboot.auth.x509 import ClientCertAuthenticator
+
+__all__ = ["AuthenticatorChain", "TokenAuthenticator"]
+
+
+class TokenAuthenticator(Protocol):
+    def authenticate_token(self, token: str) -> UserInfo | None:
+        """The token's user; None if the token is not of this kind; raises if rejected."""
+        ...
+
+
+class AuthenticatorChain:
+    """Implements :class:`~kubeboot.auth.interface.Authenticator` for the server."""
+
+    def __init__(
+        self,
+        *,
+        client_certs: ClientCertAuthenticator | None = None,
+        tokens: Sequence[TokenAuthenticator] = (),
+        anonymous: bool = True,
+    ) -> None:
+        self._client_certs = client_certs
+        self._tokens = tuple(tokens)
+        self.anonymous = anonymous
+
+    async def authenticate(self, creds: Credentials) -> UserInfo:
+        return self.authenticate_now(creds)
+
+    def authenticate_now(self, creds: Credentials) -> UserInfo:
+        """The synchronous core of :meth:`authenticate` (every lookup is in memory)."""
+        errors: list[str] = []
+        if self._client_certs is not None and creds.client_cert_der is not None:
+            try:
+                user = self._client_certs.authenticate(creds.client_cert_der)
+            except AuthenticationFailed as e:
+                errors.append(str(e))
+            else:
+                if user is not None:
+                    return add_authenticated_group(user)
+        if creds.bearer:
+            token_errors: list[str] = []
+            for authenticator in self._tokens:
+                try:
+                    user = authenticator.authenticate_token(creds.bearer)
+                except AuthenticationFailed as e:
+                    token_errors.append(str(e))
+                    continue
+                if user is not None:
+                    return add_authenticated_group(user)
+            errors.extend(token_errors or ["invalid bearer token"])
+        if errors:
+            raise AuthenticationFailed("; ".join(errors))
+        if self.anonymous:
+            return ANONYMOUS
+        raise AuthenticationFailed("no credentials were presented and anonymous access is off")
