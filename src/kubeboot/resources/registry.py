@@ -105,7 +105,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         namespaced=True,
         field_selectors=("type",),
     ),
-    ResourceInfo(CORE, "ConfigMap", "configmaps", "configmap", namespaced=True, short_names=("cm",)),
+    ResourceInfo(
+        CORE, "ConfigMap", "configmaps", "configmap", namespaced=True, short_names=("cm",)
+    ),
     ResourceInfo(
         CORE,
         "Node",

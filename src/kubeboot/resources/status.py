@@ -70,7 +70,9 @@ class FieldError:
 
     @classmethod
     def required(cls, field: str, detail: str = "") -> FieldError:
-        return cls("FieldValueRequired", field, "Required value" + (f": {detail}" if detail else ""))
+        return cls(
+            "FieldValueRequired", field, "Required value" + (f": {detail}" if detail else "")
+        )
 
     @classmethod
     def invalid(cls, field: str, value: Any, detail: str) -> FieldError:

@@ -1,0 +1,1 @@
+"""The HTTPS API server: routing from the resource table, REST verbs, watch, discovery."""

@@ -1,0 +1,34 @@
+"""``kubeboot server`` settings, with kube-apiserver's flag names where they exist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ServerConfig"]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path = Path("kubeboot-data")
+    bind_address: str = "0.0.0.0"  # noqa: S104 - an API server listens on the network
+    secure_port: int = 6443
+    advertise_address: str | None = None
+    tls_sans: tuple[str, ...] = ()
+    tls_cert_file: Path | None = None
+    tls_private_key_file: Path | None = None
+    client_ca_file: Path | None = None
+    cluster_signing_cert_file: Path | None = None
+    cluster_signing_key_file: Path | None = None
+    storage_backend: str = "sqlite"
+    etcd_servers: tuple[str, ...] = ()
+    etcd_cafile: Path | None = None
+    etcd_certfile: Path | None = None
+    etcd_keyfile: Path | None = None
+    etcd_prefix: str = "/registry"
+    authorization_mode: tuple[str, ...] = ("Node", "RBAC")
+    anonymous_auth: bool = True
+    enable_bootstrap_token_auth: bool = True
+    token_auth_file: Path | None = None
+    audit_log_path: Path | None = None
+    extra: dict[str, object] = field(default_factory=dict)

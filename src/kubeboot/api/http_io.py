@@ -1,0 +1,64 @@
+"""Bytes in and out of HTTP: bounded bodies, JSON/YAML decoding, JSON and Status responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from kubeboot.resources.status import (
+    BadRequest,
+    RequestEntityTooLarge,
+    StatusError,
+    UnsupportedMediaType,
+)
+
+__all__ = ["MAX_BODY_BYTES", "error_response", "json_response", "read_body"]
+
+# kube-apiserver's limit for a JSON/YAML request body is 3 MiB.
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
+
+async def read_body(request: web.Request, *, allowed: tuple[str, ...] | None = None) -> Any:
+    """Decode the body; 413 over the limit, 415 for media types we do not speak, 400 if bad."""
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise RequestEntityTooLarge(
+            f"the request body is {length} bytes; the limit is {MAX_BODY_BYTES} bytes"
+        )
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestEntityTooLarge(f"the request body exceeds the limit of {MAX_BODY_BYTES} bytes")
+    ctype = request.content_type or "application/json"
+    if allowed is not None and ctype not in allowed:
+        raise UnsupportedMediaType(
+            f'the body of this request may not be of type "{ctype}"; use one of '
+            + ", ".join(allowed)
+        )
+    if not raw.strip():
+        raise BadRequest("the request body is empty; send a JSON object")
+    try:
+        if ctype in ("application/yaml", "application/apply-patch+yaml"):
+            return yaml.safe_load(raw)
+        if ctype.startswith("application/") and ctype.endswith("json"):
+            return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise BadRequest(f"the request body is not valid {ctype}: {exc}") from exc
+    raise UnsupportedMediaType(
+        f'the body of this request may not be of type "{ctype}"; kubeboot speaks JSON '
+        "(application/json) and YAML (application/yaml)"
+    )
+
+
+def json_response(
+    data: Any, status: int = 200, *, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+
+def error_response(err: StatusError) -> web.Response:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
+    return json_response(err.to_status(), err.code, headers=headers)

@@ -1,0 +1,134 @@
+"""Server lifecycle with one owner: PKI, storage, security, HTTPS site; torn down in reverse.
+
+``Server.start()`` returns once the socket is bound (port 0 picks a free port; ``port`` tells
+which), so tests and the CLI share one code path. Startup is idempotent on an existing data
+directory: files are reused and default objects are created only when missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from kubeboot.api.app import ApiContext, build_app
+from kubeboot.api.config import ServerConfig
+from kubeboot.api.rest import NAMESPACES, RestService
+from kubeboot.api.security import build_security
+from kubeboot.auth.interface import UserInfo
+from kubeboot.auth.x509 import make_server_ssl_context
+from kubeboot.clock import Clock, SystemClock
+from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
+from kubeboot.resources.status import AlreadyExists
+from kubeboot.storage.interface import Store
+from kubeboot.storage.sqlite import SqliteStore
+
+__all__ = ["DEFAULT_NAMESPACES", "SYSTEM_USER", "Server"]
+
+log = logging.getLogger("kubeboot.server")
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# The identity the server uses for its own bootstrap writes.
+SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
+
+
+@dataclass
+class ServerInfo:
+    url: str
+    pki: ClusterPki
+
+
+class Server:
+    def __init__(self, config: ServerConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.store: Store | None = None
+        self.rest: RestService | None = None
+        self.pki: ClusterPki | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        host = self.config.advertise_address or self._display_host()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"https://{host}:{self.port}"
+
+    def _display_host(self) -> str:
+        bind = self.config.bind_address
+        return "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind  # noqa: S104
+
+    async def start(self) -> None:
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        sock = self._bind()
+        self.port = sock.getsockname()[1]
+        sans = [socket.gethostname(), *cfg.tls_sans]
+        if cfg.advertise_address:
+            sans.append(cfg.advertise_address)
+        if cfg.bind_address not in ("0.0.0.0", "::", ""):  # noqa: S104
+            sans.append(cfg.bind_address)
+        self.pki = ensure_cluster_pki(
+            cfg.data_dir,
+            server_url=self.url,
+            clock=self.clock,
+            sans=sans,
+            ca_cert_file=cfg.cluster_signing_cert_file,
+            ca_key_file=cfg.cluster_signing_key_file,
+            serving_cert_file=cfg.tls_cert_file,
+            serving_key_file=cfg.tls_private_key_file,
+        )
+        client_ca = cfg.client_ca_file or self.pki.ca_cert_file
+        self.store = await SqliteStore.open(cfg.data_dir / "state.db")
+        authenticator, authorizer = build_security(cfg, str(client_ca), self.clock)
+        self.rest = RestService(self.store, authorizer, self.clock)
+        await self._ensure_default_namespaces()
+        ctx = ApiContext(
+            self.rest,
+            authenticator,
+            self.clock,
+            server_address=f"{self._display_host()}:{self.port}",
+        )
+        app = build_app(ctx)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        ssl_ctx = make_server_ssl_context(
+            self.pki.serving_cert_file, self.pki.serving_key_file, client_ca
+        )
+        site = web.SockSite(self._runner, sock, ssl_context=ssl_ctx, shutdown_timeout=1.0)
+        await site.start()
+        log.info("kubeboot API server listening on %s", self.url)
+
+    def _bind(self) -> socket.socket:
+        host = self.config.bind_address or "0.0.0.0"  # noqa: S104
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, self.config.secure_port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        return sock
+
+    async def _ensure_default_namespaces(self) -> None:
+        assert self.rest is not None
+        for name in DEFAULT_NAMESPACES:
+            with contextlib.suppress(AlreadyExists):
+                await self.rest.create(SYSTEM_USER, NAMESPACES, None, {"metadata": {"name": name}})
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        assert self.pki is not None
+        return self.pki.admin_kubeconfig_file

@@ -1,0 +1,113 @@
+"""``kubeboot server``: the API server (kube-apiserver's part of TLS bootstrapping)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from kubeboot.api.config import ServerConfig
+
+__all__ = ["server"]
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@click.command(context_settings={"show_default": True})
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("kubeboot-data"),
+    help="Where the CA, serving certificate, admin.conf and state.db live.",
+)
+@click.option("--bind-address", default="0.0.0.0", help="Address to listen on.")  # noqa: S104
+@click.option("--secure-port", type=int, default=6443, help="HTTPS port (0 picks a free one).")
+@click.option(
+    "--advertise-address",
+    default=None,
+    help="Address clients use to reach this server (cluster-info, serving cert).",
+)
+@click.option(
+    "--tls-san",
+    "tls_sans",
+    multiple=True,
+    help="Extra DNS name or IP for the serving certificate (repeatable).",
+)
+@click.option("--tls-cert-file", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option("--tls-private-key-file", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option(
+    "--client-ca-file",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="CA bundle for client certificates (default: the cluster CA).",
+)
+@click.option("--cluster-signing-cert-file", type=click.Path(path_type=Path), default=None)
+@click.option("--cluster-signing-key-file", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--authorization-mode",
+    default="Node,RBAC",
+    help="Comma-separated: Node, RBAC, AlwaysAllow (development only).",
+)
+@click.option("--anonymous-auth/--no-anonymous-auth", default=True)
+@click.option("-v", "--verbose", count=True)
+def server(
+    data_dir: Path,
+    bind_address: str,
+    secure_port: int,
+    advertise_address: str | None,
+    tls_sans: tuple[str, ...],
+    tls_cert_file: Path | None,
+    tls_private_key_file: Path | None,
+    client_ca_file: Path | None,
+    cluster_signing_cert_file: Path | None,
+    cluster_signing_key_file: Path | None,
+    authorization_mode: str,
+    anonymous_auth: bool,
+    verbose: int,
+) -> None:
+    """Run the kubeboot API server on embedded SQLite (or etcd).
+
+    \b
+    Example:
+      kubeboot server --data-dir ./kubeboot-data --secure-port 6443
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = ServerConfig(
+        data_dir=data_dir,
+        bind_address=bind_address,
+        secure_port=secure_port,
+        advertise_address=advertise_address,
+        tls_sans=tls_sans,
+        tls_cert_file=tls_cert_file,
+        tls_private_key_file=tls_private_key_file,
+        client_ca_file=client_ca_file,
+        cluster_signing_cert_file=cluster_signing_cert_file,
+        cluster_signing_key_file=cluster_signing_key_file,
+        authorization_mode=_csv(authorization_mode),
+        anonymous_auth=anonymous_auth,
+    )
+    asyncio.run(_run(config))
+
+
+async def _run(config: ServerConfig) -> None:
+    from kubeboot.api.serve import Server
+
+    srv = Server(config)
+    await srv.start()
+    click.echo(f"kubeboot API server listening on {srv.url}")
+    click.echo(f"admin kubeconfig: {srv.admin_kubeconfig}")
+    click.echo(f"  kubectl --kubeconfig {srv.admin_kubeconfig} get csr")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await srv.stop()

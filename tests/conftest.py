@@ -1,0 +1,131 @@
+"""Shared fixtures: a real kubeboot server on 127.0.0.1 with a free port, over TLS.
+
+``server`` runs the server in the test's event loop (fast, and lets tests reach the store);
+``server_process`` runs ``kubeboot server`` as a real subprocess for tests that kill it.
+Both write a fresh data directory, so the admin kubeconfig and CA are real files that
+``kubectl`` and the official Python client read unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kubeboot.api.config import ServerConfig
+from kubeboot.api.serve import Server
+
+KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or "kubectl"
+
+
+@dataclass
+class RunningServer:
+    url: str
+    data_dir: Path
+    kubeconfig: Path
+    ca_file: Path
+    server: Server | None = None
+    process: subprocess.Popen[str] | None = None
+
+    def kubectl(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        kubeconfig: Path | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "HOME": str(self.data_dir / "home")}
+        cmd = [KUBECTL, "--kubeconfig", str(kubeconfig or self.kubeconfig), *args]
+        result = subprocess.run(
+            cmd, capture_output=True, text=True, input=input, env=env, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+
+def server_config(data_dir: Path, **overrides: object) -> ServerConfig:
+    params: dict[str, object] = {
+        "data_dir": data_dir,
+        "bind_address": "127.0.0.1",
+        "secure_port": 0,
+    }
+    params.update(overrides)
+    return ServerConfig(**params)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    srv = Server(server_config(tmp_path / "data"))
+    await srv.start()
+    assert srv.pki is not None
+    try:
+        yield RunningServer(
+            srv.url, tmp_path / "data", srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
+        )
+    finally:
+        await srv.stop()
+
+
+def start_server_process(data_dir: Path, *extra: str) -> RunningServer:
+    """Start ``kubeboot server`` and wait until it prints where it listens.
+
+    Output goes to ``<data_dir>.log`` (a file, so a chatty server never blocks on a pipe).
+    """
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir.with_suffix(".log")
+    cmd = [
+        sys.executable,
+        "-m",
+        "kubeboot",
+        "server",
+        "--data-dir",
+        str(data_dir),
+        "--bind-address",
+        "127.0.0.1",
+        "--secure-port",
+        "0",
+        *extra,
+    ]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        m = re.search(
+            r"^kubeboot API server listening on (https://\S+)$", log_path.read_text(), re.M
+        )
+        if m:
+            return RunningServer(
+                m.group(1),
+                data_dir,
+                data_dir / "admin.conf",
+                data_dir / "pki" / "ca.crt",
+                process=proc,
+            )
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("server did not start:\n" + log_path.read_text())
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[RunningServer]:
+    running = start_server_process(tmp_path / "data")
+    try:
+        yield running
+    finally:
+        assert running.process is not None
+        running.process.kill()
+        running.process.wait()
