@@ -1,0 +1,55 @@
+"""Build the configured backend, so the API layer never imports one directly.
+
+The option names follow kube-apiserver's flags: ``--storage-backend`` (``etcd3``),
+``--etcd-servers``, ``--etcd-cafile``, ``--etcd-certfile``, ``--etcd-keyfile``,
+``--etcd-prefix``; ``sqlite`` is kubeboot's embedded default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from kubeboot.storage.interface import Store
+
+__all__ = ["DEFAULT_ETCD_PREFIX", "StorageOptions", "open_store"]
+
+DEFAULT_ETCD_PREFIX = "/registry"
+"""kube-apiserver's ``--etcd-prefix`` default."""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageOptions:
+    backend: Literal["sqlite", "etcd3"] = "sqlite"
+    sqlite_path: Path = Path("kubeboot-data/state.db")
+    etcd_servers: tuple[str, ...] = ()
+    """``https://host:port`` or ``http://host:port`` URLs, as ``--etcd-servers``."""
+    etcd_cafile: Path | None = None
+    etcd_certfile: Path | None = None
+    etcd_keyfile: Path | None = None
+    etcd_prefix: str = DEFAULT_ETCD_PREFIX
+    watch_queue_limit: int = 1000
+    """Undelivered events one watcher may hold before it is ended as lagging."""
+
+
+async def open_store(options: StorageOptions) -> Store:
+    """Open the backend ``options`` name; raises ValueError for an unusable combination."""
+    if options.watch_queue_limit < 1:
+        raise ValueError(f"watch_queue_limit must be >= 1, got {options.watch_queue_limit}")
+    if options.backend == "sqlite":
+        from kubeboot.storage.sqlite import SqliteStore
+
+        options.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return await SqliteStore.open(
+            options.sqlite_path, watch_queue_limit=options.watch_queue_limit
+        )
+    if options.backend == "etcd3":
+        if not options.etcd_servers:
+            raise ValueError(
+                "storage backend etcd3 needs --etcd-servers (e.g. https://127.0.0.1:2379)"
+            )
+        if (options.etcd_certfile is None) != (options.etcd_keyfile is None):
+            raise ValueError("--etcd-certfile and --etcd-keyfile must be given together")
+        raise ValueError("storage backend etcd3 is not implemented yet")
+    raise ValueError(f"unknown storage backend {options.backend!r}; use 'sqlite' or 'etcd3'")
