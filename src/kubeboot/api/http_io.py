@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from kubeboot.api.protobuf import PROTOBUF, decode_protobuf_object
 from kubeboot.resources.status import (
     BadRequest,
     RequestEntityTooLarge,
@@ -39,6 +40,8 @@ async def read_body(request: web.Request, *, allowed: tuple[str, ...] | None = N
         )
     if not raw.strip():
         raise BadRequest("the request body is empty; send a JSON object")
+    if ctype == PROTOBUF:
+        return decode_protobuf_object(raw)
     try:
         if ctype in ("application/yaml", "application/apply-patch+yaml"):
             return yaml.safe_load(raw)

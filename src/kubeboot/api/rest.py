@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import copy
 import json
-import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +76,7 @@ _SERVER_OWNED_META = (
     "managedFields",
     "selfLink",
 )
+
 
 def _namespaces() -> ResourceInfo:
     res = find_resource("", "v1", "namespaces")

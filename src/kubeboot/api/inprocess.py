@@ -1,0 +1,139 @@
+"""``InProcessClient``: the ``ApiClient`` controllers use inside the server (design rule 4).
+
+It calls :class:`RestService` directly as a fixed identity, so controllers go through the
+same authorization, admission, validation and optimistic concurrency as any HTTP client,
+minus the TLS and JSON hop. Objects are deep-copied by construction (decoded fresh from the
+store), so a controller can never mutate shared state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from kubeboot.api.rest import ListOptions, RestService, WatchOptions
+from kubeboot.api.reviews import review
+from kubeboot.auth.interface import UserInfo
+from kubeboot.client.interface import JsonObject, PatchType, WatchEventDict
+from kubeboot.resources.registry import ResourceInfo
+from kubeboot.resources.status import Expired, status_error_from_dict
+
+__all__ = ["CONTROLLER_MANAGER_USER", "InProcessClient"]
+
+# kube-controller-manager's identity; the default RBAC binds its roles to this user.
+CONTROLLER_MANAGER_USER = UserInfo(
+    "system:kube-controller-manager", groups=("system:authenticated",)
+)
+
+
+class InProcessClient:
+    def __init__(self, rest: RestService, user: UserInfo = CONTROLLER_MANAGER_USER) -> None:
+        self._rest = rest
+        self.user = user
+
+    def _ns(self, res: ResourceInfo, namespace: str | None) -> str | None:
+        return namespace if res.namespaced else None
+
+    async def get(self, res: ResourceInfo, name: str, namespace: str | None = None) -> JsonObject:
+        return await self._rest.get(self.user, res, self._ns(res, namespace), name)
+
+    async def list(
+        self,
+        res: ResourceInfo,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int = 0,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+    ) -> JsonObject:
+        opts = ListOptions(
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+            continue_token=continue_token,
+            resource_version=resource_version,
+        )
+        return await self._rest.list(self.user, res, self._ns(res, namespace), opts)
+
+    async def create(
+        self, res: ResourceInfo, obj: JsonObject, namespace: str | None = None
+    ) -> JsonObject:
+        if not res.stored:
+            return review(self._rest.authorizer, self.user, res, self._ns(res, namespace), obj)
+        return await self._rest.create(self.user, res, self._ns(res, namespace), obj)
+
+    async def update(
+        self,
+        res: ResourceInfo,
+        obj: JsonObject,
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+    ) -> JsonObject:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        return await self._rest.update(
+            self.user, res, self._ns(res, namespace), name, obj, subresource or ""
+        )
+
+    async def patch(
+        self,
+        res: ResourceInfo,
+        name: str,
+        patch: Any,
+        patch_type: PatchType = "merge",
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+    ) -> JsonObject:
+        return await self._rest.patch(
+            self.user, res, self._ns(res, namespace), name, patch, patch_type, subresource or ""
+        )
+
+    async def delete(
+        self,
+        res: ResourceInfo,
+        name: str,
+        namespace: str | None = None,
+        *,
+        uid: str | None = None,
+        resource_version: str | None = None,
+    ) -> JsonObject:
+        return await self._rest.delete(
+            self.user,
+            res,
+            self._ns(res, namespace),
+            name,
+            uid=uid,
+            resource_version=resource_version,
+        )
+
+    async def watch(
+        self,
+        res: ResourceInfo,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        allow_bookmarks: bool = False,
+    ) -> AsyncIterator[WatchEventDict]:
+        """Same contract as the HTTP client: an ERROR event with 410 raises ``Expired``.
+
+        ``timeout_seconds`` is accepted for interface parity; in-process watches end when
+        the caller stops iterating.
+        """
+        opts = WatchOptions(
+            label_selector=label_selector,
+            field_selector=field_selector,
+            resource_version=resource_version,
+            allow_bookmarks=allow_bookmarks,
+        )
+        events = await self._rest.watch(self.user, res, self._ns(res, namespace), opts)
+        async for event in events:
+            if event["type"] == "ERROR":
+                err = status_error_from_dict(event["object"], int(event["object"].get("code", 500)))
+                raise err if not isinstance(err, Expired) else Expired(err.message)
+            yield event
