@@ -1,0 +1,109 @@
+"""The default RBAC objects and start-up reconciliation (upstream autoupdate semantics)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubeboot.auth.defaults import (
+    AUTOUPDATE_ANNOTATION,
+    default_cluster_role_bindings,
+    default_cluster_roles,
+    default_role_bindings,
+    default_roles,
+    reconcile,
+)
+
+Obj = dict[str, Any]
+
+
+def _by_name(objs: list[Obj], name: str) -> Obj:
+    return copy.deepcopy(next(o for o in objs if o["metadata"]["name"] == name))
+
+
+def test_every_default_is_labelled_and_auto_updated() -> None:
+    objs = [
+        *default_cluster_roles(),
+        *default_cluster_role_bindings(),
+        *default_roles(),
+        *default_role_bindings(),
+    ]
+    names = [(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objs]
+    assert len(names) == len(set(names))
+    for o in objs:
+        assert o["metadata"]["labels"] == {"kubernetes.io/bootstrapping": "rbac-defaults"}
+        assert o["metadata"]["annotations"] == {AUTOUPDATE_ANNOTATION: "true"}
+    approver = _by_name(
+        default_cluster_roles(), "system:certificates.k8s.io:kube-apiserver-client-kubelet-approver"
+    )
+    assert approver["rules"] == [
+        {
+            "verbs": ["approve"],
+            "apiGroups": ["certificates.k8s.io"],
+            "resources": ["signers"],
+            "resourceNames": ["kubernetes.io/kube-apiserver-client-kubelet"],
+        }
+    ]
+
+
+def test_reconcile_leaves_opted_out_objects_alone() -> None:
+    role = _by_name(default_cluster_roles(), "system:node-bootstrapper")
+    role["metadata"]["annotations"][AUTOUPDATE_ANNOTATION] = "false"
+    role["rules"] = []
+    assert reconcile([role], [_by_name(default_cluster_roles(), "system:node-bootstrapper")]) == []
+
+
+def test_reconcile_adds_missing_rules_and_keeps_user_changes() -> None:
+    desired = _by_name(default_cluster_roles(), "system:basic-user")
+    existing = copy.deepcopy(desired)
+    existing["metadata"]["labels"]["team"] = "ops"
+    existing["metadata"]["resourceVersion"] = "42"
+    user_rule = {"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}
+    existing["rules"] = [existing["rules"][0], user_rule]  # selfsubjectreviews rule missing
+    (change,) = reconcile([existing], [desired])
+    assert change.action == "update"
+    assert change.obj["rules"] == [desired["rules"][0], user_rule, desired["rules"][1]]
+    assert change.obj["metadata"]["labels"]["team"] == "ops"
+    assert change.obj["metadata"]["resourceVersion"] == "42"  # the update is a CAS on it
+
+
+def test_reconcile_treats_covered_rules_as_present() -> None:
+    desired = _by_name(default_cluster_roles(), "system:node-bootstrapper")
+    existing = copy.deepcopy(desired)
+    existing["rules"] = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+    assert reconcile([existing], [desired]) == []
+    existing["rules"] = [
+        {
+            "verbs": ["create", "get"],
+            "apiGroups": ["certificates.k8s.io"],
+            "resources": ["certificatesigningrequests"],
+            "resourceNames": ["x"],
+        }
+    ]
+    (change,) = reconcile([existing], [desired])  # names do not cover a nameless request
+    assert change.obj["rules"][-1] == desired["rules"][0]
+
+
+def test_reconcile_bindings_add_subjects_and_recreate_on_role_change() -> None:
+    desired = _by_name(default_cluster_role_bindings(), "system:public-info-viewer")
+    existing = copy.deepcopy(desired)
+    extra = {"kind": "User", "name": "monitor"}
+    existing["subjects"] = [existing["subjects"][1], extra]
+    (change,) = reconcile([existing], [desired])
+    assert change.action == "update"
+    assert change.obj["subjects"] == [desired["subjects"][1], extra, desired["subjects"][0]]
+
+    existing = copy.deepcopy(desired)
+    existing["roleRef"]["name"] = "something-else"
+    existing["metadata"]["uid"] = "u-1"
+    (change,) = reconcile([existing], [desired])
+    assert change.action == "recreate"
+    assert change.obj["roleRef"] == desired["roleRef"]
+    assert "uid" not in change.obj["metadata"]
+
+
+def test_reconcile_creates_missing_and_is_idempotent() -> None:
+    desired = default_cluster_roles()
+    changes = reconcile([], desired)
+    assert [c.action for c in changes] == ["create"] * len(desired)
+    assert reconcile([c.obj for c in changes], desired) == []
