@@ -8,9 +8,11 @@ Both write a fresh data directory, so the admin kubeconfig and CA are real files
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -18,7 +20,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
+import yaml
 
 from kubeboot.api.config import ServerConfig
 from kubeboot.api.serve import Server
@@ -129,3 +133,33 @@ def server_process(tmp_path: Path) -> Iterator[RunningServer]:
         assert running.process is not None
         running.process.kill()
         running.process.wait()
+
+
+def admin_ssl_context(running: RunningServer) -> ssl.SSLContext:
+    """A client TLS context with the admin client certificate from ``admin.conf``."""
+    config = yaml.safe_load(running.kubeconfig.read_text())
+    user = config["users"][0]["user"]
+    cluster = config["clusters"][0]["cluster"]
+    ctx = ssl.create_default_context(
+        cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
+    )
+    pem_dir = running.data_dir / "test-client"
+    pem_dir.mkdir(exist_ok=True)
+    cert, key = pem_dir / "admin.crt", pem_dir / "admin.key"
+    cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+    key.write_bytes(base64.b64decode(user["client-key-data"]))
+    key.chmod(0o600)
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def anonymous_ssl_context(running: RunningServer) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(running.ca_file))
+
+
+@pytest.fixture
+async def admin_http(server: RunningServer) -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp session to the server authenticated as kubernetes-admin (system:masters)."""
+    connector = aiohttp.TCPConnector(ssl=admin_ssl_context(server))
+    async with aiohttp.ClientSession(base_url=server.url, connector=connector) as session:
+        yield session

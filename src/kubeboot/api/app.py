@@ -43,7 +43,7 @@ class ApiContext:
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)
-REQUEST_USER = "kubeboot.user"
+REQUEST_USER = web.RequestKey("kubeboot_user", UserInfo)
 
 
 def _non_resource(path: str, ctx: ApiContext) -> web.Response | None:

@@ -7,11 +7,13 @@ directory: files are reused and default objects are created only when missing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
-from dataclasses import dataclass
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -24,8 +26,9 @@ from kubeboot.auth.x509 import make_server_ssl_context
 from kubeboot.clock import Clock, SystemClock
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
 from kubeboot.resources.status import AlreadyExists
+from kubeboot.storage.compactor import PeriodicCompactor
+from kubeboot.storage.factory import StorageOptions, open_store
 from kubeboot.storage.interface import Store
-from kubeboot.storage.sqlite import SqliteStore
 
 __all__ = ["DEFAULT_NAMESPACES", "SYSTEM_USER", "Server"]
 
@@ -36,12 +39,6 @@ DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
 
 
-@dataclass
-class ServerInfo:
-    url: str
-    pki: ClusterPki
-
-
 class Server:
     def __init__(self, config: ServerConfig, clock: Clock | None = None) -> None:
         self.config = config
@@ -50,7 +47,13 @@ class Server:
         self.rest: RestService | None = None
         self.pki: ClusterPki | None = None
         self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sock: socket.socket | None = None
         self.port = 0
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a background loop owned by the server; cancelled on stop, in reverse order."""
+        self._tasks.append(asyncio.create_task(coro))
 
     @property
     def url(self) -> str:
@@ -66,7 +69,7 @@ class Server:
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        sock = self._bind()
+        sock = self._sock = self._bind()
         self.port = sock.getsockname()[1]
         sans = [socket.gethostname(), *cfg.tls_sans]
         if cfg.advertise_address:
@@ -84,7 +87,18 @@ class Server:
             serving_key_file=cfg.tls_private_key_file,
         )
         client_ca = cfg.client_ca_file or self.pki.ca_cert_file
-        self.store = await SqliteStore.open(cfg.data_dir / "state.db")
+        self.store = await open_store(
+            StorageOptions(
+                backend="etcd3" if cfg.storage_backend == "etcd3" else "sqlite",
+                sqlite_path=cfg.data_dir / "state.db",
+                etcd_servers=cfg.etcd_servers,
+                etcd_cafile=cfg.etcd_cafile,
+                etcd_certfile=cfg.etcd_certfile,
+                etcd_keyfile=cfg.etcd_keyfile,
+                etcd_prefix=cfg.etcd_prefix,
+            )
+        )
+        self._spawn(PeriodicCompactor(self.store).run())
         authenticator, authorizer = build_security(cfg, str(client_ca), self.clock)
         self.rest = RestService(self.store, authorizer, self.clock)
         await self._ensure_default_namespaces()
@@ -95,12 +109,14 @@ class Server:
             server_address=f"{self._display_host()}:{self.port}",
         )
         app = build_app(ctx)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         ssl_ctx = make_server_ssl_context(
             self.pki.serving_cert_file, self.pki.serving_key_file, client_ca
         )
-        site = web.SockSite(self._runner, sock, ssl_context=ssl_ctx, shutdown_timeout=1.0)
+        site = web.SockSite(self._runner, sock, ssl_context=ssl_ctx)
         await site.start()
         log.info("kubeboot API server listening on %s", self.url)
 
@@ -121,9 +137,18 @@ class Server:
                 await self.rest.create(SYSTEM_USER, NAMESPACES, None, {"metadata": {"name": name}})
 
     async def stop(self) -> None:
+        for task in reversed(self._tasks):
+            task.cancel()
+        for task in reversed(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         if self.store is not None:
             await self.store.close()
             self.store = None
