@@ -7,14 +7,19 @@ are not ours to change.
 from __future__ import annotations
 
 from kubeboot.resources.bootstrap_token import NODES_GROUP
+from kubeboot.resources.registry import ResourceInfo, find_resource
 
 __all__ = [
     "CLIENT_PREFIX",
     "CLIENT_SIGNER",
+    "CONFIGMAP_RESOURCE",
+    "CSR_RESOURCE",
     "DEFAULT_CERT_DIR",
     "EVENT_NAMESPACE",
+    "EVENT_RESOURCE",
     "KEEP_PAIRS",
     "NODES_GROUP",
+    "NODE_RESOURCE",
     "NODE_USER_PREFIX",
     "SERVER_PREFIX",
     "SERVING_SIGNER",
@@ -39,3 +44,15 @@ EVENT_NAMESPACE = "default"
 
 def node_common_name(node_name: str) -> str:
     return NODE_USER_PREFIX + node_name
+
+
+def _resource(group: str, plural: str) -> ResourceInfo:
+    res = find_resource(group, "v1", plural)
+    assert res is not None, plural
+    return res
+
+
+CSR_RESOURCE = _resource("certificates.k8s.io", "certificatesigningrequests")
+NODE_RESOURCE = _resource("", "nodes")
+EVENT_RESOURCE = _resource("", "events")
+CONFIGMAP_RESOURCE = _resource("", "configmaps")

@@ -25,16 +25,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from kubeboot.agent.constants import CSR_RESOURCE
 from kubeboot.agent.naming import node_csr_name
 from kubeboot.agent.templates import CertificateTemplate
 from kubeboot.client.http import ApiUnreachable
 from kubeboot.client.interface import ApiClient, JsonObject
 from kubeboot.pki.keys import PrivateKey, signature_hash
-from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import AlreadyExists, Expired
 
 __all__ = [
-    "CSR_RESOURCE",
     "CsrDenied",
     "CsrError",
     "CsrFailed",
@@ -49,15 +48,6 @@ __all__ = [
     "submit",
     "wait_for_certificate",
 ]
-
-
-def _csr_resource() -> ResourceInfo:
-    res = find_resource("certificates.k8s.io", "v1", "certificatesigningrequests")
-    assert res is not None
-    return res
-
-
-CSR_RESOURCE = _csr_resource()
 
 
 class CsrError(Exception):

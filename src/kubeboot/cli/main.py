@@ -13,6 +13,8 @@ import click
 __all__ = ["main"]
 
 _COMMANDS: dict[str, tuple[str, str]] = {
+    "agent": ("kubeboot.cli.agent", "agent"),
+    "join": ("kubeboot.cli.join", "join"),
     "server": ("kubeboot.cli.server", "server"),
 }
 

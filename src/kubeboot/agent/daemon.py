@@ -1,0 +1,354 @@
+"""The agent process: client bootstrap in the foreground, then rotation loops.
+
+Order at start (node-facts §1.2, improved): if ``--kubeconfig`` holds a valid pair that
+chains to its CA, use it; else, if the client store already holds a valid pair (a crash
+after install, before the kubeconfig was written), just write the kubeconfig; else
+bootstrap with ``--bootstrap-kubeconfig``, in the foreground (kubernetes#112170), printing
+the CSR name while it waits. Then register the Node and, with rotation on, renew each
+certificate at a jittered 70-90 % of its life, with backoff, without restarting. If the
+client certificate runs out anyway (the node was off, or renewal kept failing) and a
+bootstrap kubeconfig is present, bootstrap again instead of upstream's exit-and-hope
+(§2.7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from kubeboot.agent import metrics
+from kubeboot.agent.certstore import CertStore
+from kubeboot.agent.constants import (
+    CLIENT_PREFIX,
+    EVENT_NAMESPACE,
+    EVENT_RESOURCE,
+    NODE_RESOURCE,
+    SERVER_PREFIX,
+)
+from kubeboot.agent.csrflow import PendingRequest
+from kubeboot.agent.kubeconfigs import ca_pem_of, kubelet_kubeconfig, write_kubeconfig
+from kubeboot.agent.manager import CertificateManager, seconds_until
+from kubeboot.agent.rotation import RetryState, retry_delay, rotation_deadline
+from kubeboot.agent.templates import (
+    client_template,
+    serving_template,
+    template_mismatch,
+)
+from kubeboot.agent.validity import PairVerdict, check_pair
+from kubeboot.client.http import HttpApiClient
+from kubeboot.client.kubeconfig import KubeconfigError, load_client_config
+from kubeboot.clock import Clock, format_time
+from kubeboot.resources.status import AlreadyExists, StatusError
+
+__all__ = ["Agent", "AgentError", "AgentOptions", "kubeconfig_verdict"]
+
+log = logging.getLogger("kubeboot.agent")
+
+NODE = NODE_RESOURCE
+EVENT = EVENT_RESOURCE
+
+
+class AgentError(Exception):
+    """A condition the agent cannot fix itself; the message says what the operator can do."""
+
+
+@dataclass
+class AgentOptions:
+    kubeconfig: Path
+    bootstrap_kubeconfig: Path | None
+    cert_dir: Path
+    node_name: str
+    node_ips: list[str] = field(default_factory=list)
+    rotate_certificates: bool = True
+    rotate_server_certificates: bool = False
+    bootstrap_wait_seconds: float = 3600.0
+    rotation_wait_seconds: float = 900.0
+    metrics_address: str | None = None
+
+
+def kubeconfig_verdict(path: Path, now: dt.datetime) -> PairVerdict:
+    """Is ``--kubeconfig`` still usable (node-facts §1.3, with the stricter pair check)?"""
+    if not path.exists():
+        return PairVerdict(f"{path} does not exist")
+    try:
+        config = load_client_config(path)
+        cert_file = config.user.get("client-certificate")
+        key_file = config.user.get("client-key")
+        if not cert_file or not key_file:
+            return PairVerdict(f"{path} has no client certificate")
+        return check_pair(
+            Path(cert_file).read_bytes(),
+            Path(key_file).read_bytes(),
+            ca_pem_of(config.cluster),
+            now,
+        )
+    except (KubeconfigError, OSError) as e:
+        return PairVerdict(f"{path}: {e}")
+
+
+class _Reporter:
+    """Console lines, Events on the Node, and metrics for certificate progress."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    async def waiting(self, store: CertStore, request: PendingRequest, state: str) -> None:
+        what = "serving" if store.prefix == SERVER_PREFIX else "client"
+        reused = "" if request.created else " (resumed)"
+        line = f"waiting for {what} certificate signing request {request.name}{reused}: {state}"
+        if store.prefix == SERVER_PREFIX:
+            line += f"; approve it with: kubectl certificate approve {request.name}"
+        self.agent.say(line)
+        await self.agent.event("Normal", "CertificateWaiting", line)
+
+    async def issued(
+        self, store: CertStore, request: PendingRequest, cert: x509.Certificate
+    ) -> None:
+        line = (
+            f"{store.prefix} certificate issued by {request.name}, valid until "
+            f"{format_time(cert.not_valid_after_utc)}; {store.current_path}"
+        )
+        self.agent.say(line)
+        await self.agent.event("Normal", "CertificateIssued", line)
+
+    async def failed(self, store: CertStore, error: Exception) -> None:
+        metrics.renew_error(store.prefix)
+        self.agent.say(f"{store.prefix}: {error}")
+        reason = "CertificateDenied" if "denied" in str(error) else "CertificateRequestFailed"
+        await self.agent.event("Warning", reason, str(error))
+
+
+class Agent:
+    def __init__(
+        self,
+        options: AgentOptions,
+        clock: Clock,
+        *,
+        say: Callable[[str], None] = print,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.options = options
+        self.clock = clock
+        self.say = say
+        self.rng = rng or random.SystemRandom()
+        reporter = _Reporter(self)
+        self.client_manager = CertificateManager(
+            CertStore(options.cert_dir, CLIENT_PREFIX), clock, reporter
+        )
+        self.server_manager = CertificateManager(
+            CertStore(options.cert_dir, SERVER_PREFIX), clock, reporter
+        )
+        self.api: HttpApiClient | None = None
+        self.node_addresses: list[dict[str, str]] = []
+
+    # -- client certificate ---------------------------------------------------------------
+
+    async def ensure_client_certificate(self) -> None:
+        """Return once ``--kubeconfig`` works; bootstrap (and wait) if it does not."""
+        opts = self.options
+        verdict = kubeconfig_verdict(opts.kubeconfig, self.clock.now())
+        if verdict.valid:
+            return
+        if opts.bootstrap_kubeconfig is None or not opts.bootstrap_kubeconfig.exists():
+            raise AgentError(
+                f"{verdict.reason}, and no bootstrap kubeconfig to get a new certificate "
+                f"with ({opts.bootstrap_kubeconfig or 'none given'}); run `kubeboot join` "
+                "again with a new token (`kubeboot token create` on the control plane)"
+            )
+        self.say(f"{verdict.reason}; bootstrapping a client certificate")
+        try:
+            boot = load_client_config(opts.bootstrap_kubeconfig)
+        except KubeconfigError as e:
+            raise AgentError(f"cannot use the bootstrap kubeconfig: {e}") from e
+        ca_pem = ca_pem_of(boot.cluster)
+        current_pem = self.client_manager.store.current_path
+        if not self.client_manager.current(ca_pem).valid:
+            state = RetryState()
+            async with HttpApiClient(boot) as client:
+                while True:
+                    outcome = await self.client_manager.obtain(
+                        client,
+                        client_template(opts.node_name),
+                        wait_seconds=opts.bootstrap_wait_seconds,
+                    )
+                    if outcome.cert is not None:
+                        break
+                    state = state.failed(denied=outcome.denied)
+                    delay = retry_delay(state, denied=outcome.denied, draw=self.rng.random())
+                    self.say(f"retrying the client certificate request in {delay:.0f}s")
+                    await asyncio.sleep(delay)
+        write_kubeconfig(opts.kubeconfig, kubelet_kubeconfig(boot.cluster, current_pem))
+        self.say(f"wrote {opts.kubeconfig}")
+
+    def _connect(self) -> HttpApiClient:
+        """A client with the current node certificate (a new one after each rotation)."""
+        return HttpApiClient(
+            load_client_config(self.options.kubeconfig), user_agent="kubeboot-agent"
+        )
+
+    async def _reconnect(self) -> None:
+        old, self.api = self.api, self._connect()
+        if old is not None:
+            await old.close()
+
+    # -- node and events -------------------------------------------------------------------
+
+    def _addresses(self) -> list[dict[str, str]]:
+        addresses = [{"type": "InternalIP", "address": ip} for ip in self.options.node_ips]
+        addresses.append({"type": "Hostname", "address": self.options.node_name})
+        return addresses
+
+    async def register_node(self) -> None:
+        """Create or update the Node with our addresses, so approvers can check SANs."""
+        assert self.api is not None
+        self.node_addresses = self._addresses()
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": self.options.node_name,
+                "labels": {"kubernetes.io/hostname": self.options.node_name},
+            },
+            "status": {"addresses": self.node_addresses},
+        }
+        try:
+            with contextlib.suppress(AlreadyExists):
+                await self.api.create(NODE, node)
+            await self.api.patch(
+                NODE,
+                self.options.node_name,
+                {"status": {"addresses": self.node_addresses}},
+                subresource="status",
+            )
+        except StatusError as e:
+            self.say(f"could not register Node {self.options.node_name}: {e}")
+
+    async def event(self, kind: str, reason: str, message: str) -> None:
+        if self.api is None:
+            return
+        now = format_time(self.clock.now())
+        name = f"{self.options.node_name}.{secrets.token_hex(8)}"
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": EVENT_NAMESPACE},
+            "involvedObject": {"kind": "Node", "name": self.options.node_name, "apiVersion": "v1"},
+            "reason": reason,
+            "message": message,
+            "type": kind,
+            "source": {"component": "kubeboot-agent", "host": self.options.node_name},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self.api.create(EVENT, body, EVENT_NAMESPACE)
+        except Exception as e:  # an Event is best effort; the console line was printed
+            log.debug("event not recorded: %s", e)
+
+    # -- rotation loops --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.ensure_client_certificate()
+        self.api = self._connect()
+        try:
+            await self.register_node()
+            loops = []
+            if self.options.rotate_certificates:
+                loops.append(self._client_loop())
+            if self.options.rotate_server_certificates:
+                loops.append(self._server_loop())
+            if self.options.metrics_address:
+                loops.append(metrics.serve(self.options.metrics_address, self._ttls))
+            if loops:
+                await asyncio.gather(*loops)
+        finally:
+            if self.api is not None:
+                await self.api.close()
+
+    def _ttls(self) -> dict[str, float | None]:
+        ttls: dict[str, float | None] = {}
+        for manager in (self.client_manager, self.server_manager):
+            pair = manager.store.read_current()
+            certs = x509.load_pem_x509_certificates(pair.cert_pem) if pair else []
+            ttls[manager.store.prefix] = (
+                (certs[0].not_valid_after_utc - self.clock.now()).total_seconds() if certs else None
+            )
+        return ttls
+
+    async def _client_loop(self) -> None:
+        state = RetryState()
+        while True:
+            verdict = self.client_manager.current(None)
+            if verdict.leaf is not None and verdict.valid:
+                deadline = rotation_deadline(
+                    verdict.leaf.not_valid_before_utc,
+                    verdict.leaf.not_valid_after_utc,
+                    self.rng.random(),
+                )
+                await asyncio.sleep(seconds_until(self.clock, deadline))
+            elif verdict.leaf is not None and self.options.bootstrap_kubeconfig is not None:
+                # Expired (or unusable) with no successful renewal: start over with the
+                # bootstrap credential, which upstream only does after exit and restart.
+                self.say(f"client certificate unusable ({verdict.reason}); bootstrapping again")
+                await self.ensure_client_certificate()
+                await self._reconnect()
+                state = RetryState()
+                continue
+            assert self.api is not None
+            outcome = await self.client_manager.obtain(
+                self.api,
+                client_template(self.options.node_name),
+                wait_seconds=self.options.rotation_wait_seconds,
+            )
+            if outcome.cert is not None:
+                await self._reconnect()
+                await self.event("Normal", "CertificateRotated", "client certificate rotated")
+                state = RetryState()
+                continue
+            state = state.failed(denied=outcome.denied)
+            await asyncio.sleep(retry_delay(state, denied=outcome.denied, draw=self.rng.random()))
+
+    async def _server_loop(self) -> None:
+        state = RetryState()
+        while True:
+            template = serving_template(self.options.node_name, self.node_addresses)
+            if template is None:
+                self.say("no serving certificate request until the node has an IP (--node-ip)")
+                return
+            verdict = self.server_manager.current(None)
+            if verdict.leaf is not None and verdict.valid:
+                mismatch = template_mismatch(verdict.leaf, template)
+                if mismatch is None:
+                    deadline = rotation_deadline(
+                        verdict.leaf.not_valid_before_utc,
+                        verdict.leaf.not_valid_after_utc,
+                        self.rng.random(),
+                    )
+                    await asyncio.sleep(seconds_until(self.clock, deadline))
+                else:
+                    self.say(f"serving certificate no longer matches the node: {mismatch}")
+            assert self.api is not None
+            outcome = await self.server_manager.obtain(
+                self.api, template, wait_seconds=self.options.rotation_wait_seconds
+            )
+            if outcome.cert is not None:
+                state = RetryState()
+                continue
+            state = state.failed(denied=outcome.denied)
+            await asyncio.sleep(retry_delay(state, denied=outcome.denied, draw=self.rng.random()))
+
+
+def default_node_name() -> str:
+    return socket.gethostname().lower()
