@@ -49,7 +49,14 @@ async def open_store(options: StorageOptions) -> Store:
             raise ValueError(
                 "storage backend etcd3 needs --etcd-servers (e.g. https://127.0.0.1:2379)"
             )
-        if (options.etcd_certfile is None) != (options.etcd_keyfile is None):
-            raise ValueError("--etcd-certfile and --etcd-keyfile must be given together")
-        raise ValueError("storage backend etcd3 is not implemented yet")
+        from kubeboot.storage.etcd import EtcdStore  # optional dependency: the 'etcd' extra
+
+        return await EtcdStore.open(
+            options.etcd_servers,
+            prefix=options.etcd_prefix,
+            cafile=options.etcd_cafile,
+            certfile=options.etcd_certfile,
+            keyfile=options.etcd_keyfile,
+            watch_queue_limit=options.watch_queue_limit,
+        )
     raise ValueError(f"unknown storage backend {options.backend!r}; use 'sqlite' or 'etcd3'")

