@@ -1,19 +1,9 @@
-"""Fixtures shared by the auth unit tests.
-
-The suite runs with ``--import-mode=importlib``, which leaves ``sys.path`` alone; the helper
-modules next to this file (``auth_pki``, ``rbac_fixtures``) are made importable here, once.
-"""
+"""Fixtures shared by the auth unit tests."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from auth_pki import CA, NOW
+from tests.unit.auth.auth_pki import CA, NOW
 
 from kubeboot.clock import FakeClock
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from auth_pki import NOW
+from tests.unit.auth.auth_pki import NOW
 
 from kubeboot.auth.bootstrap_token import BootstrapTokenAuthenticator
 from kubeboot.auth.interface import AuthenticationFailed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from auth_pki import CA, HOUR, NOW, der
+from tests.unit.auth.auth_pki import CA, HOUR, NOW, der
 
 from kubeboot.auth.bootstrap_token import BootstrapTokenAuthenticator
 from kubeboot.auth.chain import AuthenticatorChain

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rbac_fixtures import RBAC_GROUP, bootstrap_index, crb
+from tests.unit.auth.rbac_fixtures import RBAC_GROUP, bootstrap_index, crb
 
 from kubeboot.auth.interface import Attributes, UserInfo, Verdict
 from kubeboot.auth.rbac import PolicyRule, RbacIndex, rule_allows

@@ -8,11 +8,11 @@ import ssl
 from pathlib import Path
 
 import pytest
-from auth_pki import CA, HOUR, NOW, der, write_pair
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from tests.unit.auth.auth_pki import CA, HOUR, NOW, der, write_pair
 
 from kubeboot.auth.interface import AuthenticationFailed
 from kubeboot.auth.x509 import (

@@ -1,0 +1,70 @@
+"""``--authorization-mode``: the union of authorizers.
+
+kube-apiserver always puts a privileged-group authorizer first (``system:masters`` may do
+anything, whatever RBAC says), then the configured modes in order. The first ``Allow`` or
+``Deny`` ends the walk; ``NoOpinion`` asks the next; if nobody allows, the reasons collected
+on the way go into the 403 message (rendered by ``kubeboot.api.rest``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from kubeboot.auth.interface import ALLOW_ALL, Attributes, Authorizer, Decision, Verdict
+from kubeboot.auth.node import NodeAuthorizer
+from kubeboot.auth.rbac import RbacAuthorizer, RbacIndex
+from kubeboot.auth.users import MASTERS_GROUP
+
+__all__ = ["AUTHORIZATION_MODES", "UnionAuthorizer", "build_authorizer"]
+
+log = logging.getLogger(__name__)
+
+AUTHORIZATION_MODES = ("AlwaysAllow", "Node", "RBAC")
+
+
+class _PrivilegedGroups:
+    def authorize(self, attrs: Attributes) -> Decision:
+        if MASTERS_GROUP in attrs.user.groups:
+            return Decision(Verdict.ALLOW)
+        return Decision(Verdict.NO_OPINION)
+
+
+class UnionAuthorizer:
+    def __init__(self, authorizers: Sequence[Authorizer]) -> None:
+        self._authorizers = tuple(authorizers)
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        reasons: list[str] = []
+        for authorizer in self._authorizers:
+            decision = authorizer.authorize(attrs)
+            if decision.verdict is not Verdict.NO_OPINION:
+                return decision
+            if decision.reason:
+                reasons.append(decision.reason)
+        return Decision(Verdict.NO_OPINION, ", ".join(reasons))
+
+
+def build_authorizer(modes: Sequence[str], rbac_index: Callable[[], RbacIndex]) -> Authorizer:
+    """The authorizer for ``--authorization-mode`` (e.g. ``["Node", "RBAC"]``)."""
+    unknown = [m for m in modes if m not in AUTHORIZATION_MODES]
+    if unknown or not modes:
+        raise ValueError(
+            f"--authorization-mode: unknown mode(s) {', '.join(unknown) or '(none given)'}; "
+            f"supported: {', '.join(AUTHORIZATION_MODES)}"
+        )
+    if len(set(modes)) != len(modes):
+        raise ValueError(f"--authorization-mode: duplicate mode in {','.join(modes)}")
+    chain: list[Authorizer] = [_PrivilegedGroups()]
+    for mode in modes:
+        if mode == "AlwaysAllow":
+            log.warning(
+                "--authorization-mode=AlwaysAllow: EVERY REQUEST, ANONYMOUS ONES INCLUDED, IS "
+                "ALLOWED. Development only; never expose this server."
+            )
+            chain.append(ALLOW_ALL)
+        elif mode == "Node":
+            chain.append(NodeAuthorizer())
+        else:
+            chain.append(RbacAuthorizer(rbac_index))
+    return UnionAuthorizer(chain)
