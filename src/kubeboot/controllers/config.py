@@ -1,0 +1,96 @@
+"""Controller selection (``--controllers``) and the controller manager's settings.
+
+``--controllers`` follows kube-controller-manager exactly: a comma-separated list where
+``name`` enables, ``-name`` disables, and ``*`` enables everything not disabled by default;
+the first explicit mention of a controller wins; without ``*`` only named controllers run.
+``bootstrapsigner`` and ``tokencleaner`` are off by default (kubeadm passes
+``--controllers=*,bootstrapsigner,tokencleaner``). Both the short alias and the canonical
+upstream name are accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from kubeboot.pki.authority import DEFAULT_CLUSTER_SIGNING_DURATION
+
+__all__ = [
+    "CONTROLLER_ALIASES",
+    "DISABLED_BY_DEFAULT",
+    "ControllerConfig",
+    "ControllersFlagError",
+    "enabled_controllers",
+]
+
+# alias -> canonical name (cmd/kube-controller-manager/names)
+CONTROLLER_ALIASES = MappingProxyType(
+    {
+        "bootstrapsigner": "bootstrap-signer-controller",
+        "csrapproving": "certificatesigningrequest-approving-controller",
+        "csrcleaner": "certificatesigningrequest-cleaner-controller",
+        "csrsigning": "certificatesigningrequest-signing-controller",
+        "tokencleaner": "token-cleaner-controller",
+    }
+)
+DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
+_BY_CANONICAL = {canonical: alias for alias, canonical in CONTROLLER_ALIASES.items()}
+
+
+class ControllersFlagError(ValueError):
+    """An unknown controller name in ``--controllers``."""
+
+
+def _alias(name: str) -> str:
+    if name in CONTROLLER_ALIASES:
+        return name
+    if name in _BY_CANONICAL:
+        return _BY_CANONICAL[name]
+    raise ControllersFlagError(f'"{name}" is not in the list of known controllers')
+
+
+def enabled_controllers(flag: Iterable[str]) -> frozenset[str]:
+    """The aliases of the controllers to run for a ``--controllers`` value (already split)."""
+    entries = [e.strip() for e in flag if e.strip()]
+    decided: dict[str, bool] = {}
+    star = False
+    for entry in entries:
+        if entry == "*":
+            star = True
+            continue
+        enable = not entry.startswith("-")
+        name = _alias(entry.removeprefix("-"))
+        decided.setdefault(name, enable)
+    enabled = set()
+    for name in CONTROLLER_ALIASES:
+        if name in decided:
+            if decided[name]:
+                enabled.add(name)
+        elif star and name not in DISABLED_BY_DEFAULT:
+            enabled.add(name)
+    return frozenset(enabled)
+
+
+def _default_identity() -> str:
+    """``<hostname>_<uuid>``, the identity format kube-controller-manager uses for its Lease."""
+    return f"{socket.gethostname()}_{uuid.uuid4()}"
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    controllers: tuple[str, ...] = ("*",)
+    cluster_signing_cert_file: Path | None = None
+    cluster_signing_key_file: Path | None = None
+    cluster_signing_duration: dt.timedelta = DEFAULT_CLUSTER_SIGNING_DURATION
+    leader_elect: bool = True
+    lease_namespace: str = "kube-system"
+    lease_name: str = "kube-controller-manager"
+    lease_duration: dt.timedelta = dt.timedelta(seconds=15)
+    renew_deadline: dt.timedelta = dt.timedelta(seconds=10)
+    retry_period: dt.timedelta = dt.timedelta(seconds=2)
+    identity: str = field(default_factory=_default_identity)

@@ -1,0 +1,138 @@
+"""``run_controllers``: the controller manager, one entry point for the server and the CLI.
+
+It resolves ``--controllers``, builds the shared informers each enabled controller needs
+(one CSR informer for approver, signer and cleaner; bootstrap-token Secrets in kube-system;
+the cluster-info ConfigMap in kube-public), and runs them all in one task group, under
+leader election on a Lease when ``leader_elect`` is set. ``csrsigning`` runs only with a
+signing cert/key pair configured, as upstream skips it otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from kubeboot.client.interface import ApiClient
+from kubeboot.clock import Clock
+from kubeboot.controllers.bootstrapsigner import (
+    CLUSTER_INFO_FIELD_SELECTOR,
+    run_bootstrapsigner,
+)
+from kubeboot.controllers.certificates import CSR_RESOURCE
+from kubeboot.controllers.config import ControllerConfig, enabled_controllers
+from kubeboot.controllers.csrapproving import run_csrapproving
+from kubeboot.controllers.csrcleaner import run_csrcleaner
+from kubeboot.controllers.csrsigning import run_csrsigning
+from kubeboot.controllers.leader import run_with_leader_election
+from kubeboot.controllers.runtime import Informer
+from kubeboot.controllers.tokencleaner import run_tokencleaner
+from kubeboot.pki.authority import CertificateAuthority
+from kubeboot.pki.csr import (
+    KUBE_APISERVER_CLIENT_SIGNER,
+    KUBELET_CLIENT_SIGNER,
+    KUBELET_SERVING_SIGNER,
+    LEGACY_UNKNOWN_SIGNER,
+)
+from kubeboot.resources import bootstrap_token as bt
+from kubeboot.resources.registry import ResourceInfo, find_resource
+
+__all__ = ["ReloadingAuthority", "run_controllers"]
+
+log = logging.getLogger("kubeboot.controllers")
+
+_SIGNERS = (
+    KUBELET_CLIENT_SIGNER,
+    KUBELET_SERVING_SIGNER,
+    KUBE_APISERVER_CLIENT_SIGNER,
+    LEGACY_UNKNOWN_SIGNER,
+)
+
+
+def _resource(group: str, plural: str) -> ResourceInfo:
+    res = find_resource(group, "v1", plural)
+    assert res is not None
+    return res
+
+
+class ReloadingAuthority:
+    """The CA from a cert/key file pair, re-read when either file changes on disk.
+
+    A pair that fails to load after a change keeps the previous CA in use (and logs), so a
+    half-written rotation by an operator never stops signing.
+    """
+
+    def __init__(self, cert_file: Path, key_file: Path) -> None:
+        self._files = (cert_file, key_file)
+        self._stamp = self._mtimes()
+        self._ca = CertificateAuthority.load(cert_file, key_file)
+
+    def _mtimes(self) -> tuple[int, int]:
+        return (os.stat(self._files[0]).st_mtime_ns, os.stat(self._files[1]).st_mtime_ns)
+
+    def __call__(self) -> CertificateAuthority:
+        try:
+            stamp = self._mtimes()
+            if stamp != self._stamp:
+                self._ca = CertificateAuthority.load(*self._files)
+                self._stamp = stamp
+        except (OSError, ValueError) as exc:
+            log.warning("csrsigning: keeping the previous CA; reload failed: %s", exc)
+        return self._ca
+
+
+async def _run_enabled(client: ApiClient, config: ControllerConfig, clock: Clock) -> None:
+    enabled = enabled_controllers(config.controllers)
+    cert_file, key_file = config.cluster_signing_cert_file, config.cluster_signing_key_file
+    signing = "csrsigning" in enabled and cert_file is not None and key_file is not None
+    if "csrsigning" in enabled and not signing:
+        log.info("csrsigning: no --cluster-signing-cert-file/--cluster-signing-key-file; skipped")
+    jobs: list[Coroutine[Any, Any, None]] = []
+    if enabled & {"csrapproving", "csrcleaner"} or signing:
+        csrs = Informer(client, CSR_RESOURCE)
+        jobs.append(csrs.run())
+        if "csrapproving" in enabled:
+            jobs.append(run_csrapproving(client, csrs))
+        if signing and cert_file is not None and key_file is not None:
+            ca = ReloadingAuthority(cert_file, key_file)
+            authorities = dict.fromkeys(_SIGNERS, ca)
+            jobs.append(
+                run_csrsigning(client, csrs, authorities, config.cluster_signing_duration, clock)
+            )
+        if "csrcleaner" in enabled:
+            jobs.append(run_csrcleaner(client, csrs, clock))
+    secret_res, configmap_res = _resource("", "secrets"), _resource("", "configmaps")
+    if enabled & {"bootstrapsigner", "tokencleaner"}:
+        secrets = Informer(
+            client, secret_res, bt.TOKEN_NAMESPACE, field_selector=f"type={bt.SECRET_TYPE}"
+        )
+        jobs.append(secrets.run())
+        if "tokencleaner" in enabled:
+            jobs.append(run_tokencleaner(client, secrets, secret_res, clock))
+        if "bootstrapsigner" in enabled:
+            configmaps = Informer(
+                client,
+                configmap_res,
+                bt.CLUSTER_INFO_NAMESPACE,
+                field_selector=CLUSTER_INFO_FIELD_SELECTOR,
+            )
+            jobs.append(configmaps.run())
+            jobs.append(run_bootstrapsigner(client, configmaps, secrets, configmap_res, clock))
+    log.info("starting controllers: %s", ", ".join(sorted(enabled)) or "(none)")
+    async with asyncio.TaskGroup() as group:
+        for job in jobs:
+            group.create_task(job)
+
+
+async def run_controllers(client: ApiClient, config: ControllerConfig, clock: Clock) -> None:
+    """Run the enabled controllers until cancelled (leading a Lease when configured)."""
+    enabled_controllers(config.controllers)  # fail fast on a bad --controllers value
+    if not config.leader_elect:
+        await _run_enabled(client, config, clock)
+        return
+    await run_with_leader_election(
+        client, config, clock, lambda: _run_enabled(client, config, clock)
+    )

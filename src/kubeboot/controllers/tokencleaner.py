@@ -1,0 +1,67 @@
+"""tokencleaner: delete expired bootstrap-token Secrets (server-facts §6.5).
+
+Decision (pure, :func:`token_cleanup`): an expired token (including an ``expiration`` that
+does not parse) is deleted with a UID precondition, ignoring NotFound and Conflict; a token
+expiring later is looked at again exactly when it expires (scheduled from the remaining TTL,
+never polled); a token without ``expiration`` is kept forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from dataclasses import dataclass
+
+from kubeboot.client.interface import ApiClient, JsonObject
+from kubeboot.clock import Clock
+from kubeboot.controllers.runtime import Informer, Requeue, WorkQueue, object_key, run_workers
+from kubeboot.resources import bootstrap_token as bt
+from kubeboot.resources.registry import ResourceInfo
+from kubeboot.resources.status import Conflict, NotFound
+
+__all__ = ["CONTROLLER_NAME", "Delete", "RecheckAfter", "run_tokencleaner", "token_cleanup"]
+
+CONTROLLER_NAME = "tokencleaner"
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckAfter:
+    delay: dt.timedelta
+
+
+def token_cleanup(secret: JsonObject, now: dt.datetime) -> Delete | RecheckAfter | None:
+    if secret.get("type") != bt.SECRET_TYPE:
+        return None
+    data = bt.decode_data(secret)
+    if bt.is_expired(data, now):
+        return Delete()
+    expiration = bt.get_expiration(data)  # parses: is_expired is True for unparseable ones
+    return RecheckAfter(expiration - now) if expiration is not None else None
+
+
+async def run_tokencleaner(
+    client: ApiClient, secrets: Informer, secret_res: ResourceInfo, clock: Clock
+) -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    secrets.add_handler(lambda _event, obj: queue.add(object_key(obj)))
+
+    async def handle(key: str) -> None:
+        secret = secrets.get(key)
+        if secret is None:
+            return
+        decision = token_cleanup(secret, clock.now())
+        if isinstance(decision, RecheckAfter):
+            raise Requeue(decision.delay.total_seconds())
+        if isinstance(decision, Delete):
+            meta = secret.get("metadata") or {}
+            with contextlib.suppress(NotFound, Conflict):
+                await client.delete(
+                    secret_res, str(meta.get("name")), meta.get("namespace"), uid=meta.get("uid")
+                )
+
+    await run_workers(CONTROLLER_NAME, queue, handle, 1)
