@@ -32,7 +32,9 @@ async def read_body(request: web.Request, *, allowed: tuple[str, ...] | None = N
     raw = await request.content.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
         raise RequestEntityTooLarge(f"the request body exceeds the limit of {MAX_BODY_BYTES} bytes")
-    ctype = request.content_type or "application/json"
+    # Like kube-apiserver, a body without a Content-Type header is JSON (the official Python
+    # client sends none); aiohttp would otherwise report application/octet-stream.
+    ctype = request.content_type if "Content-Type" in request.headers else "application/json"
     if allowed is not None and ctype not in allowed:
         raise UnsupportedMediaType(
             f'the body of this request may not be of type "{ctype}"; use one of '

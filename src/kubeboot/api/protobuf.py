@@ -24,7 +24,8 @@ PROTOBUF = "application/vnd.kubernetes.protobuf"
 _MAGIC = b"k8s\x00"
 
 # A schema maps field number -> (json name, kind); kind is "string", "bytes", "int",
-# "time", "map", "extra" (map<string, ExtraValue>), "strings" (repeated string), or a
+# "bool", "time", "map", "bytesmap" (map<string, bytes>), "extra" (map<string, ExtraValue>),
+# "strings" (repeated string), or a
 # nested schema name; a "[]" suffix marks a repeated message field.
 Schema = dict[int, tuple[str, str]]
 
@@ -103,10 +104,52 @@ _SCHEMAS: dict[str, Schema] = {
     },
     "NonResourceAttributes": {1: ("path", "string"), 2: ("verb", "string")},
     "SelfSubjectReview": {1: ("metadata", "ObjectMeta")},
+    "ConfigMap": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("data", "map"),
+        3: ("binaryData", "bytesmap"),
+        4: ("immutable", "bool"),
+    },
+    "Secret": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("data", "bytesmap"),
+        3: ("type", "string"),
+        4: ("stringData", "map"),
+        5: ("immutable", "bool"),
+    },
+    "Namespace": {1: ("metadata", "ObjectMeta"), 2: ("spec", "NamespaceSpec")},
+    "NamespaceSpec": {1: ("finalizers", "strings")},
+    "PolicyRule": {
+        1: ("verbs", "strings"),
+        2: ("apiGroups", "strings"),
+        3: ("resources", "strings"),
+        4: ("resourceNames", "strings"),
+        5: ("nonResourceURLs", "strings"),
+    },
+    "Role": {1: ("metadata", "ObjectMeta"), 2: ("rules", "PolicyRule[]")},
+    "ClusterRole": {1: ("metadata", "ObjectMeta"), 2: ("rules", "PolicyRule[]")},
+    "Subject": {
+        1: ("kind", "string"),
+        2: ("apiGroup", "string"),
+        3: ("name", "string"),
+        4: ("namespace", "string"),
+    },
+    "RoleRef": {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")},
+    "RoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "Subject[]"),
+        3: ("roleRef", "RoleRef"),
+    },
+    "ClusterRoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "Subject[]"),
+        3: ("roleRef", "RoleRef"),
+    },
     "Unknown": {1: ("typeMeta", "TypeMeta"), 2: ("raw", "bytes")},
     "TypeMeta": {1: ("apiVersion", "string"), 2: ("kind", "string")},
     "Time": {1: ("seconds", "int"), 2: ("nanos", "int")},
     "MapEntry": {1: ("key", "string"), 2: ("value", "string")},
+    "BytesMapEntry": {1: ("key", "string"), 2: ("value", "bytes")},
     "ExtraEntry": {1: ("key", "string"), 2: ("value", "ExtraValue")},
     "ExtraValue": {1: ("items", "strings")},
 }
@@ -160,6 +203,9 @@ def _message(data: bytes, schema_name: str) -> dict[str, Any]:
         if kind == "int":
             if isinstance(value, int):
                 obj[name] = value - (1 << 64) if value >= 1 << 63 else value
+        elif kind == "bool":
+            if isinstance(value, int):
+                obj[name] = bool(value)
         elif not isinstance(value, bytes):
             continue
         elif kind == "string":
@@ -174,6 +220,9 @@ def _message(data: bytes, schema_name: str) -> dict[str, Any]:
                 obj[name] = format_time(dt.datetime.fromtimestamp(t["seconds"], dt.UTC))
         elif kind == "map":
             entry = _message(value, "MapEntry")
+            obj.setdefault(name, {})[entry.get("key", "")] = entry.get("value", "")
+        elif kind == "bytesmap":
+            entry = _message(value, "BytesMapEntry")
             obj.setdefault(name, {})[entry.get("key", "")] = entry.get("value", "")
         elif kind == "extra":
             entry = _message(value, "ExtraEntry")

@@ -19,9 +19,17 @@ from aiohttp import web
 
 from kubeboot.api.app import ApiContext, build_app
 from kubeboot.api.config import ServerConfig
-from kubeboot.api.rest import NAMESPACES, RestService
+from kubeboot.api.rest import NAMESPACES, ListOptions, RestService
 from kubeboot.api.security import build_security
+from kubeboot.auth.defaults import (
+    default_cluster_role_bindings,
+    default_cluster_roles,
+    default_role_bindings,
+    default_roles,
+    reconcile,
+)
 from kubeboot.auth.interface import UserInfo
+from kubeboot.auth.mirror import resource_info
 from kubeboot.auth.x509 import make_server_ssl_context
 from kubeboot.clock import Clock, SystemClock
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
@@ -35,6 +43,11 @@ __all__ = ["DEFAULT_NAMESPACES", "SYSTEM_USER", "Server"]
 log = logging.getLogger("kubeboot.server")
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_RBAC = "rbac.authorization.k8s.io"
+CLUSTER_ROLES = resource_info(_RBAC, "v1", "clusterroles")
+CLUSTER_ROLE_BINDINGS = resource_info(_RBAC, "v1", "clusterrolebindings")
+ROLES = resource_info(_RBAC, "v1", "roles")
+ROLE_BINDINGS = resource_info(_RBAC, "v1", "rolebindings")
 # The identity the server uses for its own bootstrap writes.
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
 
@@ -99,12 +112,18 @@ class Server:
             )
         )
         self._spawn(PeriodicCompactor(self.store).run())
-        authenticator, authorizer = build_security(cfg, str(client_ca), self.clock)
-        self.rest = RestService(self.store, authorizer, self.clock)
+        security = build_security(cfg, client_ca, self.clock, self.store)
+        for loop in security.background():
+            self._spawn(loop)
+        self.rest = RestService(
+            self.store, security.authorizer, self.clock, admission=list(security.admission)
+        )
         await self._ensure_default_namespaces()
+        await self._ensure_default_rbac()
+        await security.wait_synced()
         ctx = ApiContext(
             self.rest,
-            authenticator,
+            security.authenticator,
             self.clock,
             server_address=f"{self._display_host()}:{self.port}",
         )
@@ -135,6 +154,26 @@ class Server:
         for name in DEFAULT_NAMESPACES:
             with contextlib.suppress(AlreadyExists):
                 await self.rest.create(SYSTEM_USER, NAMESPACES, None, {"metadata": {"name": name}})
+
+    async def _ensure_default_rbac(self) -> None:
+        """kube-apiserver's RBAC bootstrap: create or extend defaults, never clobber edits."""
+        assert self.rest is not None
+        for res, desired in (
+            (CLUSTER_ROLES, default_cluster_roles()),
+            (CLUSTER_ROLE_BINDINGS, default_cluster_role_bindings()),
+            (ROLES, default_roles()),
+            (ROLE_BINDINGS, default_role_bindings()),
+        ):
+            existing = await self.rest.list(SYSTEM_USER, res, None, ListOptions())
+            for change in reconcile(existing["items"], desired):
+                meta = change.obj["metadata"]
+                ns, name = meta.get("namespace"), meta["name"]
+                if change.action == "recreate":
+                    await self.rest.delete(SYSTEM_USER, res, ns, name)
+                if change.action == "update":
+                    await self.rest.update(SYSTEM_USER, res, ns, name, change.obj)
+                else:
+                    await self.rest.create(SYSTEM_USER, res, ns, change.obj)
 
     async def stop(self) -> None:
         for task in reversed(self._tasks):
