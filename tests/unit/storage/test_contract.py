@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from storage_backends import WATCH_QUEUE_LIMIT, Backend
 
 from kubeboot.storage.interface import (
     CompactedError,
@@ -221,16 +220,16 @@ async def test_compacting_at_or_below_compaction_point_raises(store: Store) -> N
         await store.compact(first.mod_revision)
 
 
-async def test_lagging_watcher_is_ended(store: Store) -> None:
+async def test_lagging_watcher_is_ended(store: Store, watch_queue_limit: int) -> None:
     start = await store.current_revision()
     async with watching(store, "/lag/", start) as events:
         first = await store.create("/lag/0", b"0")
         assert (await take(events, 1))[0].kv == first
-        for i in range(1, 3 * WATCH_QUEUE_LIMIT):
+        for i in range(1, 3 * watch_queue_limit):
             await store.create(f"/lag/{i}", b"x")
         await asyncio.sleep(0.2)  # let a remote backend deliver what it committed
         with pytest.raises(WatcherLaggingError):
-            await take(events, 3 * WATCH_QUEUE_LIMIT)
+            await take(events, 3 * watch_queue_limit)
 
 
 async def test_watch_replays_history_then_goes_live(store: Store) -> None:
@@ -319,14 +318,14 @@ async def test_compaction_keeps_current_values(store: Store) -> None:
         assert (event.kv, event.prev) == (a3, a2)
 
 
-async def test_reopen_keeps_data_and_revision(backend: Backend) -> None:
-    first = await backend.open()
+async def test_reopen_keeps_data_and_revision(reopen: Callable[[], Awaitable[Store]]) -> None:
+    first = await reopen()
     try:
         kv = await first.create("/re/x", b"1")
         await first.compact(kv.mod_revision)
     finally:
         await first.close()
-    second = await backend.open()
+    second = await reopen()
     try:
         assert await second.get("/re/x") == kv
         assert await second.current_revision() >= kv.mod_revision
@@ -337,8 +336,10 @@ async def test_reopen_keeps_data_and_revision(backend: Backend) -> None:
         await second.close()
 
 
-async def test_closed_store_refuses_work_and_ends_watches(backend: Backend) -> None:
-    store = await backend.open()
+async def test_closed_store_refuses_work_and_ends_watches(
+    reopen: Callable[[], Awaitable[Store]],
+) -> None:
+    store = await reopen()
     start = await store.current_revision()
     events = store.watch("/z/", start)
     pending = asyncio.ensure_future(anext(events))
