@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,16 @@ class ReloadingAuthority:
         return self._ca
 
 
-async def _run_enabled(client: ApiClient, config: ControllerConfig, clock: Clock) -> None:
+# The service account each controller acts as under --use-service-account-credentials; the
+# default RBAC (auth.defaults) binds exactly these names.
+CERTIFICATE_CONTROLLER_SA = "certificate-controller"
+BOOTSTRAP_SIGNER_SA = "bootstrap-signer"
+TOKEN_CLEANER_SA = "token-cleaner"
+
+ClientFor = Callable[[str], ApiClient]
+
+
+async def _run_enabled(client_for: ClientFor, config: ControllerConfig, clock: Clock) -> None:
     enabled = enabled_controllers(config.controllers)
     cert_file, key_file = config.cluster_signing_cert_file, config.cluster_signing_key_file
     signing = "csrsigning" in enabled and cert_file is not None and key_file is not None
@@ -92,6 +101,7 @@ async def _run_enabled(client: ApiClient, config: ControllerConfig, clock: Clock
         log.info("csrsigning: no --cluster-signing-cert-file/--cluster-signing-key-file; skipped")
     jobs: list[Coroutine[Any, Any, None]] = []
     if enabled & {"csrapproving", "csrcleaner"} or signing:
+        client = client_for(CERTIFICATE_CONTROLLER_SA)
         csrs = Informer(client, CSR_RESOURCE)
         jobs.append(csrs.run())
         if "csrapproving" in enabled:
@@ -106,33 +116,51 @@ async def _run_enabled(client: ApiClient, config: ControllerConfig, clock: Clock
             jobs.append(run_csrcleaner(client, csrs, clock))
     secret_res, configmap_res = _resource("", "secrets"), _resource("", "configmaps")
     if enabled & {"bootstrapsigner", "tokencleaner"}:
+        signer_client = client_for(BOOTSTRAP_SIGNER_SA)
+        # Both service accounts may read kube-system Secrets, so one informer serves both.
         secrets = Informer(
-            client, secret_res, bt.TOKEN_NAMESPACE, field_selector=f"type={bt.SECRET_TYPE}"
+            signer_client, secret_res, bt.TOKEN_NAMESPACE, field_selector=f"type={bt.SECRET_TYPE}"
         )
         jobs.append(secrets.run())
         if "tokencleaner" in enabled:
-            jobs.append(run_tokencleaner(client, secrets, secret_res, clock))
+            jobs.append(run_tokencleaner(client_for(TOKEN_CLEANER_SA), secrets, secret_res, clock))
         if "bootstrapsigner" in enabled:
             configmaps = Informer(
-                client,
+                signer_client,
                 configmap_res,
                 bt.CLUSTER_INFO_NAMESPACE,
                 field_selector=CLUSTER_INFO_FIELD_SELECTOR,
             )
             jobs.append(configmaps.run())
-            jobs.append(run_bootstrapsigner(client, configmaps, secrets, configmap_res, clock))
+            jobs.append(
+                run_bootstrapsigner(signer_client, configmaps, secrets, configmap_res, clock)
+            )
     log.info("starting controllers: %s", ", ".join(sorted(enabled)) or "(none)")
     async with asyncio.TaskGroup() as group:
         for job in jobs:
             group.create_task(job)
 
 
-async def run_controllers(client: ApiClient, config: ControllerConfig, clock: Clock) -> None:
-    """Run the enabled controllers until cancelled (leading a Lease when configured)."""
+async def run_controllers(
+    client: ApiClient,
+    config: ControllerConfig,
+    clock: Clock,
+    *,
+    client_for: ClientFor | None = None,
+) -> None:
+    """Run the enabled controllers until cancelled (leading a Lease when configured).
+
+    ``client`` is the manager's own identity (leader election, and every controller when
+    ``client_for`` is None). ``client_for(service_account)`` gives each controller its own
+    identity, as kube-controller-manager's ``--use-service-account-credentials``: the default
+    RBAC grants ``certificate-controller``, ``bootstrap-signer`` and ``token-cleaner``
+    exactly what their controller needs.
+    """
     enabled_controllers(config.controllers)  # fail fast on a bad --controllers value
+    resolve: ClientFor = client_for or (lambda _sa: client)
     if not config.leader_elect:
-        await _run_enabled(client, config, clock)
+        await _run_enabled(resolve, config, clock)
         return
     await run_with_leader_election(
-        client, config, clock, lambda: _run_enabled(client, config, clock)
+        client, config, clock, lambda: _run_enabled(resolve, config, clock)
     )

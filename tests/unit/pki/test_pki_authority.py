@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from pki_helpers import make_csr, openssl_verify, tamper_signature
+from tests.unit.pki.pki_helpers import make_csr, openssl_verify, tamper_signature
 
 from kubeboot.clock import FakeClock
 from kubeboot.pki.authority import (

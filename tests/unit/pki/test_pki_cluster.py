@@ -12,7 +12,7 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from pki_helpers import openssl_verify
+from tests.unit.pki.pki_helpers import openssl_verify
 
 from kubeboot.clock import FakeClock
 from kubeboot.pki.authority import create_self_signed_ca, load_certificate_pem

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from pki_helpers import csr_pem, make_csr, tamper_signature
+from tests.unit.pki.pki_helpers import csr_pem, make_csr, tamper_signature
 
 from kubeboot.pki.csr import (
     KUBE_APISERVER_CLIENT_SIGNER,
