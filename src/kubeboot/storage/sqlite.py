@@ -25,7 +25,9 @@ Revisions: an empty store is at revision 1 and its first write gets 2, as etcd. 
 the new point first (so readers fail cleanly with CompactedError), then deletes history in
 chunks, each its own small transaction on the writer, interleaved with the write batches.
 
-Measured on the 2-core dev machine (see ``docs/storage.md``).
+Measured on the 2-core dev VM (creates, 300 B values; details in ``docs/storage.md``): one
+writer 2,200 writes/s (an fsync each), 64 concurrent writers 21,000 writes/s (group commit),
+inline ``get`` ~90,000/s.
 """
 
 from __future__ import annotations
