@@ -15,7 +15,7 @@ from kubeboot.client.kubeconfig import load_client_config
 from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import AlreadyExists, Conflict, NotFound, Unauthorized
 
-from conftest import RunningServer
+from tests.conftest import RunningServer
 
 
 def _res(group: str, plural: str) -> ResourceInfo:

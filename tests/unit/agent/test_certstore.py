@@ -16,7 +16,7 @@ import pytest
 from kubeboot.agent.certstore import CertStore, CertStoreError, pair_file_name, pairs_to_prune
 from kubeboot.pki.keys import dump_private_key_pem
 
-from agent_ca import NOW, NodeCA
+from tests.unit.agent.agent_ca import NOW, NodeCA
 
 
 def test_pair_file_name_uses_go_layout_in_local_time() -> None:

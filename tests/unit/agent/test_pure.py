@@ -23,7 +23,7 @@ from kubeboot.agent.templates import (
 )
 from kubeboot.agent.validity import check_pair
 
-from agent_ca import NOW, NodeCA
+from tests.unit.agent.agent_ca import NOW, NodeCA
 
 
 def test_csr_name_is_deterministic_and_covers_every_input() -> None:
