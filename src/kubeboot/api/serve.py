@@ -19,6 +19,7 @@ from aiohttp import web
 
 from kubeboot.api.app import ApiContext, build_app
 from kubeboot.api.config import ServerConfig
+from kubeboot.api.inprocess import InProcessClient
 from kubeboot.api.rest import NAMESPACES, ListOptions, RestService
 from kubeboot.api.security import build_security
 from kubeboot.auth.defaults import (
@@ -32,6 +33,7 @@ from kubeboot.auth.interface import UserInfo
 from kubeboot.auth.mirror import resource_info
 from kubeboot.auth.x509 import make_server_ssl_context
 from kubeboot.clock import Clock, SystemClock
+from kubeboot.clusterinit import InitResult, init_cluster
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
 from kubeboot.resources.status import AlreadyExists
 from kubeboot.storage.compactor import PeriodicCompactor
@@ -41,6 +43,22 @@ from kubeboot.storage.interface import Store
 __all__ = ["DEFAULT_NAMESPACES", "SYSTEM_USER", "Server"]
 
 log = logging.getLogger("kubeboot.server")
+
+_WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104
+
+
+def _https(host: str, port: int) -> str:
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def _primary_address() -> str | None:
+    """This host's address as its name resolves, unless that is a loopback address."""
+    try:
+        address = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
+
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _RBAC = "rbac.authorization.k8s.io"
@@ -59,6 +77,7 @@ class Server:
         self.store: Store | None = None
         self.rest: RestService | None = None
         self.pki: ClusterPki | None = None
+        self.init_result: InitResult | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._sock: socket.socket | None = None
@@ -70,24 +89,32 @@ class Server:
 
     @property
     def url(self) -> str:
-        host = self.config.advertise_address or self._display_host()
-        if ":" in host:
-            host = f"[{host}]"
-        return f"https://{host}:{self.port}"
+        """Where clients on this machine reach the server (admin.conf points here)."""
+        return _https(self._local_host(), self.port)
 
-    def _display_host(self) -> str:
+    @property
+    def advertised_url(self) -> str:
+        """Where nodes reach the server (published in cluster-info and the join command)."""
+        return _https(self._advertised_host(), self.port)
+
+    def _local_host(self) -> str:
         bind = self.config.bind_address
-        return "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind  # noqa: S104
+        return "127.0.0.1" if bind in _WILDCARDS else bind
+
+    def _advertised_host(self) -> str:
+        if self.config.advertise_address:
+            return self.config.advertise_address
+        if self.config.bind_address not in _WILDCARDS:
+            return self.config.bind_address
+        return _primary_address() or "127.0.0.1"
 
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         sock = self._sock = self._bind()
         self.port = sock.getsockname()[1]
-        sans = [socket.gethostname(), *cfg.tls_sans]
-        if cfg.advertise_address:
-            sans.append(cfg.advertise_address)
-        if cfg.bind_address not in ("0.0.0.0", "::", ""):  # noqa: S104
+        sans = [socket.gethostname(), self._advertised_host(), *cfg.tls_sans]
+        if cfg.bind_address not in _WILDCARDS:
             sans.append(cfg.bind_address)
         self.pki = ensure_cluster_pki(
             cfg.data_dir,
@@ -121,11 +148,17 @@ class Server:
         await self._ensure_default_namespaces()
         await self._ensure_default_rbac()
         await security.wait_synced()
+        self.init_result = await init_cluster(
+            InProcessClient(self.rest, SYSTEM_USER),
+            server=self.advertised_url,
+            ca_pem=self.pki.ca_cert_file.read_bytes(),
+            clock=self.clock,
+        )
         ctx = ApiContext(
             self.rest,
             security.authenticator,
             self.clock,
-            server_address=f"{self._display_host()}:{self.port}",
+            server_address=self.advertised_url.removeprefix("https://"),
         )
         app = build_app(ctx)
         self._runner = web.AppRunner(

@@ -102,9 +102,13 @@ async def _run(config: ServerConfig) -> None:
 
     srv = Server(config)
     await srv.start()
+    assert srv.init_result is not None
     click.echo(f"kubeboot API server listening on {srv.url}")
     click.echo(f"admin kubeconfig: {srv.admin_kubeconfig}")
     click.echo(f"  kubectl --kubeconfig {srv.admin_kubeconfig} get csr")
+    click.echo("")
+    click.echo("Join a node (the token is valid for 24h; `kubeboot token create` makes more):")
+    click.echo(f"  {srv.init_result.join_command}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
