@@ -182,6 +182,11 @@ def test_rbac_bindings_from_the_tls_bootstrapping_guide(
 
 
 def test_create_role_and_rolebinding_imperatively(kube: RunningServer) -> None:
+    # The server's first start already made these (as kubeadm init does); replay the
+    # hand-made path of the docs on a clean slate.
+    kube.kubectl(
+        "-n", "kube-public", "delete", "rolebinding,role", "kubeadm:bootstrap-signer-clusterinfo"
+    )
     out = kube.kubectl(
         "-n",
         "kube-public",
@@ -226,6 +231,7 @@ def test_create_role_and_rolebinding_imperatively(kube: RunningServer) -> None:
 def test_cluster_info_configmap_from_file(kube: RunningServer, tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    kube.kubectl("-n", "kube-public", "delete", "configmap", "cluster-info")
     out = kube.kubectl(
         "-n",
         "kube-public",
