@@ -140,6 +140,26 @@ def _node_rules() -> list[Obj]:
     ]
 
 
+def _controller_manager_rules() -> list[Obj]:
+    """Upstream's ``system:kube-controller-manager`` (its own Lease, reads, SARs)."""
+    lease = "kube-controller-manager"
+    return [
+        _EVENTS,
+        _rule(["create"], ["coordination.k8s.io"], ["leases"]),
+        _rule(["get", "update"], ["coordination.k8s.io"], ["leases"], [lease]),
+        _rule(["create"], [""], ["endpoints"]),
+        _rule(["get", "update"], [""], ["endpoints"], [lease]),
+        _rule(["create"], [""], ["secrets", "serviceaccounts"]),
+        _rule(["delete"], [""], ["secrets"]),
+        _rule(["get"], [""], ["configmaps", "namespaces", "secrets", "serviceaccounts"]),
+        _rule(["update"], [""], ["secrets", "serviceaccounts"]),
+        _rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
+        _rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
+        _rule(["list", "watch"], ["*"], ["*"]),
+        _rule(["create"], [""], ["serviceaccounts/token"]),
+    ]
+
+
 def default_cluster_roles() -> list[Obj]:
     roles = [
         _role(
@@ -228,6 +248,9 @@ def default_cluster_roles() -> list[Obj]:
             ],
         ),
     ]
+    roles.append(
+        _role("ClusterRole", "system:kube-controller-manager", _controller_manager_rules())
+    )
     roles += [
         _role(
             "ClusterRole",
@@ -249,6 +272,7 @@ def default_cluster_role_bindings() -> list[Obj]:
         crb("system:basic-user", [_group(ALL_AUTHENTICATED)]),
         crb("system:public-info-viewer", [_group(ALL_AUTHENTICATED), _group(ALL_UNAUTHENTICATED)]),
         crb("system:node", []),
+        crb("system:kube-controller-manager", [_user("system:kube-controller-manager")]),
         crb(
             "system:controller:certificate-controller",
             [_service_account("certificate-controller")],

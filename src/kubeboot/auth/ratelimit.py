@@ -22,11 +22,17 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from kubeboot.clock import Clock
+from kubeboot.clock import Clock, SystemClock
 
-__all__ = ["DEFAULT_ANONYMOUS", "DEFAULT_FAILED_AUTH", "BucketPolicy", "RateLimiter"]
+__all__ = [
+    "DEFAULT_ANONYMOUS",
+    "DEFAULT_FAILED_AUTH",
+    "BucketPolicy",
+    "RateLimiter",
+    "RateLimits",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +84,15 @@ class RateLimiter:
             tokens, stamp = self._buckets[source]
             self._buckets[source] = (tokens - 1.0, stamp)
         return wait
+
+
+@dataclass
+class RateLimits:
+    """The server's two budgets; the defaults above, on the system clock, unless given."""
+
+    anonymous: RateLimiter = field(
+        default_factory=lambda: RateLimiter(DEFAULT_ANONYMOUS, SystemClock())
+    )
+    failed_auth: RateLimiter = field(
+        default_factory=lambda: RateLimiter(DEFAULT_FAILED_AUTH, SystemClock())
+    )
