@@ -20,9 +20,17 @@ from kubeboot.api.http_io import error_response, json_response
 from kubeboot.api.requestinfo import parse_request_info
 from kubeboot.api.rest import RestService
 from kubeboot.auth.interface import AuthenticationFailed, Authenticator, UserInfo
+from kubeboot.auth.ratelimit import RateLimits
+from kubeboot.auth.users import ANONYMOUS_USER
 from kubeboot.clock import Clock
 from kubeboot.resources.registry import GroupVersion, group_versions
-from kubeboot.resources.status import InternalError, NotFound, StatusError, Unauthorized
+from kubeboot.resources.status import (
+    InternalError,
+    NotFound,
+    StatusError,
+    TooManyRequests,
+    Unauthorized,
+)
 
 __all__ = ["REQUEST_USER", "ApiContext", "build_app"]
 
@@ -38,8 +46,7 @@ class ApiContext:
     clock: Clock
     server_address: str = ""
     ready: bool = True
-    # Per-request hooks (rate limiting, audit) run around every request; see auth package.
-    request_hooks: list[object] = field(default_factory=list)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)
@@ -80,11 +87,7 @@ def _non_resource(path: str, ctx: ApiContext) -> web.Response | None:
 async def _dispatch(request: web.Request) -> web.StreamResponse:
     ctx = request.app[API_CONTEXT]
     try:
-        try:
-            user = await ctx.authenticator.authenticate(credentials_of(request))
-        except AuthenticationFailed as exc:
-            log.info("authentication failed from %s: %s", request.remote, exc)
-            raise Unauthorized("Unauthorized") from None
+        user = await _authenticate(request, ctx)
         request[REQUEST_USER] = user
         watch = request.query.get("watch", "").lower() in ("true", "1")
         info = parse_request_info(request.method, request.path, watch)
@@ -96,6 +99,34 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
         return error_response(InternalError("an internal error occurred; see the server log"))
+
+
+async def _authenticate(request: web.Request, ctx: ApiContext) -> UserInfo:
+    """Authenticate, charging failures and anonymous requests to the source's rate budgets.
+
+    A source over its failed-authentication budget gets 429 before its credential is even
+    looked at, so a token-guessing flood learns nothing more once it is throttled.
+    """
+    creds = credentials_of(request)
+    source = creds.remote_addr
+    limits = ctx.rate_limits
+    presented = creds.bearer is not None or creds.client_cert_der is not None
+    if presented and (wait := limits.failed_auth.retry_after(source)):
+        raise TooManyRequests(
+            f"too many failed authentication attempts from {source}; retry in {wait}s",
+            retry_after=wait,
+        )
+    try:
+        user = await ctx.authenticator.authenticate(creds)
+    except AuthenticationFailed as exc:
+        log.info("authentication failed from %s: %s", source, exc)
+        limits.failed_auth.take(source)
+        raise Unauthorized("Unauthorized") from None
+    if user.name == ANONYMOUS_USER and (wait := limits.anonymous.take(source)):
+        raise TooManyRequests(
+            f"too many anonymous requests from {source}; retry in {wait}s", retry_after=wait
+        )
+    return user
 
 
 def _serve_non_resource(request: web.Request, ctx: ApiContext, user: UserInfo) -> web.Response:
