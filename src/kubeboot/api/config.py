@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,4 +32,8 @@ class ServerConfig:
     enable_bootstrap_token_auth: bool = True
     token_auth_file: Path | None = None
     audit_log_path: Path | None = None
+    # kube-controller-manager's part (run in-process, under leader election)
+    controllers: tuple[str, ...] = ("*", "bootstrapsigner", "tokencleaner")
+    cluster_signing_duration: dt.timedelta = dt.timedelta(hours=8760)
+    leader_elect: bool = True
     extra: dict[str, object] = field(default_factory=dict)

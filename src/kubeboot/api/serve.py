@@ -19,7 +19,7 @@ from aiohttp import web
 
 from kubeboot.api.app import ApiContext, build_app
 from kubeboot.api.config import ServerConfig
-from kubeboot.api.inprocess import InProcessClient
+from kubeboot.api.inprocess import CONTROLLER_MANAGER_USER, InProcessClient
 from kubeboot.api.rest import NAMESPACES, ListOptions, RestService
 from kubeboot.api.security import build_security
 from kubeboot.auth.defaults import (
@@ -34,6 +34,8 @@ from kubeboot.auth.mirror import resource_info
 from kubeboot.auth.x509 import make_server_ssl_context
 from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, init_cluster
+from kubeboot.controllers.config import ControllerConfig
+from kubeboot.controllers.manager import run_controllers
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
 from kubeboot.resources.status import AlreadyExists
 from kubeboot.storage.compactor import PeriodicCompactor
@@ -154,6 +156,7 @@ class Server:
             ca_pem=self.pki.ca_cert_file.read_bytes(),
             clock=self.clock,
         )
+        self._spawn(self._run_controllers())
         ctx = ApiContext(
             self.rest,
             security.authenticator,
@@ -171,6 +174,39 @@ class Server:
         site = web.SockSite(self._runner, sock, ssl_context=ssl_ctx)
         await site.start()
         log.info("kubeboot API server listening on %s", self.url)
+
+    async def _run_controllers(self) -> None:
+        """kube-controller-manager's part, one identity per controller as upstream's
+        ``--use-service-account-credentials``, under leader election on a Lease."""
+        assert self.rest is not None
+        assert self.pki is not None
+        rest, cfg = self.rest, self.config
+
+        def client_for(service_account: str) -> InProcessClient:
+            return InProcessClient(
+                rest,
+                UserInfo(
+                    f"system:serviceaccount:kube-system:{service_account}",
+                    groups=(
+                        "system:serviceaccounts",
+                        "system:serviceaccounts:kube-system",
+                        "system:authenticated",
+                    ),
+                ),
+            )
+
+        await run_controllers(
+            InProcessClient(rest, CONTROLLER_MANAGER_USER),
+            ControllerConfig(
+                controllers=cfg.controllers,
+                cluster_signing_cert_file=cfg.cluster_signing_cert_file or self.pki.ca_cert_file,
+                cluster_signing_key_file=cfg.cluster_signing_key_file or self.pki.ca_key_file,
+                cluster_signing_duration=cfg.cluster_signing_duration,
+                leader_elect=cfg.leader_elect,
+            ),
+            self.clock,
+            client_for=client_for,
+        )
 
     def _bind(self) -> socket.socket:
         host = self.config.bind_address or "0.0.0.0"  # noqa: S104

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import signal
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import click
 
 from kubeboot.api.config import ServerConfig
+from kubeboot.cli.durations import GoDuration
+from kubeboot.controllers.config import ControllersFlagError, enabled_controllers
 
 __all__ = ["server"]
 
@@ -54,6 +57,22 @@ def _csv(value: str) -> tuple[str, ...]:
     help="Comma-separated: Node, RBAC, AlwaysAllow (development only).",
 )
 @click.option("--anonymous-auth/--no-anonymous-auth", default=True)
+@click.option(
+    "--controllers",
+    default="*,bootstrapsigner,tokencleaner",
+    help="kube-controller-manager syntax: '*' all on-by-default, 'name' on, '-name' off.",
+)
+@click.option(
+    "--cluster-signing-duration",
+    type=GoDuration(),
+    default="8760h",
+    help="Longest validity of signed certificates (Go duration).",
+)
+@click.option(
+    "--leader-elect/--no-leader-elect",
+    default=True,
+    help="Run controllers only on the Lease holder.",
+)
 @click.option("-v", "--verbose", count=True)
 def server(
     data_dir: Path,
@@ -68,6 +87,9 @@ def server(
     cluster_signing_key_file: Path | None,
     authorization_mode: str,
     anonymous_auth: bool,
+    controllers: str,
+    cluster_signing_duration: dt.timedelta,
+    leader_elect: bool,
     verbose: int,
 ) -> None:
     """Run the kubeboot API server on embedded SQLite (or etcd).
@@ -93,7 +115,14 @@ def server(
         cluster_signing_key_file=cluster_signing_key_file,
         authorization_mode=_csv(authorization_mode),
         anonymous_auth=anonymous_auth,
+        controllers=_csv(controllers),
+        cluster_signing_duration=cluster_signing_duration,
+        leader_elect=leader_elect,
     )
+    try:
+        enabled_controllers(config.controllers)
+    except ControllersFlagError as exc:
+        raise click.BadParameter(str(exc), param_hint="--controllers") from exc
     asyncio.run(_run(config))
 
 
