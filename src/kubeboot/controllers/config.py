@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -86,6 +86,9 @@ class ControllerConfig:
     controllers: tuple[str, ...] = ("*",)
     cluster_signing_cert_file: Path | None = None
     cluster_signing_key_file: Path | None = None
+    # --cluster-signing-{kubelet-serving,kubelet-client,kube-apiserver-client,legacy-unknown}-
+    # {cert,key}-file: signerName -> (cert, key); exclusive with the generic pair above.
+    signer_files: Mapping[str, tuple[Path, Path]] = field(default_factory=dict)
     cluster_signing_duration: dt.timedelta = DEFAULT_CLUSTER_SIGNING_DURATION
     leader_elect: bool = True
     lease_namespace: str = "kube-system"

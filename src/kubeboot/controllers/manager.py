@@ -40,7 +40,7 @@ from kubeboot.pki.csr import (
 from kubeboot.resources import bootstrap_token as bt
 from kubeboot.resources.registry import ResourceInfo, find_resource
 
-__all__ = ["ReloadingAuthority", "run_controllers"]
+__all__ = ["ReloadingAuthority", "SigningConfigError", "run_controllers", "signing_files"]
 
 log = logging.getLogger("kubeboot.controllers")
 
@@ -56,6 +56,33 @@ def _resource(group: str, plural: str) -> ResourceInfo:
     res = find_resource(group, "v1", plural)
     assert res is not None
     return res
+
+
+class SigningConfigError(ValueError):
+    """Inconsistent ``--cluster-signing-*`` flags; messages are upstream's."""
+
+
+def signing_files(config: ControllerConfig) -> dict[str, tuple[Path, Path]]:
+    """signerName -> (cert, key) for every signer this process runs (none: skip csrsigning).
+
+    The generic pair serves all four signers; per-signer pairs run only the signers they
+    name; both at once is an error, as in kube-controller-manager.
+    """
+    cert, key = config.cluster_signing_cert_file, config.cluster_signing_key_file
+    if (cert is None) != (key is None):
+        raise SigningConfigError(
+            "--cluster-signing-cert-file and --cluster-signing-key-file must be set together"
+        )
+    unknown = sorted(set(config.signer_files) - set(_SIGNERS))
+    if unknown:
+        raise SigningConfigError(f"unknown signer names: {', '.join(unknown)}")
+    if cert is not None and key is not None:
+        if config.signer_files:
+            raise SigningConfigError(
+                "cannot specify default and per controller certs at the same time"
+            )
+        return dict.fromkeys(_SIGNERS, (cert, key))
+    return dict(config.signer_files)
 
 
 class ReloadingAuthority:
@@ -95,8 +122,8 @@ ClientFor = Callable[[str], ApiClient]
 
 async def _run_enabled(client_for: ClientFor, config: ControllerConfig, clock: Clock) -> None:
     enabled = enabled_controllers(config.controllers)
-    cert_file, key_file = config.cluster_signing_cert_file, config.cluster_signing_key_file
-    signing = "csrsigning" in enabled and cert_file is not None and key_file is not None
+    files = signing_files(config) if "csrsigning" in enabled else {}
+    signing = bool(files)
     if "csrsigning" in enabled and not signing:
         log.info("csrsigning: no --cluster-signing-cert-file/--cluster-signing-key-file; skipped")
     jobs: list[Coroutine[Any, Any, None]] = []
@@ -106,9 +133,9 @@ async def _run_enabled(client_for: ClientFor, config: ControllerConfig, clock: C
         jobs.append(csrs.run())
         if "csrapproving" in enabled:
             jobs.append(run_csrapproving(client, csrs))
-        if signing and cert_file is not None and key_file is not None:
-            ca = ReloadingAuthority(cert_file, key_file)
-            authorities = dict.fromkeys(_SIGNERS, ca)
+        if signing:
+            loaders = {pair: ReloadingAuthority(*pair) for pair in set(files.values())}
+            authorities = {signer: loaders[pair] for signer, pair in files.items()}
             jobs.append(
                 run_csrsigning(client, csrs, authorities, config.cluster_signing_duration, clock)
             )
@@ -156,7 +183,9 @@ async def run_controllers(
     RBAC grants ``certificate-controller``, ``bootstrap-signer`` and ``token-cleaner``
     exactly what their controller needs.
     """
-    enabled_controllers(config.controllers)  # fail fast on a bad --controllers value
+    # Fail fast on bad flags, before campaigning for the lease.
+    enabled_controllers(config.controllers)
+    signing_files(config)
     resolve: ClientFor = client_for or (lambda _sa: client)
     if not config.leader_elect:
         await _run_enabled(resolve, config, clock)

@@ -1,4 +1,4 @@
-"""All controllers against the real kubeboot server, through the in-process ApiClient.
+"""All controllers as the real kubeboot server runs them, observed through its HTTPS API.
 
 The server, its storage, authorization and CSR strategy are real; objects are created over
 HTTPS with the admin kubeconfig like a user would. Timings are the real ones except where
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -17,14 +16,10 @@ from pathlib import Path
 import pytest
 from tests.conftest import RunningServer
 
-from kubeboot.api.inprocess import InProcessClient
-from kubeboot.auth.interface import UserInfo
 from kubeboot.client.http import HttpApiClient
 from kubeboot.client.interface import JsonObject
-from kubeboot.clock import SystemClock, format_time
-from kubeboot.controllers.config import ControllerConfig
+from kubeboot.clock import format_time
 from kubeboot.controllers.leader import LEASE_RESOURCE
-from kubeboot.controllers.manager import run_controllers
 from kubeboot.pki.csr import KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER, build_csr
 from kubeboot.pki.jws import verify_detached_jws
 from kubeboot.pki.keys import generate_private_key
@@ -43,42 +38,10 @@ assert CONFIGMAP is not None
 
 @pytest.fixture
 async def controllers(server: RunningServer) -> AsyncIterator[HttpApiClient]:
-    assert server.server is not None
-    assert server.server.rest is not None
-    assert server.server.pki is not None
-    config = ControllerConfig(
-        controllers=("*", "bootstrapsigner", "tokencleaner"),
-        cluster_signing_cert_file=server.server.pki.ca_cert_file,
-        cluster_signing_key_file=server.server.pki.ca_key_file,
-        identity="test-manager",
-    )
-    rest = server.server.rest
-
-    def service_account(name: str) -> InProcessClient:
-        """Each controller as its own service account, so the default RBAC is exercised."""
-        user = UserInfo(
-            f"system:serviceaccount:kube-system:{name}",
-            groups=(
-                "system:serviceaccounts",
-                "system:serviceaccounts:kube-system",
-                "system:authenticated",
-            ),
-        )
-        return InProcessClient(rest, user)
-
-    # The default RBAC has no leader-locking rule for system:kube-controller-manager yet
-    # (reported), so the manager's own identity is an admin here.
-    manager = InProcessClient(rest, UserInfo("test-manager", groups=("system:masters",)))
-    task = asyncio.create_task(
-        run_controllers(manager, config, SystemClock(), client_for=service_account)
-    )
-    try:
-        async with HttpApiClient.from_kubeconfig(str(server.kubeconfig)) as admin:
-            yield admin
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    """An admin client; the server runs every controller in-process, as it does in production
+    (``*,bootstrapsigner,tokencleaner``, one service account per controller, Lease-elected)."""
+    async with HttpApiClient.from_kubeconfig(str(server.kubeconfig)) as admin:
+        yield admin
 
 
 async def _eventually(
@@ -256,5 +219,5 @@ async def test_the_manager_holds_the_lease(controllers: HttpApiClient) -> None:
         return lease
 
     lease = await _eventually(held)
-    assert lease["spec"]["holderIdentity"] == "test-manager"
+    assert lease["spec"]["holderIdentity"]
     assert lease["spec"]["leaseDurationSeconds"] == 15

@@ -18,7 +18,8 @@ async def test_one_leader_then_take_over_after_silence(server: RunningServer) ->
     assert server.server.rest is not None
     client = InProcessClient(server.server.rest, UserInfo("lease-test", groups=("system:masters",)))
     clock = FakeClock()
-    base = ControllerConfig(identity="a")
+    # A lease of its own: the server's controller manager holds kube-controller-manager.
+    base = ControllerConfig(identity="a", lease_name="election-test")
     a = LeaderElector(client, base, clock)
     b = LeaderElector(client, dataclasses.replace(base, identity="b"), clock)
 
@@ -32,6 +33,6 @@ async def test_one_leader_then_take_over_after_silence(server: RunningServer) ->
     assert await b.try_acquire_or_renew()
     assert not await a.try_acquire_or_renew()
 
-    lease = await client.get(LEASE_RESOURCE, "kube-controller-manager", "kube-system")
+    lease = await client.get(LEASE_RESOURCE, "election-test", "kube-system")
     assert lease["spec"]["holderIdentity"] == "b"
     assert lease["spec"]["leaseTransitions"] == 1

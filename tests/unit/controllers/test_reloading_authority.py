@@ -1,13 +1,23 @@
-"""The signer's CA follows files replaced on disk, and survives a broken replacement."""
+"""Signing CA configuration: upstream flag rules, reload on change, survive a bad file."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
+import pytest
+
 from kubeboot.clock import FakeClock
-from kubeboot.controllers.manager import ReloadingAuthority
+from kubeboot.controllers.config import ControllerConfig
+from kubeboot.controllers.manager import ReloadingAuthority, SigningConfigError, signing_files
 from kubeboot.pki.authority import create_self_signed_ca
+from kubeboot.pki.csr import (
+    KUBE_APISERVER_CLIENT_SIGNER,
+    KUBELET_CLIENT_SIGNER,
+    KUBELET_SERVING_SIGNER,
+    LEGACY_UNKNOWN_SIGNER,
+)
 from kubeboot.pki.files import write_atomic
 from kubeboot.pki.keys import dump_private_key_pem
 
@@ -35,3 +45,27 @@ def test_reload_on_change_and_keep_previous_on_failure(tmp_path: Path) -> None:
     assert _cn(authority) == "CN=second"
     key.unlink()
     assert _cn(authority) == "CN=second"
+
+
+def test_signing_files_follow_upstream_flag_rules(tmp_path: Path) -> None:
+    pair = (tmp_path / "c", tmp_path / "k")
+    other = (tmp_path / "c2", tmp_path / "k2")
+    generic = ControllerConfig(cluster_signing_cert_file=pair[0], cluster_signing_key_file=pair[1])
+    assert signing_files(generic) == dict.fromkeys(
+        [
+            KUBELET_CLIENT_SIGNER,
+            KUBELET_SERVING_SIGNER,
+            KUBE_APISERVER_CLIENT_SIGNER,
+            LEGACY_UNKNOWN_SIGNER,
+        ],
+        pair,
+    )
+    assert signing_files(ControllerConfig()) == {}
+    only_serving = ControllerConfig(signer_files={KUBELET_SERVING_SIGNER: other})
+    assert signing_files(only_serving) == {KUBELET_SERVING_SIGNER: other}
+    with pytest.raises(SigningConfigError, match="cannot specify default and per controller certs"):
+        signing_files(dataclasses.replace(generic, signer_files={KUBELET_SERVING_SIGNER: other}))
+    with pytest.raises(SigningConfigError, match="must be set together"):
+        signing_files(ControllerConfig(cluster_signing_cert_file=pair[0]))
+    with pytest.raises(SigningConfigError, match=r"unknown signer names: example\.com/x"):
+        signing_files(ControllerConfig(signer_files={"example.com/x": other}))
