@@ -44,6 +44,7 @@ import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -69,18 +70,11 @@ _X509_V_FLAG_NO_CHECK_TIME = 0x200000  # OpenSSL: the handshake ignores validity
 _VerifyCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
 
 
-def _accept(preverify_ok: int, store_ctx: int | None) -> int:
-    return 1
-
-
-# One callback for the life of the process: OpenSSL keeps the raw pointer, so the ctypes object
-# must never be collected.
-_ACCEPT_ANY = _VerifyCallback(_accept)
-
-
 def _libssl() -> ctypes.CDLL:
     # dlsym on _ssl's handle resolves through its dependencies: the very libssl CPython uses.
     lib = ctypes.CDLL(_ssl.__file__)
+    lib.ERR_clear_error.argtypes = []
+    lib.ERR_clear_error.restype = None
     lib.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, _VerifyCallback]
     lib.SSL_CTX_set_verify.restype = None
     lib.SSL_CTX_get_verify_mode.argtypes = [ctypes.c_void_p]
@@ -106,8 +100,24 @@ def _accept_any_client_cert(ctx: ssl.SSLContext) -> bool:
         ctx.options
     ):
         return False
-    lib.SSL_CTX_set_verify(ptr, _SSL_VERIFY_PEER, _ACCEPT_ANY)
+    lib.SSL_CTX_set_verify(ptr, _SSL_VERIFY_PEER, _accept_any_callback(lib))
     return True
+
+
+_CALLBACKS: list[Any] = []  # OpenSSL keeps raw pointers: the ctypes objects must stay alive
+
+
+def _accept_any_callback(lib: ctypes.CDLL) -> Any:
+    def accept(preverify_ok: int, store_ctx: int | None) -> int:
+        if not preverify_ok:
+            # The failed check left an error on OpenSSL's per-thread queue; CPython's next
+            # SSL_read would report it as fatal ("[ASN1] EVP lib") and drop the connection.
+            lib.ERR_clear_error()
+        return 1
+
+    if not _CALLBACKS:
+        _CALLBACKS.append(_VerifyCallback(accept))
+    return _CALLBACKS[0]
 
 
 def make_server_ssl_context(

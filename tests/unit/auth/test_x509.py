@@ -116,6 +116,10 @@ def _handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> bytes 
     client.write(b"x")
     s_in.write(c_out.read())
     assert server.read(1) == b"x"
+    # Nothing more to read must be "want read", not a stale verification error from OpenSSL's
+    # queue (which asyncio would treat as fatal and drop the connection).
+    with pytest.raises(ssl.SSLWantReadError):
+        server.read(1)
     return server.getpeercert(binary_form=True)
 
 
