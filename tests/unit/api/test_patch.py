@@ -1,0 +1,98 @@
+"""Patch semantics: RFC 7386 merge, RFC 6902 JSON patch, strategic merge for our kinds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubeboot.api.patch import apply_patch
+from kubeboot.resources.status import BadRequest, Invalid, UnsupportedMediaType
+
+BASE: dict[str, Any] = {
+    "metadata": {"name": "n", "labels": {"a": "1"}, "finalizers": ["x"]},
+    "status": {
+        "conditions": [
+            {"type": "Approved", "status": "True"},
+            {"type": "Custom", "status": "False"},
+        ]
+    },
+    "data": {"k": "v"},
+    "rules": [{"verbs": ["get"]}],
+}
+
+
+@pytest.mark.parametrize(
+    ("patch", "patch_type", "error"),
+    [
+        ([], "merge", BadRequest),
+        ({}, "json", BadRequest),
+        ([{"op": "nope", "path": "/a"}], "json", BadRequest),
+        ([{"op": "remove", "path": "/missing"}], "json", Invalid),
+        ([{"op": "replace", "path": "data/k", "value": 1}], "json", BadRequest),
+        ([{"op": "add", "path": "/rules/5", "value": {}}], "json", Invalid),
+        ([{"op": "test", "path": "/data/k", "value": "other"}], "json", Invalid),
+        ({"status": {"conditions": [{"status": "True"}]}}, "strategic", BadRequest),
+        ({}, "apply", UnsupportedMediaType),
+    ],
+)
+def test_bad_patches_fail_without_touching_the_original(
+    patch: Any, patch_type: str, error: type[Exception]
+) -> None:
+    before = repr(BASE)
+    with pytest.raises(error):
+        apply_patch(BASE, patch, patch_type)
+    assert repr(BASE) == before
+
+
+def test_merge_patch_null_deletes_and_lists_replace() -> None:
+    out = apply_patch(BASE, {"data": {"k": None, "n": "2"}, "rules": []}, "merge")
+    assert out["data"] == {"n": "2"}
+    assert out["rules"] == []
+    assert BASE["data"] == {"k": "v"}
+
+
+def test_json_patch_operations() -> None:
+    ops = [
+        {"op": "add", "path": "/metadata/labels/b~1c", "value": "2"},
+        {"op": "copy", "from": "/data/k", "path": "/data/copy"},
+        {"op": "move", "from": "/data/k", "path": "/data/moved"},
+        {"op": "add", "path": "/rules/-", "value": {"verbs": ["list"]}},
+        {"op": "test", "path": "/data/moved", "value": "v"},
+    ]
+    out = apply_patch(BASE, ops, "json")
+    assert out["metadata"]["labels"] == {"a": "1", "b/c": "2"}
+    assert out["data"] == {"copy": "v", "moved": "v"}
+    assert [r["verbs"] for r in out["rules"]] == [["get"], ["list"]]
+
+
+def test_strategic_merge_keyed_lists_primitives_and_directives() -> None:
+    patch = {
+        "$setElementOrder/conditions": [{"type": "Approved"}],
+        "metadata": {"finalizers": ["y"], "$deleteFromPrimitiveList/finalizers": ["x"]},
+        "status": {
+            "conditions": [
+                {"type": "Custom", "status": "True"},
+                {"type": "Failed", "status": "True"},
+            ]
+        },
+        "rules": [{"verbs": ["watch"]}],
+    }
+    out = apply_patch(BASE, patch, "strategic")
+    assert out["metadata"]["finalizers"] == ["y"]
+    assert out["status"]["conditions"] == [
+        {"type": "Approved", "status": "True"},
+        {"type": "Custom", "status": "True"},
+        {"type": "Failed", "status": "True"},
+    ]
+    assert out["rules"] == [{"verbs": ["watch"]}]
+    assert not any(k.startswith("$") for k in out)
+
+
+def test_strategic_delete_and_replace_directives() -> None:
+    out = apply_patch(
+        BASE, {"status": {"conditions": [{"type": "Custom", "$patch": "delete"}]}}, "strategic"
+    )
+    assert [c["type"] for c in out["status"]["conditions"]] == ["Approved"]
+    out = apply_patch(BASE, {"data": {"$patch": "replace", "z": "1"}}, "strategic")
+    assert out["data"] == {"z": "1"}

@@ -1,0 +1,75 @@
+"""Label and field selector grammar, unhappy paths first."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubeboot.api.selectors import parse_field_selector, parse_label_selector
+from kubeboot.resources.registry import find_resource
+from kubeboot.resources.status import BadRequest
+
+CSRS = find_resource("certificates.k8s.io", "v1", "certificatesigningrequests")
+SECRETS = find_resource("", "v1", "secrets")
+assert CSRS is not None
+assert SECRETS is not None
+
+
+@pytest.mark.parametrize(
+    "text", ["a b", "=x", "k in (a", "bad key=1", "k=in valid", "k=" + "v" * 64]
+)
+def test_malformed_label_selectors_are_400(text: str) -> None:
+    with pytest.raises(BadRequest):
+        parse_label_selector(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("", {}, True),
+        ("app=web", {"app": "web"}, True),
+        ("app==web", {"app": "db"}, False),
+        ("app!=web", {}, True),  # != matches objects without the label, as upstream
+        ("app!=web", {"app": "web"}, False),
+        ("tier in (a, b)", {"tier": "b"}, True),
+        ("tier notin (a,b)", {"tier": "c"}, True),
+        ("tier notin (a,b)", {"tier": "a"}, False),
+        ("gpu", {"gpu": ""}, True),
+        ("!gpu", {"gpu": ""}, False),
+        ("app=web,tier in (x)", {"app": "web", "tier": "y"}, False),
+        ("example.com/role=worker", {"example.com/role": "worker"}, True),
+    ],
+)
+def test_label_selector_matching(text: str, labels: dict[str, str], expected: bool) -> None:
+    assert parse_label_selector(text).matches(labels) is expected
+
+
+def test_unknown_field_is_rejected_with_the_supported_list() -> None:
+    assert CSRS is not None
+    with pytest.raises(BadRequest) as excinfo:
+        parse_field_selector("spec.username=x", CSRS)
+    assert "field label not supported: spec.username" in excinfo.value.message
+    assert "spec.signerName" in excinfo.value.message
+
+
+def test_namespace_field_only_on_namespaced_resources() -> None:
+    assert CSRS is not None
+    assert SECRETS is not None
+    with pytest.raises(BadRequest):
+        parse_field_selector("metadata.namespace=a", CSRS)
+    sel = parse_field_selector("metadata.namespace=a,type!=Opaque", SECRETS)
+    assert sel.matches({"metadata": {"namespace": "a"}, "type": "bootstrap.kubernetes.io/token"})
+    assert not sel.matches({"metadata": {"namespace": "a"}, "type": "Opaque"})
+
+
+def test_field_selector_without_operator() -> None:
+    assert CSRS is not None
+    with pytest.raises(BadRequest):
+        parse_field_selector("metadata.name", CSRS)
+
+
+def test_exact_name_narrows_only_for_equality() -> None:
+    assert CSRS is not None
+    assert parse_field_selector("metadata.name=node-csr-a", CSRS).exact_name() == "node-csr-a"
+    assert parse_field_selector("metadata.name!=node-csr-a", CSRS).exact_name() is None
+    sel = parse_field_selector("spec.signerName=kubernetes.io/kubelet-serving", CSRS)
+    assert sel.matches({"spec": {"signerName": "kubernetes.io/kubelet-serving"}})
