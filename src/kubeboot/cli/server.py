@@ -52,6 +52,21 @@ def _csv(value: str) -> tuple[str, ...]:
 @click.option("--cluster-signing-cert-file", type=click.Path(path_type=Path), default=None)
 @click.option("--cluster-signing-key-file", type=click.Path(path_type=Path), default=None)
 @click.option(
+    "--storage-backend",
+    type=click.Choice(["sqlite", "etcd3"]),
+    default="sqlite",
+    help="sqlite: embedded state.db in --data-dir; etcd3: the etcd cluster in --etcd-servers.",
+)
+@click.option(
+    "--etcd-servers",
+    default="",
+    help="Comma-separated etcd client URLs, e.g. https://10.0.0.1:2379,https://10.0.0.2:2379.",
+)
+@click.option("--etcd-cafile", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option("--etcd-certfile", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option("--etcd-keyfile", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option("--etcd-prefix", default="/registry", help="Key prefix of every object in etcd.")
+@click.option(
     "--authorization-mode",
     default="Node,RBAC",
     help="Comma-separated: Node, RBAC, AlwaysAllow (development only).",
@@ -85,6 +100,12 @@ def server(
     client_ca_file: Path | None,
     cluster_signing_cert_file: Path | None,
     cluster_signing_key_file: Path | None,
+    storage_backend: str,
+    etcd_servers: str,
+    etcd_cafile: Path | None,
+    etcd_certfile: Path | None,
+    etcd_keyfile: Path | None,
+    etcd_prefix: str,
     authorization_mode: str,
     anonymous_auth: bool,
     controllers: str,
@@ -97,7 +118,18 @@ def server(
     \b
     Example:
       kubeboot server --data-dir ./kubeboot-data --secure-port 6443
+    \b
+    One of several replicas on etcd (see docs/replicas.md):
+      kubeboot server --storage-backend etcd3 \\
+        --etcd-servers https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379 \\
+        --etcd-cafile etcd-ca.crt --etcd-certfile etcd-client.crt --etcd-keyfile etcd-client.key \\
+        --cluster-signing-cert-file ca.crt --cluster-signing-key-file ca.key
     """
+    if storage_backend == "etcd3" and not _csv(etcd_servers):
+        raise click.BadParameter(
+            "--storage-backend etcd3 needs --etcd-servers (e.g. https://127.0.0.1:2379)",
+            param_hint="--etcd-servers",
+        )
     logging.basicConfig(
         level=logging.DEBUG if verbose > 1 else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -113,6 +145,12 @@ def server(
         client_ca_file=client_ca_file,
         cluster_signing_cert_file=cluster_signing_cert_file,
         cluster_signing_key_file=cluster_signing_key_file,
+        storage_backend=storage_backend,
+        etcd_servers=_csv(etcd_servers),
+        etcd_cafile=etcd_cafile,
+        etcd_certfile=etcd_certfile,
+        etcd_keyfile=etcd_keyfile,
+        etcd_prefix=etcd_prefix,
         authorization_mode=_csv(authorization_mode),
         anonymous_auth=anonymous_auth,
         controllers=_csv(controllers),
