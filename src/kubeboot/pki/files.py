@@ -24,6 +24,7 @@ __all__ = [
     "PRIVATE_FILE_MODE",
     "PUBLIC_FILE_MODE",
     "ensure_private_dir",
+    "fsync_dir",
     "write_atomic",
 ]
 
@@ -72,11 +73,16 @@ def write_atomic(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable: the directory entry lives in the directory's own blocks."""
+def fsync_dir(directory: Path) -> None:
+    """Make a rename, link or symlink in ``directory`` durable.
+
+    The directory entry lives in the directory's own blocks, so the file's fsync is not
+    enough; callers that swap names themselves (the agent's ``-current.pem`` symlink) need
+    this step too.
+    """
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
