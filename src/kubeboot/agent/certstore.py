@@ -27,9 +27,7 @@ from pathlib import Path
 
 from kubeboot.agent.constants import KEEP_PAIRS
 from kubeboot.agent.validity import PairVerdict, check_pair
-
-# _fsync_dir is private in pki.files; the symlink swap needs the same durability step.
-from kubeboot.pki.files import _fsync_dir, ensure_private_dir, write_atomic
+from kubeboot.pki.files import ensure_private_dir, fsync_dir, write_atomic
 from kubeboot.pki.keys import (
     InvalidKeyError,
     PrivateKey,
@@ -121,7 +119,7 @@ class CertStore:
             raise CertStoreError(f"{self.updated_path} is a regular file; move it away")
         os.symlink(pair_path, self.updated_path)
         os.replace(self.updated_path, self.current_path)
-        _fsync_dir(self.cert_dir)
+        fsync_dir(self.cert_dir)
         self.prune()
         return pair_path
 

@@ -23,14 +23,14 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
 
 from kubeboot.agent.constants import CSR_RESOURCE
 from kubeboot.agent.naming import node_csr_name
 from kubeboot.agent.templates import CertificateTemplate
 from kubeboot.client.http import ApiUnreachable
 from kubeboot.client.interface import ApiClient, JsonObject
-from kubeboot.pki.keys import PrivateKey, signature_hash
+from kubeboot.pki.csr import build_csr
+from kubeboot.pki.keys import PrivateKey
 from kubeboot.resources.status import AlreadyExists, Expired
 
 __all__ = [
@@ -91,17 +91,14 @@ class PendingRequest:
 
 
 def build_request_pem(key: PrivateKey, template: CertificateTemplate) -> bytes:
-    """The PKCS#10 request: O then CN as Go writes them, SANs only for serving requests."""
-    name = x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in template.organizations]
-        + [x509.NameAttribute(NameOID.COMMON_NAME, template.common_name)]
+    """The PKCS#10 request for ``template``, shaped as the kubelet's (``pki.csr.build_csr``)."""
+    return build_csr(
+        key,
+        common_name=template.common_name,
+        organizations=template.organizations,
+        dns_names=template.dns_names,
+        ips=[str(ip) for ip in template.ip_addresses],
     )
-    builder = x509.CertificateSigningRequestBuilder().subject_name(name)
-    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in template.dns_names]
-    sans += [x509.IPAddress(ip) for ip in template.ip_addresses]
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(key, signature_hash(key)).public_bytes(serialization.Encoding.PEM)
 
 
 def _spki(key: PrivateKey) -> bytes:
