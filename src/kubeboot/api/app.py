@@ -2,8 +2,8 @@
 
 Routing is table-driven (``requestinfo`` + the resource registry) rather than one aiohttp
 route per path, so adding a resource never touches this module. Every failure leaves here as
-a ``Status`` body with the right code; an unexpected exception is logged and becomes a 500
-without leaking internals.
+a ``Status`` body with the right code (storage unavailable: 503 with Retry-After); an
+unexpected exception is logged and becomes a 500 without leaking internals.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ from kubeboot.resources.registry import GroupVersion, group_versions
 from kubeboot.resources.status import (
     InternalError,
     NotFound,
+    ServiceUnavailable,
     StatusError,
     TooManyRequests,
     Unauthorized,
 )
+from kubeboot.storage.interface import StoreUnavailable
 
 __all__ = ["REQUEST_USER", "ApiContext", "build_app"]
 
@@ -96,6 +98,12 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         return _serve_non_resource(request, ctx, user)
     except StatusError as err:
         return error_response(err)
+    except StoreUnavailable as exc:
+        # Any storage read not translated deeper down (etcd without quorum, a closed store).
+        log.warning("storage unavailable serving %s %s: %s", request.method, request.path, exc)
+        return error_response(
+            ServiceUnavailable(f"storage is unavailable: {exc}; retry shortly", retry_after=1)
+        )
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
         return error_response(InternalError("an internal error occurred; see the server log"))

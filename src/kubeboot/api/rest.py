@@ -17,6 +17,7 @@ import binascii
 import builtins
 import copy
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,8 @@ from kubeboot.storage.interface import (
 )
 
 __all__ = ["Admission", "ListOptions", "RestService", "WatchOptions"]
+
+log = logging.getLogger("kubeboot.api")
 
 JsonObj = dict[str, Any]
 _MAX_GUARANTEED_UPDATE_RETRIES = 16
@@ -230,7 +233,9 @@ class RestService:
         if isinstance(exc, CompactedError):
             return Expired(f"too old resource version: {exc.requested} ({exc.compacted})")
         if isinstance(exc, StoreUnavailable):
-            return ServiceUnavailable(f"storage is unavailable: {exc}; retry shortly")
+            return ServiceUnavailable(
+                f"storage is unavailable: {exc}; retry shortly", retry_after=1
+            )
         raise exc
 
     def _validate(
@@ -458,6 +463,10 @@ class RestService:
                 else "the watch fell too far behind; re-list and watch again"
             )
             yield {"type": "ERROR", "object": Expired(message).to_status()}
+        except StoreUnavailable as exc:
+            # End the stream as kube-apiserver does when etcd drops a watch: clients watch
+            # again from the last resourceVersion they saw, so nothing is skipped.
+            log.warning("ending watch on %s: %s", watch_prefix, exc)
 
     def _bookmark(self, res: ResourceInfo, revision: int, *, initial_end: bool = False) -> JsonObj:
         meta: JsonObj = {"resourceVersion": str(revision)}
