@@ -14,8 +14,14 @@ __all__ = ["main"]
 
 _COMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("kubeboot.cli.agent", "agent"),
+    "approver": ("kubeboot.cli.approver", "approver"),
+    "ca": ("kubeboot.cli.ca", "ca"),
+    "csr": ("kubeboot.cli.csr", "csr"),
+    "init": ("kubeboot.cli.init", "init"),
     "join": ("kubeboot.cli.join", "join"),
+    "kubeconfig": ("kubeboot.cli.bootstrapconfig", "kubeconfig"),
     "server": ("kubeboot.cli.server", "server"),
+    "token": ("kubeboot.cli.token", "token"),
 }
 
 
