@@ -13,6 +13,14 @@ kube-apiserver's etcd3 storage uses, so semantics are etcd's own, not emulated:
   with ``canceled`` + ``compact_revision`` becomes :class:`CompactedError`. Its events go
   through the same bounded :class:`~kubeboot.storage.watchhub.Subscription` as SQLite's, so a
   slow consumer ends with :class:`WatcherLaggingError` instead of buffering without bound.
+  A broken stream (member killed, leader lost) is re-opened, on the next member, from one
+  past the last *delivered event* — not from a response header's revision, which for a
+  catching-up watch is ahead of the events sent so far — so a failover never skips an event.
+* one gRPC channel per member, each verified against its own URL's host name (so TLS works
+  with per-member serving certificates, as kubeadm lays them out); a request that finds its
+  member unreachable or leaderless moves to the next member. Every call carries etcd's
+  ``hasleader`` metadata (clientv3's ``WithRequireLeader``): a member cut off from quorum
+  answers "no leader" at once instead of letting the request hang, and cancels its watches.
 * etcd does not report its compaction point, so :meth:`EtcdStore.compact` records it under the
   cluster-wide key ``kubeboot/compacted-revision`` (outside every prefix: compaction is
   cluster-wide, as kube-apiserver's ``compact_rev_key``). Reads and watches below an
@@ -20,21 +28,27 @@ kube-apiserver's etcd3 storage uses, so semantics are etcd's own, not emulated:
   Boundary difference: etcd still serves a watch from exactly the compaction point minus one
   (it keeps revision C's versions); SQLite refuses it. Both agree everywhere else.
 
-Connection failures and timeouts become :class:`StoreUnavailable` (retry later).
+Connection failures, lost quorum and timeouts become :class:`StoreUnavailable` (retry later;
+the API answers 503). Retried writes are safe: every write is a Txn compare-and-swap, so a
+write that reached etcd before its connection broke fails its retry with KeyExists or
+Conflict instead of applying twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+import ipaddress
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import grpc.aio  # type: ignore[import-untyped]  # grpcio ships no type stubs
-from etcd3aio import Etcd3Client, EtcdError
-from etcd3aio._protobuf import Compare
+import grpc  # type: ignore[import-untyped]  # grpcio ships no type stubs
+import grpc.aio  # type: ignore[import-untyped]
+from etcd3aio import EtcdConnectionError, EtcdError, EtcdTransientError
+from etcd3aio._protobuf import Compare, WatchCreateRequest, WatchRequest, WatchStub
 from etcd3aio.kv import KVService
 
 from kubeboot.storage.interface import (
@@ -55,19 +69,51 @@ from kubeboot.storage.watchhub import Subscription
 __all__ = ["COMPACTED_REVISION_KEY", "EtcdStore"]
 
 COMPACTED_REVISION_KEY = b"kubeboot/compacted-revision"
-REQUEST_TIMEOUT = 10.0
-"""Seconds per etcd call: a partitioned cluster surfaces as StoreUnavailable, not a hang."""
+FAILOVER_WINDOW = 3.0
+"""Seconds a request keeps trying other members before it fails with StoreUnavailable."""
+ATTEMPT_TIMEOUT = 4.0
+"""Seconds one member gets to answer before the request moves to the next member; with
+FAILOVER_WINDOW this bounds a call at about 7 s, so a partitioned cluster surfaces as
+StoreUnavailable, not a hang."""
+WATCH_RETRY_MAX = 2.0
+"""Longest pause between attempts to re-open a broken watch stream."""
 
 _COMPACTED = "required revision has been compacted"
 _FUTURE = "required revision is a future revision"
+_REQUIRE_LEADER = (("hasleader", "true"),)  # etcd rpctypes.MetadataRequireLeaderKey
+_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+_T = TypeVar("_T")
+
+
+class _RequireLeader(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds ``hasleader: true`` to every unary call (clientv3.WithRequireLeader)."""
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[[Any, Any], Awaitable[Any]], details: Any, request: Any
+    ) -> Any:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), *_REQUIRE_LEADER)
+        new = grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+        return await continuation(new, request)
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """One etcd member's channel: its KV facade (no retries of its own) and Watch stub."""
+
+    url: str
+    channel: Any  # grpc.aio.Channel
+    kv: KVService
+    watch: Any  # WatchStub
 
 
 class EtcdStore:
     """A :class:`~kubeboot.storage.interface.Store` on etcd v3. Open with :meth:`open`."""
 
-    def __init__(self, client: Etcd3Client, kv: KVService, prefix: str, limit: int) -> None:
-        self._client = client
-        self._kv = kv
+    def __init__(self, members: Sequence[_Member], prefix: str, limit: int) -> None:
+        self._members = list(members)
+        self._current = 0  # the member requests go to first; moves on failure
         self._prefix = prefix.encode()
         self._watch_queue_limit = limit
         self._watches: set[asyncio.Task[None]] = set()
@@ -86,16 +132,19 @@ class EtcdStore:
         watch_queue_limit: int = 1000,
     ) -> EtcdStore:
         """Connect to ``servers`` (``http(s)://host:port``) and check that etcd answers."""
-        endpoints = [_endpoint(s, tls=cafile is not None) for s in servers]
+        if not servers:
+            raise ValueError("no etcd servers given")
+        targets = [_target(s, tls=cafile is not None) for s in servers]
         ca, cert, key = await asyncio.to_thread(_read_tls, cafile, certfile, keyfile)
-        client = Etcd3Client(endpoints, ca_cert=ca, cert_chain=cert, cert_key=key)
-        await client.connect()
-        assert client.kv is not None  # set by connect()
-        store = cls(client, client.kv, prefix, watch_queue_limit)
+        members = [
+            _member(url, target, ca, cert, key)
+            for url, target in zip(servers, targets, strict=True)
+        ]
+        store = cls(members, prefix, watch_queue_limit)
         try:
             await store.current_revision()
         except BaseException:
-            await client.close()
+            await store.close()
             raise
         return store
 
@@ -103,12 +152,15 @@ class EtcdStore:
 
     async def create(self, key: str, value: bytes) -> KeyValue:
         full = self._full(key)
-        with self._translate(key):
-            resp = await self._kv.txn(
+        resp = await self._call(
+            key,
+            lambda kv: kv.txn(
                 [KVService.txn_compare_create_revision(full, 0)],
                 [KVService.txn_op_put(full, value)],
-                timeout=REQUEST_TIMEOUT,
-            )
+                timeout=ATTEMPT_TIMEOUT,
+                max_attempts=1,
+            ),
+        )
         if not resp.succeeded:
             raise KeyExistsError(key)
         revision = resp.header.revision
@@ -116,13 +168,16 @@ class EtcdStore:
 
     async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
         full = self._full(key)
-        with self._translate(key):
-            resp = await self._kv.txn(
+        resp = await self._call(
+            key,
+            lambda kv: kv.txn(
                 _compare_mod(full, expected_mod_revision),
                 [KVService.txn_op_put(full, value, prev_kv=True)],
                 [KVService.txn_op_get(full)],
-                timeout=REQUEST_TIMEOUT,
-            )
+                timeout=ATTEMPT_TIMEOUT,
+                max_attempts=1,
+            ),
+        )
         if not resp.succeeded:
             raise self._cas_failure(key, resp.responses[0].response_range)
         prev = resp.responses[0].response_put.prev_kv
@@ -130,23 +185,29 @@ class EtcdStore:
 
     async def delete(self, key: str, expected_mod_revision: int | None = None) -> KeyValue:
         full = self._full(key)
-        with self._translate(key):
-            if expected_mod_revision is None:
-                deleted = await self._kv.delete(full, prev_kv=True, timeout=REQUEST_TIMEOUT)
-                if not deleted.prev_kvs:
-                    raise KeyNotFoundError(key)
-                prev, revision = deleted.prev_kvs[0], deleted.header.revision
-            else:
-                resp = await self._kv.txn(
+        if expected_mod_revision is None:
+            deleted = await self._call(
+                key,
+                lambda kv: kv.delete(full, prev_kv=True, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+            )
+            if not deleted.prev_kvs:
+                raise KeyNotFoundError(key)
+            prev, revision = deleted.prev_kvs[0], deleted.header.revision
+        else:
+            resp = await self._call(
+                key,
+                lambda kv: kv.txn(
                     _compare_mod(full, expected_mod_revision),
                     [KVService.txn_op_delete(full, prev_kv=True)],
                     [KVService.txn_op_get(full)],
-                    timeout=REQUEST_TIMEOUT,
-                )
-                if not resp.succeeded:
-                    raise self._cas_failure(key, resp.responses[0].response_range)
-                prev = resp.responses[0].response_delete_range.prev_kvs[0]
-                revision = resp.header.revision
+                    timeout=ATTEMPT_TIMEOUT,
+                    max_attempts=1,
+                ),
+            )
+            if not resp.succeeded:
+                raise self._cas_failure(key, resp.responses[0].response_range)
+            prev = resp.responses[0].response_delete_range.prev_kvs[0]
+            revision = resp.header.revision
         return KeyValue(key, prev.value, prev.create_revision, revision)
 
     def _cas_failure(self, key: str, current: Any) -> StoreError:
@@ -157,8 +218,10 @@ class EtcdStore:
     # -- reads ----------------------------------------------------------------------------
 
     async def get(self, key: str) -> KeyValue | None:
-        with self._translate(key):
-            resp = await self._kv.get(self._full(key), timeout=REQUEST_TIMEOUT)
+        full = self._full(key)
+        resp = await self._call(
+            key, lambda kv: kv.get(full, timeout=ATTEMPT_TIMEOUT, max_attempts=1)
+        )
         return self._kv_of(resp.kvs[0]) if resp.kvs else None
 
     async def range(
@@ -173,10 +236,18 @@ class EtcdStore:
         if start_key is not None and self._full(start_key) > lo:
             lo = self._full(start_key)
         try:
-            with self._translate(prefix, revision):
-                resp = await self._kv.get(
-                    lo, hi, revision=revision or 0, limit=max(limit, 0), timeout=REQUEST_TIMEOUT
-                )
+            resp = await self._call(
+                prefix,
+                lambda kv: kv.get(
+                    lo,
+                    hi,
+                    revision=revision or 0,
+                    limit=max(limit, 0),
+                    timeout=ATTEMPT_TIMEOUT,
+                    max_attempts=1,
+                ),
+                revision,
+            )
         except CompactedError as e:
             raise CompactedError(e.requested, await self._known_compaction(e.requested)) from e
         return RangeResult(
@@ -187,18 +258,26 @@ class EtcdStore:
 
     async def count(self, prefix: str) -> int:
         lo, hi = self._bounds(prefix)
-        with self._translate(prefix):
-            resp = await self._kv.get(lo, hi, count_only=True, timeout=REQUEST_TIMEOUT)
+        resp = await self._call(
+            prefix,
+            lambda kv: kv.get(lo, hi, count_only=True, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+        )
         return int(resp.count)
 
     async def current_revision(self) -> int:
-        with self._translate(""):
-            resp = await self._kv.get(self._prefix, count_only=True, timeout=REQUEST_TIMEOUT)
+        resp = await self._call(
+            "",
+            lambda kv: kv.get(
+                self._prefix, count_only=True, timeout=ATTEMPT_TIMEOUT, max_attempts=1
+            ),
+        )
         return int(resp.header.revision)
 
     async def compacted_revision(self) -> int:
-        with self._translate(""):
-            resp = await self._kv.get(COMPACTED_REVISION_KEY, timeout=REQUEST_TIMEOUT)
+        resp = await self._call(
+            "",
+            lambda kv: kv.get(COMPACTED_REVISION_KEY, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+        )
         return int(resp.kvs[0].value) if resp.kvs else 0
 
     async def _known_compaction(self, at_least: int) -> int:
@@ -225,54 +304,74 @@ class EtcdStore:
             self._subs.discard(sub)
 
     async def _pump(self, sub: Subscription, prefix: str, start_revision: int) -> None:
-        """Move one etcd watch stream into ``sub`` until it fails or the watch is closed."""
-        assert self._client.watch is not None
+        """Move etcd watch responses into ``sub`` until it fails or the watch is closed.
+
+        A stream that breaks for a retryable reason is re-opened on the next member from one
+        past the last delivered event, so events are neither skipped nor repeated.
+        """
         lo, hi = self._bounds(prefix)
         strip = len(self._prefix)
-        stream = cast(
-            AsyncGenerator[Any, None],
-            self._client.watch.watch(lo, hi, start_revision=start_revision + 1, prev_kv=True),
-        )
-        try:
-            async for resp in stream:
-                if resp.canceled:
-                    if resp.compact_revision:
-                        sub.fail(CompactedError(start_revision, resp.compact_revision))
-                    else:
-                        sub.fail(StoreUnavailable(f"etcd canceled the watch: {resp.cancel_reason}"))
+        next_revision = start_revision + 1
+        pause = 0.05
+        while True:
+            member = self._members[self._current]
+            try:
+                async for resp in _watch_stream(member, lo, hi, next_revision):
+                    if resp.canceled:
+                        if resp.compact_revision:
+                            sub.fail(CompactedError(next_revision - 1, resp.compact_revision))
+                        else:
+                            reason = resp.cancel_reason or "no reason given"
+                            sub.fail(StoreUnavailable(f"etcd canceled the watch: {reason}"))
+                        return
+                    if resp.events:
+                        if not sub.push_many([_event(ev, strip) for ev in resp.events]):
+                            return
+                        next_revision = resp.events[-1].kv.mod_revision + 1
+                    pause = 0.05
+            except grpc.aio.AioRpcError as e:
+                if e.code() not in _RETRYABLE:
+                    sub.fail(StoreUnavailable(f"etcd watch on {prefix!r} failed: {_rpc_text(e)}"))
                     return
-                if not sub.push_many([_event(ev, strip) for ev in resp.events]):
-                    return
-        except (EtcdError, grpc.aio.AioRpcError) as e:
-            sub.fail(StoreUnavailable(f"etcd watch on {prefix!r} failed: {e}"))
-        finally:
-            await stream.aclose()
+                self._move_on(member)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, WATCH_RETRY_MAX)
 
     # -- compaction and lifecycle ---------------------------------------------------------
 
     async def compact(self, revision: int) -> None:
         """etcd Compact(revision), then record the point (monotonically) for compacted_revision."""
         try:
-            with self._translate("", revision):
-                await self._kv.compact(revision, timeout=REQUEST_TIMEOUT)
+            await self._call(
+                "",
+                lambda kv: kv.compact(revision, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+                revision,
+            )
         except CompactedError as e:
             raise CompactedError(revision, await self._known_compaction(revision)) from e
-        with self._translate(""):
-            while True:
-                current = await self._kv.get(COMPACTED_REVISION_KEY, timeout=REQUEST_TIMEOUT)
-                if current.kvs and int(current.kvs[0].value) >= revision:
-                    return
-                mod = current.kvs[0].mod_revision if current.kvs else 0
-                check = Compare(
-                    key=COMPACTED_REVISION_KEY,
-                    target=Compare.MOD,
-                    result=Compare.EQUAL,
-                    mod_revision=mod,
-                )
-                put = KVService.txn_op_put(COMPACTED_REVISION_KEY, str(revision).encode())
-                resp = await self._kv.txn([check], [put], timeout=REQUEST_TIMEOUT)
-                if resp.succeeded:
-                    return
+        while True:
+            current = await self._call(
+                "",
+                lambda kv: kv.get(COMPACTED_REVISION_KEY, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+            )
+            if current.kvs and int(current.kvs[0].value) >= revision:
+                return
+            mod = current.kvs[0].mod_revision if current.kvs else 0
+            check = Compare(
+                key=COMPACTED_REVISION_KEY,
+                target=Compare.MOD,
+                result=Compare.EQUAL,
+                mod_revision=mod,
+            )
+            put = KVService.txn_op_put(COMPACTED_REVISION_KEY, str(revision).encode())
+            resp = await self._call(
+                "",
+                lambda kv, check=check, put=put: kv.txn(  # type: ignore[misc]
+                    [check], [put], timeout=ATTEMPT_TIMEOUT, max_attempts=1
+                ),
+            )
+            if resp.succeeded:
+                return
 
     async def close(self) -> None:
         if self._closed:
@@ -283,7 +382,8 @@ class EtcdStore:
         for task in self._watches:
             task.cancel()
         await asyncio.gather(*self._watches, return_exceptions=True)
-        await self._client.close()
+        for member in self._members:
+            await member.channel.close()
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -301,24 +401,73 @@ class EtcdStore:
         key = kv.key[len(self._prefix) :].decode()
         return KeyValue(key, kv.value, kv.create_revision, kv.mod_revision)
 
-    @contextlib.contextmanager
-    def _translate(self, key: str, revision: int | None = None) -> Iterator[None]:
-        """Map etcd and gRPC failures onto the StoreError tree (once, here)."""
+    def _move_on(self, failed: _Member) -> None:
+        """Send later requests to the member after ``failed`` (unless another moved on)."""
+        if self._members[self._current] is failed:
+            self._current = (self._current + 1) % len(self._members)
+
+    async def _call(
+        self,
+        key: str,
+        call: Callable[[KVService], Awaitable[_T]],
+        revision: int | None = None,
+    ) -> _T:
+        """One KV request, failed over between members, with errors mapped onto StoreError.
+
+        Unreachable, leaderless or slow members are skipped in turn for up to
+        ``FAILOVER_WINDOW`` seconds (long enough for an etcd leader election), then the
+        request fails with :class:`StoreUnavailable`.
+        """
         if self._closed:
             raise StoreUnavailable("etcd store is closed")
-        try:
-            yield
-        except grpc.aio.AioRpcError as e:
-            detail = e.details() or ""
-            if _COMPACTED in detail:
-                raise CompactedError(revision or 0, revision or 0) from e
-            if _FUTURE in detail:
-                raise StoreError(f"revision {revision} is in the future") from e
-            raise StoreUnavailable(
-                f"etcd request for {key!r} failed: {e.code().name} {detail}"
-            ) from e
-        except (EtcdError, TimeoutError) as e:
-            raise StoreUnavailable(f"etcd request for {key!r} failed: {e}") from e
+        deadline = asyncio.get_running_loop().time() + FAILOVER_WINDOW
+        pause = 0.02
+        while True:
+            member = self._members[self._current]
+            try:
+                return await call(member.kv)
+            except grpc.aio.AioRpcError as e:
+                detail = e.details() or ""
+                if _COMPACTED in detail:
+                    raise CompactedError(revision or 0, revision or 0) from e
+                if _FUTURE in detail:
+                    raise StoreError(f"revision {revision} is in the future") from e
+                failure: Exception = e
+                text = _rpc_text(e)
+                if e.code() not in _RETRYABLE:
+                    raise StoreUnavailable(f"etcd request for {key!r} failed: {text}") from e
+            except (EtcdConnectionError, EtcdTransientError, TimeoutError) as e:
+                failure, text = e, str(e) or type(e).__name__
+            except EtcdError as e:  # authentication or permission: no other member helps
+                raise StoreUnavailable(f"etcd request for {key!r} failed: {e}") from e
+            self._move_on(member)
+            if self._closed or asyncio.get_running_loop().time() + pause > deadline:
+                raise StoreUnavailable(
+                    f"etcd request for {key!r} failed on every member for "
+                    f"{FAILOVER_WINDOW:.0f}s (last, at {member.url}: {text})"
+                ) from failure
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+
+def _rpc_text(e: Any) -> str:
+    return f"{e.code().name} {e.details() or ''}".strip()
+
+
+async def _watch_stream(member: _Member, lo: bytes, hi: bytes, start: int) -> AsyncIterator[Any]:
+    """One etcd Watch stream (require-leader) from ``start``; ends or raises AioRpcError."""
+
+    async def requests() -> AsyncIterator[Any]:
+        create = WatchCreateRequest(key=lo, range_end=hi, start_revision=start, prev_kv=True)
+        yield WatchRequest(create_request=create)
+        await asyncio.Future()  # keep the request side open for the stream's lifetime
+
+    call = member.watch.Watch(requests(), metadata=_REQUIRE_LEADER)
+    try:
+        async for resp in call:
+            yield resp
+    finally:
+        call.cancel()
 
 
 def _compare_mod(full: bytes, expected: int) -> list[Any]:
@@ -357,8 +506,8 @@ def _read_tls(
     return cafile.read_bytes(), cert, key
 
 
-def _endpoint(server: str, *, tls: bool) -> str:
-    """``https://host:port`` -> ``host:port``; the scheme must agree with the TLS options."""
+def _target(server: str, *, tls: bool) -> str:
+    """``https://host:port`` -> a gRPC target; the scheme must agree with the TLS options."""
     url = urlsplit(server if "://" in server else f"http://{server}")
     if url.scheme not in ("http", "https") or url.hostname is None:
         raise ValueError(f"etcd server {server!r} is not an http(s)://host:port URL")
@@ -366,4 +515,33 @@ def _endpoint(server: str, *, tls: bool) -> str:
         raise ValueError(
             f"etcd server {server!r}: https needs --etcd-cafile, and --etcd-cafile needs https"
         )
-    return f"{url.hostname}:{url.port or 2379}"
+    host, port = url.hostname, url.port or 2379
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"ipv6:[{host}]:{port}"
+        return f"ipv4:{host}:{port}"
+    except ValueError:
+        return f"dns:///{host}:{port}"
+
+
+def _member(
+    url: str, target: str, ca: bytes | None, cert: bytes | None, key: bytes | None
+) -> _Member:
+    """A channel to one member, verified (with TLS) against that member's own host name."""
+    options = [
+        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_timeout_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # A killed member should be retried soon after it comes back, not minutes later.
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+    ]
+    interceptors = [_RequireLeader()]
+    if ca is None:
+        channel = grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    else:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=ca, private_key=key, certificate_chain=cert
+        )
+        channel = grpc.aio.secure_channel(target, creds, options=options, interceptors=interceptors)
+    return _Member(url, channel, KVService(channel, max_attempts=1), WatchStub(channel))
