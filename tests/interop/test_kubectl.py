@@ -7,6 +7,7 @@ kubeadm docs, verbatim, and checks kubectl's own output and exit codes.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import subprocess
 import time
@@ -97,8 +98,12 @@ def csr_manifest(
     name: str, signer: str, usages: list[str], cn: str = "system:node:worker-1"
 ) -> str:
     key = ec.generate_private_key(ec.SECP256R1())
+    sans = x509.SubjectAlternativeName(
+        [x509.DNSName("worker-1"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    )
     req = (
         x509.CertificateSigningRequestBuilder()
+        .add_extension(sans, critical=False)
         .subject_name(
             x509.Name(
                 [

@@ -71,8 +71,9 @@ class CSRStrategy(Strategy):
             old_conds = _conditions(old)
             for ctype in ("Approved", "Denied"):
                 if _count(conds, ctype) == _count(old_conds, ctype):
-                    kept = [c for c in conds if c.get("type") != ctype]
-                    conds = kept + [copy.deepcopy(c) for c in old_conds if c.get("type") == ctype]
+                    # Keep the stored instances' content, in the positions the client sent.
+                    stored = iter([copy.deepcopy(c) for c in old_conds if c.get("type") == ctype])
+                    conds = [next(stored) if c.get("type") == ctype else c for c in conds]
             status["conditions"] = conds
         if not status.get("conditions"):
             status.pop("conditions", None)
