@@ -73,6 +73,17 @@ def _csv(value: str) -> tuple[str, ...]:
 )
 @click.option("--anonymous-auth/--no-anonymous-auth", default=True)
 @click.option(
+    "--enable-bootstrap-token-auth/--disable-bootstrap-token-auth",
+    default=True,
+    help="Accept bootstrap tokens (kube-system/bootstrap-token-<id> Secrets) as bearer tokens.",
+)
+@click.option(
+    "--token-auth-file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help='Static tokens, CSV: token,user,uid,"group1,group2".',
+)
+@click.option(
     "--controllers",
     default="*,bootstrapsigner,tokencleaner",
     help="kube-controller-manager syntax: '*' all on-by-default, 'name' on, '-name' off.",
@@ -108,6 +119,8 @@ def server(
     etcd_prefix: str,
     authorization_mode: str,
     anonymous_auth: bool,
+    enable_bootstrap_token_auth: bool,
+    token_auth_file: Path | None,
     controllers: str,
     cluster_signing_duration: dt.timedelta,
     leader_elect: bool,
@@ -153,6 +166,8 @@ def server(
         etcd_prefix=etcd_prefix,
         authorization_mode=_csv(authorization_mode),
         anonymous_auth=anonymous_auth,
+        enable_bootstrap_token_auth=enable_bootstrap_token_auth,
+        token_auth_file=token_auth_file,
         controllers=_csv(controllers),
         cluster_signing_duration=cluster_signing_duration,
         leader_elect=leader_elect,
