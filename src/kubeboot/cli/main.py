@@ -21,6 +21,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "join": ("kubeboot.cli.join", "join"),
     "kubeconfig": ("kubeboot.cli.bootstrapconfig", "kubeconfig"),
     "server": ("kubeboot.cli.server", "server"),
+    "storage": ("kubeboot.cli.storage", "storage"),
     "token": ("kubeboot.cli.token", "token"),
 }
 
