@@ -26,7 +26,8 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python bench/join_storm.py
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench.join_storm
 
 clean:
 	rm -rf $(VENV) kubeboot-data .mypy_cache .pytest_cache .ruff_cache

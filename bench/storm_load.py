@@ -1,0 +1,236 @@
+"""The join storm's load generator: N simulated nodes joining one server, in its own process.
+
+Run by :mod:`bench.join_storm` as ``python -m bench.storm_load`` with a JSON config on stdin;
+it prints one JSON result on stdout. A separate process so its CPU is not the server's, and so
+the server is driven over real sockets exactly as nodes drive it.
+
+Each node does what a kubelet bootstrapping with kubeadm does, on loopback only:
+
+1. connection A, no client certificate: anonymous GET of ``kube-public/cluster-info``;
+   POST of its client CSR with the bootstrap token (CN ``system:node:<name>``,
+   O ``system:nodes``, usages digital signature + client auth, signer
+   ``kubernetes.io/kube-apiserver-client-kubelet``); a watch with
+   ``fieldSelector=metadata.name=<csr>`` until ``status.certificate`` appears;
+2. connection B, a new TLS connection with the issued certificate: POST a
+   ``SelfSubjectReview`` and check the server sees ``system:node:<name>``.
+
+Every node binds its own source address in 127.0.0.0/8, as real nodes have their own
+addresses: the server's per-source anonymous rate limit then sees one request per source.
+Keys, CSRs and request bodies are made before the clock starts, so the measured time is the
+server's. Latency is per node, from its first request to the answer of its last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import resource
+import ssl
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from bench.procstat import sample
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from kubeboot.pki.csr import build_csr
+
+__all__ = ["LoadConfig", "main"]
+
+_CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+_CLUSTER_INFO = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+_REVIEW_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+_REVIEW_BODY = b'{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}'
+_JSON = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    server: str
+    """``https://127.0.0.1:<port>``"""
+    ca_file: str
+    token: str
+    nodes: int
+    concurrency: int
+    """Most nodes in flight at once (full speed), or the safety cap (fixed rate)."""
+    rate: float
+    """Offered joins/s (nodes started per second); 0 = full speed."""
+    server_pid: int
+    node_timeout: float
+    run_id: str
+    """Prefix of node names, so runs against one server never collide."""
+
+
+@dataclass(slots=True)
+class _Node:
+    name: str
+    source: str
+    key_pem: bytes
+    csr_body: bytes
+
+
+class JoinError(Exception):
+    """A node's join went wrong: an unexpected status or a wrong identity."""
+
+
+def _source_address(index: int) -> str:
+    """A distinct loopback address per node (127.1.1.1, 127.1.1.2, ...)."""
+    return f"127.{1 + index // 62500}.{(index // 250) % 250 + 1}.{index % 250 + 1}"
+
+
+def _prepare(cfg: LoadConfig) -> list[_Node]:
+    nodes = []
+    for i in range(cfg.nodes):
+        name = f"{cfg.run_id}-{i:05d}"
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr_pem = build_csr(key, common_name=f"system:node:{name}", organizations=["system:nodes"])
+        body = {
+            "apiVersion": "certificates.k8s.io/v1",
+            "kind": "CertificateSigningRequest",
+            "metadata": {"name": f"node-csr-{name}"},
+            "spec": {
+                "request": base64.b64encode(csr_pem).decode(),
+                "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                "usages": ["digital signature", "client auth"],
+            },
+        }
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        nodes.append(_Node(name, _source_address(i), key_pem, json.dumps(body).encode()))
+    return nodes
+
+
+async def _expect(resp: aiohttp.ClientResponse, status: int, what: str) -> bytes:
+    body = await resp.read()
+    if resp.status != status:
+        raise JoinError(f"{what}: HTTP {resp.status}: {body[:200]!r}")
+    return body
+
+
+def _session(ctx: ssl.SSLContext, source: str) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(ssl=ctx, local_addr=(source, 0), limit=1)
+    return aiohttp.ClientSession(
+        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",)
+    )
+
+
+async def _wait_for_certificate(
+    session: aiohttp.ClientSession, server: str, csr_name: str, auth: dict[str, str]
+) -> bytes:
+    params = {"watch": "true", "fieldSelector": f"metadata.name={csr_name}"}
+    async with session.get(server + _CSR_PATH, params=params, headers=auth) as resp:
+        if resp.status != 200:
+            raise JoinError(f"watch: HTTP {resp.status}: {(await resp.read())[:200]!r}")
+        async for line in resp.content:
+            if b'"certificate"' not in line:
+                continue  # ADDED / approved: no certificate yet, not worth decoding
+            event = json.loads(line)
+            cert = (event["object"].get("status") or {}).get("certificate")
+            if cert:
+                return base64.b64decode(cert)
+    raise JoinError("watch ended without a certificate")
+
+
+async def _join(node: _Node, cfg: LoadConfig, bootstrap_ctx: ssl.SSLContext, tmp: Path) -> None:
+    server = cfg.server
+    auth = {**_JSON, "Authorization": f"Bearer {cfg.token}"}
+    async with _session(bootstrap_ctx, node.source) as session:
+        async with session.get(server + _CLUSTER_INFO, headers=_JSON) as resp:
+            await _expect(resp, 200, "cluster-info")
+        async with session.post(server + _CSR_PATH, data=node.csr_body, headers=auth) as resp:
+            await _expect(resp, 201, "create CSR")
+        cert_pem = await _wait_for_certificate(session, server, f"node-csr-{node.name}", auth)
+    pem_file = tmp / f"{node.name}.pem"
+    pem_file.write_bytes(cert_pem + node.key_pem)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cfg.ca_file)
+    ctx.load_cert_chain(pem_file)
+    pem_file.unlink()
+    async with (
+        _session(ctx, node.source) as session,
+        session.post(server + _REVIEW_PATH, data=_REVIEW_BODY, headers=_JSON) as resp,
+    ):
+        review = json.loads(await _expect(resp, 201, "SelfSubjectReview"))
+    user = review["status"]["userInfo"]["username"]
+    if user != f"system:node:{node.name}":
+        raise JoinError(f"the server saw {user!r}, not system:node:{node.name}")
+
+
+async def _run(cfg: LoadConfig, nodes: list[_Node], tmp: Path) -> dict[str, Any]:
+    bootstrap_ctx = ssl.create_default_context(cafile=cfg.ca_file)
+    latencies: list[float] = []
+    errors: list[str] = []
+    gate = asyncio.Semaphore(cfg.concurrency)
+    in_flight = peak_in_flight = 0
+
+    async def one(node: _Node) -> None:
+        # At a fixed rate a node's clock starts when it is due, so waiting for the in-flight
+        # cap counts; at full speed it starts when the node gets its slot.
+        nonlocal in_flight, peak_in_flight
+        started = time.perf_counter()
+        async with gate:
+            if not cfg.rate:
+                started = time.perf_counter()
+            in_flight += 1
+            peak_in_flight = max(peak_in_flight, in_flight)
+            try:
+                await asyncio.wait_for(_join(node, cfg, bootstrap_ctx, tmp), cfg.node_timeout)
+            except (TimeoutError, JoinError, aiohttp.ClientError, OSError, KeyError) as e:
+                errors.append(f"{node.name}: {type(e).__name__}: {e}")
+                return
+            finally:
+                in_flight -= 1
+            latencies.append(time.perf_counter() - started)
+
+    before = sample(cfg.server_pid)
+    own_before = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    tasks = []
+    for i, node in enumerate(nodes):
+        if cfg.rate:
+            delay = t0 + i / cfg.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(node)))
+        if not cfg.rate and len(tasks) % cfg.concurrency == 0:
+            await asyncio.sleep(0)  # let the started nodes get going before queueing more
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    after = sample(cfg.server_pid)
+    own_after = resource.getrusage(resource.RUSAGE_SELF)
+    own_cpu = (own_after.ru_utime + own_after.ru_stime) - (
+        own_before.ru_utime + own_before.ru_stime
+    )
+    return {
+        "elapsed_s": elapsed,
+        "latencies_s": latencies,
+        "errors": len(errors),
+        "error_samples": errors[:10],
+        "server_cpu_s": after.cpu_seconds - before.cpu_seconds,
+        "generator_cpu_s": own_cpu,
+        "peak_in_flight": peak_in_flight,
+    }
+
+
+def main() -> None:
+    cfg = LoadConfig(**json.loads(sys.stdin.read()))
+    nodes = _prepare(cfg)
+    shm = Path("/dev/shm")  # noqa: S108 - tmpfs: a key file never reaches a disk
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
+        os.chmod(tmp, 0o700)
+        result = asyncio.run(_run(cfg, nodes, Path(tmp)))
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
