@@ -35,5 +35,7 @@ class ServerConfig:
     # kube-controller-manager's part (run in-process, under leader election)
     controllers: tuple[str, ...] = ("*", "bootstrapsigner", "tokencleaner")
     cluster_signing_duration: dt.timedelta = dt.timedelta(hours=8760)
+    # signerName -> (cert, key) from --cluster-signing-<signer>-{cert,key}-file
+    signer_files: dict[str, tuple[Path, Path]] = field(default_factory=dict)
     leader_elect: bool = True
     extra: dict[str, object] = field(default_factory=dict)

@@ -181,6 +181,8 @@ class Server:
         assert self.rest is not None
         assert self.pki is not None
         rest, cfg = self.rest, self.config
+        signing_cert = cfg.cluster_signing_cert_file or self.pki.ca_cert_file
+        signing_key = cfg.cluster_signing_key_file or self.pki.ca_key_file
 
         def client_for(service_account: str) -> InProcessClient:
             return InProcessClient(
@@ -199,8 +201,10 @@ class Server:
             InProcessClient(rest, CONTROLLER_MANAGER_USER),
             ControllerConfig(
                 controllers=cfg.controllers,
-                cluster_signing_cert_file=cfg.cluster_signing_cert_file or self.pki.ca_cert_file,
-                cluster_signing_key_file=cfg.cluster_signing_key_file or self.pki.ca_key_file,
+                # Per-signer files exclude the generic pair, as in kube-controller-manager.
+                cluster_signing_cert_file=None if cfg.signer_files else signing_cert,
+                cluster_signing_key_file=None if cfg.signer_files else signing_key,
+                signer_files=cfg.signer_files,
                 cluster_signing_duration=cfg.cluster_signing_duration,
                 leader_elect=cfg.leader_elect,
             ),

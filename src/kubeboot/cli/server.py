@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -19,6 +20,50 @@ __all__ = ["server"]
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+# kube-controller-manager's per-signer flags: --cluster-signing-<flag>-{cert,key}-file.
+_PER_SIGNER = {
+    "kubelet-serving": "kubernetes.io/kubelet-serving",
+    "kubelet-client": "kubernetes.io/kube-apiserver-client-kubelet",
+    "kube-apiserver-client": "kubernetes.io/kube-apiserver-client",
+    "legacy-unknown": "kubernetes.io/legacy-unknown",
+}
+
+
+def _per_signer_file_options(command: Callable[..., None]) -> Callable[..., None]:
+    for flag, signer in reversed(_PER_SIGNER.items()):
+        for part in ("key", "cert"):
+            command = click.option(
+                f"--cluster-signing-{flag}-{part}-file",
+                type=click.Path(path_type=Path, exists=True, dir_okay=False),
+                default=None,
+                help=f"{part.capitalize()} for signer {signer} (instead of the generic pair).",
+            )(command)
+    return command
+
+
+def _signer_files(
+    flags: dict[str, Path | None], generic_cert: Path | None
+) -> dict[str, tuple[Path, Path]]:
+    files: dict[str, tuple[Path, Path]] = {}
+    for flag, signer in _PER_SIGNER.items():
+        key = flag.replace("-", "_")
+        cert = flags.get(f"cluster_signing_{key}_cert_file")
+        private = flags.get(f"cluster_signing_{key}_key_file")
+        if (cert is None) != (private is None):
+            raise click.BadParameter(
+                f"--cluster-signing-{flag}-cert-file and --cluster-signing-{flag}-key-file "
+                "must be given together"
+            )
+        if cert is not None and private is not None:
+            files[signer] = (cert, private)
+    if files and generic_cert is not None:
+        raise click.BadParameter(
+            "--cluster-signing-cert-file/--cluster-signing-key-file cannot be combined with the "
+            "per-signer --cluster-signing-*-file flags (as in kube-controller-manager)"
+        )
+    return files
 
 
 @click.command(context_settings={"show_default": True})
@@ -99,6 +144,7 @@ def _csv(value: str) -> tuple[str, ...]:
     default=True,
     help="Run controllers only on the Lease holder.",
 )
+@_per_signer_file_options
 @click.option("-v", "--verbose", count=True)
 def server(
     data_dir: Path,
@@ -125,6 +171,7 @@ def server(
     cluster_signing_duration: dt.timedelta,
     leader_elect: bool,
     verbose: int,
+    **signer_flags: Path | None,
 ) -> None:
     """Run the kubeboot API server on embedded SQLite (or etcd).
 
@@ -171,6 +218,7 @@ def server(
         controllers=_csv(controllers),
         cluster_signing_duration=cluster_signing_duration,
         leader_elect=leader_elect,
+        signer_files=_signer_files(signer_flags, cluster_signing_cert_file),
     )
     try:
         enabled_controllers(config.controllers)
