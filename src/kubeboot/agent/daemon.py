@@ -36,7 +36,7 @@ from kubeboot.agent.constants import (
     NODE_RESOURCE,
     SERVER_PREFIX,
 )
-from kubeboot.agent.csrflow import PendingRequest
+from kubeboot.agent.csrflow import CsrDenied, PendingRequest
 from kubeboot.agent.kubeconfigs import ca_pem_of, kubelet_kubeconfig, write_kubeconfig
 from kubeboot.agent.manager import CertificateManager, seconds_until
 from kubeboot.agent.rotation import RetryState, retry_delay, rotation_deadline
@@ -125,7 +125,7 @@ class _Reporter:
     async def failed(self, store: CertStore, error: Exception) -> None:
         metrics.renew_error(store.prefix)
         self.agent.say(f"{store.prefix}: {error}")
-        reason = "CertificateDenied" if "denied" in str(error) else "CertificateRequestFailed"
+        reason = "CertificateDenied" if isinstance(error, CsrDenied) else "CertificateRequestFailed"
         await self.agent.event("Warning", reason, str(error))
 
 
@@ -166,14 +166,18 @@ class Agent:
                 f"with ({opts.bootstrap_kubeconfig or 'none given'}); run `kubeboot join` "
                 "again with a new token (`kubeboot token create` on the control plane)"
             )
-        self.say(f"{verdict.reason}; bootstrapping a client certificate")
         try:
             boot = load_client_config(opts.bootstrap_kubeconfig)
         except KubeconfigError as e:
             raise AgentError(f"cannot use the bootstrap kubeconfig: {e}") from e
         ca_pem = ca_pem_of(boot.cluster)
         current_pem = self.client_manager.store.current_path
-        if not self.client_manager.current(ca_pem).valid:
+        stored = self.client_manager.current(ca_pem)
+        if stored.valid:
+            # A crash after install, before the kubeconfig write: the pair is good, no CSR.
+            self.say(f"{verdict.reason}; reusing the stored client certificate")
+        else:
+            self.say(f"{verdict.reason}; bootstrapping a client certificate")
             state = RetryState()
             async with HttpApiClient(boot) as client:
                 while True:
@@ -185,9 +189,7 @@ class Agent:
                     if outcome.cert is not None:
                         break
                     state = state.failed(denied=outcome.denied)
-                    delay = retry_delay(state, denied=outcome.denied, draw=self.rng.random())
-                    self.say(f"retrying the client certificate request in {delay:.0f}s")
-                    await asyncio.sleep(delay)
+                    await self._back_off(state, outcome.denied, "client")
         write_kubeconfig(opts.kubeconfig, kubelet_kubeconfig(boot.cluster, current_pem))
         self.say(f"wrote {opts.kubeconfig}")
 
@@ -318,7 +320,12 @@ class Agent:
                 state = RetryState()
                 continue
             state = state.failed(denied=outcome.denied)
-            await asyncio.sleep(retry_delay(state, denied=outcome.denied, draw=self.rng.random()))
+            await self._back_off(state, outcome.denied, "client")
+
+    async def _back_off(self, state: RetryState, denied: bool, what: str) -> None:
+        delay = retry_delay(state, denied=denied, draw=self.rng.random())
+        self.say(f"retrying the {what} certificate request in {delay:.0f}s")
+        await asyncio.sleep(delay)
 
     async def _server_loop(self) -> None:
         state = RetryState()
@@ -347,7 +354,7 @@ class Agent:
                 state = RetryState()
                 continue
             state = state.failed(denied=outcome.denied)
-            await asyncio.sleep(retry_delay(state, denied=outcome.denied, draw=self.rng.random()))
+            await self._back_off(state, outcome.denied, "serving")
 
 
 def default_node_name() -> str:

@@ -108,7 +108,9 @@ def run_agent(
     agent = Agent(options, SystemClock(), say=lambda line: print(line, flush=True))
     try:
         asyncio.run(agent.run() if daemon else agent.ensure_client_certificate())
-    except AgentError as e:
+    except (AgentError, OSError) as e:
+        # OSError: a file the agent must write (kubeconfig, cert-dir) cannot be; the message
+        # names the path, and what was already written is complete (atomic writes).
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
