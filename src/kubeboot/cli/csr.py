@@ -387,7 +387,7 @@ def _decide_command(decision: Decision) -> click.Command:
                 click.echo(f"error: {line}", err=True)
             raise CommandError(errors[-1])
 
-    command.__doc__ = (
+    command.help = (
         f"{verb.capitalize()} CSRs by name, or every pending CSR that matches the selectors.\n\n"
         "Writes the /approval subresource with kubectl's condition shape.\n\n"
         "\b\nExample:\n"
