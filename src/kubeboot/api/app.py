@@ -4,12 +4,18 @@ Routing is table-driven (``requestinfo`` + the resource registry) rather than on
 route per path, so adding a resource never touches this module. Every failure leaves here as
 a ``Status`` body with the right code (storage unavailable: 503 with Retry-After); an
 unexpected exception is logged and becomes a 500 without leaking internals.
+
+Per request, in upstream's filter order: audit record opened → authentication (with the rate
+budgets and anonymous CIDRs, :class:`~kubeboot.auth.gate.AuthenticationGate`) →
+impersonation (the headers are dropped once applied) → the handler. With
+``--audit-log-path`` every response is audited (:mod:`kubeboot.auth.audit`): watches when
+their headers go out and when they end, everything else once.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -17,11 +23,18 @@ from kubeboot.api import discovery, openapi
 from kubeboot.api.filters import authorize_non_resource, credentials_of
 from kubeboot.api.handlers import handle_resource
 from kubeboot.api.http_io import error_response, json_response
-from kubeboot.api.requestinfo import parse_request_info
+from kubeboot.api.requestinfo import RequestInfo, parse_request_info
 from kubeboot.api.rest import RestService
-from kubeboot.auth.interface import AuthenticationFailed, Authenticator, UserInfo
-from kubeboot.auth.ratelimit import RateLimits
-from kubeboot.auth.users import ANONYMOUS_USER
+from kubeboot.auth.audit import (
+    STAGE_RESPONSE_COMPLETE,
+    STAGE_RESPONSE_STARTED,
+    AuditLog,
+    AuditRecord,
+    authentication_failure_message,
+)
+from kubeboot.auth.gate import AuthenticationGate
+from kubeboot.auth.impersonation import impersonate, is_impersonation_header
+from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
 from kubeboot.resources.registry import GroupVersion, group_versions
 from kubeboot.resources.status import (
@@ -29,12 +42,11 @@ from kubeboot.resources.status import (
     NotFound,
     ServiceUnavailable,
     StatusError,
-    TooManyRequests,
     Unauthorized,
 )
 from kubeboot.storage.interface import StoreUnavailable
 
-__all__ = ["REQUEST_USER", "ApiContext", "build_app"]
+__all__ = ["AUDIT_RECORD", "REQUEST_USER", "ApiContext", "build_app"]
 
 log = logging.getLogger("kubeboot.api")
 
@@ -44,15 +56,16 @@ _HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/healthz/ping", "/livez/ping"
 @dataclass
 class ApiContext:
     rest: RestService
-    authenticator: Authenticator
+    gate: AuthenticationGate
     clock: Clock
     server_address: str = ""
     ready: bool = True
-    rate_limits: RateLimits = field(default_factory=RateLimits)
+    audit: AuditLog | None = None
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)
 REQUEST_USER = web.RequestKey("kubeboot_user", UserInfo)
+AUDIT_RECORD = web.RequestKey("kubeboot_audit", AuditRecord)
 
 
 def _non_resource(path: str, ctx: ApiContext) -> web.Response | None:
@@ -88,53 +101,101 @@ def _non_resource(path: str, ctx: ApiContext) -> web.Response | None:
 
 async def _dispatch(request: web.Request) -> web.StreamResponse:
     ctx = request.app[API_CONTEXT]
+    audit = ctx.audit
+    if audit is None:
+        return await _serve(request, ctx, None)
+    record = AuditRecord(
+        audit_id=AuditRecord.new_audit_id(request.headers.get("Audit-ID")),
+        request_uri=request.raw_path,
+        verb=request.method.lower(),
+        source_ip=request.remote or "",
+        user_agent=request.headers.get("User-Agent", ""),
+        received=ctx.clock.now(),
+    )
+    request[AUDIT_RECORD] = record
     try:
-        user = await _authenticate(request, ctx)
-        request[REQUEST_USER] = user
+        response = await _serve(request, ctx, record)
+        record.code = response.status
+        return response
+    finally:
+        # Upstream: a failed authentication is one ResponseStarted event, nothing more.
+        stage = STAGE_RESPONSE_STARTED if record.authentication_failed else STAGE_RESPONSE_COMPLETE
+        audit.record(record, stage)
+
+
+async def _serve(
+    request: web.Request, ctx: ApiContext, record: AuditRecord | None
+) -> web.StreamResponse:
+    try:
+        creds = credentials_of(request)
+        try:
+            user = await ctx.gate.authenticate(creds)
+        except Unauthorized as err:
+            if record is not None:
+                record.authentication_failed = True
+                record.status = {"message": authentication_failure_message(creds)}
+            return error_response(err)
         watch = request.query.get("watch", "").lower() in ("true", "1")
         info = parse_request_info(request.method, request.path, watch)
+        if record is not None:
+            record.user = user
+            record.verb = info.verb
+            record.long_running = info.verb == "watch"
+            if info.is_resource:
+                record.object_ref = _object_ref(info)
+        impersonated = impersonate(user, request.headers.items(), ctx.rest.authorizer)
+        if impersonated is not None:
+            if record is not None:
+                record.impersonated = impersonated
+            user = impersonated
+            kept = [(k, v) for k, v in request.headers.items() if not is_impersonation_header(k)]
+            request = request.clone(headers=kept)
+        request[REQUEST_USER] = user
         if info.is_resource:
             return await handle_resource(request, info, user, ctx.rest, ctx.clock)
         return _serve_non_resource(request, ctx, user)
     except StatusError as err:
-        return error_response(err)
+        return _failed(record, err)
     except StoreUnavailable as exc:
         # Any storage read not translated deeper down (etcd without quorum, a closed store).
         log.warning("storage unavailable serving %s %s: %s", request.method, request.path, exc)
-        return error_response(
-            ServiceUnavailable(f"storage is unavailable: {exc}; retry shortly", retry_after=1)
+        return _failed(
+            record,
+            ServiceUnavailable(f"storage is unavailable: {exc}; retry shortly", retry_after=1),
         )
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
-        return error_response(InternalError("an internal error occurred; see the server log"))
+        return _failed(record, InternalError("an internal error occurred; see the server log"))
 
 
-async def _authenticate(request: web.Request, ctx: ApiContext) -> UserInfo:
-    """Authenticate, charging failures and anonymous requests to the source's rate budgets.
+def _failed(record: AuditRecord | None, err: StatusError) -> web.Response:
+    if record is not None:
+        record.status = {"status": "Failure", "message": err.message, "reason": err.reason}
+    return error_response(err)
 
-    A source over its failed-authentication budget gets 429 before its credential is even
-    looked at, so a token-guessing flood learns nothing more once it is throttled.
-    """
-    creds = credentials_of(request)
-    source = creds.remote_addr
-    limits = ctx.rate_limits
-    presented = creds.bearer is not None or creds.client_cert_der is not None
-    if presented and (wait := limits.failed_auth.retry_after(source)):
-        raise TooManyRequests(
-            f"too many failed authentication attempts from {source}; retry in {wait}s",
-            retry_after=wait,
-        )
-    try:
-        user = await ctx.authenticator.authenticate(creds)
-    except AuthenticationFailed as exc:
-        log.info("authentication failed from %s: %s", source, exc)
-        limits.failed_auth.take(source)
-        raise Unauthorized("Unauthorized") from None
-    if user.name == ANONYMOUS_USER and (wait := limits.anonymous.take(source)):
-        raise TooManyRequests(
-            f"too many anonymous requests from {source}; retry in {wait}s", retry_after=wait
-        )
-    return user
+
+def _object_ref(info: RequestInfo) -> dict[str, str]:
+    ref = {
+        "resource": info.resource,
+        "namespace": info.namespace or "",
+        "name": info.name,
+        "apiGroup": info.group,
+        "apiVersion": info.version,
+        "subresource": info.subresource,
+    }
+    return {k: v for k, v in ref.items() if v}
+
+
+async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Audit-ID on every audited response; the ResponseStarted event of a watch."""
+    record = request.get(AUDIT_RECORD)
+    if record is None:
+        return
+    response.headers["Audit-ID"] = record.audit_id
+    audit = request.app[API_CONTEXT].audit
+    if record.long_running and audit is not None:
+        record.code = response.status
+        audit.record(record, STAGE_RESPONSE_STARTED)
 
 
 def _serve_non_resource(request: web.Request, ctx: ApiContext, user: UserInfo) -> web.Response:
@@ -152,4 +213,6 @@ def build_app(ctx: ApiContext) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[API_CONTEXT] = ctx
     app.router.add_route("*", "/{tail:.*}", _dispatch)
+    if ctx.audit is not None:
+        app.on_response_prepare.append(_on_response_prepare)
     return app

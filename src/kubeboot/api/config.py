@@ -31,7 +31,14 @@ class ServerConfig:
     anonymous_auth: bool = True
     enable_bootstrap_token_auth: bool = True
     token_auth_file: Path | None = None
+    anonymous_allowed_cidrs: tuple[str, ...] = ()  # empty: anonymous requests from anywhere
+    anonymous_rate: float = 20.0  # per source address, requests/s (auth.ratelimit defaults)
+    anonymous_burst: int = 40
+    failed_auth_rate: float = 5.0
+    failed_auth_burst: int = 20
     audit_log_path: Path | None = None
+    audit_log_maxsize: int = 0  # MB; 0 = 100 MB, as kube-apiserver
+    audit_log_maxbackup: int = 0  # 0 = keep every rotated file, as kube-apiserver
     # kube-controller-manager's part (run in-process, under leader election)
     controllers: tuple[str, ...] = ("*", "bootstrapsigner", "tokencleaner")
     cluster_signing_duration: dt.timedelta = dt.timedelta(hours=8760)

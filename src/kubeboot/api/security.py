@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kubeboot.api.config import ServerConfig
+from kubeboot.auth.ratelimit import BucketPolicy
 from kubeboot.auth.stack import AuthSettings, AuthStack
 from kubeboot.clock import Clock
 from kubeboot.storage.interface import Store
@@ -25,5 +26,11 @@ def build_security(
         enable_bootstrap_token_auth=config.enable_bootstrap_token_auth,
         anonymous_auth=config.anonymous_auth,
         authorization_mode=config.authorization_mode,
+        anonymous_allowed_cidrs=config.anonymous_allowed_cidrs,
+        anonymous_rate=BucketPolicy(config.anonymous_rate, config.anonymous_burst),
+        failed_auth_rate=BucketPolicy(config.failed_auth_rate, config.failed_auth_burst),
+        audit_log_path=config.audit_log_path,
+        audit_log_maxsize=config.audit_log_maxsize,
+        audit_log_maxbackup=config.audit_log_maxbackup,
     )
     return AuthStack(settings, store, clock)

@@ -31,6 +31,7 @@ from kubeboot.auth.defaults import (
 )
 from kubeboot.auth.interface import UserInfo
 from kubeboot.auth.mirror import resource_info
+from kubeboot.auth.stack import AuthStack
 from kubeboot.auth.x509 import make_server_ssl_context
 from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, init_cluster
@@ -83,6 +84,7 @@ class Server:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._sock: socket.socket | None = None
+        self.security: AuthStack | None = None
         self.port = 0
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -141,7 +143,7 @@ class Server:
             )
         )
         self._spawn(PeriodicCompactor(self.store).run())
-        security = build_security(cfg, client_ca, self.clock, self.store)
+        security = self.security = build_security(cfg, client_ca, self.clock, self.store)
         for loop in security.background():
             self._spawn(loop)
         self.rest = RestService(
@@ -159,9 +161,10 @@ class Server:
         self._spawn(self._run_controllers())
         ctx = ApiContext(
             self.rest,
-            security.authenticator,
+            security.gate,
             self.clock,
             server_address=self.advertised_url.removeprefix("https://"),
+            audit=security.audit,
         )
         app = build_app(ctx)
         self._runner = web.AppRunner(
@@ -261,6 +264,9 @@ class Server:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        if self.security is not None:
+            await self.security.close()  # after the runner: every request has been audited
+            self.security = None
         if self.store is not None:
             await self.store.close()
             self.store = None

@@ -15,8 +15,9 @@ from kubeboot.auth.interface import ALLOW_ALL, Attributes, Authorizer, Decision,
 from kubeboot.auth.node import NodeAuthorizer
 from kubeboot.auth.rbac import RbacAuthorizer, RbacIndex
 from kubeboot.auth.users import MASTERS_GROUP
+from kubeboot.resources.status import Forbidden, qualified_resource
 
-__all__ = ["AUTHORIZATION_MODES", "UnionAuthorizer", "build_authorizer"]
+__all__ = ["AUTHORIZATION_MODES", "UnionAuthorizer", "build_authorizer", "forbidden_error"]
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +69,27 @@ def build_authorizer(modes: Sequence[str], rbac_index: Callable[[], RbacIndex]) 
         else:
             chain.append(RbacAuthorizer(rbac_index))
     return UnionAuthorizer(chain)
+
+
+def forbidden_error(attrs: Attributes, reason: str = "") -> Forbidden:
+    """Upstream's ``responsewriters.Forbidden`` for a refused resource request.
+
+    ``users "jane" is forbidden: User "bob" cannot impersonate resource "users" in API group
+    "" at the cluster scope[: reason]``.
+    """
+    resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
+    scope = f'in the namespace "{attrs.namespace}"' if attrs.namespace else "at the cluster scope"
+    message = (
+        f'User "{attrs.user.name}" cannot {attrs.verb} resource "{resource}" in API group '
+        f'"{attrs.api_group}" {scope}'
+    )
+    if reason:
+        message += f": {reason}"
+    qualified = qualified_resource(attrs.resource, attrs.api_group)
+    prefix = f'{qualified} "{attrs.name}"' if attrs.name else qualified
+    return Forbidden(
+        f"{prefix} is forbidden: {message}",
+        name=attrs.name or None,
+        group=attrs.api_group,
+        kind=attrs.resource,
+    )

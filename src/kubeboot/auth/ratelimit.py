@@ -15,16 +15,16 @@ limited here.
 
 Memory is bounded: at most ``max_sources`` buckets; when full, the bucket idle the longest is
 dropped (a full bucket is the same as no bucket, so forgetting an idle one is harmless).
-Time comes from the injected clock's ``monotonic``.
+Time comes from the injected clock's ``monotonic`` (the server's clock, so tests warp it).
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from kubeboot.clock import Clock, SystemClock
+from kubeboot.clock import Clock
 
 __all__ = [
     "DEFAULT_ANONYMOUS",
@@ -86,13 +86,18 @@ class RateLimiter:
         return wait
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class RateLimits:
-    """The server's two budgets; the defaults above, on the system clock, unless given."""
+    """The server's two budgets, on the server's clock."""
 
-    anonymous: RateLimiter = field(
-        default_factory=lambda: RateLimiter(DEFAULT_ANONYMOUS, SystemClock())
-    )
-    failed_auth: RateLimiter = field(
-        default_factory=lambda: RateLimiter(DEFAULT_FAILED_AUTH, SystemClock())
-    )
+    anonymous: RateLimiter
+    failed_auth: RateLimiter
+
+    @classmethod
+    def build(
+        cls,
+        clock: Clock,
+        anonymous: BucketPolicy = DEFAULT_ANONYMOUS,
+        failed_auth: BucketPolicy = DEFAULT_FAILED_AUTH,
+    ) -> RateLimits:
+        return cls(RateLimiter(anonymous, clock), RateLimiter(failed_auth, clock))

@@ -2,8 +2,10 @@
 
 The server owns the lifecycle: it runs :meth:`AuthStack.background` as tasks, waits for
 :meth:`AuthStack.wait_synced` before serving (so a fresh server never answers 401 for a token
-that exists, nor 403 for a binding that exists), and hands ``authenticator``, ``authorizer``
-and ``admission`` to the API layer.
+that exists, nor 403 for a binding that exists), and hands ``gate`` (authentication with the
+rate budgets and anonymous CIDRs), ``authorizer``, ``admission`` and ``audit`` to the API
+layer. :meth:`AuthStack.close` flushes and closes the audit log; call it after the last
+request has finished.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kubeboot.auth.admission import AdmissionHook, CsrAdmission, node_restriction_admission
+from kubeboot.auth.audit import AuditLog
 from kubeboot.auth.authz import build_authorizer
 from kubeboot.auth.bootstrap_token import (
     BootstrapTokenAuthenticator,
@@ -22,8 +25,16 @@ from kubeboot.auth.bootstrap_token import (
     mirror_lookup,
 )
 from kubeboot.auth.chain import AuthenticatorChain, TokenAuthenticator
+from kubeboot.auth.gate import AuthenticationGate
 from kubeboot.auth.mirror import StoreMirror
+from kubeboot.auth.ratelimit import (
+    DEFAULT_ANONYMOUS,
+    DEFAULT_FAILED_AUTH,
+    BucketPolicy,
+    RateLimits,
+)
 from kubeboot.auth.rbac import MirroredRbac
+from kubeboot.auth.sources import SourceNetworks
 from kubeboot.auth.static_token import StaticTokenAuthenticator
 from kubeboot.auth.x509 import ClientCertAuthenticator, load_ca_bundle
 from kubeboot.clock import Clock
@@ -41,6 +52,12 @@ class AuthSettings:
     enable_bootstrap_token_auth: bool = True
     anonymous_auth: bool = True
     authorization_mode: Sequence[str] = ("Node", "RBAC")
+    anonymous_allowed_cidrs: Sequence[str] = ()  # empty: every address
+    anonymous_rate: BucketPolicy = DEFAULT_ANONYMOUS
+    failed_auth_rate: BucketPolicy = DEFAULT_FAILED_AUTH
+    audit_log_path: Path | None = None  # "-" is standard out, as upstream
+    audit_log_maxsize: int = 0  # MB; 0 means 100, as upstream (lumberjack)
+    audit_log_maxbackup: int = 0  # rotated files kept; 0 keeps all, as upstream
 
 
 class AuthStack:
@@ -55,19 +72,36 @@ class AuthStack:
             mirrors.append(token_mirror)
             tokens.append(BootstrapTokenAuthenticator(mirror_lookup(token_mirror), clock))
         self.mirrors = tuple(mirrors)
+        networks = SourceNetworks(settings.anonymous_allowed_cidrs)
         self.authenticator = AuthenticatorChain(
             client_certs=ClientCertAuthenticator(load_ca_bundle(settings.client_ca_file), clock),
             tokens=tokens,
             anonymous=settings.anonymous_auth,
         )
+        self.rate_limits = RateLimits.build(
+            clock, settings.anonymous_rate, settings.failed_auth_rate
+        )
+        self.gate = AuthenticationGate(self.authenticator, self.rate_limits, networks)
         self.authorizer = build_authorizer(settings.authorization_mode, self.rbac.index)
         self.admission: list[AdmissionHook] = [
             CsrAdmission(self.authorizer),
             node_restriction_admission,
         ]
+        self.audit: AuditLog | None = None
+        if settings.audit_log_path is not None:
+            self.audit = AuditLog(
+                settings.audit_log_path,
+                clock,
+                max_size_mb=settings.audit_log_maxsize,
+                max_backups=settings.audit_log_maxbackup,
+            )
 
     def background(self) -> list[Coroutine[Any, Any, None]]:
         return [m.run() for m in self.mirrors]
 
     async def wait_synced(self) -> None:
         await asyncio.gather(*(m.synced.wait() for m in self.mirrors))
+
+    async def close(self) -> None:
+        if self.audit is not None:
+            await asyncio.to_thread(self.audit.close)
