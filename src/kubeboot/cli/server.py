@@ -118,6 +118,44 @@ def _signer_files(
 )
 @click.option("--anonymous-auth/--no-anonymous-auth", default=True)
 @click.option(
+    "--anonymous-allowed-cidrs",
+    default="",
+    help="Comma-separated CIDRs anonymous requests may come from; others get 401 "
+    "(default: any address), e.g. 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8.",
+)
+@click.option(
+    "--anonymous-rate",
+    type=float,
+    default=20.0,
+    help="Anonymous requests per second allowed per source address (then 429).",
+)
+@click.option("--anonymous-burst", type=int, default=40, help="Burst for --anonymous-rate.")
+@click.option(
+    "--failed-auth-rate",
+    type=float,
+    default=5.0,
+    help="Failed authentications per second allowed per source address (then 429).",
+)
+@click.option("--failed-auth-burst", type=int, default=20, help="Burst for --failed-auth-rate.")
+@click.option(
+    "--audit-log-path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write audit.k8s.io/v1 Events (Metadata level), one JSON line each; '-' is stdout.",
+)
+@click.option(
+    "--audit-log-maxsize",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Rotate the audit log at this many MB (0: 100 MB, as kube-apiserver).",
+)
+@click.option(
+    "--audit-log-maxbackup",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Rotated audit files to keep (0: keep all, as kube-apiserver).",
+)
+@click.option(
     "--enable-bootstrap-token-auth/--disable-bootstrap-token-auth",
     default=True,
     help="Accept bootstrap tokens (kube-system/bootstrap-token-<id> Secrets) as bearer tokens.",
@@ -165,6 +203,14 @@ def server(
     etcd_prefix: str,
     authorization_mode: str,
     anonymous_auth: bool,
+    anonymous_allowed_cidrs: str,
+    anonymous_rate: float,
+    anonymous_burst: int,
+    failed_auth_rate: float,
+    failed_auth_burst: int,
+    audit_log_path: Path | None,
+    audit_log_maxsize: int,
+    audit_log_maxbackup: int,
     enable_bootstrap_token_auth: bool,
     token_auth_file: Path | None,
     controllers: str,
@@ -213,6 +259,14 @@ def server(
         etcd_prefix=etcd_prefix,
         authorization_mode=_csv(authorization_mode),
         anonymous_auth=anonymous_auth,
+        anonymous_allowed_cidrs=_csv(anonymous_allowed_cidrs),
+        anonymous_rate=anonymous_rate,
+        anonymous_burst=anonymous_burst,
+        failed_auth_rate=failed_auth_rate,
+        failed_auth_burst=failed_auth_burst,
+        audit_log_path=audit_log_path,
+        audit_log_maxsize=audit_log_maxsize,
+        audit_log_maxbackup=audit_log_maxbackup,
         enable_bootstrap_token_auth=enable_bootstrap_token_auth,
         token_auth_file=token_auth_file,
         controllers=_csv(controllers),
@@ -224,7 +278,30 @@ def server(
         enabled_controllers(config.controllers)
     except ControllersFlagError as exc:
         raise click.BadParameter(str(exc), param_hint="--controllers") from exc
+    _check_auth_flags(config)
     asyncio.run(_run(config))
+
+
+def _check_auth_flags(config: ServerConfig) -> None:
+    """Refuse bad rate-limit and CIDR values before anything starts, naming the flag."""
+    from kubeboot.auth.ratelimit import BucketPolicy
+    from kubeboot.auth.sources import SourceNetworks
+
+    try:
+        SourceNetworks(config.anonymous_allowed_cidrs)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--anonymous-allowed-cidrs") from exc
+    for name, rate, burst in (
+        ("anonymous", config.anonymous_rate, config.anonymous_burst),
+        ("failed-auth", config.failed_auth_rate, config.failed_auth_burst),
+    ):
+        try:
+            BucketPolicy(rate, burst)
+        except ValueError:
+            raise click.BadParameter(
+                f"needs --{name}-rate > 0 and --{name}-burst >= 1, not {rate} and {burst}",
+                param_hint=f"--{name}-rate",
+            ) from None
 
 
 async def _run(config: ServerConfig) -> None:
