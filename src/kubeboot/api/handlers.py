@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -204,16 +204,18 @@ async def _watch(
     timeout = _int(q, "timeoutSeconds") or jitter.randint(
         _MAX_WATCH_SECONDS // 2, _MAX_WATCH_SECONDS
     )
-    events = await rest.watch(user, res, ns, opts)
+    stream = await rest.watch(user, res, ns, opts)
+    events = stream.events
     as_table = wants_table(request.headers.get("Accept", ""))
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     response.enable_chunked_encoding()
     await response.prepare(request)
     first = True
-    last_rv = "0"
+    last_rv = str(stream.start_revision)
+    ticker = _with_bookmarks(events, opts.allow_bookmarks)
     try:
         async with asyncio.timeout(min(timeout, _MAX_WATCH_SECONDS * 2)):
-            async for event in _with_bookmarks(events, opts.allow_bookmarks):
+            async for event in ticker:
                 if event is None:
                     event = rest.bookmark(res, int(last_rv))
                 obj = event["object"]
@@ -226,11 +228,12 @@ async def _watch(
                     event = {"type": event["type"], "object": obj}
                 await response.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
     except TimeoutError:
-        pass
-    except (ConnectionResetError, asyncio.CancelledError):
-        with contextlib.suppress(Exception):
-            await events.aclose()  # type: ignore[attr-defined]
-        raise
+        pass  # timeoutSeconds elapsed: end the stream cleanly, the client re-watches
+    finally:
+        # Unregister from the storage watch hub now, not whenever the GC finds the generator;
+        # the ticker first, so no read of ``events`` is still in flight.
+        await ticker.aclose()
+        await events.aclose()
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response
@@ -238,26 +241,33 @@ async def _watch(
 
 async def _with_bookmarks(
     events: AsyncIterator[JsonObj], enabled: bool
-) -> AsyncIterator[JsonObj | None]:
-    """Yield events; when idle for the bookmark interval, yield ``None`` (send a bookmark)."""
+) -> AsyncGenerator[JsonObj | None, None]:
+    """Yield events; when idle for the bookmark interval, yield ``None`` (send a bookmark).
+
+    Without bookmarks the events pass straight through (no task per event on the hot path).
+    """
+    if not enabled:
+        async for event in events:
+            yield event
+        return
     iterator = events.__aiter__()
     pending: asyncio.Task[JsonObj] | None = None
     try:
         while True:
             if pending is None:
                 pending = asyncio.ensure_future(iterator.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=_BOOKMARK_INTERVAL if enabled else None)
+            done, _ = await asyncio.wait({pending}, timeout=_BOOKMARK_INTERVAL)
             if not done:
                 yield None
                 continue
+            task, pending = pending, None
             try:
-                event = pending.result()
+                event = task.result()
             except StopAsyncIteration:
                 return
-            finally:
-                if done:
-                    pending = None
             yield event
     finally:
         if pending is not None:
             pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending

@@ -131,8 +131,8 @@ class InProcessClient:
             resource_version=resource_version,
             allow_bookmarks=allow_bookmarks,
         )
-        events = await self._rest.watch(self.user, res, self._ns(res, namespace), opts)
-        async for event in events:
+        stream = await self._rest.watch(self.user, res, self._ns(res, namespace), opts)
+        async for event in stream.events:
             if event["type"] == "ERROR":
                 err = status_error_from_dict(event["object"], int(event["object"].get("code", 500)))
                 raise err if not isinstance(err, Expired) else Expired(err.message)

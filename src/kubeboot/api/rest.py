@@ -18,7 +18,7 @@ import builtins
 import copy
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +61,7 @@ from kubeboot.storage.interface import (
     WatcherLaggingError,
 )
 
-__all__ = ["Admission", "ListOptions", "RestService", "WatchOptions"]
+__all__ = ["Admission", "ListOptions", "RestService", "WatchOptions", "WatchStream"]
 
 log = logging.getLogger("kubeboot.api")
 
@@ -111,6 +111,14 @@ class WatchOptions:
     resource_version_match: str | None = None
     send_initial_events: bool | None = None
     allow_bookmarks: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WatchStream:
+    """A watch's events, and the revision it starts after (the first bookmark's version)."""
+
+    start_revision: int
+    events: AsyncGenerator[JsonObj, None]
 
 
 @dataclass(slots=True)
@@ -397,7 +405,7 @@ class RestService:
         res: ResourceInfo,
         namespace: str | None,
         opts: WatchOptions,
-    ) -> AsyncIterator[JsonObj]:
+    ) -> WatchStream:
         """Authorize and validate eagerly, then return the event stream."""
         self.authorize(user, "watch", res, namespace)
         sel = self._selectors(res, opts.label_selector, opts.field_selector)
@@ -428,7 +436,8 @@ class RestService:
             compacted = await self.store.compacted_revision()
             if start < compacted:
                 raise Expired(f"too old resource version: {start} ({compacted})")
-        return self._stream(res, sel, prefix, watch_prefix, exact, start, snapshot, initial, opts)
+        events = self._stream(res, sel, prefix, watch_prefix, exact, start, snapshot, initial, opts)
+        return WatchStream(start, events)
 
     async def _stream(
         self,
@@ -441,7 +450,7 @@ class RestService:
         snapshot: builtins.list[KeyValue],
         initial: bool | None,
         opts: WatchOptions,
-    ) -> AsyncIterator[JsonObj]:
+    ) -> AsyncGenerator[JsonObj, None]:
         if initial:
             for kv in snapshot:
                 obj = codec.decode(kv)
