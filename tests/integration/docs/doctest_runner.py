@@ -19,6 +19,7 @@ Rules (also in ``docs/cli.md``, "How the docs are tested"):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -121,10 +122,8 @@ def run_page(page: Path, work: Path, *, timeout: float = 120) -> tuple[list[Bloc
         except subprocess.TimeoutExpired:
             tail = f"timed out after {timeout}s"
         finally:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
     outputs = {}
     for b in blocks:
