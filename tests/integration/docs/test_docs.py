@@ -13,6 +13,7 @@ PAGES: dict[str, set[int]] = {
     "guides/bootstrap-token.md": set(),
     "guides/krustlet.md": set(),
     "guides/static-token.md": set(),
+    "cli.md": set(),
 }
 
 
