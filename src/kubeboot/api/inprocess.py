@@ -3,12 +3,15 @@
 It calls :class:`RestService` directly as a fixed identity, so controllers go through the
 same authorization, admission, validation and optimistic concurrency as any HTTP client,
 minus the TLS and JSON hop. Objects are deep-copied by construction (decoded fresh from the
-store), so a controller can never mutate shared state.
+store), so a controller can never mutate shared state. Like the HTTP boundary, it turns an
+unavailable store (etcd without quorum) into ``ServiceUnavailable``, so controllers and
+leader election see the same 503 an HTTP client would and retry instead of crashing.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from kubeboot.api.rest import ListOptions, RestService, WatchOptions
@@ -16,7 +19,8 @@ from kubeboot.api.reviews import review
 from kubeboot.auth.interface import UserInfo
 from kubeboot.client.interface import JsonObject, PatchType, WatchEventDict
 from kubeboot.resources.registry import ResourceInfo
-from kubeboot.resources.status import Expired, status_error_from_dict
+from kubeboot.resources.status import Expired, ServiceUnavailable, status_error_from_dict
+from kubeboot.storage.interface import StoreUnavailable
 
 __all__ = ["CONTROLLER_MANAGER_USER", "InProcessClient"]
 
@@ -24,6 +28,16 @@ __all__ = ["CONTROLLER_MANAGER_USER", "InProcessClient"]
 CONTROLLER_MANAGER_USER = UserInfo(
     "system:kube-controller-manager", groups=("system:authenticated",)
 )
+
+
+@contextlib.contextmanager
+def _store_errors_as_503() -> Iterator[None]:
+    try:
+        yield
+    except StoreUnavailable as exc:
+        raise ServiceUnavailable(
+            f"storage is unavailable: {exc}; retry shortly", retry_after=1
+        ) from exc
 
 
 class InProcessClient:
@@ -35,7 +49,8 @@ class InProcessClient:
         return namespace if res.namespaced else None
 
     async def get(self, res: ResourceInfo, name: str, namespace: str | None = None) -> JsonObject:
-        return await self._rest.get(self.user, res, self._ns(res, namespace), name)
+        with _store_errors_as_503():
+            return await self._rest.get(self.user, res, self._ns(res, namespace), name)
 
     async def list(
         self,
@@ -55,14 +70,16 @@ class InProcessClient:
             continue_token=continue_token,
             resource_version=resource_version,
         )
-        return await self._rest.list(self.user, res, self._ns(res, namespace), opts)
+        with _store_errors_as_503():
+            return await self._rest.list(self.user, res, self._ns(res, namespace), opts)
 
     async def create(
         self, res: ResourceInfo, obj: JsonObject, namespace: str | None = None
     ) -> JsonObject:
         if not res.stored:
             return review(self._rest.authorizer, self.user, res, self._ns(res, namespace), obj)
-        return await self._rest.create(self.user, res, self._ns(res, namespace), obj)
+        with _store_errors_as_503():
+            return await self._rest.create(self.user, res, self._ns(res, namespace), obj)
 
     async def update(
         self,
@@ -73,9 +90,10 @@ class InProcessClient:
         subresource: str | None = None,
     ) -> JsonObject:
         name = str((obj.get("metadata") or {}).get("name") or "")
-        return await self._rest.update(
-            self.user, res, self._ns(res, namespace), name, obj, subresource or ""
-        )
+        with _store_errors_as_503():
+            return await self._rest.update(
+                self.user, res, self._ns(res, namespace), name, obj, subresource or ""
+            )
 
     async def patch(
         self,
@@ -87,9 +105,16 @@ class InProcessClient:
         *,
         subresource: str | None = None,
     ) -> JsonObject:
-        return await self._rest.patch(
-            self.user, res, self._ns(res, namespace), name, patch, patch_type, subresource or ""
-        )
+        with _store_errors_as_503():
+            return await self._rest.patch(
+                self.user,
+                res,
+                self._ns(res, namespace),
+                name,
+                patch,
+                patch_type,
+                subresource or "",
+            )
 
     async def delete(
         self,
@@ -100,14 +125,15 @@ class InProcessClient:
         uid: str | None = None,
         resource_version: str | None = None,
     ) -> JsonObject:
-        return await self._rest.delete(
-            self.user,
-            res,
-            self._ns(res, namespace),
-            name,
-            uid=uid,
-            resource_version=resource_version,
-        )
+        with _store_errors_as_503():
+            return await self._rest.delete(
+                self.user,
+                res,
+                self._ns(res, namespace),
+                name,
+                uid=uid,
+                resource_version=resource_version,
+            )
 
     async def watch(
         self,
@@ -131,7 +157,8 @@ class InProcessClient:
             resource_version=resource_version,
             allow_bookmarks=allow_bookmarks,
         )
-        stream = await self._rest.watch(self.user, res, self._ns(res, namespace), opts)
+        with _store_errors_as_503():
+            stream = await self._rest.watch(self.user, res, self._ns(res, namespace), opts)
         async for event in stream.events:
             if event["type"] == "ERROR":
                 err = status_error_from_dict(event["object"], int(event["object"].get("code", 500)))
