@@ -161,6 +161,7 @@ class RotatingFile:
         self.max_bytes = max_bytes
         self.max_backups = max_backups
         self._clock = clock
+        self._last_rotation: dt.datetime | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self._open()
         self._size = self._file.tell()
@@ -195,11 +196,16 @@ class RotatingFile:
 
     def rotate(self) -> None:
         self._file.close()
+        # Names must sort in rotation order (pruning keeps the newest by name), even when two
+        # rotations fall within one millisecond or the wall clock steps back.
         when = self._clock.now()
+        if self._last_rotation is not None:
+            when = max(when, self._last_rotation + dt.timedelta(milliseconds=1))
         target = self.backup_name(when)
-        while target.exists():  # two rotations within one millisecond (or a frozen clock)
+        while target.exists():
             when += dt.timedelta(milliseconds=1)
             target = self.backup_name(when)
+        self._last_rotation = when
         os.replace(self.path, target)
         self._file = self._open()
         self._size = 0

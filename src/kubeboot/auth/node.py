@@ -8,6 +8,13 @@ upstream's ``node_authorizer.go`` cut down to what exists here:
   "no relationship found", ``list``/``watch`` "can only get individual resources of this
   type", as upstream does for an unrelated object.
 * Leases only in ``kube-node-lease`` and only the one named after the node.
+* Nodes: create/update/patch are allowed here (NodeRestriction limits them to the node's own
+  object); a read that names a Node must name the node's own (upstream's
+  ``AuthorizeNodeWithSelectors``, stable and on since 1.34: "node 'a' cannot read 'b', only
+  its own Node object"). Deviation: a list/watch without a name is still allowed, because
+  this server does not yet turn a ``metadata.name`` field selector into the request's name
+  for authorization as upstream's RequestInfo does; refusing them would refuse a kubelet's
+  own-node watch.
 * Everything else is judged by ``system:node``'s rules (``NodeRules``): create/get/list/watch
   Nodes, update/patch Nodes and ``nodes/status``, create/update/patch Events,
   create/get/list/watch CSRs (as upstream, not only the node's own: the agent reads back
@@ -73,6 +80,16 @@ class NodeAuthorizer:
                 )
             if resource == ("coordination.k8s.io", "leases"):
                 return self._lease(node, attrs)
+            if (
+                resource == ("", "nodes")
+                and attrs.verb in ("get", "list", "watch")
+                and attrs.name
+                and attrs.name != node
+            ):
+                return Decision(
+                    Verdict.NO_OPINION,
+                    f"node '{node}' cannot read '{attrs.name}', only its own Node object",
+                )
         if any(rule_allows(r, attrs) for r in self._rules):
             return Decision(Verdict.ALLOW)
         return Decision(Verdict.NO_OPINION)

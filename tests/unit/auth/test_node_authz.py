@@ -74,6 +74,8 @@ NODE_CASES = [
         "",
     ),
     ("delete node", a("delete", "nodes", name="w1"), ""),
+    ("get other node", a("get", "nodes", name="w2"), "cannot read 'w2', only its own Node"),
+    ("other node status", a("get", "nodes", name="w2", sub="status"), "only its own Node"),
     ("nameless", a("get", "nodes", name="w1", user=NAMELESS), "unknown node for user"),
     ("impostor", a("get", "nodes", name="w1", user=IMPOSTOR), ""),
     (
@@ -87,6 +89,8 @@ NODE_CASES = [
         None,
     ),
     ("create node", a("create", "nodes"), None),
+    ("get own node", a("get", "nodes", name="w1"), None),
+    ("update other node", a("update", "nodes", name="w2"), None),  # NodeRestriction refuses
     ("node status", a("patch", "nodes", name="w1", sub="status"), None),
     ("events", a("create", "events", ns="default"), None),
     ("create csr", a("create", "certificatesigningrequests", group=CERTS), None),
