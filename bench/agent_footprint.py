@@ -1,0 +1,175 @@
+"""What an idle joined node and an idle server cost: RSS, CPU-seconds and wake-ups per minute.
+
+Run from the repository root: ``python -m bench.agent_footprint``. Why: a node agent runs on
+every machine of a fleet for its whole life, so its idle cost is paid thousands of times, and
+an agent that polls shows up here as wake-ups even when its CPU looks small.
+
+1. A fresh ``kubeboot server`` and one ``kubeboot agent`` that joins it with a bootstrap
+   token. Once the agent has written its kubeconfig, both are left alone for
+   ``--idle-seconds`` and sampled from ``/proc`` before and after: the agent's figures, and
+   the server's with 0 storm nodes joined.
+2. 1,000 nodes join through the join storm's load generator, then the server is measured idle
+   again. (The storm's nodes disconnect once joined; real kubelets would keep a watch open.)
+
+Wake-ups are context switches summed over all threads (voluntary + involuntary): every timer,
+poll or socket event that wakes a thread counts once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from bench.join_storm import RESULTS, ROOT, ServerProcess, create_bootstrap_token
+from bench.procstat import ProcSample, sample
+
+__all__ = ["main"]
+
+
+def _idle(pids: dict[str, int], seconds: float) -> dict[str, dict[str, float]]:
+    before = {name: sample(pid) for name, pid in pids.items()}
+    time.sleep(seconds)
+    after = {name: sample(pid) for name, pid in pids.items()}
+    return {name: _figures(before[name], after[name], seconds) for name in pids}
+
+
+def _figures(before: ProcSample, after: ProcSample, seconds: float) -> dict[str, float]:
+    return {
+        "rss_mb": after.rss_bytes / 2**20,
+        "peak_rss_mb": after.peak_rss_bytes / 2**20,
+        "cpu_s_per_min": (after.cpu_seconds - before.cpu_seconds) * 60 / seconds,
+        "wakeups_per_min": (after.context_switches - before.context_switches) * 60 / seconds,
+    }
+
+
+def _bootstrap_kubeconfig(server: ServerProcess, token: str, path: Path) -> None:
+    ca = (server.data_dir / "pki" / "ca.crt").read_bytes()
+    conf = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "kubeboot",
+                "cluster": {
+                    "server": server.url,
+                    "certificate-authority-data": base64.b64encode(ca).decode(),
+                },
+            }
+        ],
+        "users": [{"name": "tls-bootstrap-token-user", "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": "tls-bootstrap-token-user@kubeboot",
+                "context": {"cluster": "kubeboot", "user": "tls-bootstrap-token-user"},
+            }
+        ],
+        "current-context": "tls-bootstrap-token-user@kubeboot",
+    }
+    path.touch(0o600)
+    path.write_text(yaml.safe_dump(conf))
+
+
+def _start_agent(server: ServerProcess, token: str, tmp: Path) -> subprocess.Popen[bytes]:
+    node = tmp / "node"
+    node.mkdir()
+    _bootstrap_kubeconfig(server, token, node / "bootstrap-kubelet.conf")
+    kubeboot = Path(sys.executable).parent / "kubeboot"
+    agent = subprocess.Popen(
+        [
+            *(str(kubeboot), "agent", "--node-name", "footprint-1"),
+            *("--bootstrap-kubeconfig", str(node / "bootstrap-kubelet.conf")),
+            *("--kubeconfig", str(node / "kubelet.conf"), "--cert-dir", str(node / "pki")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "agent.log").open("wb"),
+    )
+    deadline = time.monotonic() + 60
+    while not (node / "kubelet.conf").exists():
+        if agent.poll() is not None or time.monotonic() > deadline:
+            agent.kill()
+            raise RuntimeError(f"the agent did not join; see {tmp / 'agent.log'}")
+        time.sleep(0.1)
+    return agent
+
+
+def _join_storm(server: ServerProcess, token: str, nodes: int) -> None:
+    config = {
+        "server": server.url,
+        "ca_file": str(server.data_dir / "pki" / "ca.crt"),
+        "token": token,
+        "nodes": nodes,
+        "concurrency": 100,
+        "rate": 0.0,
+        "server_pid": server.pid,
+        "node_timeout": 120.0,
+        "run_id": "footprint",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.storm_load"],
+        input=json.dumps(config).encode(),
+        capture_output=True,
+        cwd=ROOT,
+        timeout=900,
+        check=True,
+    )
+    errors = json.loads(done.stdout)["errors"]
+    if errors:
+        raise RuntimeError(f"{errors} of {nodes} storm nodes failed to join")
+
+
+def measure(idle_seconds: float, storm_nodes: int, log_dir: Path) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="kubeboot-footprint-") as tmp_name:
+        tmp = Path(tmp_name)
+        server = ServerProcess(tmp / "data", log_dir / "server.log")
+        agent: subprocess.Popen[bytes] | None = None
+        try:
+            token = create_bootstrap_token(server, tmp)
+            agent = _start_agent(server, token, tmp)
+            time.sleep(2)  # let the join's last writes and log lines settle
+            first = _idle({"agent": agent.pid, "server": server.pid}, idle_seconds)
+            _join_storm(server, token, storm_nodes)
+            time.sleep(2)
+            second = _idle({"server": server.pid}, idle_seconds)
+        finally:
+            if agent is not None:
+                agent.terminate()
+                agent.wait(15)
+            server.stop()
+    return {
+        "idle_seconds": idle_seconds,
+        "agent_joined_idle": first["agent"],
+        "server_0_nodes_idle": first["server"],
+        f"server_{storm_nodes}_nodes_idle": second["server"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--idle-seconds", type=float, default=60.0)
+    p.add_argument("--storm-nodes", type=int, default=1000)
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    out = args.out / f"agent_footprint-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    report = measure(args.idle_seconds, args.storm_nodes, out)
+    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{'process':<24} {'RSS MB':>8} {'CPU s/min':>10} {'wake-ups/min':>13}")
+    for name, fig in report.items():
+        if isinstance(fig, dict):
+            print(
+                f"{name:<24} {fig['rss_mb']:>8.1f} {fig['cpu_s_per_min']:>10.3f} "
+                f"{fig['wakeups_per_min']:>13.0f}"
+            )
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
