@@ -1,0 +1,327 @@
+"""Audit log, impersonation and anonymous CIDRs against the real server, kubectl included.
+
+The audit log is read back after real requests (good token, wrong token, a throttled source,
+``kubectl create``, a watch, ``kubectl --as``) and checked field by field; no presented
+credential may appear anywhere in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from click.testing import CliRunner
+from tests.conftest import RunningServer, admin_ssl_context, anonymous_ssl_context, server_config
+
+from kubeboot.api.serve import Server
+from kubeboot.cli.server import server as server_command
+from kubeboot.resources import bootstrap_token as bt
+
+STATIC_TOKEN = "st4tic-t0ken-Qx81"  # a test credential that must never be logged
+WRONG_TOKEN = "wr0ng-t0ken-Zk27"
+BOOTSTRAP = "abcdef.0123456789abcdef"
+SECRETS = "/api/v1/namespaces/kube-system/secrets"
+MICRO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+@dataclass
+class Audited:
+    running: RunningServer
+    srv: Server
+    log: Path
+
+    async def events(self) -> list[dict[str, Any]]:
+        assert self.srv.security is not None and self.srv.security.audit is not None
+        await asyncio.to_thread(self.srv.security.audit.wait_written)
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+async def audited(tmp_path: Path) -> AsyncIterator[Audited]:
+    tokens = tmp_path / "token.csv"
+    tokens.write_text(f'{STATIC_TOKEN},ops,uid-ops,"ops-team"\n')
+    log = tmp_path / "audit" / "audit.log"
+    srv = Server(
+        server_config(
+            tmp_path / "data",
+            token_auth_file=tokens,
+            audit_log_path=log,
+            failed_auth_burst=3,
+            failed_auth_rate=0.01,
+        )
+    )
+    await srv.start()
+    assert srv.pki is not None
+    running = RunningServer(
+        srv.url, tmp_path / "data", srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
+    )
+    try:
+        yield Audited(running, srv, log)
+    finally:
+        await srv.stop()
+
+
+async def _get(
+    running: RunningServer,
+    path: str,
+    *,
+    token: str | None = None,
+    admin: bool = False,
+    local: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], str]:
+    hdrs = dict(headers or {})
+    if token is not None:
+        hdrs["Authorization"] = f"Bearer {token}"
+    ctx = admin_ssl_context(running) if admin else anonymous_ssl_context(running)
+    connector = aiohttp.TCPConnector(ssl=ctx, local_addr=(local, 0) if local else None)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.get(running.url + path, headers=hdrs) as resp,
+    ):
+        return resp.status, dict(resp.headers), await resp.text()
+
+
+def _one(events: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
+    found = [e for e in events if all(e.get(k) == v for k, v in match.items())]
+    assert len(found) == 1, (match, found)
+    return found[0]
+
+
+async def test_audit_log_records_requests_without_credentials(audited: Audited) -> None:
+    running = audited.running
+    status, headers, _ = await _get(
+        running, SECRETS, token=STATIC_TOKEN, headers={"User-Agent": "probe/1"}
+    )
+    assert status == 403  # ops may not list secrets; audited all the same
+    good_id = headers["Audit-ID"]
+    assert (await _get(running, "/api", token=WRONG_TOKEN))[0] == 401
+    for _ in range(4):  # burst 3, then the source is throttled
+        code = (await _get(running, "/api", token=WRONG_TOKEN, local="127.0.0.3"))[0]
+    assert code == 429
+    secret = bt.build_secret(BOOTSTRAP, expiration=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    await asyncio.to_thread(running.kubectl, "create", "-f", "-", input=json.dumps(secret))
+    await asyncio.to_thread(
+        running.kubectl, "create", "configmap", "audited", "-n", "default", "--from-literal=k=v"
+    )
+    deadline = time.monotonic() + 5
+    while (await _get(running, "/api", token=BOOTSTRAP))[0] != 200:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    watch = "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1"
+    assert (await _get(running, watch, admin=True))[0] == 200
+
+    events = await audited.events()
+    text = audited.log.read_text()
+    for secret_text in (STATIC_TOKEN, WRONG_TOKEN, BOOTSTRAP, BOOTSTRAP.split(".")[1]):
+        assert secret_text not in text
+    for event in events:
+        assert event["kind"] == "Event" and event["apiVersion"] == "audit.k8s.io/v1"
+        assert event["level"] == "Metadata"
+        assert MICRO.match(event["requestReceivedTimestamp"])
+        assert MICRO.match(event["stageTimestamp"])
+        assert event["stageTimestamp"] >= event["requestReceivedTimestamp"]
+        assert event["sourceIPs"][0].startswith("127.0.0.")
+
+    good = _one(events, auditID=good_id)
+    assert good["stage"] == "ResponseComplete"
+    assert good["verb"] == "list"
+    assert good["requestURI"] == SECRETS
+    assert good["userAgent"] == "probe/1"
+    assert good["user"] == {
+        "username": "ops",
+        "uid": "uid-ops",
+        "groups": ["ops-team", "system:authenticated"],
+    }
+    assert good["objectRef"] == {
+        "resource": "secrets",
+        "namespace": "kube-system",
+        "apiVersion": "v1",
+    }
+    assert good["responseStatus"]["code"] == 403
+    assert good["responseStatus"]["reason"] == "Forbidden"
+
+    failed = [e for e in events if e["responseStatus"].get("code") == 401]
+    assert len(failed) == 4  # one from 127.0.0.1, three from 127.0.0.3 before the 429
+    for event in failed:
+        assert event["stage"] == "ResponseStarted"  # upstream's failed-authentication audit
+        assert event["user"] == {}
+        assert event["responseStatus"]["message"] == "Authentication failed, attempted: bearer"
+    throttled = _one(events, sourceIPs=["127.0.0.3"], stage="ResponseComplete")
+    assert throttled["responseStatus"]["code"] == 429
+    assert throttled["responseStatus"]["reason"] == "TooManyRequests"
+
+    created = _one(
+        events,
+        verb="create",
+        objectRef={"resource": "configmaps", "namespace": "default", "apiVersion": "v1"},
+    )
+    assert created["user"]["username"] == "kubernetes-admin"
+    assert created["userAgent"].startswith("kubectl/")
+    assert created["responseStatus"]["code"] == 201
+
+    bootstrapped = [e for e in events if e["user"].get("username") == "system:bootstrap:abcdef"]
+    assert bootstrapped and bootstrapped[-1]["responseStatus"]["code"] == 200
+
+    watches = [e for e in events if e["verb"] == "watch"]
+    assert [e["stage"] for e in watches] == ["ResponseStarted", "ResponseComplete"]
+    assert watches[0]["auditID"] == watches[1]["auditID"]
+    assert all(e["responseStatus"]["code"] == 200 for e in watches)
+
+
+def _token_kubeconfig(running: RunningServer, token: str) -> Path:
+    path = running.data_dir / f"kubeconfig-{token[:6]}"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [
+                    {
+                        "name": "k",
+                        "cluster": {
+                            "server": running.url,
+                            "certificate-authority": str(running.ca_file),
+                        },
+                    }
+                ],
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+                "users": [{"name": "u", "user": {"token": token}}],
+            }
+        )
+    )
+    return path
+
+
+async def test_kubectl_as_works_for_admins_and_is_refused_to_a_join_token(
+    audited: Audited,
+) -> None:
+    running = audited.running
+    who = await asyncio.to_thread(
+        running.kubectl, "auth", "whoami", "--as=jane", "--as-group=devs", "-o", "json"
+    )
+    assert json.loads(who.stdout)["status"]["userInfo"] == {
+        "username": "jane",
+        "groups": ["devs", "system:authenticated"],
+    }
+    as_master = await asyncio.to_thread(
+        running.kubectl,
+        "get",
+        "secrets",
+        "-n",
+        "kube-system",
+        "--as=jane",
+        "--as-group=system:masters",
+    )
+    assert as_master.returncode == 0
+    as_jane = await asyncio.to_thread(
+        running.kubectl, "get", "secrets", "-n", "kube-system", "--as=jane", check=False
+    )
+    assert as_jane.returncode != 0
+    assert 'User "jane" cannot list resource "secrets"' in as_jane.stderr
+
+    secret = bt.build_secret(BOOTSTRAP, expiration=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    await asyncio.to_thread(running.kubectl, "create", "-f", "-", input=json.dumps(secret))
+    joiner = _token_kubeconfig(running, BOOTSTRAP)
+    deadline = time.monotonic() + 5
+    while True:
+        refused = await asyncio.to_thread(
+            running.kubectl,
+            "get",
+            "csr",
+            "--as=kubernetes-admin",
+            "--as-group=system:masters",
+            check=False,
+            kubeconfig=joiner,
+        )
+        if "Unauthorized" not in refused.stderr or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert refused.returncode != 0
+    assert (
+        'users "kubernetes-admin" is forbidden: User "system:bootstrap:abcdef" cannot '
+        'impersonate resource "users" in API group "" at the cluster scope'
+    ) in refused.stderr
+
+    events = await audited.events()
+    impersonated = [e for e in events if "impersonatedUser" in e]
+    assert impersonated
+    whoami = _one(
+        impersonated,
+        verb="create",
+        objectRef={
+            "resource": "selfsubjectreviews",
+            "apiGroup": "authentication.k8s.io",
+            "apiVersion": "v1",
+        },
+    )
+    assert whoami["user"]["username"] == "kubernetes-admin"
+    assert whoami["impersonatedUser"] == {
+        "username": "jane",
+        "groups": ["devs", "system:authenticated"],
+    }
+    denied = [
+        e
+        for e in events
+        if e["user"].get("username") == "system:bootstrap:abcdef"
+        and e["responseStatus"].get("code") == 403
+    ]
+    assert denied and "impersonatedUser" not in denied[-1]
+    assert BOOTSTRAP not in audited.log.read_text()
+
+
+@pytest.fixture
+async def lan_only(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    tokens = tmp_path / "token.csv"
+    tokens.write_text(f"{STATIC_TOKEN},ops,uid-ops\n")
+    srv = Server(
+        server_config(
+            tmp_path / "data", token_auth_file=tokens, anonymous_allowed_cidrs=("127.0.0.2/32",)
+        )
+    )
+    await srv.start()
+    assert srv.pki is not None
+    try:
+        yield RunningServer(
+            srv.url, tmp_path / "data", srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
+        )
+    finally:
+        await srv.stop()
+
+
+async def test_anonymous_requests_only_from_allowed_cidrs(lan_only: RunningServer) -> None:
+    assert (await _get(lan_only, "/healthz", local="127.0.0.2"))[0] == 200
+    status, _, body = await _get(lan_only, "/healthz", local="127.0.0.1")
+    assert status == 401
+    message = json.loads(body)["message"]
+    assert message.startswith("anonymous requests are not accepted from 127.0.0.1")
+    assert "--anonymous-allowed-cidrs=127.0.0.2/32" in message
+    assert (await _get(lan_only, "/healthz", token=STATIC_TOKEN, local="127.0.0.1"))[0] == 200
+    assert (await _get(lan_only, "/healthz", admin=True, local="127.0.0.1"))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--anonymous-allowed-cidrs", "10.0.0.0/8,bogus"], '"bogus" is not a CIDR'),
+        (["--anonymous-rate", "0"], "needs --anonymous-rate > 0"),
+        (["--failed-auth-burst", "0"], "needs --failed-auth-rate > 0 and --failed-auth-burst >= 1"),
+        (["--audit-log-maxsize", "-1"], "-1 is not in the range x>=0"),
+    ],
+)
+def test_bad_flags_are_refused_before_start(tmp_path: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(server_command, ["--data-dir", str(tmp_path / "d"), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "d").exists()
