@@ -10,6 +10,11 @@ memory come from ``/proc`` (:mod:`bench.procstat`), so neither this process nor 
 generator is counted. The floor (:mod:`bench.floor`) is measured in the same invocation, and
 one extra run is profiled with py-spy; everything lands in ``bench/results/``.
 
+``--storage-backend etcd3`` runs the same storms on etcd: with ``--etcd-servers`` against that
+cluster (each run under a fresh ``--etcd-prefix``), otherwise against a fresh single-member
+etcd started per run on loopback (Debian ``etcd-server``), whose CPU is reported apart
+(``etcd CPU/join``) so the server's own cost per join stays comparable across backends.
+
 All traffic stays on loopback, every run is bounded in nodes and in time (per-node timeout,
 server start timeout), and every process started here is stopped by its PID.
 """
@@ -26,11 +31,14 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,17 +63,72 @@ class RunSpec:
     concurrency: int
     rate: float
     profile: bool = False
+    backend: str = "sqlite"
 
     @property
     def label(self) -> str:
         mode = f"{self.rate:g}/s offered" if self.rate else f"full, {self.concurrency} in flight"
-        return f"N={self.nodes}, {mode}" + (", py-spy" if self.profile else "")
+        backend = ", etcd" if self.backend == "etcd3" else ""
+        return f"N={self.nodes}, {mode}{backend}" + (", py-spy" if self.profile else "")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class EtcdProcess:
+    """A fresh single-member etcd on loopback (default fsync, as in production); stop() by PID."""
+
+    def __init__(self, data_dir: Path, log_file: Path) -> None:
+        binary = shutil.which("etcd")
+        if binary is None:
+            raise RuntimeError("--storage-backend etcd3 needs etcd (apt-get install etcd-server)")
+        client, peer = f"http://127.0.0.1:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
+        self.url = client
+        self._log = log_file.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                *(binary, "--name=bench", f"--data-dir={data_dir}"),
+                *(f"--listen-client-urls={client}", f"--advertise-client-urls={client}"),
+                *(f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}"),
+                *(f"--initial-cluster=bench={peer}", "--log-level=error", "--logger=zap"),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{client}/health", timeout=1) as r:  # noqa: S310
+                    if b'"health":"true"' in r.read():
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"etcd did not start; see {log_file}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
 
 
 class ServerProcess:
     """One ``kubeboot server`` on 127.0.0.1 with a fresh data directory; stop() by PID."""
 
-    def __init__(self, data_dir: Path, log_file: Path) -> None:
+    def __init__(self, data_dir: Path, log_file: Path, storage_flags: list[str]) -> None:
         self.data_dir = data_dir
         kubeboot = Path(sys.executable).parent / "kubeboot"
         self._log = log_file.open("wb")
@@ -73,6 +136,7 @@ class ServerProcess:
             [
                 *(str(kubeboot), "server", "--data-dir", str(data_dir)),
                 *("--bind-address", "127.0.0.1", "--secure-port", "0"),
+                *storage_flags,
             ],
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -205,10 +269,28 @@ def _profile_top(raw: Path, out: Path, limit: int = 25) -> list[str]:
     return lines
 
 
-def run_storm(spec: RunSpec, run_dir: Path, node_timeout: float) -> dict[str, Any]:
+def run_storm(
+    spec: RunSpec, run_dir: Path, node_timeout: float, etcd_servers: str = ""
+) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="kubeboot-storm-"))
-    server = ServerProcess(tmp / "data", run_dir / "server.log")
+    etcd: EtcdProcess | None = None
+    storage_flags: list[str] = []
+    if spec.backend == "etcd3":
+        if not etcd_servers:
+            etcd = EtcdProcess(tmp / "etcd", run_dir / "etcd.log")
+        storage_flags = [
+            *("--storage-backend", "etcd3"),
+            *("--etcd-servers", etcd_servers or (etcd.url if etcd is not None else "")),
+            *("--etcd-prefix", f"/bench-{uuid.uuid4().hex[:8]}"),
+        ]
+    try:
+        server = ServerProcess(tmp / "data", run_dir / "server.log", storage_flags)
+    except BaseException:
+        if etcd is not None:
+            etcd.stop()
+        raise
+    etcd_before = sample(etcd.pid).cpu_seconds if etcd is not None else 0.0
     spy: subprocess.Popen[bytes] | None = None
     try:
         token = create_bootstrap_token(server, tmp)
@@ -252,11 +334,14 @@ def run_storm(spec: RunSpec, run_dir: Path, node_timeout: float) -> dict[str, An
         load = json.loads(generator.stdout)
         end = sample(server.pid)
         db = server.db_bytes()
+        etcd_cpu = sample(etcd.pid).cpu_seconds - etcd_before if etcd is not None else 0.0
     finally:
         if spy is not None and spy.poll() is None:
             spy.kill()
             spy.wait()
         server.stop()
+        if etcd is not None:
+            etcd.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     lat = sorted(load.pop("latencies_s"))
     joined = len(lat)
@@ -273,6 +358,7 @@ def run_storm(spec: RunSpec, run_dir: Path, node_timeout: float) -> dict[str, An
             for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))
         },
         "server_cpu_ms_per_join": 1000 * load["server_cpu_s"] / max(joined, 1),
+        "etcd_cpu_ms_per_join": 1000 * etcd_cpu / max(joined, 1) if etcd is not None else None,
         "generator_cpu_ms_per_join": 1000 * load["generator_cpu_s"] / max(joined, 1),
         "server_rss_idle_mb": idle.rss_bytes / 2**20,
         "server_rss_end_mb": end.rss_bytes / 2**20,
@@ -303,6 +389,7 @@ def render_table(floor: FloorResult, runs: list[dict[str, Any]]) -> str:
         "p99 ms",
         "max ms",
         "CPU/join ms",
+        "etcd CPU/join ms",
         "x floor",
         "joins/s / floor",
         "peak RSS MB",
@@ -323,6 +410,9 @@ def render_table(floor: FloorResult, runs: list[dict[str, Any]]) -> str:
                 f"{lat['p99']:.0f}",
                 f"{lat['max']:.0f}",
                 f"{r['server_cpu_ms_per_join']:.2f}",
+                "-"
+                if r.get("etcd_cpu_ms_per_join") is None
+                else f"{r['etcd_cpu_ms_per_join']:.2f}",
                 f"{r['server_cpu_ms_per_join'] / floor.cpu_ms_per_join:.2f}",
                 f"{r['joins_per_s'] / floor.joins_per_s_one_core:.2f}",
                 f"{r['server_peak_rss_mb']:.0f}",
@@ -349,6 +439,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--floor-joins", type=int, default=300)
     p.add_argument("--node-timeout", type=float, default=120.0)
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument(
+        "--storage-backend",
+        choices=("sqlite", "etcd3"),
+        default="sqlite",
+        help="etcd3: a fresh single-member etcd per run, unless --etcd-servers is given",
+    )
+    p.add_argument("--etcd-servers", default="", help="use this etcd cluster (comma-separated)")
     return p.parse_args(argv)
 
 
@@ -357,24 +454,28 @@ def main(argv: list[str] | None = None) -> None:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out / f"join_storm-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    specs = [RunSpec(int(n), args.concurrency, 0.0) for n in args.nodes.split(",") if n]
+    be = args.storage_backend
+    specs = [RunSpec(int(n), args.concurrency, 0.0, backend=be) for n in args.nodes.split(",") if n]
     if args.with_10k:
-        specs.append(RunSpec(10_000, args.concurrency, 0.0))
+        specs.append(RunSpec(10_000, args.concurrency, 0.0, backend=be))
     if args.rate:
-        specs.append(RunSpec(args.rate_nodes, max(args.concurrency, 2000), args.rate))
+        specs.append(RunSpec(args.rate_nodes, max(args.concurrency, 2000), args.rate, backend=be))
     if args.profile_nodes:
-        specs.append(RunSpec(args.profile_nodes, args.concurrency, 0.0, profile=True))
+        specs.append(RunSpec(args.profile_nodes, args.concurrency, 0.0, profile=True, backend=be))
     load_start = os.getloadavg()
     print(f"measuring the floor ({args.floor_joins} joins)...", flush=True)
     floor = measure_floor(args.floor_joins)
     runs = []
     for i, spec in enumerate(specs):
         print(f"run {i + 1}/{len(specs)}: {spec.label}...", flush=True)
-        runs.append(run_storm(spec, out / f"run{i + 1}", args.node_timeout))
+        runs.append(run_storm(spec, out / f"run{i + 1}", args.node_timeout, args.etcd_servers))
         r = runs[-1]
+        etcd_cpu = r["etcd_cpu_ms_per_join"]
         print(
             f"  {r['joins_per_s']:.0f} joins/s, p99 {r['latency_ms']['p99']:.0f} ms, "
-            f"{r['server_cpu_ms_per_join']:.2f} ms CPU/join, errors {r['errors']}",
+            f"{r['server_cpu_ms_per_join']:.2f} ms CPU/join"
+            + (f" (+ etcd {etcd_cpu:.2f} ms)" if etcd_cpu is not None else "")
+            + f", errors {r['errors']}",
             flush=True,
         )
     table = render_table(floor, runs)
