@@ -11,7 +11,10 @@ import asyncio
 import datetime as dt
 import json
 import re
+import ssl
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,13 @@ import aiohttp
 import pytest
 import yaml
 from click.testing import CliRunner
-from tests.conftest import RunningServer, admin_ssl_context, anonymous_ssl_context, server_config
+from tests.conftest import (
+    RunningServer,
+    admin_ssl_context,
+    anonymous_ssl_context,
+    server_config,
+    start_server_process,
+)
 
 from kubeboot.api.serve import Server
 from kubeboot.cli.server import server as server_command
@@ -325,3 +334,38 @@ def test_bad_flags_are_refused_before_start(tmp_path: Path, args: list[str], mes
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "d").exists()
+
+
+def test_the_command_line_wires_audit_and_cidrs(tmp_path: Path) -> None:
+    """``kubeboot server`` as a process: the flags reach the server."""
+    log = tmp_path / "audit.log"
+    running = start_server_process(
+        tmp_path / "data",
+        "--audit-log-path",
+        str(log),
+        "--audit-log-maxsize",
+        "1",
+        "--audit-log-maxbackup",
+        "2",
+        "--anonymous-allowed-cidrs",
+        "10.0.0.0/8",
+    )
+    assert running.process is not None
+    try:
+        ctx = ssl.create_default_context(cafile=str(running.ca_file))
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(running.url + "/healthz", context=ctx, timeout=10)  # noqa: S310
+        with err.value as response:
+            assert response.code == 401
+            assert b"--anonymous-allowed-cidrs=10.0.0.0/8" in response.read()
+        deadline = time.monotonic() + 10
+        while not (log.exists() and log.read_text().strip()):
+            assert time.monotonic() < deadline, "no audit line was written"
+            time.sleep(0.05)
+        event = json.loads(log.read_text().splitlines()[-1])
+        assert event["requestURI"] == "/healthz"
+        assert event["responseStatus"]["code"] == 401
+        assert event["stage"] == "ResponseStarted"
+    finally:
+        running.process.kill()
+        running.process.wait()
