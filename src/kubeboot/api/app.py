@@ -127,6 +127,13 @@ async def _serve(
     request: web.Request, ctx: ApiContext, record: AuditRecord | None
 ) -> web.StreamResponse:
     try:
+        watch = request.query.get("watch", "").lower() in ("true", "1")
+        info = parse_request_info(request.method, request.path, watch)
+        if record is not None:  # known before authentication, as upstream's RequestInfo
+            record.verb = info.verb
+            record.long_running = info.verb == "watch"
+            if info.is_resource:
+                record.object_ref = _object_ref(info)
         creds = credentials_of(request)
         try:
             user = await ctx.gate.authenticate(creds)
@@ -135,14 +142,8 @@ async def _serve(
                 record.authentication_failed = True
                 record.status = {"message": authentication_failure_message(creds)}
             return error_response(err)
-        watch = request.query.get("watch", "").lower() in ("true", "1")
-        info = parse_request_info(request.method, request.path, watch)
         if record is not None:
             record.user = user
-            record.verb = info.verb
-            record.long_running = info.verb == "watch"
-            if info.is_resource:
-                record.object_ref = _object_ref(info)
         impersonated = impersonate(user, request.headers.items(), ctx.rest.authorizer)
         if impersonated is not None:
             if record is not None:
@@ -193,7 +194,7 @@ async def _on_response_prepare(request: web.Request, response: web.StreamRespons
         return
     response.headers["Audit-ID"] = record.audit_id
     audit = request.app[API_CONTEXT].audit
-    if record.long_running and audit is not None:
+    if record.long_running and not record.authentication_failed and audit is not None:
         record.code = response.status
         audit.record(record, STAGE_RESPONSE_STARTED)
 

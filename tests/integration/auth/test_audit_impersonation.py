@@ -129,6 +129,9 @@ async def test_audit_log_records_requests_without_credentials(audited: Audited) 
         await asyncio.sleep(0.05)
     watch = "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1"
     assert (await _get(running, watch, admin=True))[0] == 200
+    status, headers, _ = await _get(running, watch, token=WRONG_TOKEN)
+    assert status == 401
+    bad_watch_id = headers["Audit-ID"]
 
     events = await audited.events()
     text = audited.log.read_text()
@@ -161,7 +164,14 @@ async def test_audit_log_records_requests_without_credentials(audited: Audited) 
     assert good["responseStatus"]["reason"] == "Forbidden"
 
     failed = [e for e in events if e["responseStatus"].get("code") == 401]
-    assert len(failed) == 4  # one from 127.0.0.1, three from 127.0.0.3 before the 429
+    assert len(failed) == 5  # two from 127.0.0.1, three from 127.0.0.3 before the 429
+    bad_watch = _one(events, auditID=bad_watch_id)  # one event, though a watch was asked for
+    assert bad_watch["verb"] == "watch"
+    assert bad_watch["objectRef"] == {
+        "resource": "configmaps",
+        "namespace": "default",
+        "apiVersion": "v1",
+    }
     for event in failed:
         assert event["stage"] == "ResponseStarted"  # upstream's failed-authentication audit
         assert event["user"] == {}
@@ -182,7 +192,7 @@ async def test_audit_log_records_requests_without_credentials(audited: Audited) 
     bootstrapped = [e for e in events if e["user"].get("username") == "system:bootstrap:abcdef"]
     assert bootstrapped and bootstrapped[-1]["responseStatus"]["code"] == 200
 
-    watches = [e for e in events if e["verb"] == "watch"]
+    watches = [e for e in events if e["verb"] == "watch" and e["user"]]
     assert [e["stage"] for e in watches] == ["ResponseStarted", "ResponseComplete"]
     assert watches[0]["auditID"] == watches[1]["auditID"]
     assert all(e["responseStatus"]["code"] == 200 for e in watches)
