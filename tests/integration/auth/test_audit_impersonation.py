@@ -244,6 +244,18 @@ async def test_kubectl_as_works_for_admins_and_is_refused_to_a_join_token(
         "--as-group=system:masters",
     )
     assert as_master.returncode == 0
+    made = await asyncio.to_thread(  # a body behind the impersonation: the request is re-made
+        running.kubectl,
+        "create",
+        "configmap",
+        "by-jane",
+        "--from-literal=k=v",
+        "--as=jane",
+        "--as-group=system:masters",
+        "-o",
+        "jsonpath={.metadata.name}",
+    )
+    assert made.stdout == "by-jane"
     as_jane = await asyncio.to_thread(
         running.kubectl, "get", "secrets", "-n", "kube-system", "--as=jane", check=False
     )
