@@ -39,6 +39,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,7 @@ class EtcdProcess:
 class ServerProcess:
     """One ``kubeboot server`` on 127.0.0.1 with a fresh data directory; stop() by PID."""
 
-    def __init__(self, data_dir: Path, log_file: Path, storage_flags: list[str]) -> None:
+    def __init__(self, data_dir: Path, log_file: Path, storage_flags: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
         kubeboot = Path(sys.executable).parent / "kubeboot"
         self._log = log_file.open("wb")
