@@ -157,6 +157,7 @@ class HttpApiClient:
         self._max_body = max_body_bytes
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self._in_flight = 0  # requests and watches between send and release
 
     @classmethod
     def from_kubeconfig(
@@ -175,9 +176,21 @@ class HttpApiClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def release_idle(self) -> bool:
+        """Close the session if nothing is in flight; the next request opens a new one.
+
+        For a client that will sit idle for a long time (the agent between rotations): it
+        then holds no connection and no timer (aiohttp's closed-transport cleanup wakes every
+        2 s for as long as a connector lives). Returns whether it closed anything.
+        """
+        if self._in_flight or self._session is None:
+            return False
+        await self.close()
+        return True
 
     # -- the ApiClient protocol ------------------------------------------------------------
 
@@ -436,10 +449,16 @@ class _Response:
         self._resp: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
-        self._resp = await self._client._send(*self._args)
+        self._client._in_flight += 1
+        try:
+            self._resp = await self._client._send(*self._args)
+        except BaseException:
+            self._client._in_flight -= 1
+            raise
         return self._resp
 
     async def __aexit__(self, *exc: object) -> None:
+        self._client._in_flight -= 1
         if self._resp is not None:
             self._resp.release()
 

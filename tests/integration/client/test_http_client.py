@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.conftest import RunningServer
 
 from kubeboot.client.http import ApiUnreachable, HttpApiClient
 from kubeboot.client.kubeconfig import load_client_config
 from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import AlreadyExists, Conflict, NotFound, Unauthorized
-
-from tests.conftest import RunningServer
 
 
 def _res(group: str, plural: str) -> ResourceInfo:
@@ -104,3 +103,22 @@ async def test_unreachable_server(server: RunningServer) -> None:
     async with HttpApiClient(config, timeout=2) as client:
         with pytest.raises(ApiUnreachable):
             await client.get(CM, "x", "default")
+
+
+async def test_release_idle_keeps_a_watch_and_reopens_on_demand(server: RunningServer) -> None:
+    async with HttpApiClient.from_kubeconfig(str(server.kubeconfig)) as client:
+        assert await client.release_idle() is False  # nothing opened yet
+        await client.create(CM, _cm("idle", "a"))
+        events = client.watch(CM, "default", field_selector="metadata.name=idle")
+        first = await anext(events)
+        assert first["type"] == "ADDED"
+        # A watch is in flight: its session must survive.
+        assert await client.release_idle() is False
+        await client.patch(CM, "idle", {"data": {"k": "b"}}, namespace="default")
+        second = await anext(events)
+        assert second["object"]["data"] == {"k": "b"}
+        await events.aclose()
+        assert await client.release_idle() is True
+        # The next request opens a new session.
+        got = await client.get(CM, "idle", "default")
+        assert got["data"] == {"k": "b"}
