@@ -1,74 +1,100 @@
 """``/metrics`` with the kubelet's certificate-manager metric names (node-facts §2.6).
 
 TTL gauges are computed at scrape time from the files in the cert-dir (+Inf when there is
-no certificate, as upstream), so they can never go stale; renewal error counters are
-incremented by the managers. The HTTP server is imported only when ``--metrics-bind-address``
-is given, so an agent without it does not pay for aiohttp's server half.
+no certificate, as upstream), so they can never go stale; renewal error counts are plain
+integers the managers increment.
+
+The text exposition (format 0.0.4) is written here rather than with ``prometheus_client``
+for two reasons: upstream's counters are named without ``_total``
+(``kubelet_certificate_manager_client_expiration_renew_errors``), which
+``prometheus_client`` cannot expose (it always appends ``_total`` to a counter), and
+alerts are written against upstream's names; and an agent should not pay ~2 MB of RSS for
+four lines of text. aiohttp's server half is imported only by :func:`serve`, i.e. only with
+``--metrics-bind-address``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
-
-from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from collections.abc import Callable, Mapping
 
 from kubeboot.agent.constants import CLIENT_PREFIX, SERVER_PREFIX
 
-__all__ = ["REGISTRY", "renew_error", "serve"]
+__all__ = [
+    "CONTENT_TYPE",
+    "ERROR_METRICS",
+    "TTL_METRICS",
+    "exposition",
+    "renew_error",
+    "renew_errors",
+    "serve",
+]
 
-REGISTRY = CollectorRegistry()
-_CLIENT_ERRORS = Counter(
-    "kubelet_certificate_manager_client_expiration_renew_errors",
-    "Counter of certificate renewal errors.",
-    registry=REGISTRY,
-)
-_SERVER_ERRORS = Counter(
-    "kubelet_server_expiration_renew_errors",
-    "Counter of certificate renewal errors.",
-    registry=REGISTRY,
-)
-_TTL_NAMES = {
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TTL_METRICS = {
     CLIENT_PREFIX: "kubelet_certificate_manager_client_ttl_seconds",
     SERVER_PREFIX: "kubelet_certificate_manager_server_ttl_seconds",
 }
+ERROR_METRICS = {
+    CLIENT_PREFIX: "kubelet_certificate_manager_client_expiration_renew_errors",
+    SERVER_PREFIX: "kubelet_server_expiration_renew_errors",
+}
+_TTL_HELP = (
+    "Gauge of the TTL (time-to-live) of the certificate. "
+    "The value is in seconds until certificate expiry (negative if already expired). "
+    "If no certificate is available, the value will be +INF."
+)
+_ERRORS_HELP = "Counter of certificate renewal errors."
+_errors = dict.fromkeys(ERROR_METRICS, 0)
 
 
 def renew_error(prefix: str) -> None:
-    (_SERVER_ERRORS if prefix == SERVER_PREFIX else _CLIENT_ERRORS).inc()
+    _errors[SERVER_PREFIX if prefix == SERVER_PREFIX else CLIENT_PREFIX] += 1
 
 
-class _TtlCollector(Collector):
-    def __init__(self, ttls: Callable[[], dict[str, float | None]]) -> None:
-        self._ttls = ttls
+def renew_errors() -> dict[str, int]:
+    return dict(_errors)
 
-    def collect(self):  # type: ignore[no-untyped-def]
-        for prefix, ttl in self._ttls().items():
-            gauge = GaugeMetricFamily(
-                _TTL_NAMES[prefix],
-                "Gauge of the TTL (time-to-live) of the certificate. "
-                "The value is in seconds until certificate expiry (negative if already expired). "
-                "If no certificate is available, the value will be +INF.",
-            )
-            gauge.add_metric([], math.inf if ttl is None else ttl)
-            yield gauge
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    return repr(float(value))
+
+
+def exposition(ttls: Mapping[str, float | None], errors: Mapping[str, int]) -> bytes:
+    """The Prometheus text format for TTLs (None = no certificate) and error counts."""
+    lines: list[str] = []
+    for prefix, name in TTL_METRICS.items():
+        ttl = ttls.get(prefix)
+        lines += [
+            f"# HELP {name} {_TTL_HELP}",
+            f"# TYPE {name} gauge",
+            f"{name} {_number(math.inf if ttl is None else ttl)}",
+        ]
+    for prefix, name in ERROR_METRICS.items():
+        lines += [
+            f"# HELP {name} {_ERRORS_HELP}",
+            f"# TYPE {name} counter",
+            f"{name} {_number(errors.get(prefix, 0))}",
+        ]
+    return ("\n".join(lines) + "\n").encode()
 
 
 async def serve(address: str, ttls: Callable[[], dict[str, float | None]]) -> None:
     """Serve ``/metrics`` on ``host:port`` until cancelled."""
     from aiohttp import web
 
-    REGISTRY.register(_TtlCollector(ttls))
-
     async def handle(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(REGISTRY), content_type="text/plain")
+        body = exposition(ttls(), _errors)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()
     app.router.add_get("/metrics", handle)
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     host, _, port = address.rpartition(":")
     site = web.TCPSite(runner, host or "127.0.0.1", int(port))
