@@ -46,7 +46,7 @@ from kubeboot.agent.templates import (
     template_mismatch,
 )
 from kubeboot.agent.validity import PairVerdict, check_pair
-from kubeboot.client.http import HttpApiClient
+from kubeboot.client.http import ApiUnreachable, HttpApiClient
 from kubeboot.client.kubeconfig import KubeconfigError, load_client_config
 from kubeboot.clock import Clock, format_time
 from kubeboot.resources.status import AlreadyExists, StatusError
@@ -211,8 +211,12 @@ class Agent:
         addresses.append({"type": "Hostname", "address": self.options.node_name})
         return addresses
 
-    async def register_node(self) -> None:
-        """Create or update the Node with our addresses, so approvers can check SANs."""
+    async def register_node(self) -> bool:
+        """Create or update the Node with our addresses, so approvers can check SANs.
+
+        Returns whether it worked; a failure is reported, never raised: the certificates
+        do not depend on it (a node often starts before its API server is reachable).
+        """
         assert self.api is not None
         self.node_addresses = self._addresses()
         node = {
@@ -233,8 +237,19 @@ class Agent:
                 {"status": {"addresses": self.node_addresses}},
                 subresource="status",
             )
-        except StatusError as e:
+        except (StatusError, ApiUnreachable) as e:
             self.say(f"could not register Node {self.options.node_name}: {e}")
+            return False
+        return True
+
+    async def _register_until_done(self) -> None:
+        """Register the Node, retrying with the transient-failure schedule until it works."""
+        state = RetryState()
+        while not await self.register_node():
+            state = state.failed(denied=False)
+            delay = retry_delay(state, denied=False, draw=self.rng.random())
+            self.say(f"retrying the Node registration in {delay:.0f}s")
+            await self._idle(delay)
 
     async def event(self, kind: str, reason: str, message: str) -> None:
         if self.api is None:
@@ -264,17 +279,16 @@ class Agent:
     async def run(self) -> None:
         await self.ensure_client_certificate()
         self.api = self._connect()
+        self.node_addresses = self._addresses()  # the serving loop's SANs, before any await
         try:
-            await self.register_node()
-            loops = []
+            loops = [self._register_until_done()]
             if self.options.rotate_certificates:
                 loops.append(self._client_loop())
             if self.options.rotate_server_certificates:
                 loops.append(self._server_loop())
             if self.options.metrics_address:
                 loops.append(metrics.serve(self.options.metrics_address, self._ttls))
-            if loops:
-                await asyncio.gather(*loops)
+            await asyncio.gather(*loops)
         finally:
             if self.api is not None:
                 await self.api.close()
@@ -299,7 +313,7 @@ class Agent:
                     verdict.leaf.not_valid_after_utc,
                     self.rng.random(),
                 )
-                await asyncio.sleep(seconds_until(self.clock, deadline))
+                await self._idle(seconds_until(self.clock, deadline))
             elif verdict.leaf is not None and self.options.bootstrap_kubeconfig is not None:
                 # Expired (or unusable) with no successful renewal: start over with the
                 # bootstrap credential, which upstream only does after exit and restart.
@@ -325,7 +339,18 @@ class Agent:
     async def _back_off(self, state: RetryState, denied: bool, what: str) -> None:
         delay = retry_delay(state, denied=denied, draw=self.rng.random())
         self.say(f"retrying the {what} certificate request in {delay:.0f}s")
-        await asyncio.sleep(delay)
+        await self._idle(delay)
+
+    async def _idle(self, seconds: float) -> None:
+        """Sleep holding no connection: nothing wakes the process until ``seconds`` pass.
+
+        The API session is closed when neither loop has a request in flight (a pooled
+        connection would only be dropped by the server, and aiohttp's connector runs a 2 s
+        timer for as long as it lives); the next request opens a new one.
+        """
+        if self.api is not None:
+            await self.api.release_idle()
+        await asyncio.sleep(seconds)
 
     async def _server_loop(self) -> None:
         state = RetryState()
@@ -343,7 +368,7 @@ class Agent:
                         verdict.leaf.not_valid_after_utc,
                         self.rng.random(),
                     )
-                    await asyncio.sleep(seconds_until(self.clock, deadline))
+                    await self._idle(seconds_until(self.clock, deadline))
                 else:
                     self.say(f"serving certificate no longer matches the node: {mismatch}")
             assert self.api is not None

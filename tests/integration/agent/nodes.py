@@ -9,12 +9,15 @@ waits for a line.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,3 +239,55 @@ def openssl_verify(ca_file: Path, cert_file: Path, purpose: str) -> str:
 
 def leaf(pem_file: Path) -> x509.Certificate:
     return x509.load_pem_x509_certificates(pem_file.read_bytes())[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TcpForwarder:
+    """127.0.0.1:``port`` -> ``target``, byte for byte (TLS passes through untouched).
+
+    Stands for "the API server is reachable again" without restarting it on a fixed port.
+    """
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.threads: list[threading.Thread] = []
+        self.sockets: list[socket.socket] = []
+        self._spawn(self._accept)
+
+    def _spawn(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [conn, upstream]
+            self._spawn(self._pump, conn, upstream)
+            self._spawn(self._pump, upstream, conn)
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+        for sock in self.sockets:
+            sock.close()
+        for thread in self.threads:
+            thread.join(timeout=5)

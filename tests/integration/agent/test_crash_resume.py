@@ -19,7 +19,9 @@ from tests.conftest import RunningServer, start_server_process
 from tests.integration.agent.nodes import (
     AgentProcess,
     NodePaths,
+    TcpForwarder,
     conditions,
+    free_port,
     join_info,
     node_csrs,
 )
@@ -167,3 +169,35 @@ def test_denied_client_request_is_reported_with_its_reason_and_not_retried_soon(
         assert not (node.cert_dir / "kubelet-client.key.tmp").exists()
         assert [c["metadata"]["name"] for c in node_csrs(cluster, "denied-1")] == [name]
         assert proc.output().count("retrying the client certificate request") == 1
+
+
+def test_agent_started_while_the_server_is_down_waits_and_registers_its_node(
+    cluster: RunningServer, tmp_path: Path
+) -> None:
+    """A node that boots before its API server: the agent stays up and retries."""
+    node = NodePaths(tmp_path / "node", "late-1")
+    log = tmp_path / "agent.log"
+    write_bootstrap_kubeconfig(cluster, node, cluster.url)
+    with agent(node, log) as first:
+        cluster.kubectl("certificate", "approve", first.wait_for(WAITING).group(1))
+        first.wait_for(r"^wrote " + str(node.kubeconfig))
+    cluster.kubectl("delete", "node", "late-1", "--ignore-not-found")
+    # The same kubeconfig, but the server is behind a port nobody listens on yet.
+    port = free_port()
+    conf = node.kubeconfig.read_text().replace(cluster.url, f"https://127.0.0.1:{port}")
+    node.kubeconfig.write_text(conf)
+    with agent(node, log) as second:
+        second.wait_for(r"could not register Node late-1: .*Connect call failed")
+        second.wait_for(r"retrying the Node registration in \d+s")
+        assert second.proc.poll() is None
+        host, _, server_port = cluster.url.removeprefix("https://").rpartition(":")
+        forwarder = TcpForwarder(port, (host, int(server_port)))
+        try:
+            deadline = time.monotonic() + 20
+            while cluster.kubectl("get", "node", "late-1", check=False).returncode != 0:
+                assert time.monotonic() < deadline, second.output()
+                time.sleep(0.2)
+        finally:
+            second.kill()
+            forwarder.close()
+    assert len(node_csrs(cluster, "late-1")) == 1

@@ -17,7 +17,9 @@ import datetime as dt
 import json
 import random
 import shlex
+import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,6 +88,25 @@ def _events(cluster: RunningServer, node: str) -> list[tuple[str, str, str]]:
     ]
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scrape(address: str) -> dict[str, str]:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, f"no /metrics on {address}"
+            time.sleep(0.05)
+    return dict(line.split(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+
+
 def _wait_file(path: Path, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -98,6 +119,7 @@ def test_serving_certificate_after_manual_approval_with_the_printed_command(
 ) -> None:
     node = NodePaths(tmp_path / "node", "srv-1")
     serving = node.cert_dir / "kubelet-server-current.pem"
+    metrics = f"127.0.0.1:{_free_port()}"
     with _join_daemon(
         cluster,
         node,
@@ -107,16 +129,24 @@ def test_serving_certificate_after_manual_approval_with_the_printed_command(
         "10.0.0.5",
         "--node-ip",
         "fd00::5",
+        "--metrics-bind-address",
+        metrics,
     ) as proc:
         m = proc.wait_for(SERVING_WAIT)
         command, name = m.group(1), m.group(2)
         assert not serving.exists()
+        assert _scrape(metrics)["kubelet_certificate_manager_server_ttl_seconds"] == "+Inf"
         # The exact command the agent printed, run with the admin's credentials.
         argv = shlex.split(command)
         assert argv[0] == "kubectl"
         cluster.kubectl(*argv[1:])
         _wait_file(serving)
         proc.wait_for(rf"kubelet-server certificate issued by {name}")
+        scraped = _scrape(metrics)
+        # 15 minutes from issue, as the server's --cluster-signing-duration says.
+        assert 800 < float(scraped["kubelet_certificate_manager_server_ttl_seconds"]) <= 900
+        assert 800 < float(scraped["kubelet_certificate_manager_client_ttl_seconds"]) <= 900
+        assert scraped["kubelet_server_expiration_renew_errors"] == "0.0"
 
     openssl_verify(cluster.ca_file, serving, "sslserver")
     cert = leaf(serving)
