@@ -7,6 +7,7 @@ from typing import Any
 
 import kubernetes
 import pytest
+
 from tests.conftest import RunningServer
 
 # The official client is only partly typed; the test treats it as the dynamic library it is.

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from tests.conftest import RunningServer
 
 CM = "/api/v1/namespaces/default/configmaps"

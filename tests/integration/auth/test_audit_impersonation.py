@@ -24,6 +24,10 @@ import aiohttp
 import pytest
 import yaml
 from click.testing import CliRunner
+
+from kubeboot.api.serve import Server
+from kubeboot.cli.server import server as server_command
+from kubeboot.resources import bootstrap_token as bt
 from tests.conftest import (
     RunningServer,
     admin_ssl_context,
@@ -31,10 +35,6 @@ from tests.conftest import (
     server_config,
     start_server_process,
 )
-
-from kubeboot.api.serve import Server
-from kubeboot.cli.server import server as server_command
-from kubeboot.resources import bootstrap_token as bt
 
 STATIC_TOKEN = "st4tic-t0ken-Qx81"  # a test credential that must never be logged
 WRONG_TOKEN = "wr0ng-t0ken-Zk27"

@@ -23,10 +23,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from tests.conftest import RunningServer, anonymous_ssl_context, server_config
 
 from kubeboot.api.serve import Server
 from kubeboot.resources import bootstrap_token as bt
+from tests.conftest import RunningServer, anonymous_ssl_context, server_config
 
 TOKEN = "abcdef.0123456789abcdef"
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"

@@ -26,13 +26,13 @@ import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from tests.conftest import RunningServer, admin_ssl_context, anonymous_ssl_context, server_config
 
 from kubeboot.api.serve import Server
 from kubeboot.clock import SystemClock
 from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.csr import build_csr
 from kubeboot.pki.keys import dump_private_key_pem, generate_private_key
+from tests.conftest import RunningServer, admin_ssl_context, anonymous_ssl_context, server_config
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 NODES = "/api/v1/nodes"

@@ -23,13 +23,13 @@ from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
-from tests.conftest import RunningServer, start_server_process
 
 from kubeboot.cli.main import cli
 from kubeboot.clock import format_time
 from kubeboot.pki.csr import build_csr
 from kubeboot.pki.keys import generate_private_key
 from kubeboot.pki.pins import spki_pin
+from tests.conftest import RunningServer, start_server_process
 
 SERVING = "kubernetes.io/kubelet-serving"
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.conftest import RunningServer, start_server_process
-from tests.integration.agent.nodes import NodePaths, join_info, run_kubeboot
 
 from kubeboot.cli.main import cli
 from kubeboot.client.http import HttpApiClient
@@ -25,6 +23,8 @@ from kubeboot.controllers.certificates import CSR_RESOURCE
 from kubeboot.pki.csr import build_csr
 from kubeboot.pki.keys import generate_private_key
 from kubeboot.resources.registry import find_resource
+from tests.conftest import RunningServer, start_server_process
+from tests.integration.agent.nodes import NodePaths, join_info, run_kubeboot
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from tests.conftest import RunningServer
 
 from kubeboot.client.http import HttpApiClient
 from kubeboot.client.interface import JsonObject
@@ -27,6 +26,7 @@ from kubeboot.pki.kubeconfig import cluster_info_kubeconfig
 from kubeboot.resources import bootstrap_token as bt
 from kubeboot.resources.registry import find_resource
 from kubeboot.resources.status import AlreadyExists, NotFound
+from tests.conftest import RunningServer
 
 CSR = find_resource("certificates.k8s.io", "v1", "certificatesigningrequests")
 SECRET = find_resource("", "v1", "secrets")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.conftest import RunningServer
-
 from kubeboot.api.inprocess import InProcessClient
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import FakeClock
 from kubeboot.controllers.config import ControllerConfig
 from kubeboot.controllers.leader import LEASE_RESOURCE, LeaderElector
+from tests.conftest import RunningServer
 
 
 async def test_one_leader_then_take_over_after_silence(server: RunningServer) -> None:

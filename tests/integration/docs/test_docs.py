@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.integration.docs.doctest_runner import DOCS, blocks_of, check_page
 
 # page -> the blocks it may skip (index: why), so a new skip is a visible change.

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.integration.docs.doctest_runner import DOCS
-
 from kubeboot.cli.reference import render_reference
+from tests.integration.docs.doctest_runner import DOCS
 
 
 def test_flag_reference_is_current() -> None:

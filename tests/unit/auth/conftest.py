@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.auth.auth_pki import CA, NOW
 
 from kubeboot.clock import FakeClock
+from tests.unit.auth.auth_pki import CA, NOW
 
 
 @pytest.fixture(scope="session")

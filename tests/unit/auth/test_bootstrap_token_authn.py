@@ -9,12 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.unit.auth.auth_pki import NOW
 
 from kubeboot.auth.bootstrap_token import BootstrapTokenAuthenticator
 from kubeboot.auth.interface import AuthenticationFailed
 from kubeboot.clock import FakeClock
 from kubeboot.resources import bootstrap_token as bt
+from tests.unit.auth.auth_pki import NOW
 
 TOKEN = "abcdef.0123456789abcdef"
 GOOD = bt.build_secret(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.auth.auth_pki import CA, HOUR, NOW, der
 
 from kubeboot.auth.bootstrap_token import BootstrapTokenAuthenticator
 from kubeboot.auth.chain import AuthenticatorChain
@@ -13,6 +12,7 @@ from kubeboot.auth.users import ANONYMOUS, add_authenticated_group, node_name_of
 from kubeboot.auth.x509 import ClientCertAuthenticator
 from kubeboot.clock import FakeClock
 from kubeboot.resources import bootstrap_token as bt
+from tests.unit.auth.auth_pki import CA, HOUR, NOW, der
 
 BOOTSTRAP = "abcdef.0123456789abcdef"
 STATIC = "static-admin-token"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.auth.auth_pki import NOW
 
 from kubeboot.auth.chain import AuthenticatorChain
 from kubeboot.auth.gate import AuthenticationGate
@@ -14,6 +13,7 @@ from kubeboot.auth.static_token import StaticTokenAuthenticator, parse_token_fil
 from kubeboot.auth.users import ANONYMOUS_USER
 from kubeboot.clock import FakeClock
 from kubeboot.resources.status import TooManyRequests, Unauthorized
+from tests.unit.auth.auth_pki import NOW
 
 TOKEN = "s3cret-static-token"
 

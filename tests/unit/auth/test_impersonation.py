@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.auth.rbac_fixtures import RBAC_GROUP
 
 from kubeboot.auth.authz import build_authorizer
 from kubeboot.auth.defaults import (
@@ -22,6 +21,7 @@ from kubeboot.auth.interface import Authorizer, UserInfo
 from kubeboot.auth.rbac import RbacIndex
 from kubeboot.auth.users import ANONYMOUS
 from kubeboot.resources.status import Forbidden, InternalError
+from tests.unit.auth.rbac_fixtures import RBAC_GROUP
 
 ADMIN = UserInfo("kubernetes-admin", groups=("system:masters", "system:authenticated"))
 BOB = UserInfo("bob", groups=("devs", "system:authenticated"))

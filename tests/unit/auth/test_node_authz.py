@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.auth.rbac_fixtures import bootstrap_index
 
 from kubeboot.auth.authz import build_authorizer
 from kubeboot.auth.interface import Attributes, UserInfo, Verdict
 from kubeboot.auth.node import NodeAuthorizer, node_restriction
+from tests.unit.auth.rbac_fixtures import bootstrap_index
 
 W1 = UserInfo("system:node:w1", groups=("system:nodes", "system:authenticated"))
 NAMELESS = UserInfo("system:node:", groups=("system:nodes",))

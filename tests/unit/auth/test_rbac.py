@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.auth.rbac_fixtures import RBAC_GROUP, bootstrap_index, crb
 
 from kubeboot.auth.interface import Attributes, UserInfo, Verdict
 from kubeboot.auth.rbac import PolicyRule, RbacIndex, rule_allows
+from tests.unit.auth.rbac_fixtures import RBAC_GROUP, bootstrap_index, crb
 
 ADMIN = UserInfo("kubernetes-admin", groups=("system:masters", "system:authenticated"))
 BOOT = UserInfo(

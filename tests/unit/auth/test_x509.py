@@ -12,7 +12,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from tests.unit.auth.auth_pki import CA, HOUR, NOW, der, write_pair
 
 from kubeboot.auth.interface import AuthenticationFailed
 from kubeboot.auth.x509 import (
@@ -22,6 +21,7 @@ from kubeboot.auth.x509 import (
     make_server_ssl_context,
 )
 from kubeboot.clock import FakeClock
+from tests.unit.auth.auth_pki import CA, HOUR, NOW, der, write_pair
 
 EKU = ExtendedKeyUsageOID
 PEM = Encoding.PEM

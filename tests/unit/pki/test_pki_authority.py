@@ -11,7 +11,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from tests.unit.pki.pki_helpers import make_csr, openssl_verify, tamper_signature
 
 from kubeboot.clock import FakeClock
 from kubeboot.pki.authority import (
@@ -25,6 +24,7 @@ from kubeboot.pki.authority import (
     x509_usages,
 )
 from kubeboot.pki.keys import dump_private_key_pem
+from tests.unit.pki.pki_helpers import make_csr, openssl_verify, tamper_signature
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)

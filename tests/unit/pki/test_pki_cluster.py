@@ -12,13 +12,13 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from tests.unit.pki.pki_helpers import openssl_verify
 
 from kubeboot.clock import FakeClock
 from kubeboot.pki.authority import create_self_signed_ca, load_certificate_pem
 from kubeboot.pki.cluster import ClusterPkiError, ensure_cluster_pki, split_sans
 from kubeboot.pki.files import write_atomic
 from kubeboot.pki.keys import dump_private_key_pem, load_private_key_pem
+from tests.unit.pki.pki_helpers import openssl_verify
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 URL = "https://10.0.0.5:6443"

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from tests.unit.pki.pki_helpers import csr_pem, make_csr, tamper_signature
 
 from kubeboot.pki.csr import (
     KUBE_APISERVER_CLIENT_SIGNER,
@@ -25,6 +24,7 @@ from kubeboot.pki.csr import (
     validate_issued_certificate,
 )
 from kubeboot.pki.keys import generate_private_key
+from tests.unit.pki.pki_helpers import csr_pem, make_csr, tamper_signature
 
 CLIENT = ["digital signature", "client auth"]
 CLIENT_RSA = ["digital signature", "key encipherment", "client auth"]
