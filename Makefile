@@ -26,7 +26,7 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
-	$(BIN)/pip install -q -e '.[bench,uvloop]'
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.join_storm
 
 clean:

@@ -306,18 +306,19 @@ def _check_auth_flags(config: ServerConfig) -> None:
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when the optional ``uvloop`` extra is installed, else asyncio's own loop.
+    """uvloop where it is installed (a dependency except on Windows), else asyncio's loop.
 
     Why: under a join storm the event loop's own work (socket reads, TLS records, callbacks)
     is a large share of the server's CPU and uvloop does it in C: 50 -> 82-90 joins/s and
     8.7-10.2 -> 7.3-8.4 ms server CPU per join (docs/performance.md). Optional because it
-    is Linux/macOS only.
+    is not available on Windows.
     """
     try:
         import uvloop
     except ImportError:
         return None
-    return uvloop.new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 async def _run(config: ServerConfig) -> None:
