@@ -343,8 +343,10 @@ class RestService:
         namespace: str | None,
         opts: ListOptions,
     ) -> JsonObj:
-        self.authorize(user, "list", res, namespace)
         sel = self._selectors(res, opts.label_selector, opts.field_selector)
+        # As upstream's RequestInfo: a metadata.name field selector names the object, so a
+        # node may list/watch its own Node and nothing else.
+        self.authorize(user, "list", res, namespace, sel.fields.exact_name() or "")
         prefix = res.storage_prefix(namespace)
         revision: int | None = None
         start_key: str | None = None
@@ -407,8 +409,8 @@ class RestService:
         opts: WatchOptions,
     ) -> WatchStream:
         """Authorize and validate eagerly, then return the event stream."""
-        self.authorize(user, "watch", res, namespace)
         sel = self._selectors(res, opts.label_selector, opts.field_selector)
+        self.authorize(user, "watch", res, namespace, sel.fields.exact_name() or "")
         rv = _parse_rv(opts.resource_version)
         if opts.send_initial_events and opts.resource_version_match != "NotOlderThan":
             raise Invalid.of(

@@ -11,10 +11,9 @@ upstream's ``node_authorizer.go`` cut down to what exists here:
 * Nodes: create/update/patch are allowed here (NodeRestriction limits them to the node's own
   object); a read that names a Node must name the node's own (upstream's
   ``AuthorizeNodeWithSelectors``, stable and on since 1.34: "node 'a' cannot read 'b', only
-  its own Node object"). Deviation: a list/watch without a name is still allowed, because
-  this server does not yet turn a ``metadata.name`` field selector into the request's name
-  for authorization as upstream's RequestInfo does; refusing them would refuse a kubelet's
-  own-node watch.
+  its own Node object"). A list/watch names the Node through a ``metadata.name`` field
+  selector (the API layer sets the request's name from it, as upstream's RequestInfo does);
+  one without is refused, so a node cannot enumerate the others.
 * Everything else is judged by ``system:node``'s rules (``NodeRules``): create/get/list/watch
   Nodes, update/patch Nodes and ``nodes/status``, create/update/patch Events,
   create/get/list/watch CSRs (as upstream, not only the node's own: the agent reads back
@@ -80,16 +79,18 @@ class NodeAuthorizer:
                 )
             if resource == ("coordination.k8s.io", "leases"):
                 return self._lease(node, attrs)
-            if (
-                resource == ("", "nodes")
-                and attrs.verb in ("get", "list", "watch")
-                and attrs.name
-                and attrs.name != node
-            ):
-                return Decision(
-                    Verdict.NO_OPINION,
-                    f"node '{node}' cannot read '{attrs.name}', only its own Node object",
-                )
+            if resource == ("", "nodes") and attrs.verb in ("get", "list", "watch"):
+                if not attrs.name:
+                    return Decision(
+                        Verdict.NO_OPINION,
+                        f"node '{node}' can only {attrs.verb} its own Node object "
+                        f"(fieldSelector=metadata.name={node})",
+                    )
+                if attrs.name != node:
+                    return Decision(
+                        Verdict.NO_OPINION,
+                        f"node '{node}' cannot read '{attrs.name}', only its own Node object",
+                    )
         if any(rule_allows(r, attrs) for r in self._rules):
             return Decision(Verdict.ALLOW)
         return Decision(Verdict.NO_OPINION)

@@ -138,6 +138,19 @@ async def test_a_node_touches_only_its_own_objects(running: RunningServer) -> No
     status, err = await _call(running, "PUT", f"{NODES}/b", other, ctx=a)
     assert status == 403
     assert err["message"].endswith('node "a" is not allowed to modify node "b"')
+
+    # list/watch name the Node through metadata.name, as upstream's RequestInfo does.
+    status, listed = await _call(running, "GET", f"{NODES}?fieldSelector=metadata.name=a", ctx=a)
+    assert status == 200
+    assert [n["metadata"]["name"] for n in listed["items"]] == ["a"]
+    status, err = await _call(running, "GET", NODES, ctx=a)
+    assert status == 403
+    assert "can only list its own Node object" in err["message"]
+    status, err = await _call(running, "GET", f"{NODES}?fieldSelector=metadata.name=b", ctx=a)
+    assert status == 403
+    status, err = await _call(running, "GET", f"{NODES}?watch=true", ctx=a)
+    assert status == 403
+    assert "can only watch its own Node object" in err["message"]
     status, err = await _call(running, "POST", NODES, _node("c"), ctx=a)
     assert status == 403 and 'node "a" is not allowed to modify node "c"' in err["message"]
     assert (await _call(running, "DELETE", f"{NODES}/b", ctx=a))[0] == 403
