@@ -32,6 +32,7 @@ from kubeboot.api.selectors import (
     parse_label_selector,
 )
 from kubeboot.api.strategies import strategy_for
+from kubeboot.auth.authz import forbidden_error
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.clock import Clock, format_time
 from kubeboot.resources.registry import ResourceInfo, find_resource
@@ -47,7 +48,6 @@ from kubeboot.resources.status import (
     NotFound,
     ServiceUnavailable,
     StatusError,
-    qualified_resource,
 )
 from kubeboot.storage.interface import (
     CompactedError,
@@ -190,18 +190,8 @@ class RestService:
             name=name,
         )
         decision = self.authorizer.authorize(attrs)
-        if decision.allowed:
-            return
-        what = res.plural + (f"/{subresource}" if subresource else "")
-        scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-        message = (
-            f'User "{user.name}" cannot {verb} resource "{what}" in API group "{res.group}" {scope}'
-        )
-        if decision.reason:
-            message += f": {decision.reason}"
-        qualified = qualified_resource(res.plural, res.group)
-        prefix = f'{qualified} "{name}" is forbidden' if name else f"{qualified} is forbidden"
-        raise Forbidden(f"{prefix}: {message}", name=name or None, group=res.group, kind=res.plural)
+        if not decision.allowed:
+            raise forbidden_error(attrs, decision.reason)
 
     # ---- helpers -------------------------------------------------------------------------
 
