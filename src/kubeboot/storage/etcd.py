@@ -30,8 +30,9 @@ kube-apiserver's etcd3 storage uses, so semantics are etcd's own, not emulated:
 
 Connection failures, lost quorum and timeouts become :class:`StoreUnavailable` (retry later;
 the API answers 503). Retried writes are safe: every write is a Txn compare-and-swap, so a
-write that reached etcd before its connection broke fails its retry with KeyExists or
-Conflict instead of applying twice.
+write that reached etcd before its connection broke cannot apply twice; its retry finds our
+own value there and reports the success (``_Attempts``). A non-CAS delete whose outcome was
+unknown may report NotFound.
 """
 
 from __future__ import annotations
@@ -69,11 +70,13 @@ from kubeboot.storage.watchhub import Subscription
 __all__ = ["COMPACTED_REVISION_KEY", "EtcdStore"]
 
 COMPACTED_REVISION_KEY = b"kubeboot/compacted-revision"
-FAILOVER_WINDOW = 3.0
+FAILOVER_WINDOW = 5.0
 """Seconds a request keeps trying other members before it fails with StoreUnavailable."""
-ATTEMPT_TIMEOUT = 4.0
-"""Seconds one member gets to answer before the request moves to the next member; with
-FAILOVER_WINDOW this bounds a call at about 7 s, so a partitioned cluster surfaces as
+ATTEMPT_TIMEOUT = 2.5
+"""Seconds one member gets to answer before the request moves to the next member. A write
+sent just after the etcd leader died hangs on a follower until etcd's own request timeout
+(5 s + 2 election timeouts); moving on sooner lets the retry reach the new leader. With
+FAILOVER_WINDOW this bounds a call at about 7.5 s, so a partitioned cluster surfaces as
 StoreUnavailable, not a hang."""
 WATCH_RETRY_MAX = 2.0
 """Longest pause between attempts to re-open a broken watch stream."""
@@ -81,7 +84,13 @@ WATCH_RETRY_MAX = 2.0
 _COMPACTED = "required revision has been compacted"
 _FUTURE = "required revision is a future revision"
 _REQUIRE_LEADER = (("hasleader", "true"),)  # etcd rpctypes.MetadataRequireLeaderKey
-_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# INTERNAL: grpc-core's "Internal error from Core", seen on a channel whose member was just
+# killed; another member (or the same one a moment later) answers.
+_RETRYABLE = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.INTERNAL,
+)
 _T = TypeVar("_T")
 
 
@@ -96,6 +105,24 @@ class _RequireLeader(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )
         return await continuation(new, request)
+
+
+@dataclass(slots=True)
+class _Attempts:
+    """How many times :meth:`EtcdStore._call` sent a write.
+
+    A write whose attempt timed out or lost its connection may still have been applied. When
+    the retry's compare then fails, the value found is compared with ours: the API layer's
+    values carry a fresh ``uid`` (and, for updates, the read ``resourceVersion`` moved past
+    ``expected``), so an identical value can only be our own first attempt, and the write is
+    reported as the success it was instead of a spurious AlreadyExists or Conflict.
+    """
+
+    count: int = 0
+
+    @property
+    def retried(self) -> bool:
+        return self.count > 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,22 +179,29 @@ class EtcdStore:
 
     async def create(self, key: str, value: bytes) -> KeyValue:
         full = self._full(key)
+        attempts = _Attempts()
         resp = await self._call(
             key,
             lambda kv: kv.txn(
                 [KVService.txn_compare_create_revision(full, 0)],
                 [KVService.txn_op_put(full, value)],
+                [KVService.txn_op_get(full)],
                 timeout=ATTEMPT_TIMEOUT,
                 max_attempts=1,
             ),
+            attempts=attempts,
         )
         if not resp.succeeded:
+            found = resp.responses[0].response_range.kvs
+            if attempts.retried and found and found[0].value == value:
+                return self._kv_of(found[0])  # our own earlier attempt landed (see _Attempts)
             raise KeyExistsError(key)
         revision = resp.header.revision
         return KeyValue(key, value, revision, revision)
 
     async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
         full = self._full(key)
+        attempts = _Attempts()
         resp = await self._call(
             key,
             lambda kv: kv.txn(
@@ -177,8 +211,17 @@ class EtcdStore:
                 timeout=ATTEMPT_TIMEOUT,
                 max_attempts=1,
             ),
+            attempts=attempts,
         )
         if not resp.succeeded:
+            found = resp.responses[0].response_range.kvs
+            if (
+                attempts.retried
+                and found
+                and found[0].value == value
+                and found[0].mod_revision > expected_mod_revision
+            ):
+                return self._kv_of(found[0])  # our own earlier attempt landed (see _Attempts)
             raise self._cas_failure(key, resp.responses[0].response_range)
         prev = resp.responses[0].response_put.prev_kv
         return KeyValue(key, value, prev.create_revision, resp.header.revision)
@@ -411,6 +454,8 @@ class EtcdStore:
         key: str,
         call: Callable[[KVService], Awaitable[_T]],
         revision: int | None = None,
+        *,
+        attempts: _Attempts | None = None,
     ) -> _T:
         """One KV request, failed over between members, with errors mapped onto StoreError.
 
@@ -424,6 +469,8 @@ class EtcdStore:
         pause = 0.02
         while True:
             member = self._members[self._current]
+            if attempts is not None:
+                attempts.count += 1
             try:
                 return await call(member.kv)
             except grpc.aio.AioRpcError as e:
