@@ -8,6 +8,7 @@ import pytest
 
 from kubeboot.storage.factory import StorageOptions, open_store
 from kubeboot.storage.interface import StoreUnavailable
+from tests.unit.storage.conftest import free_port
 
 
 async def test_without_client_certificate_etcd_is_unavailable(
@@ -25,3 +26,28 @@ async def test_mutual_tls_reads_and_writes(mtls_etcd_options: StorageOptions) ->
         assert await store.get("/tls/x") == kv
     finally:
         await store.close()
+
+
+async def test_a_dead_member_first_in_the_list_is_skipped_over_tls(
+    mtls_etcd_options: StorageOptions,
+) -> None:
+    dead = f"https://127.0.0.1:{free_port()}"
+    options = dataclasses.replace(
+        mtls_etcd_options, etcd_servers=(dead, *mtls_etcd_options.etcd_servers)
+    )
+    store = await open_store(options)
+    try:
+        kv = await store.create("/tls/failover", b"v")
+        assert await store.get("/tls/failover") == kv
+    finally:
+        await store.close()
+
+
+async def test_each_member_is_verified_against_the_host_in_its_own_url(
+    mtls_etcd_options: StorageOptions,
+) -> None:
+    # the member's certificate names IP 127.0.0.1 only: reached as "localhost" it must fail
+    port = mtls_etcd_options.etcd_servers[0].rsplit(":", 1)[1]
+    by_name = dataclasses.replace(mtls_etcd_options, etcd_servers=(f"https://localhost:{port}",))
+    with pytest.raises(StoreUnavailable, match="Hostname Verification"):
+        await open_store(by_name)
