@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -157,7 +157,9 @@ class HttpApiClient:
         self._max_body = max_body_bytes
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
-        self._in_flight = 0  # requests and watches between send and release
+        # Requests and watches between send and release, per session. A session replaced
+        # by ``reconfigure`` is closed when its last one ends (see there).
+        self._in_flight: dict[aiohttp.ClientSession, int] = {}
 
     @classmethod
     def from_kubeconfig(
@@ -176,9 +178,28 @@ class HttpApiClient:
         await self.close()
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
+        sessions = {*self._in_flight, *([self._session] if self._session else [])}
+        self._session = None
+        self._in_flight.clear()
+        for session in sessions:
             await session.close()
+
+    async def reconfigure(self, config: ClientConfig) -> None:
+        """Use new credentials (a rotated client certificate) from the next request on.
+
+        New requests go out on a new session. The old session is closed at once if it is
+        idle, else when its last request or watch ends: a watch in flight keeps its
+        connection (made with the old, still valid certificate) until the server ends it
+        (``timeoutSeconds``), instead of being cut. Cutting it is what the kubelet does, but
+        here it would stall: on Python < 3.12.8 closing a TLS transport waits up to 30 s for
+        the peer's close_notify before the reader sees the end. Everyone holding this client
+        keeps a working client.
+        """
+        self.config = config
+        old, self._session = self._session, None
+        if old is not None and not self._in_flight.get(old):
+            self._in_flight.pop(old, None)
+            await old.close()
 
     async def release_idle(self) -> bool:
         """Close the session if nothing is in flight; the next request opens a new one.
@@ -187,10 +208,27 @@ class HttpApiClient:
         then holds no connection and no timer (aiohttp's closed-transport cleanup wakes every
         2 s for as long as a connector lives). Returns whether it closed anything.
         """
-        if self._in_flight or self._session is None:
+        session = self._session
+        if session is None or self._in_flight.get(session):
             return False
-        await self.close()
+        self._session = None
+        self._in_flight.pop(session, None)
+        await session.close()
         return True
+
+    def _acquire(self) -> aiohttp.ClientSession:
+        session = self._get_session()
+        self._in_flight[session] = self._in_flight.get(session, 0) + 1
+        return session
+
+    async def _release(self, session: aiohttp.ClientSession) -> None:
+        left = self._in_flight.get(session, 0) - 1
+        if left > 0:
+            self._in_flight[session] = left
+            return
+        self._in_flight.pop(session, None)
+        if session is not self._session:  # replaced by reconfigure (or closed): finish it
+            await session.close()
 
     # -- the ApiClient protocol ------------------------------------------------------------
 
@@ -278,7 +316,7 @@ class HttpApiClient:
         field_selector: str | None = None,
         timeout_seconds: int | None = None,
         allow_bookmarks: bool = False,
-    ) -> AsyncIterator[WatchEventDict]:
+    ) -> AsyncGenerator[WatchEventDict, None]:
         params = _params(
             watch="true",
             resourceVersion=resource_version,
@@ -355,6 +393,7 @@ class HttpApiClient:
 
     async def _send(
         self,
+        session: aiohttp.ClientSession,
         method: str,
         path: str,
         params: Mapping[str, str] | None,
@@ -364,11 +403,15 @@ class HttpApiClient:
     ) -> aiohttp.ClientResponse:
         """Send, retrying once with refreshed credentials after a 401 (tokenFile, exec)."""
         auth = await self.config.auth.value()
-        resp = await self._send_once(method, path, params, limits, payload, content_type, auth)
+        resp = await self._send_once(
+            session, method, path, params, limits, payload, content_type, auth
+        )
         if resp.status == 401 and self.config.auth.refreshable:
             resp.release()
             auth = await self.config.auth.refresh()
-            resp = await self._send_once(method, path, params, limits, payload, content_type, auth)
+            resp = await self._send_once(
+                session, method, path, params, limits, payload, content_type, auth
+            )
         if resp.status >= 300:
             try:
                 body = await self._read_body(resp)
@@ -381,6 +424,7 @@ class HttpApiClient:
 
     async def _send_once(
         self,
+        session: aiohttp.ClientSession,
         method: str,
         path: str,
         params: Mapping[str, str] | None,
@@ -396,7 +440,7 @@ class HttpApiClient:
             headers["Authorization"] = auth
         ssl_arg: ssl.SSLContext | bool = self.config.ssl_context or True
         try:
-            return await self._get_session().request(
+            return await session.request(
                 method,
                 self.server + path,
                 params=dict(params or {}),
@@ -447,20 +491,22 @@ class _Response:
         self._args = (method, path, params, limits, payload, content_type)
         self._client = client
         self._resp: aiohttp.ClientResponse | None = None
+        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
-        self._client._in_flight += 1
+        self._session = self._client._acquire()
         try:
-            self._resp = await self._client._send(*self._args)
+            self._resp = await self._client._send(self._session, *self._args)
         except BaseException:
-            self._client._in_flight -= 1
+            await self._client._release(self._session)
             raise
         return self._resp
 
     async def __aexit__(self, *exc: object) -> None:
-        self._client._in_flight -= 1
         if self._resp is not None:
             self._resp.release()
+        if self._session is not None:
+            await self._client._release(self._session)
 
 
 def _params(**values: str | None) -> dict[str, str]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tests.conftest import RunningServer
 
 from kubeboot.client.http import ApiUnreachable, HttpApiClient
 from kubeboot.client.kubeconfig import load_client_config
 from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import AlreadyExists, Conflict, NotFound, Unauthorized
+from tests.conftest import RunningServer
 
 
 def _res(group: str, plural: str) -> ResourceInfo:
@@ -122,3 +122,22 @@ async def test_release_idle_keeps_a_watch_and_reopens_on_demand(server: RunningS
         # The next request opens a new session.
         got = await client.get(CM, "idle", "default")
         assert got["data"] == {"k": "b"}
+
+
+async def test_reconfigure_keeps_a_watch_and_closes_the_old_session_after_it(
+    server: RunningServer,
+) -> None:
+    async with HttpApiClient.from_kubeconfig(str(server.kubeconfig)) as client:
+        await client.create(CM, _cm("reconf", "a"))
+        events = client.watch(CM, "default", field_selector="metadata.name=reconf")
+        assert (await anext(events))["type"] == "ADDED"
+        old = client._session
+        assert old is not None
+        await client.reconfigure(load_client_config(str(server.kubeconfig)))
+        # New requests use a new session; the watch goes on over the old one.
+        await client.patch(CM, "reconf", {"data": {"k": "b"}}, namespace="default")
+        assert client._session is not None and client._session is not old
+        assert (await anext(events))["object"]["data"] == {"k": "b"}
+        assert not old.closed
+        await events.aclose()
+        assert old.closed  # its last user is gone
