@@ -200,9 +200,12 @@ class Agent:
         )
 
     async def _reconnect(self) -> None:
-        old, self.api = self.api, self._connect()
-        if old is not None:
-            await old.close()
+        """Present the new client certificate. The client object is kept (the serving loop
+        may be waiting on a CSR with it); only its credentials and connections change."""
+        if self.api is None:
+            self.api = self._connect()
+        else:
+            await self.api.reconfigure(load_client_config(self.options.kubeconfig))
 
     # -- node and events -------------------------------------------------------------------
 

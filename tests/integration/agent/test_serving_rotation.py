@@ -14,18 +14,30 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import json
 import random
 import shlex
 import socket
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from kubeboot.agent.certstore import CertStore
+from kubeboot.agent.constants import CLIENT_PREFIX
+from kubeboot.agent.daemon import Agent, AgentOptions
+from kubeboot.agent.kubeconfigs import (
+    bootstrap_kubeconfig,
+    kubelet_kubeconfig,
+    write_kubeconfig,
+)
+from kubeboot.clock import SystemClock, parse_time
 from tests.conftest import RunningServer, start_server_process
 from tests.integration.agent.nodes import (
     AgentProcess,
@@ -39,16 +51,6 @@ from tests.integration.agent.nodes import (
     openssl_verify,
     run_kubeboot,
 )
-
-from kubeboot.agent.certstore import CertStore
-from kubeboot.agent.constants import CLIENT_PREFIX
-from kubeboot.agent.daemon import Agent, AgentOptions
-from kubeboot.agent.kubeconfigs import (
-    bootstrap_kubeconfig,
-    kubelet_kubeconfig,
-    write_kubeconfig,
-)
-from kubeboot.clock import SystemClock, parse_time
 
 SERVING_WAIT = r"; approve it with: (kubectl certificate approve (node-csr-[A-Za-z0-9_-]+))$"
 
@@ -337,3 +339,58 @@ def test_expired_without_a_bootstrap_kubeconfig_says_to_join_again(
     assert "expired at" in result.stderr
     assert "run `kubeboot join` again with a new token" in result.stderr
     assert node_csrs(cluster, "offline-2") == []
+
+
+async def test_client_rotation_while_a_serving_request_waits_keeps_the_wait(
+    cluster: RunningServer, tmp_path: Path
+) -> None:
+    """The client certificate rotates (new credentials, connections closed) while the
+    serving CSR waits for a person: the wait goes on with the new credentials, no failure is
+    reported, no second serving CSR is made, and no old session is left open."""
+    node = NodePaths(tmp_path / "node", "rot-srv")
+    _bootstrap_files(cluster, node)
+    lines: list[str] = []
+    agent = Agent(
+        AgentOptions(
+            kubeconfig=node.kubeconfig,
+            bootstrap_kubeconfig=node.bootstrap_kubeconfig,
+            cert_dir=node.cert_dir,
+            node_name="rot-srv",
+            node_ips=["10.0.0.7"],
+            rotate_server_certificates=True,
+        ),
+        clock := _AheadClock(dt.timedelta(minutes=9) - dt.timedelta(seconds=1.5)),
+        say=lines.append,
+        rng=_FixedDraw(),
+    )
+
+    async def until(predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            assert not task.done(), lines
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(agent.run())
+    try:
+        async with asyncio.timeout(30):
+            await until(lambda: any("approve it with" in line for line in lines))
+            name = next(line for line in lines if "approve it with" in line).split()[-1]
+            await until(lambda: sum("kubelet-client certificate issued" in x for x in lines) >= 2)
+            clock.ahead = dt.timedelta(0)  # one rotation is the point; the next is 9 min away
+            await asyncio.to_thread(cluster.kubectl, "certificate", "approve", name)
+            await until(lambda: any("kubelet-server certificate issued" in x for x in lines))
+            # One client, one session: none left behind holding the old certificate.
+            gc.collect()
+            sessions = [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession)]
+            assert len([o for o in sessions if not o.closed]) <= 1
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    assert not [line for line in lines if line.startswith("kubelet-server: ")], lines
+    serving = [
+        c
+        for c in node_csrs(cluster, "rot-srv")
+        if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
+    ]
+    assert [c["metadata"]["name"] for c in serving] == [name]
