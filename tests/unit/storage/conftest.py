@@ -207,7 +207,8 @@ def _write(
     return path.with_suffix(".crt"), path.with_suffix(".key")
 
 
-def make_tls(d: Path) -> EtcdTls:
+def make_tls(d: Path, dns_names: tuple[str, ...] = ()) -> EtcdTls:
+    """A CA, an etcd serving cert for IP 127.0.0.1 (plus ``dns_names``), a client cert."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd-ca")])
     ca = (
@@ -225,7 +226,12 @@ def make_tls(d: Path) -> EtcdTls:
         cert = (
             _issue(f"etcd-{name}", key, (ca_name, ca_key))
             .add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                x509.SubjectAlternativeName(
+                    [
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        *(x509.DNSName(n) for n in dns_names),
+                    ]
+                ),
                 critical=False,
             )
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
