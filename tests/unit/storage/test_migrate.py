@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from kubeboot.cli.storage import storage
 from kubeboot.storage.factory import StorageOptions, open_store
 from kubeboot.storage.interface import Store
 from kubeboot.storage.migrate import KEYSPACE, MigrationError, migrate_store
@@ -103,3 +106,36 @@ async def test_an_empty_source_is_a_valid_migration(sqlite_store: Store, etcd_st
     report = await migrate_store(sqlite_store, etcd_store)
     assert report.keys == 0
     assert await etcd_store.count(KEYSPACE) == 0
+
+
+def test_cli_refuses_a_directory_without_state_db(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        storage, ["migrate", "--from", str(tmp_path), "--to", "http://127.0.0.1:2379"]
+    )
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'state.db'} does not exist" in result.output
+    assert not (tmp_path / "state.db").exists()  # nothing created by the refusal
+
+
+async def test_cli_copies_and_then_refuses_the_non_empty_target(
+    tmp_path: Path, etcd_url: str
+) -> None:
+    source = await open_store(StorageOptions(sqlite_path=tmp_path / "state.db"))
+    try:
+        written = await _fill(source, 7)
+    finally:
+        await source.close()
+    prefix = f"/mig-{uuid.uuid4().hex}"
+    args = ["migrate", "--from", str(tmp_path), "--to", etcd_url, "--etcd-prefix", prefix]
+    first = await asyncio.to_thread(CliRunner().invoke, storage, args)
+    assert first.exit_code == 0, first.output
+    assert f"migrating {len(written)} keys" in first.output
+    assert f"copied {len(written)}/{len(written)} keys" in first.output
+    assert f"verified {len(written)}/{len(written)} keys" in first.output
+    assert "new resourceVersions" in first.output
+    second = await asyncio.to_thread(CliRunner().invoke, storage, args)
+    assert second.exit_code == 1
+    assert f"already holds {len(written)} keys" in second.output
+    forced = await asyncio.to_thread(CliRunner().invoke, storage, [*args, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert f"({len(written)} overwritten)" in forced.output
