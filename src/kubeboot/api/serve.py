@@ -167,8 +167,16 @@ class Server:
             audit=security.audit,
         )
         app = build_app(ctx)
+        # handler_cancellation: a client that goes away cancels its handler. Without it a
+        # watch whose client left keeps its task, TLS transport and buffers until its
+        # timeout (15-30 min): a joined node's watch is left exactly so, and 10,000 joins
+        # held 940 MB. Writes are unaffected: a cancelled request's write still commits.
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            handler_cancellation=True,
         )
         await self._runner.setup()
         ssl_ctx = make_server_ssl_context(
