@@ -151,11 +151,15 @@ class HttpApiClient:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         user_agent: str = "kubeboot",
+        linger: bool = True,
     ) -> None:
         self.config = config
         self._timeout = timeout
         self._max_body = max_body_bytes
         self._user_agent = user_agent
+        # linger=False: close the session as soon as nothing is in flight, for a client
+        # that talks rarely (the agent); see release_idle for why an idle session costs.
+        self._linger = linger
         self._session: aiohttp.ClientSession | None = None
         # Requests and watches between send and release, per session. A session replaced
         # by ``reconfigure`` is closed when its last one ends (see there).
@@ -228,6 +232,9 @@ class HttpApiClient:
             return
         self._in_flight.pop(session, None)
         if session is not self._session:  # replaced by reconfigure (or closed): finish it
+            await session.close()
+        elif not self._linger:
+            self._session = None
             await session.close()
 
     # -- the ApiClient protocol ------------------------------------------------------------

@@ -141,3 +141,21 @@ async def test_reconfigure_keeps_a_watch_and_closes_the_old_session_after_it(
         assert not old.closed
         await events.aclose()
         assert old.closed  # its last user is gone
+
+
+async def test_no_linger_closes_the_session_when_the_last_request_ends(
+    server: RunningServer,
+) -> None:
+    config = load_client_config(str(server.kubeconfig))
+    async with HttpApiClient(config, linger=False) as client:
+        await client.create(CM, _cm("nolinger", "a"))
+        assert client._session is None
+        events = client.watch(CM, "default", field_selector="metadata.name=nolinger")
+        assert (await anext(events))["type"] == "ADDED"
+        watching = client._session
+        assert watching is not None
+        await client.get(CM, "nolinger", "default")  # shares the watch's session
+        assert client._session is watching
+        await events.aclose()
+        assert client._session is None
+        assert watching.closed
