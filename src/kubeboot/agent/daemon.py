@@ -195,8 +195,11 @@ class Agent:
 
     def _connect(self) -> HttpApiClient:
         """A client with the current node certificate (a new one after each rotation)."""
+        # linger=False: the agent talks to the API a few times per rotation; holding a
+        # connection (and aiohttp's 2 s cleanup timer) for months in between would be the
+        # only thing waking an idle agent.
         return HttpApiClient(
-            load_client_config(self.options.kubeconfig), user_agent="kubeboot-agent"
+            load_client_config(self.options.kubeconfig), user_agent="kubeboot-agent", linger=False
         )
 
     async def _reconnect(self) -> None:
@@ -345,14 +348,7 @@ class Agent:
         await self._idle(delay)
 
     async def _idle(self, seconds: float) -> None:
-        """Sleep holding no connection: nothing wakes the process until ``seconds`` pass.
-
-        The API session is closed when neither loop has a request in flight (a pooled
-        connection would only be dropped by the server, and aiohttp's connector runs a 2 s
-        timer for as long as it lives); the next request opens a new one.
-        """
-        if self.api is not None:
-            await self.api.release_idle()
+        """Sleep; nothing else wakes the process (the API client holds no idle session)."""
         await asyncio.sleep(seconds)
 
     async def _server_loop(self) -> None:
