@@ -14,6 +14,7 @@ their headers go out and when they end, everything else once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ __all__ = ["AUDIT_RECORD", "REQUEST_USER", "ApiContext", "build_app"]
 
 log = logging.getLogger("kubeboot.api")
 
+_READYZ_STORAGE_SECONDS = 2.0
 _HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/healthz/ping", "/livez/ping", "/readyz/ping"}
 
 
@@ -154,7 +156,7 @@ async def _serve(
         request[REQUEST_USER] = user
         if info.is_resource:
             return await handle_resource(request, info, user, ctx.rest, ctx.clock)
-        return _serve_non_resource(request, ctx, user)
+        return await _serve_non_resource(request, ctx, user)
     except StatusError as err:
         return _failed(record, err)
     except StoreUnavailable as exc:
@@ -199,10 +201,30 @@ async def _on_response_prepare(request: web.Request, response: web.StreamRespons
         audit.record(record, STAGE_RESPONSE_STARTED)
 
 
-def _serve_non_resource(request: web.Request, ctx: ApiContext, user: UserInfo) -> web.Response:
+async def _storage_problem(ctx: ApiContext) -> str | None:
+    """Why storage cannot serve a quorum read now (kube-apiserver's ``etcd`` readyz check)."""
+    try:
+        async with asyncio.timeout(_READYZ_STORAGE_SECONDS):
+            await ctx.rest.store.current_revision()
+    except StoreUnavailable as exc:
+        return str(exc)
+    except TimeoutError:
+        return f"no answer within {_READYZ_STORAGE_SECONDS:g}s"
+    return None
+
+
+async def _serve_non_resource(
+    request: web.Request, ctx: ApiContext, user: UserInfo
+) -> web.Response:
     if request.method not in ("GET", "HEAD"):
         raise NotFound("the server could not find the requested resource")
     authorize_non_resource(ctx.rest.authorizer, user, "get", request.path)
+    if request.path == "/readyz" and (problem := await _storage_problem(ctx)):
+        # A replica cut off from etcd leaves the load balancer's rotation.
+        log.warning("readyz: storage not ready: %s", problem)
+        return web.Response(
+            status=500, text="[-]etcd failed: reason withheld\nreadyz check failed\n"
+        )
     response = _non_resource(request.path, ctx)
     if response is None:
         raise NotFound("the server could not find the requested resource")
