@@ -14,14 +14,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import ssl
 import subprocess
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from etcd3aio import Etcd3Client
+
+from kubeboot.controllers.leader import LEASE_RESOURCE
+from kubeboot.resources.registry import ResourceInfo, find_resource
+from kubeboot.resources.status import Expired, ServiceUnavailable, StatusError
+from kubeboot.storage.factory import StorageOptions, open_store
 from tests.conftest import KUBECTL
 from tests.integration.replicas.conftest import (
     EtcdCluster,
@@ -31,11 +38,6 @@ from tests.integration.replicas.conftest import (
     start_replicas,
 )
 from tests.integration.replicas.nodes import JoinResult, join_node
-
-from kubeboot.controllers.leader import LEASE_RESOURCE
-from kubeboot.resources.registry import ResourceInfo, find_resource
-from kubeboot.resources.status import Expired, ServiceUnavailable, StatusError
-from kubeboot.storage.factory import StorageOptions, open_store
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -185,6 +187,9 @@ async def test_etcd_member_and_quorum_loss(
             read_seconds = time.monotonic() - started
             assert write_err.value.retry_after == 1
             assert write_seconds < 8 and read_seconds < 8
+            # and /readyz takes the replica out of a load balancer's rotation
+            status, body = await _readyz(replicas.ca_file, urls[1])
+            assert status == 500 and "[-]etcd failed" in body
 
         # 4. quorum returns: the API serves again and nothing acknowledged is lost
         for i in killed:
@@ -203,6 +208,7 @@ async def test_etcd_member_and_quorum_loss(
             recovery_seconds = time.monotonic() - recovered
             names = {o["metadata"]["name"] for o in listed["items"]}
             assert set(acknowledged) <= names
+        assert await _readyz(replicas.ca_file, urls[1]) == (200, "ok")
         after = await asyncio.wait_for(
             join_node("after-recovery", urls, replicas.ca_file, token), 60
         )
@@ -216,6 +222,15 @@ async def test_etcd_member_and_quorum_loss(
             etcd_cluster.start(i)
         etcd_cluster.wait_healthy()
         replicas.stop_all()
+
+
+async def _readyz(ca_file: Path, url: str) -> tuple[int, str]:
+    ctx = ssl.create_default_context(cafile=ca_file)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/readyz", ssl=ctx, timeout=aiohttp.ClientTimeout(total=10)) as resp,
+    ):
+        return resp.status, await resp.text()
 
 
 def _configmap(name: str, n: int) -> dict[str, object]:
