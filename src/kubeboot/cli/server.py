@@ -107,9 +107,24 @@ def _signer_files(
     default="",
     help="Comma-separated etcd client URLs, e.g. https://10.0.0.1:2379,https://10.0.0.2:2379.",
 )
-@click.option("--etcd-cafile", type=click.Path(path_type=Path, exists=True), default=None)
-@click.option("--etcd-certfile", type=click.Path(path_type=Path, exists=True), default=None)
-@click.option("--etcd-keyfile", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option(
+    "--etcd-cafile",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="CA bundle that signed the etcd members' serving certificates (https:// URLs).",
+)
+@click.option(
+    "--etcd-certfile",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Client certificate for etcd's --client-cert-auth (with --etcd-keyfile).",
+)
+@click.option(
+    "--etcd-keyfile",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Private key of --etcd-certfile.",
+)
 @click.option("--etcd-prefix", default="/registry", help="Key prefix of every object in etcd.")
 @click.option(
     "--authorization-mode",

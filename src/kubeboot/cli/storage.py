@@ -35,9 +35,24 @@ def storage() -> None:
     required=True,
     help="Comma-separated etcd client URLs, as --etcd-servers.",
 )
-@click.option("--etcd-cafile", type=click.Path(path_type=Path, exists=True), default=None)
-@click.option("--etcd-certfile", type=click.Path(path_type=Path, exists=True), default=None)
-@click.option("--etcd-keyfile", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option(
+    "--etcd-cafile",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="CA bundle that signed the etcd members' serving certificates (https:// URLs).",
+)
+@click.option(
+    "--etcd-certfile",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Client certificate for etcd's --client-cert-auth (with --etcd-keyfile).",
+)
+@click.option(
+    "--etcd-keyfile",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Private key of --etcd-certfile.",
+)
 @click.option("--etcd-prefix", default="/registry", show_default=True)
 @click.option(
     "--force",
