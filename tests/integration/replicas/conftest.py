@@ -27,11 +27,11 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import RunningServer, start_server_process
-from tests.unit.storage.conftest import find_etcd, free_port
 
 from kubeboot.client.http import HttpApiClient
 from kubeboot.client.kubeconfig import client_config_from_dict
+from tests.conftest import RunningServer, start_server_process
+from tests.unit.storage.conftest import find_etcd, free_port
 
 
 @dataclass

@@ -21,7 +21,6 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from tests.integration.replicas.conftest import token_client
 
 from kubeboot.agent.constants import CSR_RESOURCE
 from kubeboot.agent.csrflow import PendingRequest, csr_outcome, submit
@@ -29,6 +28,7 @@ from kubeboot.agent.templates import client_template
 from kubeboot.client.http import ApiUnreachable, HttpApiClient
 from kubeboot.pki.keys import PrivateKey, generate_private_key
 from kubeboot.resources.status import Expired, ServiceUnavailable
+from tests.integration.replicas.conftest import token_client
 
 
 @dataclass

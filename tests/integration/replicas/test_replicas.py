@@ -15,6 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
+
+from kubeboot.client.http import HttpApiClient
+from kubeboot.controllers.leader import LEASE_RESOURCE
+from kubeboot.resources import bootstrap_token as bt
+from kubeboot.resources.registry import ResourceInfo, find_resource
+from kubeboot.resources.status import Forbidden, StatusError, Unauthorized
 from tests.conftest import start_server_process
 from tests.integration.agent.nodes import KUBEBOOT, NodePaths, join_info
 from tests.integration.replicas.conftest import (
@@ -26,12 +32,6 @@ from tests.integration.replicas.conftest import (
     token_client,
 )
 from tests.integration.replicas.nodes import join_node
-
-from kubeboot.client.http import HttpApiClient
-from kubeboot.controllers.leader import LEASE_RESOURCE
-from kubeboot.resources import bootstrap_token as bt
-from kubeboot.resources.registry import ResourceInfo, find_resource
-from kubeboot.resources.status import Forbidden, StatusError, Unauthorized
 
 pytestmark = pytest.mark.timeout(120)
 
