@@ -35,6 +35,7 @@ from kubeboot.agent.constants import (
     EVENT_RESOURCE,
     NODE_RESOURCE,
     SERVER_PREFIX,
+    node_common_name,
 )
 from kubeboot.agent.csrflow import CsrDenied, PendingRequest
 from kubeboot.agent.kubeconfigs import ca_pem_of, kubelet_kubeconfig, write_kubeconfig
@@ -77,7 +78,9 @@ class AgentOptions:
     metrics_address: str | None = None
 
 
-def kubeconfig_verdict(path: Path, now: dt.datetime) -> PairVerdict:
+def kubeconfig_verdict(
+    path: Path, now: dt.datetime, *, common_name: str | None = None
+) -> PairVerdict:
     """Is ``--kubeconfig`` still usable (node-facts §1.3, with the stricter pair check)?"""
     if not path.exists():
         return PairVerdict(f"{path} does not exist")
@@ -92,6 +95,7 @@ def kubeconfig_verdict(path: Path, now: dt.datetime) -> PairVerdict:
             Path(key_file).read_bytes(),
             ca_pem_of(config.cluster),
             now,
+            common_name=common_name,
         )
     except (KubeconfigError, OSError) as e:
         return PairVerdict(f"{path}: {e}")
@@ -157,7 +161,9 @@ class Agent:
     async def ensure_client_certificate(self) -> None:
         """Return once ``--kubeconfig`` works; bootstrap (and wait) if it does not."""
         opts = self.options
-        verdict = kubeconfig_verdict(opts.kubeconfig, self.clock.now())
+        verdict = kubeconfig_verdict(
+            opts.kubeconfig, self.clock.now(), common_name=node_common_name(opts.node_name)
+        )
         if verdict.valid:
             return
         if opts.bootstrap_kubeconfig is None or not opts.bootstrap_kubeconfig.exists():
@@ -172,7 +178,7 @@ class Agent:
             raise AgentError(f"cannot use the bootstrap kubeconfig: {e}") from e
         ca_pem = ca_pem_of(boot.cluster)
         current_pem = self.client_manager.store.current_path
-        stored = self.client_manager.current(ca_pem)
+        stored = self.client_manager.current(ca_pem, common_name=node_common_name(opts.node_name))
         if stored.valid:
             # A crash after install, before the kubeconfig write: the pair is good, no CSR.
             self.say(f"{verdict.reason}; reusing the stored client certificate")
@@ -312,7 +318,9 @@ class Agent:
     async def _client_loop(self) -> None:
         state = RetryState()
         while True:
-            verdict = self.client_manager.current(None)
+            verdict = self.client_manager.current(
+                None, common_name=node_common_name(self.options.node_name)
+            )
             if verdict.leaf is not None and verdict.valid:
                 deadline = rotation_deadline(
                     verdict.leaf.not_valid_before_utc,

@@ -68,11 +68,13 @@ class CertificateManager:
         self.clock = clock
         self.reporter = reporter
 
-    def current(self, ca_pem: bytes | None) -> PairVerdict:
+    def current(self, ca_pem: bytes | None, *, common_name: str | None = None) -> PairVerdict:
         pair = self.store.read_current()
         if pair is None:
             return PairVerdict(f"no {self.store.current_path.name}")
-        return check_pair(pair.cert_pem, pair.key_pem, ca_pem, self.clock.now())
+        return check_pair(
+            pair.cert_pem, pair.key_pem, ca_pem, self.clock.now(), common_name=common_name
+        )
 
     async def obtain(
         self,

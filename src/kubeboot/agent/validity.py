@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 
 from kubeboot.pki.keys import InvalidKeyError, PrivateKey, load_private_key_pem
 
@@ -44,8 +45,15 @@ def load_certificates(pem: bytes) -> list[x509.Certificate]:
 
 
 def check_pair(
-    cert_pem: bytes, key_pem: bytes, ca_pem: bytes | None, now: dt.datetime
+    cert_pem: bytes,
+    key_pem: bytes,
+    ca_pem: bytes | None,
+    now: dt.datetime,
+    *,
+    common_name: str | None = None,
 ) -> PairVerdict:
+    """``common_name``, when given, must be the leaf's CN: a pair left by another
+    ``--node-name`` is someone else's identity, not ours to keep using."""
     certs = load_certificates(cert_pem)
     if not certs:
         return PairVerdict("no certificate in the client certificate data")
@@ -73,6 +81,15 @@ def check_pair(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ):
         return PairVerdict("client key does not match the certificate", leaf, key)
+    if common_name is not None:
+        cns = [str(a.value) for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        if cns != [common_name]:
+            return PairVerdict(
+                f"certificate is for {', '.join(cns) or 'no common name'}, not {common_name} "
+                "(was the node name changed?)",
+                leaf,
+                key,
+            )
     if ca_pem is not None:
         issuers = certs[1:] + load_certificates(ca_pem)
         if not any(_issued_by(leaf, issuer) for issuer in issuers):

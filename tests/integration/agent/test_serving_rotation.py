@@ -394,3 +394,33 @@ async def test_client_rotation_while_a_serving_request_waits_keeps_the_wait(
         if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
     ]
     assert [c["metadata"]["name"] for c in serving] == [name]
+
+
+def test_a_renamed_node_does_not_keep_the_old_identity(
+    cluster: RunningServer, tmp_path: Path
+) -> None:
+    old = NodePaths(tmp_path / "node", "rename-a")
+    info = join_info(cluster)
+    joined = run_kubeboot(
+        "join",
+        info.endpoint,
+        "--token",
+        info.token,
+        "--discovery-token-ca-cert-hash",
+        info.pin,
+        "--no-daemon",
+        *old.flags(),
+    )
+    assert joined.returncode == 0, joined.stdout + joined.stderr
+    # Same files, new --node-name: the kubeconfig and the stored pair are rename-a's.
+    new = NodePaths(tmp_path / "node", "rename-b")
+    with AgentProcess(tmp_path / "agent.log", "agent", *new.flags()) as proc:
+        proc.wait_for(
+            r"certificate is for system:node:rename-a, not system:node:rename-b "
+            r"\(was the node name changed\?\); bootstrapping a client certificate"
+        )
+        proc.wait_for(r"^wrote " + str(new.kubeconfig))
+    whoami = json.loads(
+        cluster.kubectl("auth", "whoami", "-o", "json", kubeconfig=new.kubeconfig).stdout
+    )
+    assert whoami["status"]["userInfo"]["username"] == "system:node:rename-b"

@@ -22,7 +22,6 @@ from kubeboot.agent.templates import (
     template_mismatch,
 )
 from kubeboot.agent.validity import check_pair
-
 from tests.unit.agent.agent_ca import NOW, NodeCA
 
 
@@ -139,6 +138,11 @@ def test_check_pair_verdicts() -> None:
         verdict = check_pair(cert_pem, key_pem, ca.pem, NOW)
         assert not verdict.valid
         assert why in str(verdict.reason)
+    # Another node's pair (the node name changed) is not ours.
+    renamed = check_pair(cert, key, ca.pem, NOW, common_name="system:node:n2")
+    assert not renamed.valid
+    assert "is for system:node:n1, not system:node:n2" in str(renamed.reason)
+    assert check_pair(cert, key, ca.pem, NOW, common_name="system:node:n1").valid
     # Expiry is exact: NotAfter == now is already expired.
     edge, edge_key = ca.issue(not_after=NOW)
     assert not check_pair(edge, edge_key, None, NOW).valid
