@@ -334,7 +334,20 @@ class Agent:
                 self.say(f"client certificate unusable ({verdict.reason}); bootstrapping again")
                 await self.ensure_client_certificate()
                 await self._reconnect()
-                state = RetryState()
+                fresh = self.client_manager.current(
+                    None, common_name=node_common_name(self.options.node_name)
+                )
+                if fresh.valid:
+                    state = RetryState()
+                else:
+                    # Issued a moment ago and already unusable: this node's clock disagrees
+                    # with the signer's. Going round again at once would make a CSR per turn.
+                    self.say(
+                        f"the new client certificate is not usable either ({fresh.reason}); "
+                        "is this node's clock right?"
+                    )
+                    state = state.failed(denied=False)
+                    await self._back_off(state, False, "client")
                 continue
             assert self.api is not None
             outcome = await self.client_manager.obtain(

@@ -424,3 +424,38 @@ def test_a_renamed_node_does_not_keep_the_old_identity(
         cluster.kubectl("auth", "whoami", "-o", "json", kubeconfig=new.kubeconfig).stdout
     )
     assert whoami["status"]["userInfo"]["username"] == "system:node:rename-b"
+
+
+async def test_clock_far_ahead_backs_off_instead_of_bootstrapping_in_a_loop(
+    cluster: RunningServer, tmp_path: Path
+) -> None:
+    """A node clock 25 min ahead of a signer issuing 15-min certificates: every new
+    certificate is expired on arrival. The agent says so and backs off."""
+    node = NodePaths(tmp_path / "node", "skewed-1")
+    _bootstrap_files(cluster, node)
+    lines: list[str] = []
+    agent = Agent(
+        AgentOptions(
+            kubeconfig=node.kubeconfig,
+            bootstrap_kubeconfig=node.bootstrap_kubeconfig,
+            cert_dir=node.cert_dir,
+            node_name="skewed-1",
+        ),
+        _AheadClock(dt.timedelta(minutes=25)),
+        say=lines.append,
+        rng=_FixedDraw(),
+    )
+    task = asyncio.create_task(agent.run())
+    try:
+        async with asyncio.timeout(30):
+            while not any("is this node's clock right?" in line for line in lines):
+                assert not task.done(), lines
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # the first back-off is 2 s: nothing new meanwhile
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert any("retrying the client certificate request in 2s" in line for line in lines)
+    # One at start, one for the in-process re-bootstrap; not one per loop turn.
+    assert len(await asyncio.to_thread(node_csrs, cluster, "skewed-1")) == 2
