@@ -122,20 +122,18 @@ def test_serving_certificate_after_manual_approval_with_the_printed_command(
     node = NodePaths(tmp_path / "node", "srv-1")
     serving = node.cert_dir / "kubelet-server-current.pem"
     metrics = f"127.0.0.1:{_free_port()}"
-    with _join_daemon(
-        cluster,
-        node,
-        tmp_path / "agent.log",
-        "--rotate-server-certificates",
-        "--node-ip",
-        "10.0.0.5",
-        "--node-ip",
-        "fd00::5",
-        "--metrics-bind-address",
-        metrics,
+    flags = ["--rotate-server-certificates", "--node-ip", "10.0.0.5", "--node-ip", "fd00::5"]
+    with _join_daemon(cluster, node, tmp_path / "join.log", *flags) as joined:
+        first_name = joined.wait_for(SERVING_WAIT).group(2)
+        # kill -9 while the serving CSR waits for a person (the join's agent dies).
+    log = tmp_path / "agent.log"
+    with AgentProcess(
+        log, "agent", *node.flags(), *flags, "--metrics-bind-address", metrics
     ) as proc:
         m = proc.wait_for(SERVING_WAIT)
         command, name = m.group(1), m.group(2)
+        assert name == first_name  # the pending key was reused: the same CSR, adopted
+        assert "(resumed)" in proc.output()
         assert not serving.exists()
         assert _scrape(metrics)["kubelet_certificate_manager_server_ttl_seconds"] == "+Inf"
         # The exact command the agent printed, run with the admin's credentials.
@@ -160,7 +158,13 @@ def test_serving_certificate_after_manual_approval_with_the_printed_command(
     assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
     assert serving.resolve().name.startswith("kubelet-server-2")
 
-    csr = next(c for c in node_csrs(cluster, "srv-1") if c["metadata"]["name"] == name)
+    serving_csrs = [
+        c
+        for c in node_csrs(cluster, "srv-1")
+        if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
+    ]
+    assert [c["metadata"]["name"] for c in serving_csrs] == [name]
+    csr = serving_csrs[0]
     assert csr["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
     assert csr["spec"]["username"] == "system:node:srv-1"
     assert ("Approved", "KubectlApprove") in conditions(csr)
