@@ -14,6 +14,7 @@ import click
 from kubeboot.api.config import ServerConfig
 from kubeboot.cli.durations import GoDuration
 from kubeboot.controllers.config import ControllersFlagError, enabled_controllers
+from kubeboot.storage.interface import StoreUnavailable
 
 __all__ = ["server"]
 
@@ -340,7 +341,14 @@ async def _run(config: ServerConfig) -> None:
     from kubeboot.api.serve import Server
 
     srv = Server(config)
-    await srv.start()
+    try:
+        await srv.start()
+    except StoreUnavailable as exc:
+        await srv.stop()
+        raise click.ClickException(
+            f"storage is unavailable: {exc}. Check that etcd is running and reachable "
+            "at --etcd-servers (and the --etcd-* TLS files)."
+        ) from exc
     loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]
     logging.getLogger("kubeboot.server").info("event loop: %s", loop_kind)
     assert srv.init_result is not None
