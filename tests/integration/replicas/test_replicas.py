@@ -32,6 +32,7 @@ from tests.integration.replicas.conftest import (
     token_client,
 )
 from tests.integration.replicas.nodes import join_node
+from tests.unit.storage.conftest import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -246,3 +247,20 @@ async def test_migrate_an_embedded_installation_to_etcd(
         assert on_etcd.process is not None
         on_etcd.process.terminate()
         on_etcd.process.wait(10)
+
+
+async def test_server_without_reachable_etcd_exits_with_a_clear_error(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            *KUBEBOOT, "server", "--data-dir", str(tmp_path / "data"),
+            "--bind-address", "127.0.0.1", "--secure-port", "0",
+            "--storage-backend", "etcd3", "--etcd-servers", dead,
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Error: storage is unavailable" in done.stderr
+    assert dead in done.stderr
+    assert "Traceback" not in done.stderr
