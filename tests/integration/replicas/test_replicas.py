@@ -8,16 +8,23 @@ RBAC bindings, token deletion); both replicas serve one CA; exactly one runs con
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from kubeboot.client.http import HttpApiClient
+from kubeboot.clock import SystemClock
 from kubeboot.controllers.leader import LEASE_RESOURCE
+from kubeboot.pki.authority import CertificateAuthority
+from kubeboot.pki.keys import dump_private_key_pem
 from kubeboot.resources import bootstrap_token as bt
 from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import Forbidden, StatusError, Unauthorized
@@ -264,3 +271,44 @@ async def test_server_without_reachable_etcd_exits_with_a_clear_error(tmp_path: 
     assert "Error: storage is unavailable" in done.stderr
     assert dead in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_a_replica_with_every_file_given_by_flags_writes_no_pki_of_its_own(
+    two_replicas: Replicas, etcd_cluster: EtcdCluster, etcd_prefix: str, tmp_path: Path
+) -> None:
+    """The operator layout: shared CA, one serving cert naming every replica, client CA."""
+    try:
+        first = two_replicas.servers[0]
+        ca_crt, ca_key = first.data_dir / "pki" / "ca.crt", first.data_dir / "pki" / "ca.key"
+        ca = CertificateAuthority.load(ca_crt, ca_key)
+        cert, key = ca.issue_serving_cert(
+            common_name="kube-apiserver",
+            dns_names=["kube.example.com", "localhost"],
+            ips=[ipaddress.ip_address("127.0.0.1")],
+            clock=SystemClock(),
+        )
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        (shared / "apiserver.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (shared / "apiserver.key").write_bytes(dump_private_key_pem(key))
+        (shared / "apiserver.key").chmod(0o600)
+        third = start_server_process(
+            tmp_path / "replica-files",
+            *etcd_flags(etcd_cluster, etcd_prefix),
+            *("--cluster-signing-cert-file", str(ca_crt)),
+            *("--cluster-signing-key-file", str(ca_key)),
+            *("--client-ca-file", str(ca_crt)),
+            *("--tls-cert-file", str(shared / "apiserver.crt")),
+            *("--tls-private-key-file", str(shared / "apiserver.key")),
+        )
+        two_replicas.servers.append(third)
+        assert sorted(p.name for p in (third.data_dir / "pki").iterdir()) == []
+        host, port = third.url.removeprefix("https://").rsplit(":", 1)
+        served = await asyncio.to_thread(ssl.get_server_certificate, (host, int(port)))
+        assert x509.load_pem_x509_certificate(served.encode()) == cert
+        # admin.conf of the first replica (client cert from the shared CA) works here
+        async with admin_client(first.kubeconfig, third.url) as admin:
+            lease = await admin.get(LEASE_RESOURCE, "kube-controller-manager", "kube-system")
+            assert lease["spec"]["holderIdentity"]
+    finally:
+        two_replicas.stop_all()
