@@ -190,3 +190,88 @@ async def test_exec_plugin_token(tmp_path: Path) -> None:
     config = load_client_config(path)
     assert config.ssl_context is None
     assert await config.auth.value() == "Bearer from-exec"
+
+
+@pytest.mark.parametrize(
+    ("cluster_keys", "user_keys"),
+    [
+        (("certificate-authority",), ("client-certificate", "client-key")),
+        (("certificate-authority-data", "insecure-skip-tls-verify"), ("token",)),
+        (("certificate-authority", "tls-server-name", "proxy-url"), ()),
+        (("insecure-skip-tls-verify",), ()),
+    ],
+    ids=["ca-file-client-pair", "ca-data-token", "ca-only", "insecure-anonymous"],
+)
+async def test_plain_kubeconfigs_resolve_as_lightkube_resolves_them(
+    tmp_path: Path, cluster_keys: tuple[str, ...], user_keys: tuple[str, ...]
+) -> None:
+    import base64
+
+    from kubeboot.client.kubeconfig import _lightkube_client_config, _plain_client_config
+
+    ca, crt, key = _write_pair(tmp_path)
+    every_cluster = {
+        "server": "https://h:6443",
+        "certificate-authority": str(ca),
+        "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
+        "insecure-skip-tls-verify": True,
+        "tls-server-name": "kubernetes",
+        "proxy-url": "http://proxy:3128",
+    }
+    every_user = {"client-certificate": str(crt), "client-key": str(key), "token": "abc.def"}
+    conf = _config(
+        {"server": "https://h:6443", **{k: every_cluster[k] for k in cluster_keys}},
+        {k: every_user[k] for k in user_keys},
+    )
+    plain = _plain_client_config(conf, None, "k")
+    assert plain is not None
+    reference = _lightkube_client_config(conf, None, "k")
+    assert plain.ssl_context is not None
+    assert reference.ssl_context is not None
+    for attr in ("verify_mode", "check_hostname", "minimum_version", "options"):
+        assert getattr(plain.ssl_context, attr) == getattr(reference.ssl_context, attr), attr
+    assert plain.ssl_context.cert_store_stats() == reference.ssl_context.cert_store_stats()
+    assert await plain.auth.value() == await reference.auth.value()
+    assert plain.auth.refreshable == reference.auth.refreshable
+    for field_name in ("server", "namespace", "tls_server_name", "proxy", "context_name"):
+        assert getattr(plain, field_name) == getattr(reference, field_name), field_name
+    assert (plain.cluster, plain.user) == (reference.cluster, reference.user)
+
+
+@pytest.mark.parametrize(
+    ("cluster", "user"),
+    [
+        ({"server": "https://h"}, {}),  # no CA: the system trust store, lightkube decides
+        ({"server": "https://h", "certificate-authority": "/ca"}, {"tokenFile": "/t"}),
+        ({"server": "https://h", "certificate-authority": "/ca"}, {"client-certificate": "/c"}),
+        ({"server": "http://h", "certificate-authority": "/ca"}, {}),
+    ],
+)
+def test_anything_else_goes_through_lightkube(
+    cluster: dict[str, Any], user: dict[str, Any]
+) -> None:
+    from kubeboot.client.kubeconfig import _plain_client_config
+
+    assert _plain_client_config(_config(cluster, user), None, "k") is None
+    assert _plain_client_config(_config(cluster, user, current=None), None, "k") is None
+
+
+def test_loading_the_agents_kubeconfig_does_not_import_lightkube(tmp_path: Path) -> None:
+    import subprocess
+
+    ca, crt, key = _write_pair(tmp_path)
+    path = _dump(
+        tmp_path / "kubelet.conf",
+        _config(
+            {"server": "https://h", "certificate-authority": str(ca)},
+            {"client-certificate": str(crt), "client-key": str(key)},
+        ),
+    )
+    code = (
+        "import sys\n"
+        "from kubeboot.client.kubeconfig import load_client_config\n"
+        f"load_client_config({str(path)!r})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightkube', 'httpx2')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
