@@ -24,8 +24,9 @@ PatchType = Literal["merge", "json", "strategic"]
 
 
 class ApiClient(Protocol):
-    async def get(self, res: ResourceInfo, name: str, namespace: str | None = None) -> JsonObject:
-        ...
+    async def get(
+        self, res: ResourceInfo, name: str, namespace: str | None = None
+    ) -> JsonObject: ...
 
     async def list(
         self,

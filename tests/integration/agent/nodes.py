@@ -27,9 +27,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
-from tests.conftest import RunningServer
 
 from kubeboot.pki.keys import dump_private_key_pem, generate_private_key, load_private_key_pem
+from tests.conftest import RunningServer
 
 KUBEBOOT = [sys.executable, "-m", "kubeboot"]
 

@@ -15,6 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from kubeboot.agent.csrflow import request_name
+from kubeboot.agent.templates import client_template
+from kubeboot.pki.keys import load_private_key_pem
 from tests.conftest import RunningServer, start_server_process
 from tests.integration.agent.nodes import (
     AgentProcess,
@@ -25,10 +29,6 @@ from tests.integration.agent.nodes import (
     join_info,
     node_csrs,
 )
-
-from kubeboot.agent.csrflow import request_name
-from kubeboot.agent.templates import client_template
-from kubeboot.pki.keys import load_private_key_pem
 
 WAITING = r"waiting for client certificate signing request (node-csr-[A-Za-z0-9_-]+)"
 

@@ -15,7 +15,6 @@ import pytest
 
 from kubeboot.agent.certstore import CertStore, CertStoreError, pair_file_name, pairs_to_prune
 from kubeboot.pki.keys import dump_private_key_pem
-
 from tests.unit.agent.agent_ca import NOW, NodeCA
 
 
