@@ -48,6 +48,10 @@ __all__ = ["DEFAULT_NAMESPACES", "SYSTEM_USER", "Server"]
 log = logging.getLogger("kubeboot.server")
 
 _WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104
+# A storm of nodes connects faster than a loaded loop accepts; when the accept queue
+# overflows, Linux (with SYN cookies) answers a client's first data with a reset. aiohttp's
+# sites listen with 128 unless told; 4096 is the kernel's default somaxconn cap, as Go uses.
+_LISTEN_BACKLOG = 4096
 
 
 def _https(host: str, port: int) -> str:
@@ -182,7 +186,7 @@ class Server:
         ssl_ctx = make_server_ssl_context(
             self.pki.serving_cert_file, self.pki.serving_key_file, client_ca
         )
-        site = web.SockSite(self._runner, sock, ssl_context=ssl_ctx)
+        site = web.SockSite(self._runner, sock, ssl_context=ssl_ctx, backlog=_LISTEN_BACKLOG)
         await site.start()
         log.info("kubeboot API server listening on %s", self.url)
 
@@ -229,7 +233,7 @@ class Server:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, self.config.secure_port))
-        sock.listen(1024)
+        sock.listen(_LISTEN_BACKLOG)
         sock.setblocking(False)
         return sock
 
