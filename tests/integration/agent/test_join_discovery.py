@@ -15,6 +15,7 @@ import json
 import ssl
 import stat
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubeboot.pki.keys import dump_private_key_pem, generate_private_key
 from tests.conftest import RunningServer, start_server_process
 from tests.integration.agent.nodes import (
+    AgentProcess,
     JoinInfo,
     NodePaths,
     conditions,
@@ -273,3 +275,40 @@ def test_tampered_cluster_info_is_refused(cluster: RunningServer, tmp_path: Path
     assert "failed to verify the JWS signature of cluster-info" in out
     assert "do not trust this API server" in out
     assert node.files() == []
+
+
+def _context_switches(pid: int) -> int:
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        for line in status.read_text().splitlines():
+            if "ctxt_switches:" in line:
+                total += int(line.split()[1])
+    return total
+
+
+def test_idle_agent_does_not_wake_up(cluster: RunningServer, tmp_path: Path) -> None:
+    """Between rotations nothing may wake the agent: no poll, no keep-alive timer (aiohttp's
+    closed-transport cleanup ran every 2 s while a session lived)."""
+    info = join_info(cluster)
+    node = NodePaths(tmp_path / "node", "idle-1")
+    with AgentProcess(
+        tmp_path / "agent.log",
+        "join",
+        info.endpoint,
+        "--token",
+        info.token,
+        "--discovery-token-ca-cert-hash",
+        info.pin,
+        *node.flags(),
+    ) as proc:
+        proc.wait_for(r"^wrote " + str(node.kubeconfig))
+        deadline = time.monotonic() + 20
+        while cluster.kubectl("get", "node", "idle-1", check=False).returncode != 0:
+            assert time.monotonic() < deadline, proc.output()
+            time.sleep(0.1)
+        time.sleep(0.5)  # let the registration's response be handled
+        before = _context_switches(proc.proc.pid)
+        time.sleep(5.0)
+        woke = _context_switches(proc.proc.pid) - before
+        assert proc.proc.poll() is None
+    assert woke == 0, f"{woke} context switches in 5 s of idling"
