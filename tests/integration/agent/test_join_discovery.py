@@ -303,10 +303,14 @@ def test_idle_agent_does_not_wake_up(cluster: RunningServer, tmp_path: Path) -> 
     ) as proc:
         proc.wait_for(r"^wrote " + str(node.kubeconfig))
         deadline = time.monotonic() + 20
-        while cluster.kubectl("get", "node", "idle-1", check=False).returncode != 0:
+        # Registered: created, then its status (addresses) patched; the last request.
+        jsonpath = "-o=jsonpath={.status.addresses[*].address}"
+        while (
+            "idle-1" not in cluster.kubectl("get", "node", "idle-1", jsonpath, check=False).stdout
+        ):
             assert time.monotonic() < deadline, proc.output()
             time.sleep(0.1)
-        time.sleep(0.5)  # let the registration's response be handled
+        time.sleep(1.0)  # let the agent handle that last response
         before = _context_switches(proc.proc.pid)
         time.sleep(5.0)
         woke = _context_switches(proc.proc.pid) - before
