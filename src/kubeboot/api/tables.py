@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from kubeboot.clock import parse_time
+from kubeboot.durations import human_duration
 from kubeboot.resources.registry import ResourceInfo
 
-__all__ = ["human_duration", "to_table", "wants_table"]
+__all__ = ["to_table", "wants_table"]
 
 JsonObj = dict[str, Any]
 Cell = Callable[[JsonObj, dt.datetime], Any]
@@ -24,42 +25,12 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in accept and "g=meta.k8s.io" in accept
 
 
-def human_duration(seconds: float) -> str:
-    """apimachinery's ``duration.HumanDuration``: ``45s``, ``3m20s``, ``5h``, ``3d4h``, ``2y``."""
-    s = int(seconds)
-    if s < 0:
-        return "<invalid>"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        rem = s % 60
-        return f"{minutes}m{rem}s" if rem else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        rem = (s % 3600) // 60
-        return f"{hours}h{rem}m" if rem else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rem = hours % 24
-        return f"{hours // 24}d{rem}h" if rem else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y{days}d" if days else f"{hours // 24 // 365}y"
-    return f"{hours // 24 // 365}y"
-
-
 def _age(obj: JsonObj, now: dt.datetime) -> str:
     created = (obj.get("metadata") or {}).get("creationTimestamp")
     if not created:
         return "<unknown>"
     try:
-        return human_duration((now - parse_time(created)).total_seconds())
+        return human_duration(now - parse_time(created))
     except ValueError:
         return "<unknown>"
 
@@ -81,7 +52,7 @@ def _csr_condition(obj: JsonObj, now: dt.datetime) -> str:
 
 def _csr_duration(obj: JsonObj, now: dt.datetime) -> str:
     seconds = (obj.get("spec") or {}).get("expirationSeconds")
-    return human_duration(seconds) if isinstance(seconds, int) else "<none>"
+    return human_duration(dt.timedelta(seconds=seconds)) if isinstance(seconds, int) else "<none>"
 
 
 def _node_status(obj: JsonObj, now: dt.datetime) -> str:
@@ -159,7 +130,7 @@ def _event_last_seen(obj: JsonObj, now: dt.datetime) -> str:
         or (obj.get("metadata") or {}).get("creationTimestamp")
     )
     try:
-        return human_duration((now - parse_time(str(when))).total_seconds())
+        return human_duration(now - parse_time(str(when)))
     except ValueError:
         return "<unknown>"
 

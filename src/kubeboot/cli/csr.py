@@ -40,10 +40,11 @@ from kubeboot.cli.options import (
     output_option,
     run_api,
 )
-from kubeboot.cli.output import dump, human_duration, tabulate
+from kubeboot.cli.output import dump, tabulate
 from kubeboot.client.http import HttpApiClient
 from kubeboot.clock import SystemClock, format_time, parse_time
 from kubeboot.controllers.certificates import CSR_RESOURCE, conditions, has_certificate, request_pem
+from kubeboot.durations import human_duration
 from kubeboot.pki.csr import CsrError, csr_facts, parse_csr_pem
 from kubeboot.resources.status import Conflict, NotFound
 

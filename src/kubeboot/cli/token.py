@@ -32,10 +32,11 @@ from kubeboot.cli.options import (
     output_option,
     run_api,
 )
-from kubeboot.cli.output import dump, short_human_duration, tabulate
+from kubeboot.cli.output import dump, tabulate
 from kubeboot.client.http import HttpApiClient
 from kubeboot.clock import SystemClock, format_time
 from kubeboot.clusterinit import join_command
+from kubeboot.durations import short_human_duration
 from kubeboot.pki.pins import spki_pin
 from kubeboot.resources import bootstrap_token as bt
 from kubeboot.resources.registry import ResourceInfo, find_resource

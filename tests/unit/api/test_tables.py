@@ -6,33 +6,10 @@ import datetime as dt
 
 import pytest
 
-from kubeboot.api.tables import human_duration, to_table
+from kubeboot.api.tables import to_table
 from kubeboot.resources.registry import find_resource
 
 CSRS = find_resource("certificates.k8s.io", "v1", "certificatesigningrequests")
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (-1, "<invalid>"),
-        (0, "0s"),
-        (119, "119s"),
-        (120, "2m"),
-        (150, "2m30s"),
-        (600, "10m"),
-        (3 * 3600, "3h"),
-        (3 * 3600 + 60, "3h1m"),
-        (8 * 3600, "8h"),
-        (47 * 3600, "47h"),
-        (50 * 3600, "2d2h"),
-        (10 * 86400, "10d"),
-        (3 * 365 * 86400, "3y"),
-        (86400 * 800, "2y70d"),
-    ],
-)
-def test_human_duration(seconds: int, text: str) -> None:
-    assert human_duration(seconds) == text
 
 
 @pytest.mark.parametrize(

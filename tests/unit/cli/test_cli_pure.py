@@ -18,7 +18,7 @@ from kubeboot.cli.csr import (
     condition_summary,
     select_csrs,
 )
-from kubeboot.cli.output import human_duration, short_human_duration, tabulate
+from kubeboot.cli.output import tabulate
 from kubeboot.cli.token import (
     TokenInfo,
     token_from_secret,
@@ -26,6 +26,7 @@ from kubeboot.cli.token import (
     token_table,
     validated_groups,
 )
+from kubeboot.durations import human_duration, short_human_duration
 from kubeboot.resources import bootstrap_token as bt
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
