@@ -31,7 +31,7 @@ from typing import Any
 
 import click
 
-from kubeboot.cli.durations import GoDuration
+from kubeboot.cli.flagtypes import GoDuration
 from kubeboot.cli.options import (
     CommandError,
     KubeconfigRef,

@@ -12,15 +12,11 @@ from pathlib import Path
 import click
 
 from kubeboot.api.config import ServerConfig
-from kubeboot.cli.durations import GoDuration
+from kubeboot.cli.flagtypes import GoDuration, etcd_client_options, split_csv
 from kubeboot.controllers.config import ControllersFlagError, enabled_controllers
 from kubeboot.storage.interface import StoreUnavailable
 
 __all__ = ["server"]
-
-
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 # kube-controller-manager's per-signer flags: --cluster-signing-<flag>-{cert,key}-file.
@@ -108,25 +104,7 @@ def _signer_files(
     default="",
     help="Comma-separated etcd client URLs, e.g. https://10.0.0.1:2379,https://10.0.0.2:2379.",
 )
-@click.option(
-    "--etcd-cafile",
-    type=click.Path(path_type=Path, exists=True),
-    default=None,
-    help="CA bundle that signed the etcd members' serving certificates (https:// URLs).",
-)
-@click.option(
-    "--etcd-certfile",
-    type=click.Path(path_type=Path, exists=True),
-    default=None,
-    help="Client certificate for etcd's --client-cert-auth (with --etcd-keyfile).",
-)
-@click.option(
-    "--etcd-keyfile",
-    type=click.Path(path_type=Path, exists=True),
-    default=None,
-    help="Private key of --etcd-certfile.",
-)
-@click.option("--etcd-prefix", default="/registry", help="Key prefix of every object in etcd.")
+@etcd_client_options
 @click.option(
     "--authorization-mode",
     default="Node,RBAC",
@@ -247,7 +225,7 @@ def server(
         --etcd-cafile etcd-ca.crt --etcd-certfile etcd-client.crt --etcd-keyfile etcd-client.key \\
         --cluster-signing-cert-file ca.crt --cluster-signing-key-file ca.key
     """
-    if storage_backend == "etcd3" and not _csv(etcd_servers):
+    if storage_backend == "etcd3" and not split_csv(etcd_servers):
         raise click.BadParameter(
             "--storage-backend etcd3 needs --etcd-servers (e.g. https://127.0.0.1:2379)",
             param_hint="--etcd-servers",
@@ -268,14 +246,14 @@ def server(
         cluster_signing_cert_file=cluster_signing_cert_file,
         cluster_signing_key_file=cluster_signing_key_file,
         storage_backend=storage_backend,
-        etcd_servers=_csv(etcd_servers),
+        etcd_servers=split_csv(etcd_servers),
         etcd_cafile=etcd_cafile,
         etcd_certfile=etcd_certfile,
         etcd_keyfile=etcd_keyfile,
         etcd_prefix=etcd_prefix,
-        authorization_mode=_csv(authorization_mode),
+        authorization_mode=split_csv(authorization_mode),
         anonymous_auth=anonymous_auth,
-        anonymous_allowed_cidrs=_csv(anonymous_allowed_cidrs),
+        anonymous_allowed_cidrs=split_csv(anonymous_allowed_cidrs),
         anonymous_rate=anonymous_rate,
         anonymous_burst=anonymous_burst,
         failed_auth_rate=failed_auth_rate,
@@ -285,7 +263,7 @@ def server(
         audit_log_maxbackup=audit_log_maxbackup,
         enable_bootstrap_token_auth=enable_bootstrap_token_auth,
         token_auth_file=token_auth_file,
-        controllers=_csv(controllers),
+        controllers=split_csv(controllers),
         cluster_signing_duration=cluster_signing_duration,
         leader_elect=leader_elect,
         signer_files=_signer_files(signer_flags, cluster_signing_cert_file),

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import click
 
+from kubeboot.cli.flagtypes import etcd_client_options, split_csv
+
 __all__ = ["storage"]
-
-
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 @click.group()
@@ -35,25 +33,7 @@ def storage() -> None:
     required=True,
     help="Comma-separated etcd client URLs, as --etcd-servers.",
 )
-@click.option(
-    "--etcd-cafile",
-    type=click.Path(path_type=Path, exists=True),
-    default=None,
-    help="CA bundle that signed the etcd members' serving certificates (https:// URLs).",
-)
-@click.option(
-    "--etcd-certfile",
-    type=click.Path(path_type=Path, exists=True),
-    default=None,
-    help="Client certificate for etcd's --client-cert-auth (with --etcd-keyfile).",
-)
-@click.option(
-    "--etcd-keyfile",
-    type=click.Path(path_type=Path, exists=True),
-    default=None,
-    help="Private key of --etcd-certfile.",
-)
-@click.option("--etcd-prefix", default="/registry", show_default=True)
+@etcd_client_options
 @click.option(
     "--force",
     is_flag=True,
@@ -84,7 +64,7 @@ def migrate(
             f"{database} does not exist; give the data directory of a SQLite server",
             param_hint="--from",
         )
-    servers = _csv(etcd_servers)
+    servers = split_csv(etcd_servers)
     if not servers:
         raise click.BadParameter("no etcd URL given", param_hint="--to")
     code = asyncio.run(

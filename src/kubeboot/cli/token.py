@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import click
 from cryptography import x509
 
-from kubeboot.cli.durations import GoDuration
+from kubeboot.cli.flagtypes import GoDuration
 from kubeboot.cli.options import (
     CommandError,
     KubeconfigRef,
