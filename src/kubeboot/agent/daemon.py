@@ -20,12 +20,14 @@ import logging
 import random
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from kubeboot.agent import metrics
 from kubeboot.agent.certstore import CertStore
@@ -38,6 +40,7 @@ from kubeboot.agent.constants import (
     node_common_name,
 )
 from kubeboot.agent.csrflow import CsrDenied, PendingRequest
+from kubeboot.agent.hibernation import MIN_SLEEP_SECONDS, Hibernation
 from kubeboot.agent.kubeconfigs import ca_pem_of, kubelet_kubeconfig, write_kubeconfig
 from kubeboot.agent.manager import CertificateManager, seconds_until
 from kubeboot.agent.rotation import RetryState, retry_delay, rotation_deadline
@@ -76,6 +79,8 @@ class AgentOptions:
     bootstrap_wait_seconds: float = 3600.0
     rotation_wait_seconds: float = 900.0
     metrics_address: str | None = None
+    # Between rotations, hand over to the small sleeper (run() returns a Hibernation).
+    hibernate: bool = False
 
 
 def kubeconfig_verdict(
@@ -141,6 +146,7 @@ class Agent:
         *,
         say: Callable[[str], None] = print,
         rng: random.Random | None = None,
+        deadlines: dict[str, dt.datetime] | None = None,
     ) -> None:
         self.options = options
         self.clock = clock
@@ -155,6 +161,14 @@ class Agent:
         )
         self.api: HttpApiClient | None = None
         self.node_addresses: list[dict[str, str]] = []
+        # Rotation deadlines by certificate fingerprint; given ones come from before a
+        # hibernation, so the draw survives the exec.
+        self._deadlines: dict[str, dt.datetime] = dict(deadlines or {})
+        self._active: set[str] = set()  # the rotation loops running
+        self._parked: dict[str, tuple[str, dt.datetime]] = {}  # loop -> (fingerprint, deadline)
+        self._registered = False
+        self._hibernation: Hibernation | None = None
+        self._hibernate_now = asyncio.Event()
 
     # -- client certificate ---------------------------------------------------------------
 
@@ -262,6 +276,8 @@ class Agent:
             delay = retry_delay(state, denied=False, draw=self.rng.random())
             self.say(f"retrying the Node registration in {delay:.0f}s")
             await self._idle(delay)
+        self._registered = True
+        self._consider_hibernating()
 
     async def event(self, kind: str, reason: str, message: str) -> None:
         if self.api is None:
@@ -288,22 +304,83 @@ class Agent:
 
     # -- rotation loops --------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self) -> Hibernation | None:
+        """Run until an unrecoverable error, or, with ``hibernate``, until every loop waits
+        for a rotation deadline: then return what the sleeper needs (the caller execs it)."""
         await self.ensure_client_certificate()
         self.api = self._connect()
         self.node_addresses = self._addresses()  # the serving loop's SANs, before any await
+        loops = [self._register_until_done()]
+        if self.options.rotate_certificates:
+            self._active.add(CLIENT_PREFIX)
+            loops.append(self._client_loop())
+        if self.options.rotate_server_certificates:
+            self._active.add(SERVER_PREFIX)
+            loops.append(self._server_loop())
+        if self.options.metrics_address:
+            loops.append(metrics.serve(self.options.metrics_address, self._ttls))
+        work = asyncio.gather(*loops)
+        hibernate = asyncio.ensure_future(self._hibernate_now.wait())
+        either: set[asyncio.Future[Any]] = {work, hibernate}
         try:
-            loops = [self._register_until_done()]
-            if self.options.rotate_certificates:
-                loops.append(self._client_loop())
-            if self.options.rotate_server_certificates:
-                loops.append(self._server_loop())
-            if self.options.metrics_address:
-                loops.append(metrics.serve(self.options.metrics_address, self._ttls))
-            await asyncio.gather(*loops)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if work.done():
+                work.result()
+                return None
+            return self._hibernation
         finally:
+            for task in either:
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if self.api is not None:
                 await self.api.close()
+
+    def _rotation_deadline(self, leaf: x509.Certificate) -> tuple[str, dt.datetime]:
+        """This certificate's deadline: the one drawn before (also before an exec), or a
+        new draw. A remembered deadline outside the certificate's life is not trusted."""
+        fingerprint = leaf.fingerprint(hashes.SHA256()).hex()
+        deadline = self._deadlines.get(fingerprint)
+        if deadline is None or not (
+            leaf.not_valid_before_utc <= deadline <= leaf.not_valid_after_utc
+        ):
+            deadline = rotation_deadline(
+                leaf.not_valid_before_utc, leaf.not_valid_after_utc, self.rng.random()
+            )
+            self._deadlines[fingerprint] = deadline
+        return fingerprint, deadline
+
+    async def _wait_for_deadline(self, loop: str, leaf: x509.Certificate) -> None:
+        fingerprint, deadline = self._rotation_deadline(leaf)
+        self._parked[loop] = (fingerprint, deadline)
+        try:
+            self._consider_hibernating()
+            await self._idle(seconds_until(self.clock, deadline))
+        finally:
+            del self._parked[loop]
+
+    def _consider_hibernating(self) -> None:
+        """Hand over to the sleeper if nothing but deadlines is left: the Node registered,
+        every rotation loop waiting for its deadline (never during a CSR wait or a
+        back-off), no /metrics server, and the earliest deadline far enough away."""
+        opts = self.options
+        if not opts.hibernate or opts.metrics_address or not self._registered:
+            return
+        if not self._parked or set(self._parked) != self._active:
+            return
+        loop, (_, until) = min(self._parked.items(), key=lambda item: item[1][1])
+        seconds = (until - self.clock.now()).total_seconds()
+        if seconds < MIN_SLEEP_SECONDS:
+            return
+        what = "serving" if loop == SERVER_PREFIX else "client"
+        self._hibernation = Hibernation(
+            until=until,
+            wall_deadline=time.time() + seconds,
+            what=f"{what} certificate rotation",
+            deadlines=dict(self._parked.values()),
+        )
+        self._hibernate_now.set()
 
     def _ttls(self) -> dict[str, float | None]:
         ttls: dict[str, float | None] = {}
@@ -322,12 +399,7 @@ class Agent:
                 None, common_name=node_common_name(self.options.node_name)
             )
             if verdict.leaf is not None and verdict.valid:
-                deadline = rotation_deadline(
-                    verdict.leaf.not_valid_before_utc,
-                    verdict.leaf.not_valid_after_utc,
-                    self.rng.random(),
-                )
-                await self._idle(seconds_until(self.clock, deadline))
+                await self._wait_for_deadline(CLIENT_PREFIX, verdict.leaf)
             elif verdict.leaf is not None and self.options.bootstrap_kubeconfig is not None:
                 # Expired (or unusable) with no successful renewal: start over with the
                 # bootstrap credential, which upstream only does after exit and restart.
@@ -378,17 +450,14 @@ class Agent:
             template = serving_template(self.options.node_name, self.node_addresses)
             if template is None:
                 self.say("no serving certificate request until the node has an IP (--node-ip)")
+                self._active.discard(SERVER_PREFIX)
+                self._consider_hibernating()
                 return
             verdict = self.server_manager.current(None)
             if verdict.leaf is not None and verdict.valid:
                 mismatch = template_mismatch(verdict.leaf, template)
                 if mismatch is None:
-                    deadline = rotation_deadline(
-                        verdict.leaf.not_valid_before_utc,
-                        verdict.leaf.not_valid_after_utc,
-                        self.rng.random(),
-                    )
-                    await self._idle(seconds_until(self.clock, deadline))
+                    await self._wait_for_deadline(SERVER_PREFIX, verdict.leaf)
                 else:
                     self.say(f"serving certificate no longer matches the node: {mismatch}")
             assert self.api is not None

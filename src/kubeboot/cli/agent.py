@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import click
 
 from kubeboot.agent.constants import DEFAULT_CERT_DIR
 
-__all__ = ["agent", "agent_options", "run_agent"]
+__all__ = ["agent", "agent_flags", "agent_options", "run_agent"]
 
 
 def agent_options(f: click.decorators.FC) -> click.decorators.FC:
@@ -68,7 +69,13 @@ def agent_options(f: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--metrics-bind-address",
             default=None,
-            help="Serve /metrics on host:port (off by default).",
+            help="Serve /metrics on host:port (off by default; keeps the agent resident).",
+        ),
+        click.option(
+            "--stay-resident",
+            is_flag=True,
+            help="Keep the full agent in memory between rotations instead of re-executing "
+            "into a ~10 MB sleeper (same PID) until the next rotation deadline.",
         ),
     ]
     for option in reversed(options):
@@ -88,10 +95,15 @@ def run_agent(
     bootstrap_timeout: float,
     rotation_wait: float,
     metrics_bind_address: str | None,
+    stay_resident: bool,
     daemon: bool = True,
+    wake_command: list[str] | None = None,
 ) -> None:
+    """Run the agent; between rotations, unless ``stay_resident`` (or without a
+    ``wake_command`` to come back with), exec the sleeper, which execs ``wake_command``."""
     from kubeboot.agent.daemon import Agent, AgentError, AgentOptions, default_node_name
-    from kubeboot.clock import SystemClock
+    from kubeboot.agent.hibernation import DEADLINES_ENV, decode_deadlines, exec_sleeper
+    from kubeboot.clock import SystemClock, format_time
 
     options = AgentOptions(
         kubeconfig=kubeconfig,
@@ -104,10 +116,27 @@ def run_agent(
         bootstrap_wait_seconds=bootstrap_timeout,
         rotation_wait_seconds=rotation_wait,
         metrics_address=metrics_bind_address,
+        hibernate=daemon and not stay_resident and wake_command is not None,
     )
-    agent = Agent(options, SystemClock(), say=lambda line: print(line, flush=True))
+    agent = Agent(
+        options,
+        SystemClock(),
+        say=lambda line: print(line, flush=True),
+        deadlines=decode_deadlines(os.environ.pop(DEADLINES_ENV, "")),
+    )
     try:
-        asyncio.run(agent.run() if daemon else agent.ensure_client_certificate())
+        if not daemon:
+            asyncio.run(agent.ensure_client_certificate())
+            return
+        hibernation = asyncio.run(agent.run())
+        if hibernation is not None and wake_command is not None:
+            print(
+                f"nothing to do until {format_time(hibernation.until)} ({hibernation.what}); "
+                f"sleeping until then as a minimal process, same pid {os.getpid()} "
+                "(--stay-resident keeps the full agent)",
+                flush=True,
+            )
+            exec_sleeper(hibernation, wake_command)
     except (AgentError, OSError) as e:
         # OSError: a file the agent must write (kubeconfig, cert-dir) cannot be; the message
         # names the path, and what was already written is complete (atomic writes).
@@ -133,4 +162,30 @@ def agent(bootstrap_kubeconfig: Path | None, **kwargs: object) -> None:
       kubeboot agent --bootstrap-kubeconfig bootstrap.conf --kubeconfig kubelet.conf \\
         --cert-dir ./pki --node-name worker-1 --node-ip 10.0.0.5 --rotate-server-certificates
     """
-    run_agent(bootstrap_kubeconfig=bootstrap_kubeconfig, **kwargs)  # type: ignore[arg-type]
+    from kubeboot.agent.hibernation import interpreter_prefix
+
+    # Back from the sleeper: this very command line, in the same directory and environment.
+    wake = [*interpreter_prefix(sys.orig_argv, sys.argv), *sys.argv[1:]]
+    run_agent(bootstrap_kubeconfig=bootstrap_kubeconfig, wake_command=wake, **kwargs)  # type: ignore[arg-type]
+
+
+def agent_flags(values: dict[str, object]) -> list[str]:
+    """``kubeboot agent`` flags that give its parameters ``values`` (the ones ``agent``
+    has; others are ignored): how ``kubeboot join`` continues as the agent after an exec."""
+    out: list[str] = []
+    for param in agent.params:
+        if not isinstance(param, click.Option) or param.name not in values:
+            continue
+        value = values[param.name]
+        if value is None:
+            continue
+        if param.is_flag:
+            if param.secondary_opts:
+                out.append(param.opts[0] if value else param.secondary_opts[0])
+            elif value:
+                out.append(param.opts[0])
+            continue
+        items = value if param.multiple and isinstance(value, list | tuple) else [value]
+        for item in items:
+            out += [param.opts[0], str(item)]
+    return out

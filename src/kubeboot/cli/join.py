@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kubeboot.cli.agent import agent_options, run_agent
+from kubeboot.cli.agent import agent_flags, agent_options, run_agent
 
 __all__ = ["join"]
 
@@ -91,4 +91,27 @@ def join(
         sys.exit(1)
     write_kubeconfig(bootstrap_kubeconfig, conf)
     click.echo(f"cluster discovered; wrote {bootstrap_kubeconfig}")
-    run_agent(bootstrap_kubeconfig=bootstrap_kubeconfig, daemon=daemon, **kwargs)  # type: ignore[arg-type]
+    run_agent(
+        bootstrap_kubeconfig=bootstrap_kubeconfig,
+        daemon=daemon,
+        wake_command=_agent_command(bootstrap_kubeconfig, kwargs),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _agent_command(bootstrap_kubeconfig: Path, values: dict[str, object]) -> list[str] | None:
+    """What the sleeper execs to continue: ``kubeboot agent`` with this join's agent flags
+    (not ``join`` again: discovery is done, and the token may have expired by then). None
+    (stay resident) when the command line is not this process's own (e.g. a test runner)."""
+    from kubeboot.agent.hibernation import interpreter_prefix
+
+    name = click.get_current_context().info_name
+    args = sys.argv[1:]
+    if name not in args:
+        return None
+    return [
+        *interpreter_prefix(sys.orig_argv, sys.argv),
+        *args[: args.index(name)],
+        "agent",
+        *agent_flags({"bootstrap_kubeconfig": bootstrap_kubeconfig, **values}),
+    ]

@@ -95,13 +95,22 @@ def run_kubeboot(*args: str, timeout: float = 60) -> subprocess.CompletedProcess
 
 
 class AgentProcess:
-    """``kubeboot <args>`` in the background; output in ``log``; killed on exit."""
+    """``kubeboot <args>`` in the background; output in ``log``; killed on exit.
 
-    def __init__(self, log: Path, *args: str) -> None:
+    ``program`` replaces ``python -m kubeboot`` (e.g. the offset-clock launcher), ``env``
+    the environment."""
+
+    def __init__(
+        self,
+        log: Path,
+        *args: str,
+        program: list[str] = KUBEBOOT,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.log = log
         with log.open("a") as out:
             self.proc = subprocess.Popen(
-                [*KUBEBOOT, *args], stdout=out, stderr=subprocess.STDOUT, text=True
+                [*program, *args], stdout=out, stderr=subprocess.STDOUT, text=True, env=env
             )
 
     def __enter__(self) -> AgentProcess:

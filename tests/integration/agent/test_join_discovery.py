@@ -300,6 +300,7 @@ def test_idle_agent_does_not_wake_up(cluster: RunningServer, tmp_path: Path) -> 
         "--discovery-token-ca-cert-hash",
         info.pin,
         *node.flags(),
+        "--stay-resident",  # the full agent; the sleeper is test_hibernation.py's
     ) as proc:
         proc.wait_for(r"^wrote " + str(node.kubeconfig))
         deadline = time.monotonic() + 20
@@ -316,3 +317,4 @@ def test_idle_agent_does_not_wake_up(cluster: RunningServer, tmp_path: Path) -> 
         woke = _context_switches(proc.proc.pid) - before
         assert proc.proc.poll() is None
     assert woke == 0, f"{woke} context switches in 5 s of idling"
+    assert "sleeping until then" not in proc.output()
