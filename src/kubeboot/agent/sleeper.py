@@ -58,12 +58,17 @@ def sleep_until(deadline: float) -> None:
 def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, _exit_on)
     signal.signal(signal.SIGINT, _exit_on)
+    if len(argv) < 3:
+        sys.exit("usage: sleeper.py <deadline epoch seconds> <command...>")
     deadline = float(argv[1])
     command = argv[2:]
     sleep_until(deadline)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     print(f"woke at {stamp}; starting the agent again (pid {os.getpid()})", flush=True)
-    os.execv(command[0], command)  # noqa: S606 (our own argv, no shell)
+    try:
+        os.execv(command[0], command)  # noqa: S606 (our own argv, no shell)
+    except OSError as e:
+        sys.exit(f"error: cannot start the agent again ({' '.join(command)}): {e}")
 
 
 if __name__ == "__main__":

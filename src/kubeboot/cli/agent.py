@@ -118,25 +118,31 @@ def run_agent(
         metrics_address=metrics_bind_address,
         hibernate=daemon and not stay_resident and wake_command is not None,
     )
-    agent = Agent(
-        options,
-        SystemClock(),
-        say=lambda line: print(line, flush=True),
-        deadlines=decode_deadlines(os.environ.pop(DEADLINES_ENV, "")),
-    )
+    deadlines = decode_deadlines(os.environ.pop(DEADLINES_ENV, ""))
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
     try:
         if not daemon:
-            asyncio.run(agent.ensure_client_certificate())
+            asyncio.run(Agent(options, SystemClock(), say=say).ensure_client_certificate())
             return
-        hibernation = asyncio.run(agent.run())
-        if hibernation is not None and wake_command is not None:
-            print(
+        while True:
+            agent = Agent(options, SystemClock(), say=say, deadlines=deadlines)
+            hibernation = asyncio.run(agent.run())
+            if hibernation is None or wake_command is None:
+                return
+            say(
                 f"nothing to do until {format_time(hibernation.until)} ({hibernation.what}); "
                 f"sleeping until then as a minimal process, same pid {os.getpid()} "
-                "(--stay-resident keeps the full agent)",
-                flush=True,
+                "(--stay-resident keeps the full agent)"
             )
-            exec_sleeper(hibernation, wake_command)
+            try:
+                exec_sleeper(hibernation, wake_command)
+            except OSError as e:  # e.g. the interpreter was removed by an upgrade
+                say(f"cannot exec the sleeper ({e}); staying resident")
+                options.hibernate = False
+                deadlines = hibernation.deadlines
     except (AgentError, OSError) as e:
         # OSError: a file the agent must write (kubeconfig, cert-dir) cannot be; the message
         # names the path, and what was already written is complete (atomic writes).

@@ -10,6 +10,7 @@ the exec back into the agent, the renewal CSR and its signature are all real.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import signal
@@ -191,8 +192,52 @@ def test_agent_wakes_at_the_deadline_rotates_and_sleeps_again(
     issued_at = leaf(pairs[0]).not_valid_before_utc.replace(microsecond=0)
     wait = (renewed_at - issued_at).total_seconds() - 5 * 60
     assert AHEAD_MARGIN - 1 <= wait <= AHEAD_MARGIN + 10, proc.output()
-    # The next sleep is until the new certificate's deadline.
-    assert parse_time(second.group(1)) > parse_time(first.group(1))
+    # The next sleep is until the new certificate's deadline, drawn afresh (0.5 here).
+    renewed = leaf(pairs[1])
+    life = renewed.not_valid_after_utc - renewed.not_valid_before_utc
+    next_deadline = renewed.not_valid_before_utc + 0.8 * life
+    assert parse_time(second.group(1)) == next_deadline.replace(microsecond=0)
+
+
+def test_no_sleep_while_a_serving_request_waits_for_approval(
+    cluster: RunningServer, tmp_path: Path
+) -> None:
+    info = join_info(cluster)
+    node = NodePaths(tmp_path / "node", "hib-serving")
+    with AgentProcess(
+        tmp_path / "agent.log",
+        "join",
+        info.endpoint,
+        "--token",
+        info.token,
+        "--discovery-token-ca-cert-hash",
+        info.pin,
+        *node.flags(),
+        "--node-ip",
+        "10.0.0.8",
+        "--rotate-server-certificates",
+    ) as proc:
+        approve = proc.wait_for(r"; approve it with: (kubectl certificate approve \S+)$")
+        time.sleep(1.5)  # the client side is idle long since; the serving CSR still waits
+        assert "nothing to do until" not in proc.output()
+        assert str(SLEEPER) not in _cmdline(proc.proc.pid)
+        cluster.kubectl(*approve.group(1).split()[1:])
+        m = _sleeping(proc, 1)
+        assert _rss_mb(proc.proc.pid) < 40.0
+        # Until the earlier of the two deadlines (both certificates are 20-minute ones).
+        client = leaf(node.cert_dir / "kubelet-client-current.pem")
+        serving = leaf(node.cert_dir / "kubelet-server-current.pem")
+        until = parse_time(m.group(1))
+        windows = [
+            (c.not_valid_before_utc + f * (c.not_valid_after_utc - c.not_valid_before_utc))
+            for c in (client, serving)
+            for f in (0.7, 0.9)
+        ]
+        assert until <= min(windows[1], windows[3]), (until, windows)  # neither is missed
+        second = dt.timedelta(seconds=1)  # the line shows whole seconds
+        assert windows[0] - second <= until or windows[2] - second <= until
+        code, _ = _terminate(proc, signal.SIGTERM)
+    assert code == 0
 
 
 def test_metrics_keep_the_agent_resident(cluster: RunningServer, tmp_path: Path) -> None:
@@ -245,6 +290,19 @@ def test_sleeper_with_a_past_deadline_execs_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - start < 2.0
     assert "woke at" in done.stdout
     assert out.read_text().strip().isdigit()
+
+
+def test_sleeper_that_cannot_exec_the_agent_says_so_and_exits_1(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-python"
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(SLEEPER), "0", str(missing), "-m", "kubeboot"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"cannot start the agent again ({missing} -m kubeboot)" in done.stderr
 
 
 def test_join_flags_become_the_same_agent_flags() -> None:
