@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from bench.join_storm import ServerProcess, _percentile, create_bootstrap_token
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from bench.join_storm import ServerProcess, _percentile, create_bootstrap_token
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 RESULTS = Path(__file__).parent / "results"

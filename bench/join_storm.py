@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from bench.floor import FloorResult, measure_floor
 from bench.procstat import sample
-
 from kubeboot.resources import bootstrap_token as bt
 
 __all__ = ["main"]
