@@ -4,9 +4,11 @@ Run from the repository root: ``python -m bench.agent_footprint``. Why: a node a
 every machine of a fleet for its whole life, so its idle cost is paid thousands of times, and
 an agent that polls shows up here as wake-ups even when its CPU looks small.
 
-1. A fresh ``kubeboot server`` and one ``kubeboot agent`` that joins it with a bootstrap
-   token. Once the agent has written its kubeconfig, both are left alone for
-   ``--idle-seconds`` and sampled from ``/proc`` before and after: the agent's figures, and
+1. A fresh ``kubeboot server`` and two ``kubeboot agent`` processes that join it with a
+   bootstrap token: one as shipped (between rotations it execs the small sleeper, same PID)
+   and one with ``--stay-resident`` (the full agent waits for the deadline). Once both have
+   written their kubeconfig and the default one runs the sleeper, all are left alone for
+   ``--idle-seconds`` and sampled from ``/proc`` before and after: the agents' figures, and
    the server's with 0 storm nodes joined.
 2. 1,000 nodes join through the join storm's load generator, then the server is measured idle
    again. (The storm's nodes disconnect once joined; real kubelets would keep a watch open.)
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from bench.join_storm import RESULTS, ROOT, ServerProcess, create_bootstrap_token
 from bench.procstat import ProcSample, sample
 
@@ -77,27 +80,42 @@ def _bootstrap_kubeconfig(server: ServerProcess, token: str, path: Path) -> None
     path.write_text(yaml.safe_dump(conf))
 
 
-def _start_agent(server: ServerProcess, token: str, tmp: Path) -> subprocess.Popen[bytes]:
-    node = tmp / "node"
+def _start_agent(
+    server: ServerProcess, token: str, tmp: Path, name: str, *extra: str
+) -> subprocess.Popen[bytes]:
+    node = tmp / name
     node.mkdir()
     _bootstrap_kubeconfig(server, token, node / "bootstrap-kubelet.conf")
     kubeboot = Path(sys.executable).parent / "kubeboot"
-    agent = subprocess.Popen(
-        [
-            *(str(kubeboot), "agent", "--node-name", "footprint-1"),
-            *("--bootstrap-kubeconfig", str(node / "bootstrap-kubelet.conf")),
-            *("--kubeconfig", str(node / "kubelet.conf"), "--cert-dir", str(node / "pki")),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "agent.log").open("wb"),
-    )
+    log = tmp / f"{name}.log"
+    with log.open("wb") as out:
+        agent = subprocess.Popen(
+            [
+                *(str(kubeboot), "agent", "--node-name", name),
+                *("--bootstrap-kubeconfig", str(node / "bootstrap-kubelet.conf")),
+                *("--kubeconfig", str(node / "kubelet.conf"), "--cert-dir", str(node / "pki")),
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while not (node / "kubelet.conf").exists():
         if agent.poll() is not None or time.monotonic() > deadline:
             agent.kill()
-            raise RuntimeError(f"the agent did not join; see {tmp / 'agent.log'}")
+            raise RuntimeError(f"the agent did not join; see {log}")
         time.sleep(0.1)
     return agent
+
+
+def _wait_for_sleeper(agent: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Until the agent's PID runs the sleeper (``sleeper.py`` on its command line)."""
+    cmdline = Path(f"/proc/{agent.pid}/cmdline")
+    deadline = time.monotonic() + timeout
+    while b"sleeper.py" not in cmdline.read_bytes():
+        if agent.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the agent did not hand over to the sleeper")
+        time.sleep(0.1)
 
 
 def _join_storm(server: ServerProcess, token: str, nodes: int) -> None:
@@ -129,23 +147,27 @@ def measure(idle_seconds: float, storm_nodes: int, log_dir: Path) -> dict[str, A
     with tempfile.TemporaryDirectory(prefix="kubeboot-footprint-") as tmp_name:
         tmp = Path(tmp_name)
         server = ServerProcess(tmp / "data", log_dir / "server.log")
-        agent: subprocess.Popen[bytes] | None = None
+        agents: list[subprocess.Popen[bytes]] = []
         try:
             token = create_bootstrap_token(server, tmp)
-            agent = _start_agent(server, token, tmp)
+            agents.append(_start_agent(server, token, tmp, "footprint-1"))
+            agents.append(_start_agent(server, token, tmp, "footprint-2", "--stay-resident"))
+            _wait_for_sleeper(agents[0])
             time.sleep(2)  # let the join's last writes and log lines settle
-            first = _idle({"agent": agent.pid, "server": server.pid}, idle_seconds)
+            pids = {"agent": agents[0].pid, "agent_resident": agents[1].pid, "server": server.pid}
+            first = _idle(pids, idle_seconds)
             _join_storm(server, token, storm_nodes)
             time.sleep(2)
             second = _idle({"server": server.pid}, idle_seconds)
         finally:
-            if agent is not None:
+            for agent in agents:
                 agent.terminate()
                 agent.wait(15)
             server.stop()
     return {
         "idle_seconds": idle_seconds,
         "agent_joined_idle": first["agent"],
+        "agent_stay_resident_idle": first["agent_resident"],
         "server_0_nodes_idle": first["server"],
         f"server_{storm_nodes}_nodes_idle": second["server"],
     }
@@ -161,11 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     report = measure(args.idle_seconds, args.storm_nodes, out)
     (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'process':<24} {'RSS MB':>8} {'CPU s/min':>10} {'wake-ups/min':>13}")
+    print(f"{'process':<26} {'RSS MB':>8} {'CPU s/min':>10} {'wake-ups/min':>13}")
     for name, fig in report.items():
         if isinstance(fig, dict):
             print(
-                f"{name:<24} {fig['rss_mb']:>8.1f} {fig['cpu_s_per_min']:>10.3f} "
+                f"{name:<26} {fig['rss_mb']:>8.1f} {fig['cpu_s_per_min']:>10.3f} "
                 f"{fig['wakeups_per_min']:>13.0f}"
             )
     print(f"results: {out}")
