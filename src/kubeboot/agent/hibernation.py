@@ -30,6 +30,7 @@ __all__ = [
     "exec_sleeper",
     "interpreter_prefix",
     "sleeper_argv",
+    "sleeper_available",
 ]
 
 DEADLINES_ENV = "KUBEBOOT_AGENT_DEADLINES"
@@ -72,6 +73,12 @@ def interpreter_prefix(orig_argv: list[str], argv: list[str]) -> list[str]:
     with the interpreter as an absolute path (``sys.executable``)."""
     keep = len(orig_argv) - (len(argv) - 1)
     return [sys.executable, *orig_argv[1:keep]]
+
+
+def sleeper_available() -> bool:
+    """Whether ``python -I -S sleeper.py`` can run here: a real interpreter (not a frozen
+    binary, which would take the arguments as its own) and the script on disk."""
+    return not getattr(sys, "frozen", False) and bool(sys.executable) and SLEEPER.is_file()
 
 
 def sleeper_argv(wall_deadline: float, command: list[str]) -> list[str]:

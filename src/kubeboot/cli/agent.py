@@ -102,7 +102,12 @@ def run_agent(
     """Run the agent; between rotations, unless ``stay_resident`` (or without a
     ``wake_command`` to come back with), exec the sleeper, which execs ``wake_command``."""
     from kubeboot.agent.daemon import Agent, AgentError, AgentOptions, default_node_name
-    from kubeboot.agent.hibernation import DEADLINES_ENV, decode_deadlines, exec_sleeper
+    from kubeboot.agent.hibernation import (
+        DEADLINES_ENV,
+        decode_deadlines,
+        exec_sleeper,
+        sleeper_available,
+    )
     from kubeboot.clock import SystemClock, format_time
 
     options = AgentOptions(
@@ -116,7 +121,7 @@ def run_agent(
         bootstrap_wait_seconds=bootstrap_timeout,
         rotation_wait_seconds=rotation_wait,
         metrics_address=metrics_bind_address,
-        hibernate=daemon and not stay_resident and wake_command is not None,
+        hibernate=daemon and not stay_resident and wake_command is not None and sleeper_available(),
     )
     deadlines = decode_deadlines(os.environ.pop(DEADLINES_ENV, ""))
 
