@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -83,6 +86,9 @@ def agent_options(f: click.decorators.FC) -> click.decorators.FC:
     return f
 
 
+T = TypeVar("T")
+
+
 def run_agent(
     *,
     kubeconfig: Path,
@@ -130,11 +136,13 @@ def run_agent(
 
     try:
         if not daemon:
-            asyncio.run(Agent(options, SystemClock(), say=say).ensure_client_certificate())
+            asyncio.run(
+                _until_sigterm(Agent(options, SystemClock(), say=say).ensure_client_certificate())
+            )
             return
         while True:
             agent = Agent(options, SystemClock(), say=say, deadlines=deadlines)
-            hibernation = asyncio.run(agent.run())
+            hibernation = asyncio.run(_until_sigterm(agent.run()))
             if hibernation is None or wake_command is None:
                 return
             say(
@@ -155,6 +163,39 @@ def run_agent(
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except _Terminated:
+        say("SIGTERM: stopping (everything written is complete: writes are atomic)")
+        sys.exit(0)
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: the supervisor is stopping the agent (a clean stop, exit 0)."""
+
+
+async def _until_sigterm(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; on SIGTERM cancel it (its ``finally`` blocks run) and raise _Terminated.
+
+    Why: systemd stops services with SIGTERM; exiting 0 after an orderly cancel, as the sleeper
+    does, keeps a stop from reading as a failure.
+    """
+    task = asyncio.ensure_future(work)
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if terminated:
+            raise _Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 @click.command()
