@@ -225,6 +225,21 @@ class _FixedDraw(random.Random):
         return 0.0
 
 
+def _say_until_rotated(lines: list[str], clock: _AheadClock) -> Callable[[str], None]:
+    """The agent's ``say``: records each line, and at the second client certificate (the
+    rotation under test) sets the agent's clock back to real time. ``say`` runs inside the
+    agent's own step, before it draws the new certificate's deadline, so that deadline is
+    9 minutes away; set from the test's polling loop instead, the agent may already have
+    drawn it on the ahead clock and rotated again 1.5 s later (a third CSR under load)."""
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if sum("kubelet-client certificate issued" in x for x in lines) == 2:
+            clock.ahead = dt.timedelta(0)
+
+    return say
+
+
 def _bootstrap_files(cluster: RunningServer, node: NodePaths) -> None:
     token = join_info(cluster).token
     write_kubeconfig(
@@ -246,8 +261,8 @@ async def test_client_rotation_at_the_deadline_from_the_signing_duration(
             cert_dir=node.cert_dir,
             node_name="rot-1",
         ),
-        _AheadClock(dt.timedelta(minutes=9) - dt.timedelta(seconds=1.5)),
-        say=lines.append,
+        clock := _AheadClock(dt.timedelta(minutes=9) - dt.timedelta(seconds=1.5)),
+        say=_say_until_rotated(lines, clock),
         rng=_FixedDraw(),
     )
     task = asyncio.create_task(agent.run())
@@ -364,7 +379,7 @@ async def test_client_rotation_while_a_serving_request_waits_keeps_the_wait(
             rotate_server_certificates=True,
         ),
         clock := _AheadClock(dt.timedelta(minutes=9) - dt.timedelta(seconds=1.5)),
-        say=lines.append,
+        say=_say_until_rotated(lines, clock),  # one rotation is the point
         rng=_FixedDraw(),
     )
 
@@ -379,7 +394,7 @@ async def test_client_rotation_while_a_serving_request_waits_keeps_the_wait(
             await until(lambda: any("approve it with" in line for line in lines))
             name = next(line for line in lines if "approve it with" in line).split()[-1]
             await until(lambda: sum("kubelet-client certificate issued" in x for x in lines) >= 2)
-            clock.ahead = dt.timedelta(0)  # one rotation is the point; the next is 9 min away
+            assert clock.ahead == dt.timedelta(0)  # the next rotation is 9 min away
             await asyncio.to_thread(cluster.kubectl, "certificate", "approve", name)
             await until(lambda: any("kubelet-server certificate issued" in x for x in lines))
             # One client, one session: none left behind holding the old certificate.
