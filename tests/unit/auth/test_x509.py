@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import ssl
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -87,6 +89,73 @@ def test_validity_follows_the_injected_clock(cluster_ca: CA, clock: FakeClock) -
     clock.advance(2 * 3600)
     with pytest.raises(AuthenticationFailed, match="expired"):
         authn.authenticate(cert)
+
+
+def test_a_cached_verification_still_refuses_an_expired_certificate(
+    cluster_ca: CA, clock: FakeClock
+) -> None:
+    cert = der(cluster_ca.issue("u", not_after=NOW + HOUR)[0])
+    authn = ClientCertAuthenticator([cluster_ca.cert], clock)
+    first = authn.authenticate(cert)
+    assert first is not None
+    assert len(authn._verified) == 1
+    assert authn.authenticate(cert) == first  # a hit, same answer
+    clock.advance(2 * 3600)
+    with pytest.raises(AuthenticationFailed, match=r"client certificate has expired .* outside"):
+        authn.authenticate(cert)
+    assert len(authn._verified) == 0  # failures are not remembered
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        authn.authenticate(cert)
+
+
+def test_a_cached_verification_rechecks_the_anchor_and_falls_back_to_another(
+    clock: FakeClock,
+) -> None:
+    short = CA.create("kubernetes", days=1)  # expires at NOW + 23 h
+    # The same key and name re-issued for a year: either anchor verifies the leaf.
+    renewed = (
+        x509.CertificateBuilder()
+        .subject_name(short.cert.subject)
+        .issuer_name(short.cert.subject)
+        .public_key(short.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - HOUR)
+        .not_valid_after(NOW + 365 * 24 * HOUR)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(short.key, hashes.SHA256())
+    )
+    cert = der(short.issue("u", not_after=NOW + 48 * HOUR)[0])
+    alone = ClientCertAuthenticator([short.cert], clock)
+    both = ClientCertAuthenticator([short.cert, renewed], clock)
+    assert alone.authenticate(cert) is not None
+    assert both.authenticate(cert) is not None
+    clock.advance(30 * 3600)
+    with pytest.raises(AuthenticationFailed, match="client CA certificate has expired"):
+        alone.authenticate(cert)
+    user = both.authenticate(cert)
+    assert user is not None and user.name == "u"
+
+
+def test_the_cache_is_bounded_and_evicts_the_least_recently_used(
+    cluster_ca: CA, clock: FakeClock
+) -> None:
+    certs = [der(cluster_ca.issue(f"u{i}")[0]) for i in range(3)]
+    authn = ClientCertAuthenticator([cluster_ca.cert], clock, cache_size=2)
+    for cert in (certs[0], certs[1], certs[0], certs[2]):
+        assert authn.authenticate(cert) is not None
+    assert list(authn._verified) == [hashlib.sha256(c).digest() for c in (certs[0], certs[2])]
+
+
+def test_a_hit_returns_a_user_the_caller_cannot_use_to_change_the_cache(
+    cluster_ca: CA, clock: FakeClock
+) -> None:
+    cert = der(cluster_ca.issue("u")[0])
+    authn = ClientCertAuthenticator([cluster_ca.cert], clock)
+    first = authn.authenticate(cert)
+    assert first is not None
+    first.extra.clear()
+    again = authn.authenticate(cert)
+    assert again is not None and CREDENTIAL_ID_KEY in again.extra
 
 
 def test_bundle_loading(tmp_path: Path, cluster_ca: CA, rogue_ca: CA) -> None:
