@@ -18,9 +18,10 @@ from aiohttp import web
 
 from kubeboot.api.fieldvalidation import enforce_field_validation
 from kubeboot.api.http_io import json_response, read_body
+from kubeboot.api.listwatch import ListOptions, WatchOptions, bookmark_event
 from kubeboot.api.patch import PATCH_CONTENT_TYPES
 from kubeboot.api.requestinfo import RequestInfo
-from kubeboot.api.rest import ListOptions, RestService, WatchOptions
+from kubeboot.api.rest import RestService
 from kubeboot.api.reviews import review
 from kubeboot.api.tables import to_table, wants_table
 from kubeboot.auth.interface import UserInfo
@@ -219,7 +220,7 @@ async def _watch(
         async with asyncio.timeout(min(timeout, _MAX_WATCH_SECONDS * 2)):
             async for event in ticker:
                 if event is None:
-                    event = rest.bookmark(res, int(last_rv))
+                    event = bookmark_event(res, int(last_rv))
                 obj = event["object"]
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if rv:

@@ -14,7 +14,8 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from kubeboot.api.rest import ListOptions, RestService, WatchOptions
+from kubeboot.api.listwatch import ListOptions, WatchOptions
+from kubeboot.api.rest import RestService
 from kubeboot.api.reviews import review
 from kubeboot.auth.interface import UserInfo
 from kubeboot.client.interface import JsonObject, PatchType, WatchEventDict

@@ -2,7 +2,8 @@
 
 Both the HTTPS handlers and the in-process client call this class, so authorization,
 admission, defaulting, validation and optimistic concurrency happen on exactly one path.
-Storage errors are translated into ``StatusError`` here and nowhere else (design rule 5).
+Collection reads (list pages, watch streams) live in :mod:`kubeboot.api.listwatch`, and
+storage errors become ``StatusError`` in :mod:`kubeboot.api.store_errors` (design rule 5).
 
 Concurrency rules, as kube-apiserver's ``GuaranteedUpdate``:
 * an update or patch that names a ``resourceVersion`` is a compare-and-swap → 409 Conflict;
@@ -12,63 +13,50 @@ Concurrency rules, as kube-apiserver's ``GuaranteedUpdate``:
 
 from __future__ import annotations
 
-import base64
-import binascii
-import builtins
 import copy
-import json
-import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubeboot.api import codec
+from kubeboot.api.listwatch import (
+    ListOptions,
+    Selectors,
+    WatchOptions,
+    WatchStream,
+    list_objects,
+    open_watch,
+    parse_resource_version,
+)
 from kubeboot.api.meta import generate_name, new_uid, validate_metadata
 from kubeboot.api.patch import apply_patch
-from kubeboot.api.selectors import (
-    FieldSelector,
-    LabelSelector,
-    parse_field_selector,
-    parse_label_selector,
-)
+from kubeboot.api.store_errors import status_error_for
 from kubeboot.api.strategies import strategy_for
 from kubeboot.auth.authz import forbidden_error
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.clock import Clock, format_time
 from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import (
-    AlreadyExists,
     BadRequest,
     Conflict,
-    Expired,
-    FieldError,
     Forbidden,
     Invalid,
     MethodNotAllowed,
     NotFound,
-    ServiceUnavailable,
-    StatusError,
 )
 from kubeboot.storage.interface import (
-    CompactedError,
-    EventType,
     KeyExistsError,
     KeyNotFoundError,
-    KeyValue,
     RevisionMismatch,
     Store,
     StoreUnavailable,
-    WatcherLaggingError,
 )
 
-__all__ = ["Admission", "ListOptions", "RestService", "WatchOptions", "WatchStream"]
-
-log = logging.getLogger("kubeboot.api")
+__all__ = ["NAMESPACES", "Admission", "RestService"]
 
 JsonObj = dict[str, Any]
 _MAX_GUARANTEED_UPDATE_RETRIES = 16
 _PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 # Set by the server on create; whatever a client sends for them is dropped.
 _SERVER_OWNED_META = (
     "uid",
@@ -91,74 +79,6 @@ NAMESPACES = _namespaces()
 
 # Admission hook: (user, resource, verb, subresource, new object, old object) -> None or raise.
 Admission = Callable[[UserInfo, ResourceInfo, str, str, JsonObj, JsonObj | None], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class ListOptions:
-    label_selector: str | None = None
-    field_selector: str | None = None
-    limit: int = 0
-    continue_token: str | None = None
-    resource_version: str | None = None
-    resource_version_match: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WatchOptions:
-    label_selector: str | None = None
-    field_selector: str | None = None
-    resource_version: str | None = None
-    resource_version_match: str | None = None
-    send_initial_events: bool | None = None
-    allow_bookmarks: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class WatchStream:
-    """A watch's events, and the revision it starts after (the first bookmark's version)."""
-
-    start_revision: int
-    events: AsyncGenerator[JsonObj, None]
-
-
-@dataclass(slots=True)
-class _Selectors:
-    labels: LabelSelector
-    fields: FieldSelector
-    namespace: str | None = None
-
-    def matches(self, obj: JsonObj) -> bool:
-        if self.labels.empty and self.fields.empty:
-            return True
-        meta = obj.get("metadata") or {}
-        return self.labels.matches(meta.get("labels")) and self.fields.matches(obj)
-
-
-def _encode_continue(revision: int, start_key: str) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start_key})
-    return base64.b64encode(raw.encode()).decode()
-
-
-def _decode_continue(token: str, prefix: str) -> tuple[int, str]:
-    try:
-        data = json.loads(base64.b64decode(token, validate=True))
-        revision, start = int(data["rv"]), str(data["start"])
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise BadRequest(
-            "continue key is not valid: not a continue token this server issued"
-        ) from exc
-    if data.get("v") != "meta.k8s.io/v1" or not start.startswith(prefix) or revision <= 0:
-        raise BadRequest("continue key is not valid: it belongs to another list")
-    return revision, start
-
-
-def _parse_rv(rv: str | None, what: str = "resourceVersion") -> int | None:
-    if rv in (None, ""):
-        return None
-    assert rv is not None
-    if not rv.isdigit():
-        raise BadRequest(f'invalid {what} "{rv}": it must be a decimal number this server issued')
-    return int(rv)
 
 
 @dataclass
@@ -219,22 +139,6 @@ class RestService:
             raise NotFound(
                 f"the server could not find the requested resource ({res.plural}/{subresource})"
             )
-
-    @staticmethod
-    def _translate(exc: Exception, res: ResourceInfo, name: str) -> StatusError:
-        if isinstance(exc, KeyNotFoundError):
-            return NotFound.of(res.plural, res.group, name)
-        if isinstance(exc, KeyExistsError):
-            return AlreadyExists.of(res.plural, res.group, name)
-        if isinstance(exc, RevisionMismatch):
-            return Conflict.of(res.plural, res.group, name)
-        if isinstance(exc, CompactedError):
-            return Expired(f"too old resource version: {exc.requested} ({exc.compacted})")
-        if isinstance(exc, StoreUnavailable):
-            return ServiceUnavailable(
-                f"storage is unavailable: {exc}; retry shortly", retry_after=1
-            )
-        raise exc
 
     def _validate(
         self, res: ResourceInfo, obj: JsonObj, old: JsonObj | None, subresource: str
@@ -302,7 +206,7 @@ class RestService:
         try:
             kv = await self.store.create(self._key(res, namespace, name), codec.encode(obj))
         except (KeyExistsError, StoreUnavailable) as exc:
-            raise self._translate(exc, res, name) from exc
+            raise status_error_for(exc, res, name) from exc
         meta["resourceVersion"] = str(kv.mod_revision)
         return obj
 
@@ -323,182 +227,21 @@ class RestService:
             raise NotFound.of(res.plural, res.group, name)
         return codec.decode(kv)
 
-    def _selectors(self, res: ResourceInfo, label: str | None, fields: str | None) -> _Selectors:
-        return _Selectors(parse_label_selector(label), parse_field_selector(fields, res))
-
     async def list(
-        self,
-        user: UserInfo,
-        res: ResourceInfo,
-        namespace: str | None,
-        opts: ListOptions,
+        self, user: UserInfo, res: ResourceInfo, namespace: str | None, opts: ListOptions
     ) -> JsonObj:
-        sel = self._selectors(res, opts.label_selector, opts.field_selector)
+        sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
         # As upstream's RequestInfo: a metadata.name field selector names the object, so a
         # node may list/watch its own Node and nothing else.
         self.authorize(user, "list", res, namespace, sel.fields.exact_name() or "")
-        prefix = res.storage_prefix(namespace)
-        revision: int | None = None
-        start_key: str | None = None
-        if opts.continue_token:
-            revision, start_key = _decode_continue(opts.continue_token, prefix)
-        elif opts.resource_version_match == "Exact":
-            revision = _parse_rv(opts.resource_version)
-        else:
-            _parse_rv(opts.resource_version)
-        items: list[JsonObj] = []
-        more = False
-        last_key = ""
-        read_rev = revision
-        try:
-            while True:
-                page = max(opts.limit - len(items), 0) if opts.limit else 0
-                result = await self.store.range(
-                    prefix, start_key=start_key, limit=page, revision=read_rev
-                )
-                read_rev = result.revision
-                for kv in result.kvs:
-                    last_key = kv.key
-                    obj = codec.decode(kv)
-                    if sel.matches(obj):
-                        items.append(obj)
-                if not result.more:
-                    more = False
-                    break
-                start_key = last_key + "\x00"
-                if opts.limit and len(items) >= opts.limit:
-                    more = True
-                    break
-        except CompactedError as exc:
-            if opts.continue_token:
-                raise Expired(
-                    "The provided continue parameter is too old to display a consistent list "
-                    "result. You can start a new list without the continue parameter."
-                ) from exc
-            raise self._translate(exc, res, "") from exc
-        except StoreUnavailable as exc:
-            raise self._translate(exc, res, "") from exc
-        assert read_rev is not None
-        list_meta: JsonObj = {"resourceVersion": str(read_rev)}
-        if more:
-            list_meta["continue"] = _encode_continue(read_rev, last_key + "\x00")
-        return {
-            "kind": res.list_kind,
-            "apiVersion": res.api_version,
-            "metadata": list_meta,
-            "items": items,
-        }
-
-    # ---- watch ---------------------------------------------------------------------------
+        return await list_objects(self.store, res, namespace, sel, opts)
 
     async def watch(
-        self,
-        user: UserInfo,
-        res: ResourceInfo,
-        namespace: str | None,
-        opts: WatchOptions,
+        self, user: UserInfo, res: ResourceInfo, namespace: str | None, opts: WatchOptions
     ) -> WatchStream:
-        """Authorize and validate eagerly, then return the event stream."""
-        sel = self._selectors(res, opts.label_selector, opts.field_selector)
+        sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
         self.authorize(user, "watch", res, namespace, sel.fields.exact_name() or "")
-        rv = _parse_rv(opts.resource_version)
-        if opts.send_initial_events and opts.resource_version_match != "NotOlderThan":
-            raise Invalid.of(
-                "ListOptions",
-                "meta.k8s.io",
-                "",
-                [
-                    FieldError.forbidden(
-                        "resourceVersionMatch",
-                        "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-                    )
-                ],
-            )
-        prefix = res.storage_prefix(namespace)
-        exact = sel.fields.exact_name()
-        watch_prefix = prefix + exact if exact else prefix
-        initial = opts.send_initial_events or (rv in (None, 0) and opts.send_initial_events is None)
-        start = rv or 0
-        snapshot: builtins.list[KeyValue] = []
-        if initial or start == 0:
-            result = await self.store.range(watch_prefix)
-            snapshot = [kv for kv in result.kvs if not exact or kv.key == prefix + exact]
-            start = result.revision
-        else:
-            compacted = await self.store.compacted_revision()
-            if start < compacted:
-                raise Expired(f"too old resource version: {start} ({compacted})")
-        events = self._stream(res, sel, prefix, watch_prefix, exact, start, snapshot, initial, opts)
-        return WatchStream(start, events)
-
-    async def _stream(
-        self,
-        res: ResourceInfo,
-        sel: _Selectors,
-        prefix: str,
-        watch_prefix: str,
-        exact: str | None,
-        start: int,
-        snapshot: builtins.list[KeyValue],
-        initial: bool | None,
-        opts: WatchOptions,
-    ) -> AsyncGenerator[JsonObj, None]:
-        if initial:
-            for kv in snapshot:
-                obj = codec.decode(kv)
-                if sel.matches(obj):
-                    yield {"type": "ADDED", "object": obj}
-        if opts.send_initial_events:
-            yield self._bookmark(res, start, initial_end=True)
-        try:
-            async for ev in self.store.watch(watch_prefix, start):
-                if exact and ev.kv.key != prefix + exact:
-                    continue
-                event = self._translate_event(ev.type, ev.kv, ev.prev, sel)
-                if event is not None:
-                    yield event
-        except (CompactedError, WatcherLaggingError) as exc:
-            message = (
-                f"too old resource version: {exc.requested} ({exc.compacted})"
-                if isinstance(exc, CompactedError)
-                else "the watch fell too far behind; re-list and watch again"
-            )
-            yield {"type": "ERROR", "object": Expired(message).to_status()}
-        except StoreUnavailable as exc:
-            # End the stream as kube-apiserver does when etcd drops a watch: clients watch
-            # again from the last resourceVersion they saw, so nothing is skipped.
-            log.warning("ending watch on %s: %s", watch_prefix, exc)
-
-    def _bookmark(self, res: ResourceInfo, revision: int, *, initial_end: bool = False) -> JsonObj:
-        meta: JsonObj = {"resourceVersion": str(revision)}
-        if initial_end:
-            meta["annotations"] = {INITIAL_EVENTS_END: "true"}
-        return {
-            "type": "BOOKMARK",
-            "object": {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta},
-        }
-
-    def bookmark(self, res: ResourceInfo, revision: int) -> JsonObj:
-        return self._bookmark(res, revision)
-
-    @staticmethod
-    def _translate_event(
-        etype: EventType, kv: KeyValue, prev: KeyValue | None, sel: _Selectors
-    ) -> JsonObj | None:
-        obj = codec.decode(kv)
-        if etype is EventType.DELETE:
-            return {"type": "DELETED", "object": obj} if sel.matches(obj) else None
-        now_matches = sel.matches(obj)
-        if prev is None:
-            return {"type": "ADDED", "object": obj} if now_matches else None
-        before = sel.matches(codec.decode(prev))
-        if now_matches and before:
-            return {"type": "MODIFIED", "object": obj}
-        if now_matches:
-            return {"type": "ADDED", "object": obj}
-        if before:
-            return {"type": "DELETED", "object": obj}
-        return None
+        return await open_watch(self.store, res, namespace, sel, opts)
 
     # ---- update / patch ------------------------------------------------------------------
 
@@ -525,7 +268,7 @@ class RestService:
                 "request"
             )
         self.authorize(user, "update", res, namespace, name, subresource)
-        precondition = _parse_rv(meta.get("resourceVersion"))
+        precondition = parse_resource_version(meta.get("resourceVersion"))
 
         def mutate(current: JsonObj) -> JsonObj:
             return copy.deepcopy(obj)
@@ -550,7 +293,7 @@ class RestService:
         if isinstance(patch, dict):
             meta = patch.get("metadata")
             if isinstance(meta, dict):
-                precondition = _parse_rv(meta.get("resourceVersion"))
+                precondition = parse_resource_version(meta.get("resourceVersion"))
 
         def mutate(current: JsonObj) -> JsonObj:
             patched = apply_patch(current, patch, patch_type)
@@ -608,7 +351,7 @@ class RestService:
                     raise Conflict.of(res.plural, res.group, name) from None
                 continue
             except (KeyNotFoundError, StoreUnavailable) as exc:
-                raise self._translate(exc, res, name) from exc
+                raise status_error_for(exc, res, name) from exc
             new_meta["resourceVersion"] = str(stored.mod_revision)
             return new
         raise Conflict.of(res.plural, res.group, name, "too many concurrent writers; try again")
@@ -637,7 +380,7 @@ class RestService:
         if kv is None:
             raise NotFound.of(res.plural, res.group, name)
         current = codec.decode(kv)
-        expected_rv = _parse_rv(resource_version)
+        expected_rv = parse_resource_version(resource_version)
         if uid and current["metadata"].get("uid") != uid:
             raise Conflict.of(
                 res.plural,
@@ -661,7 +404,7 @@ class RestService:
         except RevisionMismatch as exc:
             raise Conflict.of(res.plural, res.group, name) from exc
         except (KeyNotFoundError, StoreUnavailable) as exc:
-            raise self._translate(exc, res, name) from exc
+            raise status_error_for(exc, res, name) from exc
         return current
 
     async def _delete_namespace_contents(self, namespace: str) -> None:

@@ -20,7 +20,8 @@ from aiohttp import web
 from kubeboot.api.app import ApiContext, build_app
 from kubeboot.api.config import ServerConfig
 from kubeboot.api.inprocess import CONTROLLER_MANAGER_USER, InProcessClient
-from kubeboot.api.rest import NAMESPACES, ListOptions, RestService
+from kubeboot.api.listwatch import ListOptions
+from kubeboot.api.rest import NAMESPACES, RestService
 from kubeboot.api.security import build_security
 from kubeboot.auth.defaults import (
     default_cluster_role_bindings,

@@ -1,0 +1,291 @@
+"""Reads of collections: list with snapshot-consistent pages, and watch (server-facts §8.4).
+
+* A list reads one store revision: the ``continue`` token carries that revision and the next
+  key, so every page of one list comes from the same snapshot; a token older than the
+  compaction point is 410 ``Expired``. Selectors filter after the range, and pages are read
+  until ``limit`` matching objects are found.
+* A watch without a resourceVersion (or ``0``) sends the current state as ADDED first; with
+  one, it resumes after it with no gap; ``sendInitialEvents`` ends the initial state with the
+  ``k8s.io/initial-events-end`` bookmark. A ``metadata.name`` field selector narrows the
+  storage watch to that key. An object moving in or out of the selectors becomes ADDED or
+  DELETED, as upstream. A watch behind compaction, or one that lagged, ends with an ERROR
+  event carrying 410, after which clients re-list.
+
+Authorization is the caller's (``RestService``); nothing here knows who asks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+from kubeboot.api import codec
+from kubeboot.api.selectors import (
+    FieldSelector,
+    LabelSelector,
+    parse_field_selector,
+    parse_label_selector,
+)
+from kubeboot.api.store_errors import status_error_for
+from kubeboot.resources.registry import ResourceInfo
+from kubeboot.resources.status import BadRequest, Expired, FieldError, Invalid
+from kubeboot.storage.interface import (
+    CompactedError,
+    EventType,
+    KeyValue,
+    Store,
+    StoreUnavailable,
+    WatcherLaggingError,
+)
+
+__all__ = [
+    "INITIAL_EVENTS_END",
+    "ListOptions",
+    "Selectors",
+    "WatchOptions",
+    "WatchStream",
+    "bookmark_event",
+    "list_objects",
+    "open_watch",
+    "parse_resource_version",
+]
+
+log = logging.getLogger("kubeboot.api")
+
+JsonObj = dict[str, Any]
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+@dataclass(frozen=True, slots=True)
+class ListOptions:
+    label_selector: str | None = None
+    field_selector: str | None = None
+    limit: int = 0
+    continue_token: str | None = None
+    resource_version: str | None = None
+    resource_version_match: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchOptions:
+    label_selector: str | None = None
+    field_selector: str | None = None
+    resource_version: str | None = None
+    resource_version_match: str | None = None
+    send_initial_events: bool | None = None
+    allow_bookmarks: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WatchStream:
+    """A watch's events, and the revision it starts after (the first bookmark's version)."""
+
+    start_revision: int
+    events: AsyncGenerator[JsonObj, None]
+
+
+@dataclass(frozen=True, slots=True)
+class Selectors:
+    labels: LabelSelector
+    fields: FieldSelector
+
+    @classmethod
+    def parse(cls, res: ResourceInfo, labels: str | None, fields: str | None) -> Selectors:
+        return cls(parse_label_selector(labels), parse_field_selector(fields, res))
+
+    @property
+    def empty(self) -> bool:
+        return self.labels.empty and self.fields.empty
+
+    def matches(self, obj: JsonObj) -> bool:
+        if self.empty:
+            return True
+        meta = obj.get("metadata") or {}
+        return self.labels.matches(meta.get("labels")) and self.fields.matches(obj)
+
+
+def parse_resource_version(rv: str | None, what: str = "resourceVersion") -> int | None:
+    if rv in (None, ""):
+        return None
+    assert rv is not None
+    if not rv.isdigit():
+        raise BadRequest(f'invalid {what} "{rv}": it must be a decimal number this server issued')
+    return int(rv)
+
+
+def _encode_continue(revision: int, start_key: str) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start_key})
+    return base64.b64encode(raw.encode()).decode()
+
+
+def _decode_continue(token: str, prefix: str) -> tuple[int, str]:
+    try:
+        data = json.loads(base64.b64decode(token, validate=True))
+        revision, start = int(data["rv"]), str(data["start"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise BadRequest(
+            "continue key is not valid: not a continue token this server issued"
+        ) from exc
+    if data.get("v") != "meta.k8s.io/v1" or not start.startswith(prefix) or revision <= 0:
+        raise BadRequest("continue key is not valid: it belongs to another list")
+    return revision, start
+
+
+async def list_objects(
+    store: Store, res: ResourceInfo, namespace: str | None, sel: Selectors, opts: ListOptions
+) -> JsonObj:
+    prefix = res.storage_prefix(namespace)
+    revision: int | None = None
+    start_key: str | None = None
+    if opts.continue_token:
+        revision, start_key = _decode_continue(opts.continue_token, prefix)
+    elif opts.resource_version_match == "Exact":
+        revision = parse_resource_version(opts.resource_version)
+    else:
+        parse_resource_version(opts.resource_version)
+    items: list[JsonObj] = []
+    more = False
+    last_key = ""
+    read_rev = revision
+    try:
+        while True:
+            page = max(opts.limit - len(items), 0) if opts.limit else 0
+            result = await store.range(prefix, start_key=start_key, limit=page, revision=read_rev)
+            read_rev = result.revision
+            for kv in result.kvs:
+                last_key = kv.key
+                obj = codec.decode(kv)
+                if sel.matches(obj):
+                    items.append(obj)
+            if not result.more:
+                break
+            start_key = last_key + "\x00"
+            if opts.limit and len(items) >= opts.limit:
+                more = True
+                break
+    except CompactedError as exc:
+        if opts.continue_token:
+            raise Expired(
+                "The provided continue parameter is too old to display a consistent list "
+                "result. You can start a new list without the continue parameter."
+            ) from exc
+        raise status_error_for(exc, res, "") from exc
+    except StoreUnavailable as exc:
+        raise status_error_for(exc, res, "") from exc
+    assert read_rev is not None
+    list_meta: JsonObj = {"resourceVersion": str(read_rev)}
+    if more:
+        list_meta["continue"] = _encode_continue(read_rev, last_key + "\x00")
+    return {
+        "kind": res.list_kind,
+        "apiVersion": res.api_version,
+        "metadata": list_meta,
+        "items": items,
+    }
+
+
+async def open_watch(
+    store: Store, res: ResourceInfo, namespace: str | None, sel: Selectors, opts: WatchOptions
+) -> WatchStream:
+    """Validate and read the starting point eagerly (errors are HTTP errors, not events)."""
+    rv = parse_resource_version(opts.resource_version)
+    if opts.send_initial_events and opts.resource_version_match != "NotOlderThan":
+        raise Invalid.of(
+            "ListOptions",
+            "meta.k8s.io",
+            "",
+            [
+                FieldError.forbidden(
+                    "resourceVersionMatch",
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                )
+            ],
+        )
+    prefix = res.storage_prefix(namespace)
+    exact = sel.fields.exact_name()
+    key = prefix + exact if exact else None
+    watch_prefix = key or prefix
+    initial = opts.send_initial_events or (rv in (None, 0) and opts.send_initial_events is None)
+    start = rv or 0
+    snapshot: list[KeyValue] = []
+    if initial or start == 0:
+        result = await store.range(watch_prefix)
+        snapshot = [kv for kv in result.kvs if key is None or kv.key == key]
+        start = result.revision
+    else:
+        compacted = await store.compacted_revision()
+        if start < compacted:
+            raise Expired(f"too old resource version: {start} ({compacted})")
+    events = _stream(store, res, sel, watch_prefix, key, start, snapshot if initial else [], opts)
+    return WatchStream(start, events)
+
+
+async def _stream(
+    store: Store,
+    res: ResourceInfo,
+    sel: Selectors,
+    watch_prefix: str,
+    key: str | None,
+    start: int,
+    snapshot: list[KeyValue],
+    opts: WatchOptions,
+) -> AsyncGenerator[JsonObj, None]:
+    for kv in snapshot:
+        obj = codec.decode(kv)
+        if sel.matches(obj):
+            yield {"type": "ADDED", "object": obj}
+    if opts.send_initial_events:
+        yield bookmark_event(res, start, initial_end=True)
+    try:
+        async for ev in store.watch(watch_prefix, start):
+            if key is not None and ev.kv.key != key:
+                continue  # a longer name under the same prefix
+            event = _translate_event(ev.type, ev.kv, ev.prev, sel)
+            if event is not None:
+                yield event
+    except (CompactedError, WatcherLaggingError) as exc:
+        message = (
+            f"too old resource version: {exc.requested} ({exc.compacted})"
+            if isinstance(exc, CompactedError)
+            else "the watch fell too far behind; re-list and watch again"
+        )
+        yield {"type": "ERROR", "object": Expired(message).to_status()}
+    except StoreUnavailable as exc:
+        # End the stream as kube-apiserver does when etcd drops a watch: clients watch
+        # again from the last resourceVersion they saw, so nothing is skipped.
+        log.warning("ending watch on %s: %s", watch_prefix, exc)
+
+
+def bookmark_event(res: ResourceInfo, revision: int, *, initial_end: bool = False) -> JsonObj:
+    meta: JsonObj = {"resourceVersion": str(revision)}
+    if initial_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    return {
+        "type": "BOOKMARK",
+        "object": {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta},
+    }
+
+
+def _translate_event(
+    etype: EventType, kv: KeyValue, prev: KeyValue | None, sel: Selectors
+) -> JsonObj | None:
+    obj = codec.decode(kv)
+    if etype is EventType.DELETE:
+        return {"type": "DELETED", "object": obj} if sel.matches(obj) else None
+    if prev is None:
+        return {"type": "ADDED", "object": obj} if sel.matches(obj) else None
+    if sel.empty:  # no selectors: no need to decode the previous version
+        return {"type": "MODIFIED", "object": obj}
+    now_matches, before = sel.matches(obj), sel.matches(codec.decode(prev))
+    if now_matches and before:
+        return {"type": "MODIFIED", "object": obj}
+    if now_matches:
+        return {"type": "ADDED", "object": obj}
+    if before:
+        return {"type": "DELETED", "object": obj}
+    return None
