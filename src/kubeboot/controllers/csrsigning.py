@@ -7,7 +7,7 @@ Decision (pure, :func:`signing_decision`), per CSR and per configured signer:
 * the signer's rules (:func:`kubeboot.pki.csr.signer_validation_error`) failing gives a
   terminal ``Failed`` condition with reason ``SignerValidationFailure`` and upstream's
   message, written via ``/status`` and never retried;
-* otherwise issue with :meth:`CertificateAuthority.sign_request` and write the single PEM
+* otherwise issue with :meth:`CertificateAuthority.sign_request_pem` and write the single PEM
   block to ``status.certificate`` via ``/status``; no condition is added on success.
 
 A signing error (expired CA, unparseable request) is raised and retried with backoff, as
@@ -111,8 +111,8 @@ async def sign_csr(
     else:
         spec = csr.get("spec") or {}
         ca = authorities[decision.signer_name]()
-        cert = ca.sign_request(
-            parse_csr_pem(request_pem(csr)),
+        cert = ca.sign_request_pem(
+            request_pem(csr),
             usages=list(spec.get("usages") or []),
             ttl=signing_duration(spec.get("expirationSeconds"), duration),
             clock=clock,

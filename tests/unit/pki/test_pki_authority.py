@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeboot.clock import FakeClock
+from kubeboot.pki import csr as csr_module
 from kubeboot.pki.authority import (
     DEFAULT_CLUSTER_SIGNING_DURATION,
     CertificateAuthority,
@@ -23,8 +24,9 @@ from kubeboot.pki.authority import (
     validity_window,
     x509_usages,
 )
+from kubeboot.pki.csr import CsrError, parse_csr_pem
 from kubeboot.pki.keys import dump_private_key_pem
-from tests.unit.pki.pki_helpers import make_csr, openssl_verify, tamper_signature
+from tests.unit.pki.pki_helpers import csr_pem, make_csr, openssl_verify, tamper_signature
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
@@ -80,6 +82,8 @@ def test_tampered_csr_signature_is_refused(ca: CertificateAuthority) -> None:
     assert not bad.is_signature_valid
     with pytest.raises(SigningError, match="unable to verify certificate request signature"):
         ca.sign_request(bad, usages=CLIENT_USAGES, ttl=H, clock=FakeClock(NOW))
+    with pytest.raises(CsrError, match=r"^x509: ECDSA verification failure$"):
+        ca.sign_request_pem(csr_pem(bad), usages=CLIENT_USAGES, ttl=H, clock=FakeClock(NOW))
 
 
 def test_ca_key_must_match_certificate(ca: CertificateAuthority) -> None:
@@ -203,6 +207,23 @@ def test_sign_request_copies_subject_and_sans_drops_other_extensions(
         ca.certificate_pem, _pem(cert), tmp_path, purpose="sslserver", at=int(NOW.timestamp())
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_sign_request_pem_issues_what_sign_request_does_from_the_verified_parse(
+    ca: CertificateAuthority,
+) -> None:
+    csr = make_csr(dns=["node1.example"])
+    pem = csr_pem(csr)
+    parse_csr_pem(pem)  # the API's create validation
+    hits = csr_module._parse_verified_csr.cache_info().hits
+    clock = FakeClock(NOW)
+    from_pem = ca.sign_request_pem(pem, usages=CLIENT_USAGES, ttl=H, clock=clock)
+    assert csr_module._parse_verified_csr.cache_info().hits == hits + 1
+    direct = ca.sign_request(csr, usages=CLIENT_USAGES, ttl=H, clock=clock)
+    for attr in ("subject", "issuer", "not_valid_before_utc", "not_valid_after_utc"):
+        assert getattr(from_pem, attr) == getattr(direct, attr), attr
+    assert list(from_pem.extensions) == list(direct.extensions)
+    assert from_pem.public_key() == csr.public_key()
 
 
 def test_serials_differ(ca: CertificateAuthority) -> None:
