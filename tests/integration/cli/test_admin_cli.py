@@ -433,7 +433,9 @@ def test_csr_usage_errors_and_unknown_names(cluster: RunningServer) -> None:
     unknown = kb(cluster, "csr", "approve", "no-such-csr")
     assert unknown.exit_code == 1
     assert '"no-such-csr" not found' in unknown.stderr
-    waited = kb(cluster, "csr", "approve", "--node", "nobody", "--wait", "1s")
+    # The progress line comes after the first list if the wait is not over by then: 3 s, so
+    # that a slow first list on a loaded machine cannot use up the whole wait.
+    waited = kb(cluster, "csr", "approve", "--node", "nobody", "--wait", "3s")
     assert waited.exit_code == 1
     assert "waiting for pending CSRs (node nobody)" in waited.stderr
     assert "no pending CSR matched the selection within" in waited.stderr
