@@ -7,8 +7,9 @@ Decision (pure, :func:`signing_decision`), per CSR and per configured signer:
 * the signer's rules (:func:`kubeboot.pki.csr.signer_validation_error`) failing gives a
   terminal ``Failed`` condition with reason ``SignerValidationFailure`` and upstream's
   message, written via ``/status`` and never retried;
-* otherwise issue with :meth:`CertificateAuthority.sign_request_pem` and write the single PEM
-  block to ``status.certificate`` via ``/status``; no condition is added on success.
+* otherwise issue with :meth:`CertificateAuthority.sign_request_pem`, in a worker thread so
+  the event loop keeps serving while OpenSSL signs, and write the single PEM block to
+  ``status.certificate`` via ``/status``; no condition is added on success.
 
 A signing error (expired CA, unparseable request) is raised and retried with backoff, as
 upstream does. NotFound on the write is ignored (the CSR was deleted meanwhile).
@@ -19,6 +20,7 @@ signing cert/key dynamically).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import datetime as dt
@@ -111,7 +113,10 @@ async def sign_csr(
     else:
         spec = csr.get("spec") or {}
         ca = authorities[decision.signer_name]()
-        cert = ca.sign_request_pem(
+        # Off the event loop: building and signing is OpenSSL work that releases the GIL, so
+        # the loop keeps serving requests (and the second core signs) meanwhile.
+        cert = await asyncio.to_thread(
+            ca.sign_request_pem,
             request_pem(csr),
             usages=list(spec.get("usages") or []),
             ttl=signing_duration(spec.get("expirationSeconds"), duration),

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from typing import Any
+import threading
+from collections.abc import Sequence
+from typing import Any, ClassVar, cast
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from kubeboot.clock import FakeClock, format_time
+from kubeboot.client.interface import ApiClient
+from kubeboot.clock import Clock, FakeClock, format_time
 from kubeboot.controllers.csrapproving import (
     approval_condition,
     recognized_approvals,
     subject_access_review,
 )
 from kubeboot.controllers.csrcleaner import cleanup_reason
-from kubeboot.controllers.csrsigning import Fail, Sign, failed_condition, signing_decision
-from kubeboot.pki.authority import create_self_signed_ca
+from kubeboot.controllers.csrsigning import (
+    Fail,
+    Sign,
+    failed_condition,
+    sign_csr,
+    signing_decision,
+)
+from kubeboot.pki.authority import CertificateAuthority, create_self_signed_ca
 from kubeboot.pki.csr import (
     KUBE_APISERVER_CLIENT_SIGNER,
     KUBELET_CLIENT_SIGNER,
@@ -227,3 +237,49 @@ def test_cleanup_reason(csr: dict[str, Any], reason: str | None) -> None:
     else:
         assert found is not None
         assert reason in found
+
+
+class _RecordingCA(CertificateAuthority):
+    """A real CA that notes the thread it signs on."""
+
+    threads: ClassVar[list[int]] = []
+
+    def sign_request_pem(
+        self, request_pem: bytes, *, usages: Sequence[str], ttl: dt.timedelta, clock: Clock
+    ) -> x509.Certificate:
+        self.threads.append(threading.get_ident())
+        return super().sign_request_pem(request_pem, usages=usages, ttl=ttl, clock=clock)
+
+
+class _StatusWrites:
+    """The one ApiClient call sign_csr makes on success: PUT .../status."""
+
+    def __init__(self) -> None:
+        self.written: list[dict[str, Any]] = []
+
+    async def update(
+        self,
+        res: object,
+        obj: dict[str, Any],
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        assert subresource == "status"
+        self.written.append(obj)
+        return obj
+
+
+async def test_signing_runs_off_the_event_loop_thread() -> None:
+    base = create_self_signed_ca(clock=FakeClock(NOW))
+    ca = _RecordingCA(base.certificate, base.private_key)
+    client = _StatusWrites()
+    csr = _csr(conditions=[_cond("Approved", NOW)])
+    await sign_csr(
+        cast(ApiClient, client), csr, {KUBELET_CLIENT_SIGNER: lambda: ca}, H, FakeClock(NOW)
+    )
+    assert _RecordingCA.threads and _RecordingCA.threads[-1] != threading.get_ident()
+    (written,) = client.written
+    cert_pem = base64.b64decode(written["status"]["certificate"])
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    assert cert.issuer == base.certificate.subject
