@@ -260,13 +260,21 @@ class TcpForwarder:
     """127.0.0.1:``port`` -> ``target``, byte for byte (TLS passes through untouched).
 
     Stands for "the API server is reachable again" without restarting it on a fixed port.
+    The port is bound from the start but listens only after :meth:`listen`: until then a
+    connect is refused as if nobody were there, and no other process can take the port (a
+    port found free, closed and bound again seconds later can be some connection's by then).
     """
 
-    def __init__(self, port: int, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.listener = socket.create_server(("127.0.0.1", port))
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
         self.threads: list[threading.Thread] = []
         self.sockets: list[socket.socket] = []
+
+    def listen(self) -> None:
+        self.listener.listen()
         self._spawn(self._accept)
 
     def _spawn(self, target: Any, *args: Any) -> None:

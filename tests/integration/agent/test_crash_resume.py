@@ -25,7 +25,6 @@ from tests.integration.agent.nodes import (
     NodePaths,
     TcpForwarder,
     conditions,
-    free_port,
     join_info,
     node_csrs,
 )
@@ -183,21 +182,20 @@ def test_agent_started_while_the_server_is_down_waits_and_registers_its_node(
         first.wait_for(r"^wrote " + str(node.kubeconfig))
     cluster.kubectl("delete", "node", "late-1", "--ignore-not-found")
     # The same kubeconfig, but the server is behind a port nobody listens on yet.
-    port = free_port()
-    conf = node.kubeconfig.read_text().replace(cluster.url, f"https://127.0.0.1:{port}")
+    host, _, server_port = cluster.url.removeprefix("https://").rpartition(":")
+    forwarder = TcpForwarder((host, int(server_port)))
+    conf = node.kubeconfig.read_text().replace(cluster.url, f"https://127.0.0.1:{forwarder.port}")
     node.kubeconfig.write_text(conf)
-    with agent(node, log) as second:
-        second.wait_for(r"could not register Node late-1: .*Connect call failed")
-        second.wait_for(r"retrying the Node registration in \d+s")
-        assert second.proc.poll() is None
-        host, _, server_port = cluster.url.removeprefix("https://").rpartition(":")
-        forwarder = TcpForwarder(port, (host, int(server_port)))
-        try:
+    try:
+        with agent(node, log) as second:
+            second.wait_for(r"could not register Node late-1: .*Connect call failed")
+            second.wait_for(r"retrying the Node registration in \d+s")
+            assert second.proc.poll() is None
+            forwarder.listen()
             deadline = time.monotonic() + 20
             while cluster.kubectl("get", "node", "late-1", check=False).returncode != 0:
                 assert time.monotonic() < deadline, second.output()
                 time.sleep(0.2)
-        finally:
-            second.kill()
-            forwarder.close()
+    finally:
+        forwarder.close()
     assert len(node_csrs(cluster, "late-1")) == 1
