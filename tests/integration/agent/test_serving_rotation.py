@@ -147,6 +147,12 @@ def test_serving_certificate_after_manual_approval_with_the_printed_command(
         assert 800 < float(scraped["kubelet_certificate_manager_server_ttl_seconds"]) <= 900
         assert 800 < float(scraped["kubelet_certificate_manager_client_ttl_seconds"]) <= 900
         assert scraped["kubelet_server_expiration_renew_errors"] == "0.0"
+        # The agent posts the CertificateIssued Event after printing the line: leaving this
+        # block kills it, so wait (bounded) for the Event first, or a loaded machine loses it.
+        deadline = time.monotonic() + 20
+        while not any(r == "CertificateIssued" for _, r, _ in _events(cluster, "srv-1")):
+            assert time.monotonic() < deadline, proc.output()
+            time.sleep(0.1)
 
     openssl_verify(cluster.ca_file, serving, "sslserver")
     cert = leaf(serving)
