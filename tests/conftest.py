@@ -9,6 +9,7 @@ Both write a fresh data directory, so the admin kubeconfig and CA are real files
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import shutil
@@ -124,15 +125,22 @@ def start_server_process(data_dir: Path, *extra: str) -> RunningServer:
     raise AssertionError("server did not start:\n" + log_path.read_text())
 
 
-@pytest.fixture
-def server_process(tmp_path: Path) -> Iterator[RunningServer]:
-    running = start_server_process(tmp_path / "data")
+@contextlib.contextmanager
+def server_process_running(data_dir: Path, *extra: str) -> Iterator[RunningServer]:
+    """``kubeboot server`` as a subprocess for the duration of the block, killed after."""
+    running = start_server_process(data_dir, *extra)
     try:
         yield running
     finally:
         assert running.process is not None
         running.process.kill()
         running.process.wait()
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[RunningServer]:
+    with server_process_running(tmp_path / "data") as running:
+        yield running
 
 
 def admin_ssl_context(running: RunningServer) -> ssl.SSLContext:

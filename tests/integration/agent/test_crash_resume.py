@@ -19,7 +19,7 @@ import pytest
 from kubeboot.agent.csrflow import request_name
 from kubeboot.agent.templates import client_template
 from kubeboot.pki.keys import load_private_key_pem
-from tests.conftest import RunningServer, start_server_process
+from tests.conftest import RunningServer, server_process_running
 from tests.integration.agent.nodes import (
     AgentProcess,
     NodePaths,
@@ -34,16 +34,11 @@ WAITING = r"waiting for client certificate signing request (node-csr-[A-Za-z0-9_
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server_process(
+    with server_process_running(
         tmp_path_factory.mktemp("manual") / "data",
         "--controllers=-csrapproving,*,bootstrapsigner,tokencleaner",
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        assert running.process is not None
-        running.process.kill()
-        running.process.wait()
 
 
 def write_bootstrap_kubeconfig(running: RunningServer, node: NodePaths, server: str) -> None:

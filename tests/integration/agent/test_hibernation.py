@@ -27,7 +27,7 @@ from kubeboot.agent.hibernation import MIN_SLEEP_SECONDS, interpreter_prefix
 from kubeboot.agent.kubeconfigs import bootstrap_kubeconfig, write_kubeconfig
 from kubeboot.cli.agent import agent, agent_flags
 from kubeboot.clock import parse_time
-from tests.conftest import RunningServer, start_server_process
+from tests.conftest import RunningServer, server_process_running
 from tests.integration.agent.nodes import (
     AgentProcess,
     NodePaths,
@@ -50,15 +50,10 @@ SLEEPER = Path(sys.modules["kubeboot.agent.hibernation"].__file__ or "").with_na
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server_process(
+    with server_process_running(
         tmp_path_factory.mktemp("hib") / "data", "--cluster-signing-duration=15m"
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        assert running.process is not None
-        running.process.kill()
-        running.process.wait()
 
 
 def _status(pid: int) -> dict[str, str]:

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeboot.pki.keys import dump_private_key_pem, generate_private_key
-from tests.conftest import RunningServer, start_server_process
+from tests.conftest import RunningServer, server_process_running
 from tests.integration.agent.nodes import (
     AgentProcess,
     JoinInfo,
@@ -47,13 +47,8 @@ from tests.integration.agent.nodes import (
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server_process(tmp_path_factory.mktemp("cluster") / "data")
-    try:
+    with server_process_running(tmp_path_factory.mktemp("cluster") / "data") as running:
         yield running
-    finally:
-        assert running.process is not None
-        running.process.kill()
-        running.process.wait()
 
 
 def _join(info: JoinInfo, node: NodePaths, *extra: str, endpoint: str | None = None) -> str:

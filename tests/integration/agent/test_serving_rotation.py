@@ -38,7 +38,7 @@ from kubeboot.agent.kubeconfigs import (
     write_kubeconfig,
 )
 from kubeboot.clock import SystemClock, parse_time
-from tests.conftest import RunningServer, start_server_process
+from tests.conftest import RunningServer, server_process_running
 from tests.integration.agent.nodes import (
     AgentProcess,
     NodePaths,
@@ -57,15 +57,10 @@ SERVING_WAIT = r"; approve it with: (kubectl certificate approve (node-csr-[A-Za
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server_process(
+    with server_process_running(
         tmp_path_factory.mktemp("short") / "data", "--cluster-signing-duration=15m"
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        assert running.process is not None
-        running.process.kill()
-        running.process.wait()
 
 
 def _join_daemon(cluster: RunningServer, node: NodePaths, log: Path, *extra: str) -> AgentProcess:

@@ -29,7 +29,7 @@ from kubeboot.clock import format_time
 from kubeboot.pki.csr import build_csr
 from kubeboot.pki.keys import generate_private_key
 from kubeboot.pki.pins import spki_pin
-from tests.conftest import RunningServer, start_server_process
+from tests.conftest import RunningServer, server_process_running
 
 SERVING = "kubernetes.io/kubelet-serving"
 
@@ -37,15 +37,10 @@ SERVING = "kubernetes.io/kubelet-serving"
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     # tokencleaner off: an expired token must stay around long enough to be listed.
-    running = start_server_process(
+    with server_process_running(
         tmp_path_factory.mktemp("cli") / "data", "--controllers", "*,bootstrapsigner"
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        assert running.process is not None
-        running.process.kill()
-        running.process.wait()
 
 
 def kb(cluster: RunningServer, *args: str, env: dict[str, str] | None = None) -> Result:

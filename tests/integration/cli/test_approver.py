@@ -23,19 +23,14 @@ from kubeboot.controllers.certificates import CSR_RESOURCE
 from kubeboot.pki.csr import build_csr
 from kubeboot.pki.keys import generate_private_key
 from kubeboot.resources.registry import find_resource
-from tests.conftest import RunningServer, start_server_process
+from tests.conftest import RunningServer, server_process_running
 from tests.integration.agent.nodes import NodePaths, join_info, run_kubeboot
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server_process(tmp_path_factory.mktemp("approver") / "data")
-    try:
+    with server_process_running(tmp_path_factory.mktemp("approver") / "data") as running:
         yield running
-    finally:
-        assert running.process is not None
-        running.process.kill()
-        running.process.wait()
 
 
 def serving_csr(name: str, node: str, dns: str, ip: str) -> dict[str, object]:
