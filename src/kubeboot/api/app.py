@@ -29,8 +29,8 @@ from kubeboot.api.rest import RestService
 from kubeboot.auth.audit import (
     STAGE_RESPONSE_COMPLETE,
     STAGE_RESPONSE_STARTED,
-    AuditLog,
     AuditRecord,
+    AuditSink,
     authentication_failure_message,
 )
 from kubeboot.auth.gate import AuthenticationGate
@@ -62,7 +62,7 @@ class ApiContext:
     clock: Clock
     server_address: str = ""
     ready: bool = True
-    audit: AuditLog | None = None
+    audit: AuditSink | None = None
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)

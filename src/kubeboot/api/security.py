@@ -6,6 +6,7 @@ The pieces live in :mod:`kubeboot.auth` (``AuthStack``); this module only maps
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from kubeboot.api.config import ServerConfig
@@ -18,8 +19,16 @@ __all__ = ["build_security"]
 
 
 def build_security(
-    config: ServerConfig, client_ca_file: str | Path, clock: Clock, store: Store
+    config: ServerConfig,
+    client_ca_file: str | Path,
+    clock: Clock,
+    store: Store,
+    *,
+    worker_of: int = 1,
+    audit_forward: Callable[[bytes], None] | None = None,
 ) -> AuthStack:
+    """The stack for one serving process; a worker (one of ``worker_of`` processes) gets
+    its share of each per-source rate budget and forwards its audit events."""
     settings = AuthSettings(
         client_ca_file=Path(client_ca_file),
         token_auth_file=config.token_auth_file,
@@ -27,10 +36,13 @@ def build_security(
         anonymous_auth=config.anonymous_auth,
         authorization_mode=config.authorization_mode,
         anonymous_allowed_cidrs=config.anonymous_allowed_cidrs,
-        anonymous_rate=BucketPolicy(config.anonymous_rate, config.anonymous_burst),
-        failed_auth_rate=BucketPolicy(config.failed_auth_rate, config.failed_auth_burst),
+        anonymous_rate=BucketPolicy(config.anonymous_rate, config.anonymous_burst).share(worker_of),
+        failed_auth_rate=BucketPolicy(config.failed_auth_rate, config.failed_auth_burst).share(
+            worker_of
+        ),
         audit_log_path=config.audit_log_path,
         audit_log_maxsize=config.audit_log_maxsize,
         audit_log_maxbackup=config.audit_log_maxbackup,
+        audit_forward=audit_forward,
     )
     return AuthStack(settings, store, clock)

@@ -1,8 +1,10 @@
 """Server lifecycle with one owner: PKI, storage, security, HTTPS site; torn down in reverse.
 
-``Server.start()`` returns once the socket is bound (port 0 picks a free port; ``port`` tells
+``Server.start()`` returns once the server serves (port 0 picks a free port; ``port`` tells
 which), so tests and the CLI share one code path. Startup is idempotent on an existing data
-directory: files are reused and default objects are created only when missing.
+directory: files are reused and default objects are created only when missing. With
+``workers`` > 0 the HTTPS site runs in that many worker processes instead of this one
+(:mod:`kubeboot.api.workers`); everything else here is the same.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from typing import Any
 
 from aiohttp import web
 
-from kubeboot.api.app import ApiContext, build_app
+from kubeboot.api.app import ApiContext
 from kubeboot.api.config import ServerConfig
 from kubeboot.api.inprocess import CONTROLLER_MANAGER_USER, InProcessClient
 from kubeboot.api.listwatch import ListOptions
 from kubeboot.api.rest import NAMESPACES, RestService
 from kubeboot.api.security import build_security
+from kubeboot.api.site import start_https
+from kubeboot.api.workers import WorkerPool, WorkerSpec, bind_listeners
 from kubeboot.auth.defaults import (
     default_cluster_role_bindings,
     default_cluster_roles,
@@ -33,7 +37,6 @@ from kubeboot.auth.defaults import (
 from kubeboot.auth.interface import UserInfo
 from kubeboot.auth.mirror import resource_info
 from kubeboot.auth.stack import AuthStack
-from kubeboot.auth.x509 import make_server_ssl_context
 from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, init_cluster
 from kubeboot.controllers.config import ControllerConfig
@@ -43,16 +46,13 @@ from kubeboot.resources.status import AlreadyExists
 from kubeboot.storage.compactor import PeriodicCompactor
 from kubeboot.storage.factory import StorageOptions, open_store
 from kubeboot.storage.interface import Store
+from kubeboot.storage.remote_server import StoreServer
 
 __all__ = ["DEFAULT_NAMESPACES", "SYSTEM_USER", "Server"]
 
 log = logging.getLogger("kubeboot.server")
 
 _WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104
-# A storm of nodes connects faster than a loaded loop accepts; when the accept queue
-# overflows, Linux (with SYN cookies) answers a client's first data with a reset. aiohttp's
-# sites listen with 128 unless told; 4096 is the kernel's default somaxconn cap, as Go uses.
-_LISTEN_BACKLOG = 4096
 
 
 def _https(host: str, port: int) -> str:
@@ -88,7 +88,9 @@ class Server:
         self.init_result: InitResult | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._sock: socket.socket | None = None
+        self._socks: list[socket.socket] = []
+        self._store_server: StoreServer | None = None
+        self.workers: WorkerPool | None = None
         self.security: AuthStack | None = None
         self.port = 0
 
@@ -120,8 +122,12 @@ class Server:
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        sock = self._sock = self._bind()
-        self.port = sock.getsockname()[1]
+        self._socks = bind_listeners(
+            self.config.bind_address or "0.0.0.0",  # noqa: S104
+            self.config.secure_port,
+            max(1, cfg.workers),
+        )
+        self.port = self._socks[0].getsockname()[1]
         sans = [socket.gethostname(), self._advertised_host(), *cfg.tls_sans]
         if cfg.bind_address not in _WILDCARDS:
             sans.append(cfg.bind_address)
@@ -164,32 +170,57 @@ class Server:
             clock=self.clock,
         )
         self._spawn(self._run_controllers())
-        ctx = ApiContext(
-            self.rest,
-            security.gate,
-            self.clock,
-            server_address=self.advertised_url.removeprefix("https://"),
-            audit=security.audit,
-        )
-        app = build_app(ctx)
-        # handler_cancellation: a client that goes away cancels its handler. Without it a
-        # watch whose client left keeps its task, TLS transport and buffers until its
-        # timeout (15-30 min): a joined node's watch is left exactly so, and 10,000 joins
-        # held 940 MB. Writes are unaffected: a cancelled request's write still commits.
-        self._runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=1.0,
-            handler_cancellation=True,
-        )
-        await self._runner.setup()
-        ssl_ctx = make_server_ssl_context(
-            self.pki.serving_cert_file, self.pki.serving_key_file, client_ca
-        )
-        site = web.SockSite(self._runner, sock, ssl_context=ssl_ctx, backlog=_LISTEN_BACKLOG)
-        await site.start()
+        if cfg.workers:
+            await self._start_workers(client_ca)
+        else:
+            ctx = ApiContext(
+                self.rest,
+                security.gate,
+                self.clock,
+                server_address=self.advertised_url.removeprefix("https://"),
+                audit=security.audit,
+            )
+            self._runner = await start_https(
+                ctx,
+                self._socks[0],
+                cert_file=self.pki.serving_cert_file,
+                key_file=self.pki.serving_key_file,
+                client_ca_file=Path(client_ca),
+            )
         log.info("kubeboot API server listening on %s", self.url)
+
+    async def _start_workers(self, client_ca: Path) -> None:
+        """Serve the store to the workers, then start them on the bound sockets."""
+        assert self.store is not None
+        assert self.pki is not None
+        assert self.security is not None
+        audit_log = self.security.audit_log
+
+        def on_notice(kind: str, args: tuple[object, ...]) -> None:
+            if kind == "ready" and isinstance(args[0], int) and self.workers is not None:
+                self.workers.notice_ready(args[0])
+            elif kind == "audit" and isinstance(args[0], bytes) and audit_log is not None:
+                audit_log.emit_line(args[0])
+
+        socket_path = self.config.data_dir / "run" / "store.sock"
+        self._store_server = StoreServer(self.store, socket_path, on_notice)
+        await self._store_server.start()
+        specs = [
+            WorkerSpec(
+                config=self.config,
+                index=i,
+                count=len(self._socks),
+                listen_fd=sock.fileno(),
+                store_socket=self._store_server.path,
+                serving_cert_file=self.pki.serving_cert_file,
+                serving_key_file=self.pki.serving_key_file,
+                client_ca_file=client_ca,
+                server_address=self.advertised_url.removeprefix("https://"),
+            )
+            for i, sock in enumerate(self._socks)
+        ]
+        self.workers = WorkerPool(specs)
+        await self.workers.start()
 
     async def _run_controllers(self) -> None:
         """kube-controller-manager's part, one identity per controller as upstream's
@@ -228,16 +259,6 @@ class Server:
             client_for=client_for,
         )
 
-    def _bind(self) -> socket.socket:
-        host = self.config.bind_address or "0.0.0.0"  # noqa: S104
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, self.config.secure_port))
-        sock.listen(_LISTEN_BACKLOG)
-        sock.setblocking(False)
-        return sock
-
     async def _ensure_default_namespaces(self) -> None:
         assert self.rest is not None
         for name in DEFAULT_NAMESPACES:
@@ -271,12 +292,18 @@ class Server:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.workers is not None:
+            await self.workers.stop()
+            self.workers = None
+        if self._store_server is not None:
+            await self._store_server.close()
+            self._store_server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        for sock in self._socks:
+            sock.close()
+        self._socks = []
         if self.security is not None:
             await self.security.close()  # after the runner: every request has been audited
             self.security = None

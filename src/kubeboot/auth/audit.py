@@ -41,17 +41,20 @@ import re
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from kubeboot.auth.interface import Credentials, UserInfo
 from kubeboot.clock import Clock
 
 __all__ = [
     "AUDIT_API_VERSION",
+    "AuditForwarder",
     "AuditLog",
     "AuditRecord",
+    "AuditSink",
     "RotatingFile",
     "audit_event",
     "authentication_failure_message",
@@ -220,6 +223,33 @@ class RotatingFile:
 _STOP = object()
 
 
+class AuditSink(Protocol):
+    """Where the API layer sends audit events: the log itself, or a forwarder to it."""
+
+    def record(self, record: AuditRecord, stage: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class AuditForwarder:
+    """A worker process's audit sink: each event goes to the primary's :class:`AuditLog`.
+
+    Why: one file has one writer, so rotation and backups stay the primary's alone, and
+    events from every worker land in one log in arrival order.
+    """
+
+    def __init__(self, send_line: Callable[[bytes], None], clock: Clock) -> None:
+        self._send_line = send_line
+        self.clock = clock
+
+    def record(self, record: AuditRecord, stage: str) -> None:
+        event = audit_event(record, stage, self.clock.now())
+        self._send_line(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+
+    def close(self) -> None:
+        """Nothing to flush here: lines are with the primary once sent."""
+
+
 class AuditLog:
     """Events in, lines out: a bounded queue drained by one writer thread."""
 
@@ -254,7 +284,10 @@ class AuditLog:
         The line is serialised here (C ``json``, microseconds): the writer thread then only
         does I/O, which releases the GIL, so it never competes with the event loop for it.
         """
-        line = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        self.emit_line(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+
+    def emit_line(self, line: bytes) -> None:
+        """Queue one serialised event (a worker process's, forwarded to the primary)."""
         try:
             self._queue.put_nowait(line)
         except queue.Full:

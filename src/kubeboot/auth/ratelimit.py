@@ -44,6 +44,17 @@ class BucketPolicy:
         if self.rate <= 0 or self.burst < 1:
             raise ValueError(f"a rate limit needs rate > 0 and burst >= 1, not {self}")
 
+    def share(self, processes: int) -> BucketPolicy:
+        """One of ``processes`` equal parts of this budget.
+
+        Why: with ``--workers N`` each worker keeps its own buckets, and the kernel spreads
+        one source's connections over the workers (SO_REUSEPORT hashes the source port), so
+        N buckets of 1/N each add up to the configured budget per source.
+        """
+        if processes <= 1:
+            return self
+        return BucketPolicy(self.rate / processes, max(1, math.ceil(self.burst / processes)))
+
 
 DEFAULT_ANONYMOUS = BucketPolicy(rate=20.0, burst=40)
 DEFAULT_FAILED_AUTH = BucketPolicy(rate=5.0, burst=20)

@@ -11,13 +11,13 @@ request has finished.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubeboot.auth.admission import AdmissionHook, CsrAdmission, node_restriction_admission
-from kubeboot.auth.audit import AuditLog
+from kubeboot.auth.audit import AuditForwarder, AuditLog, AuditSink
 from kubeboot.auth.authz import build_authorizer
 from kubeboot.auth.bootstrap_token import (
     BootstrapTokenAuthenticator,
@@ -58,6 +58,8 @@ class AuthSettings:
     audit_log_path: Path | None = None  # "-" is standard out, as upstream
     audit_log_maxsize: int = 0  # MB; 0 means 100, as upstream (lumberjack)
     audit_log_maxbackup: int = 0  # rotated files kept; 0 keeps all, as upstream
+    audit_forward: Callable[[bytes], None] | None = None
+    """A worker process's way to the primary's audit log (instead of ``audit_log_path``)."""
 
 
 class AuthStack:
@@ -87,9 +89,12 @@ class AuthStack:
             CsrAdmission(self.authorizer),
             node_restriction_admission,
         ]
-        self.audit: AuditLog | None = None
-        if settings.audit_log_path is not None:
-            self.audit = AuditLog(
+        self.audit: AuditSink | None = None
+        self.audit_log: AuditLog | None = None
+        if settings.audit_forward is not None:
+            self.audit = AuditForwarder(settings.audit_forward, clock)
+        elif settings.audit_log_path is not None:
+            self.audit = self.audit_log = AuditLog(
                 settings.audit_log_path,
                 clock,
                 max_size_mb=settings.audit_log_maxsize,

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from kubeboot.api.config import ServerConfig
+from kubeboot.api.eventloop import loop_factory
 from kubeboot.cli.flagtypes import GoDuration, etcd_client_options, split_csv
 from kubeboot.controllers.config import ControllersFlagError, enabled_controllers
 from kubeboot.storage.interface import StoreUnavailable
@@ -176,6 +177,13 @@ def _signer_files(
     default=True,
     help="Run controllers only on the Lease holder.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Serve HTTPS from this many worker processes, so TLS and requests use every core; "
+    "this process keeps storage and controllers (0: it serves too). See docs/performance.md.",
+)
 @_per_signer_file_options
 @click.option("-v", "--verbose", count=True)
 def server(
@@ -210,6 +218,7 @@ def server(
     controllers: str,
     cluster_signing_duration: dt.timedelta,
     leader_elect: bool,
+    workers: int,
     verbose: int,
     **signer_flags: Path | None,
 ) -> None:
@@ -266,6 +275,7 @@ def server(
         controllers=split_csv(controllers),
         cluster_signing_duration=cluster_signing_duration,
         leader_elect=leader_elect,
+        workers=workers,
         signer_files=_signer_files(signer_flags, cluster_signing_cert_file),
     )
     try:
@@ -273,7 +283,7 @@ def server(
     except ControllersFlagError as exc:
         raise click.BadParameter(str(exc), param_hint="--controllers") from exc
     _check_auth_flags(config)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(_run(config))
 
 
@@ -297,22 +307,6 @@ def _check_auth_flags(config: ServerConfig) -> None:
                 f"needs --{name}-rate > 0 and --{name}-burst >= 1, not {rate} and {burst}",
                 param_hint=f"--{name}-rate",
             ) from None
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop where it is installed (a dependency except on Windows), else asyncio's loop.
-
-    Why: under a join storm the event loop's own work (socket reads, TLS records, callbacks)
-    is a large share of the server's CPU and uvloop does it in C: 50 -> 82-90 joins/s and
-    8.7-10.2 -> 7.3-8.4 ms server CPU per join (docs/performance.md). Optional because it
-    is not available on Windows.
-    """
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 async def _run(config: ServerConfig) -> None:

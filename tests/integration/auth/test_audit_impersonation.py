@@ -50,8 +50,8 @@ class Audited:
     log: Path
 
     async def events(self) -> list[dict[str, Any]]:
-        assert self.srv.security is not None and self.srv.security.audit is not None
-        await asyncio.to_thread(self.srv.security.audit.wait_written)
+        assert self.srv.security is not None and self.srv.security.audit_log is not None
+        await asyncio.to_thread(self.srv.security.audit_log.wait_written)
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
 

@@ -45,3 +45,13 @@ def test_memory_is_bounded_by_evicting_the_idlest() -> None:
     assert len(limiter) == 2
     assert limiter.take("b") == 0  # b starts over with a full bucket
     assert limiter.retry_after("c") == 1
+
+
+@pytest.mark.parametrize(
+    ("workers", "rate", "burst"),
+    [(1, 20.0, 40), (2, 10.0, 20), (3, 20.0 / 3, 14), (64, 20 / 64, 1)],
+)
+def test_a_worker_gets_its_share_of_the_budget(workers: int, rate: float, burst: int) -> None:
+    share = BucketPolicy(20.0, 40).share(workers)
+    assert share.rate == pytest.approx(rate)
+    assert share.burst == burst  # rounded up, never below one request

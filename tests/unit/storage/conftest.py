@@ -30,6 +30,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeboot.storage.factory import StorageOptions, open_store
 from kubeboot.storage.interface import Store
+from kubeboot.storage.remote import RemoteStore
+from kubeboot.storage.remote_server import StoreServer
 
 OpenStore = Callable[[], Awaitable[Store]]
 
@@ -144,9 +146,16 @@ def etcd_url(etcd_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield url
 
 
-@pytest.fixture(params=["sqlite", "etcd"])
-def storage_options(request: pytest.FixtureRequest, tmp_path: Path) -> StorageOptions:
-    if request.param == "sqlite":
+@pytest.fixture(params=["sqlite", "etcd", "remote"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """``remote``: a worker's RemoteStore, served over a Unix socket by a SQLite store."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def storage_options(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> StorageOptions:
+    if backend in ("sqlite", "remote"):
         return StorageOptions(
             backend="sqlite",
             sqlite_path=tmp_path / "state.db",
@@ -161,9 +170,34 @@ def storage_options(request: pytest.FixtureRequest, tmp_path: Path) -> StorageOp
     )
 
 
+class _RemoteUnderTest(RemoteStore):
+    """A RemoteStore whose close also stops its primary end and the store behind it."""
+
+    backing: Store
+    server: StoreServer
+
+    async def close(self) -> None:
+        await super().close()
+        await self.server.close()
+        await self.backing.close()
+
+
+async def open_remote(options: StorageOptions, socket_dir: Path) -> Store:
+    backing = await open_store(options)
+    server = StoreServer(backing, socket_dir / f"{uuid.uuid4().hex[:8]}.sock", lambda *_: None)
+    await server.start()
+    remote = await _RemoteUnderTest.connect(
+        server.path, on_lost=lambda: None, watch_queue_limit=options.watch_queue_limit
+    )
+    remote.backing, remote.server = backing, server
+    return remote
+
+
 @pytest.fixture
-def reopen(storage_options: StorageOptions) -> OpenStore:
+def reopen(storage_options: StorageOptions, backend: str, tmp_path: Path) -> OpenStore:
     """Opens a new store on the same data each call (for reopen and close tests)."""
+    if backend == "remote":
+        return lambda: open_remote(storage_options, tmp_path / "run")
     return lambda: open_store(storage_options)
 
 

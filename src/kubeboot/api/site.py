@@ -1,0 +1,45 @@
+"""The HTTPS site on a listening socket: one code path for the server and its workers."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from aiohttp import web
+
+from kubeboot.api.app import ApiContext, build_app
+from kubeboot.auth.x509 import make_server_ssl_context
+
+__all__ = ["LISTEN_BACKLOG", "start_https"]
+
+# A storm of nodes connects faster than a loaded loop accepts; when the accept queue
+# overflows, Linux (with SYN cookies) answers a client's first data with a reset. aiohttp's
+# sites listen with 128 unless told; 4096 is the kernel's default somaxconn cap, as Go uses.
+LISTEN_BACKLOG = 4096
+
+
+async def start_https(
+    ctx: ApiContext,
+    sock: socket.socket,
+    *,
+    cert_file: Path,
+    key_file: Path,
+    client_ca_file: Path,
+) -> web.AppRunner:
+    """Serve the API on ``sock``; the caller cleans the returned runner up on stop."""
+    # handler_cancellation: a client that goes away cancels its handler. Without it a
+    # watch whose client left keeps its task, TLS transport and buffers until its
+    # timeout (15-30 min): a joined node's watch is left exactly so, and 10,000 joins
+    # held 940 MB. Writes are unaffected: a cancelled request's write still commits.
+    runner = web.AppRunner(
+        build_app(ctx),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=1.0,
+        handler_cancellation=True,
+    )
+    await runner.setup()
+    ssl_ctx = make_server_ssl_context(cert_file, key_file, client_ca_file)
+    site = web.SockSite(runner, sock, ssl_context=ssl_ctx, backlog=LISTEN_BACKLOG)
+    await site.start()
+    return runner

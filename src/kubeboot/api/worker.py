@@ -1,0 +1,101 @@
+"""One worker process of ``kubeboot server --workers N`` (started by :mod:`.workers`).
+
+Reads its :class:`~kubeboot.api.workers.WorkerSpec` from standard input (pickled by the
+primary, its parent: a trusted pipe), connects to the primary's store, builds the same API
+front end a single-process server has — authenticators, RBAC and bootstrap-token caches,
+admission, REST — waits until those caches have synced, serves HTTPS on the socket it was
+handed, and tells the primary it is ready. It stops on SIGTERM/SIGINT, or at once if the link
+to the primary drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import signal
+import socket
+import sys
+
+from kubeboot.api.app import ApiContext
+from kubeboot.api.eventloop import loop_factory
+from kubeboot.api.rest import RestService
+from kubeboot.api.security import build_security
+from kubeboot.api.site import start_https
+from kubeboot.api.workers import WorkerSpec
+from kubeboot.clock import SystemClock
+from kubeboot.storage.remote import RemoteStore
+
+__all__ = ["main", "run_worker"]
+
+log = logging.getLogger("kubeboot.server.worker")
+
+
+async def run_worker(spec: WorkerSpec) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def link_lost() -> None:
+        if not stop.is_set():
+            log.error("worker %d: lost the link to the primary server process", spec.index)
+        stop.set()
+
+    clock = SystemClock()
+    store = await RemoteStore.connect(spec.store_socket, on_lost=link_lost)
+    security = build_security(
+        spec.config,
+        spec.client_ca_file,
+        clock,
+        store,
+        worker_of=spec.count,
+        audit_forward=lambda line: store.notify("audit", line),
+    )
+    tasks = [asyncio.create_task(coro) for coro in security.background()]
+    runner = None
+    try:
+        synced = asyncio.ensure_future(security.wait_synced())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait((synced, stopped), return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not synced.done():
+            synced.cancel()
+            return
+        rest = RestService(store, security.authorizer, clock, admission=list(security.admission))
+        ctx = ApiContext(
+            rest, security.gate, clock, server_address=spec.server_address, audit=security.audit
+        )
+        sock = socket.socket(fileno=spec.listen_fd)
+        sock.setblocking(False)
+        runner = await start_https(
+            ctx,
+            sock,
+            cert_file=spec.serving_cert_file,
+            key_file=spec.serving_key_file,
+            client_ca_file=spec.client_ca_file,
+        )
+        store.notify("ready", spec.index)
+        await stop.wait()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await security.close()
+        await store.close()
+
+
+def main() -> None:
+    spec: WorkerSpec = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our parent
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s %(levelname)s %(name)s[worker {spec.index}]: %(message)s",
+    )
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(run_worker(spec))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""``--workers N``: N processes serve HTTPS, the primary keeps storage and controllers.
+
+Why: one Python process runs one event loop on one core, and under a join storm that loop
+— TLS handshakes, HTTP, authentication, REST — is the bottleneck (docs/performance.md). The
+work that must stay single (SQLite's one writer, the watch hub, leader-elected controllers,
+first-start initialisation, compaction) stays in the primary; each worker is a whole API
+front end (its own authenticators, RBAC and bootstrap-token caches fed by watches, admission,
+REST) whose ``Store`` is the primary's, reached over a Unix socket
+(:mod:`kubeboot.storage.remote`). Reads, writes and watches keep the store's semantics
+exactly, so any worker can answer any request.
+
+Sockets: the primary binds one listening socket per worker, all on the same port with
+``SO_REUSEPORT`` — the kernel spreads new connections evenly over them — and hands each
+worker its own with ``pass_fds``. A worker that dies is restarted on the same socket, so
+connections queued on it meanwhile wait instead of being refused.
+
+Lifecycle: workers start after the primary is initialised and the primary reports the
+server listening once every worker has said it is ready. A worker that exits unexpectedly
+is restarted after a back-off (1 s doubling to 30 s); the primary stops them all (SIGTERM,
+then SIGKILL after 5 s) before it closes the store. A worker whose link to the primary
+drops stops serving at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import pickle
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubeboot.api.config import ServerConfig
+from kubeboot.api.site import LISTEN_BACKLOG
+
+__all__ = ["WorkerPool", "WorkerSpec", "bind_listeners"]
+
+log = logging.getLogger("kubeboot.server.workers")
+
+_START_TIMEOUT = 60.0
+_STOP_GRACE = 5.0
+_BACKOFF_MAX = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What a worker needs to serve: sent pickled on its standard input by the primary."""
+
+    config: ServerConfig
+    index: int
+    count: int
+    listen_fd: int
+    store_socket: Path
+    serving_cert_file: Path
+    serving_key_file: Path
+    client_ca_file: Path
+    server_address: str
+    """host:port as advertised (discovery's serverAddressByClientCIDRs)."""
+
+
+def bind_listeners(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening sockets on one address (port 0: the first picks, all share it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+            sock.listen(LISTEN_BACKLOG)
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+class WorkerPool:
+    """Starts, supervises and stops the worker processes of one primary."""
+
+    def __init__(self, specs: list[WorkerSpec]) -> None:
+        self._specs = specs
+        self._procs: dict[int, asyncio.subprocess.Process] = {}
+        self._ready: dict[int, asyncio.Event] = {s.index: asyncio.Event() for s in specs}
+        self._supervisors: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def notice_ready(self, index: int) -> None:
+        event = self._ready.get(index)
+        if event is not None:
+            event.set()
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs.values()]
+
+    async def start(self) -> None:
+        """Start every worker; return once all are serving (raise if one cannot start)."""
+        for spec in self._specs:
+            await self._spawn(spec)
+        async with asyncio.timeout(_START_TIMEOUT):
+            for spec in self._specs:
+                if not await self._came_up(spec.index):
+                    raise RuntimeError(
+                        f"server worker {spec.index} exited while starting; its error is above"
+                    )
+        for spec in self._specs:
+            self._supervisors.append(asyncio.create_task(self._supervise(spec)))
+
+    async def _came_up(self, index: int) -> bool:
+        """Wait until worker ``index`` is ready (True) or has exited (False)."""
+        ready = asyncio.ensure_future(self._ready[index].wait())
+        exited = asyncio.ensure_future(self._procs[index].wait())
+        try:
+            await asyncio.wait((ready, exited), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            exited.cancel()
+        return self._ready[index].is_set()
+
+    async def _spawn(self, spec: WorkerSpec) -> None:
+        self._ready[spec.index].clear()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kubeboot.api.worker",
+            stdin=asyncio.subprocess.PIPE,
+            pass_fds=(spec.listen_fd,),
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(pickle.dumps(spec))
+        proc.stdin.close()
+        self._procs[spec.index] = proc
+
+    async def _supervise(self, spec: WorkerSpec) -> None:
+        delay = 1.0
+        while True:
+            proc = self._procs[spec.index]
+            code = await proc.wait()
+            if self._stopping:
+                return
+            log.error(
+                "server worker %d (pid %d) exited with code %s; restarting it in %gs",
+                spec.index,
+                proc.pid,
+                code,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            await self._spawn(spec)
+            # Back off only while it keeps failing to come up; a good start resets it.
+            delay = 1.0 if await self._came_up(spec.index) else min(delay * 2, _BACKOFF_MAX)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._supervisors:
+            task.cancel()
+        for proc in self._procs.values():
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        for proc in self._procs.values():
+            try:
+                async with asyncio.timeout(_STOP_GRACE):
+                    await proc.wait()
+            except TimeoutError:
+                log.warning("server worker pid %d ignored SIGTERM; killing it", proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        self._procs.clear()
