@@ -10,6 +10,10 @@ memory come from ``/proc`` (:mod:`bench.procstat`), so neither this process nor 
 generator is counted. The floor (:mod:`bench.floor`) is measured in the same invocation, and
 one extra run is profiled with py-spy; everything lands in ``bench/results/``.
 
+``--server-arg`` passes extra flags to every ``kubeboot server`` (``--server-arg=--workers=2``);
+they are part of each run's label and of ``results.json``, so runs stay comparable. The
+server's CPU and memory cover its whole process tree (worker processes included).
+
 ``--storage-backend etcd3`` runs the same storms on etcd: with ``--etcd-servers`` against that
 cluster (each run under a fresh ``--etcd-prefix``), otherwise against a fresh single-member
 etcd started per run on loopback (Debian ``etcd-server``), whose CPU is reported apart
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -47,7 +52,7 @@ from typing import Any
 import yaml
 
 from bench.floor import FloorResult, measure_floor
-from bench.procstat import sample
+from bench.procstat import process_start_ticks, process_tree, sample
 from kubeboot.resources import bootstrap_token as bt
 
 __all__ = ["main"]
@@ -65,12 +70,15 @@ class RunSpec:
     rate: float
     profile: bool = False
     backend: str = "sqlite"
+    server_args: tuple[str, ...] = ()
+    """Extra ``kubeboot server`` flags (``--server-arg``), e.g. ``("--workers=2",)``."""
 
     @property
     def label(self) -> str:
         mode = f"{self.rate:g}/s offered" if self.rate else f"full, {self.concurrency} in flight"
         backend = ", etcd" if self.backend == "etcd3" else ""
-        return f"N={self.nodes}, {mode}{backend}" + (", py-spy" if self.profile else "")
+        extra = "".join(f", {a}" for a in self.server_args)
+        return f"N={self.nodes}, {mode}{backend}{extra}" + (", py-spy" if self.profile else "")
 
 
 def _free_port() -> int:
@@ -127,9 +135,18 @@ class EtcdProcess:
 
 
 class ServerProcess:
-    """One ``kubeboot server`` on 127.0.0.1 with a fresh data directory; stop() by PID."""
+    """One ``kubeboot server`` on 127.0.0.1 with a fresh data directory; stop() by PID.
 
-    def __init__(self, data_dir: Path, log_file: Path, storage_flags: Sequence[str] = ()) -> None:
+    ``extra_args`` go last on the command line (after the storage flags), as given.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_file: Path,
+        storage_flags: Sequence[str] = (),
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.data_dir = data_dir
         kubeboot = Path(sys.executable).parent / "kubeboot"
         self._log = log_file.open("wb")
@@ -138,6 +155,7 @@ class ServerProcess:
                 *(str(kubeboot), "server", "--data-dir", str(data_dir)),
                 *("--bind-address", "127.0.0.1", "--secure-port", "0"),
                 *storage_flags,
+                *extra_args,
             ],
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -169,6 +187,10 @@ class ServerProcess:
         )
 
     def stop(self) -> None:
+        # The server stops its own workers on SIGTERM; any that outlive it (the server was
+        # killed, or shut down badly) are stopped here by PID, after checking by start time
+        # that the PID was not reused meanwhile.
+        descendants = {pid: process_start_ticks(pid) for pid in self._descendants()}
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -176,9 +198,34 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        _stop_leftovers(descendants)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._log.close()
+
+    def _descendants(self) -> list[int]:
+        if self.proc.poll() is not None:
+            return []
+        return process_tree(self.pid)[1:]
+
+
+def _stop_leftovers(started: dict[int, int | None], grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL, the processes of ``started`` (PID -> start time) still running."""
+
+    def alive() -> list[int]:
+        return [p for p, t in started.items() if t is not None and process_start_ticks(p) == t]
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = alive()
+        if not left:
+            return
+        print(f"stopping {len(left)} leftover server process(es) with {sig.name}", file=sys.stderr)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _admin_context(data_dir: Path, tmp: Path) -> ssl.SSLContext:
@@ -255,9 +302,15 @@ def _profile_top(raw: Path, out: Path, limit: int = 25) -> list[str]:
             continue
         count = int(count_text)
         frames = stack.split(";")
+        # The root frame is the thread; with --subprocesses it comes after one
+        # 'process <pid>:"<cmdline>"' frame per generation (parent first, then worker).
+        roots = 1
+        while roots < len(frames) and frames[roots - 1].startswith("process "):
+            roots += 1
         total += count
-        threads[frames[0]] += count
-        for frame in set(frames[1:]):
+        names = [f.partition(":")[0] for f in frames[: roots - 1]] + [frames[roots - 1]]
+        threads[" ".join(names)] += count
+        for frame in set(frames[roots:]):
             inclusive[frame] += count
         own[frames[-1]] += count
     lines = [f"py-spy samples (non-idle threads): {total}", "", "by thread:"]
@@ -286,7 +339,9 @@ def run_storm(
             *("--etcd-prefix", f"/bench-{uuid.uuid4().hex[:8]}"),
         ]
     try:
-        server = ServerProcess(tmp / "data", run_dir / "server.log", storage_flags)
+        server = ServerProcess(
+            tmp / "data", run_dir / "server.log", storage_flags, spec.server_args
+        )
     except BaseException:
         if etcd is not None:
             etcd.stop()
@@ -309,10 +364,13 @@ def run_storm(
         }
         py_spy = Path(sys.executable).parent / "py-spy"
         if spec.profile and py_spy.exists():
+            # With worker processes, profile them too (their stacks then start with a
+            # "process <pid>" frame, see _profile_top).
+            workers = ("--subprocesses",) if idle.processes > 1 else ()
             spy = subprocess.Popen(
                 [
                     *(str(py_spy), "record", "--pid", str(server.pid), "--format", "raw"),
-                    *("--threads", "--nonblocking", "--rate", "200"),
+                    *("--threads", "--nonblocking", "--rate", "200", *workers),
                     *("-o", str(run_dir / "profile.collapsed.txt")),
                 ],
                 stdout=subprocess.DEVNULL,
@@ -361,8 +419,11 @@ def run_storm(
         "server_cpu_ms_per_join": 1000 * load["server_cpu_s"] / max(joined, 1),
         "etcd_cpu_ms_per_join": 1000 * etcd_cpu / max(joined, 1) if etcd is not None else None,
         "generator_cpu_ms_per_join": 1000 * load["generator_cpu_s"] / max(joined, 1),
+        "server_processes": end.processes,
         "server_rss_idle_mb": idle.rss_bytes / 2**20,
         "server_rss_end_mb": end.rss_bytes / 2**20,
+        "server_pss_end_mb": end.pss_bytes / 2**20,
+        # Summed per process: an upper bound once there are workers (see bench.procstat).
         "server_peak_rss_mb": end.peak_rss_bytes / 2**20,
         "db_mb": db / 2**20,
         "peak_in_flight": load["peak_in_flight"],
@@ -447,6 +508,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="etcd3: a fresh single-member etcd per run, unless --etcd-servers is given",
     )
     p.add_argument("--etcd-servers", default="", help="use this etcd cluster (comma-separated)")
+    p.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="one extra `kubeboot server` flag per use, written with '=' so it is not taken "
+        "for one of ours: --server-arg=--workers=2 (recorded in the run labels)",
+    )
     return p.parse_args(argv)
 
 
@@ -455,14 +524,21 @@ def main(argv: list[str] | None = None) -> None:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out / f"join_storm-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    be = args.storage_backend
-    specs = [RunSpec(int(n), args.concurrency, 0.0, backend=be) for n in args.nodes.split(",") if n]
+    be, extra, conc = args.storage_backend, tuple(args.server_arg), args.concurrency
+    specs = [
+        RunSpec(int(n), conc, 0.0, backend=be, server_args=extra)
+        for n in args.nodes.split(",")
+        if n
+    ]
     if args.with_10k:
-        specs.append(RunSpec(10_000, args.concurrency, 0.0, backend=be))
+        specs.append(RunSpec(10_000, conc, 0.0, backend=be, server_args=extra))
     if args.rate:
-        specs.append(RunSpec(args.rate_nodes, max(args.concurrency, 2000), args.rate, backend=be))
+        rate_conc = max(conc, 2000)
+        specs.append(RunSpec(args.rate_nodes, rate_conc, args.rate, backend=be, server_args=extra))
     if args.profile_nodes:
-        specs.append(RunSpec(args.profile_nodes, args.concurrency, 0.0, profile=True, backend=be))
+        specs.append(
+            RunSpec(args.profile_nodes, conc, 0.0, profile=True, backend=be, server_args=extra)
+        )
     load_start = os.getloadavg()
     print(f"measuring the floor ({args.floor_joins} joins)...", flush=True)
     floor = measure_floor(args.floor_joins)
@@ -482,6 +558,7 @@ def main(argv: list[str] | None = None) -> None:
     table = render_table(floor, runs)
     report = {
         "when": stamp,
+        "server_args": args.server_arg,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
