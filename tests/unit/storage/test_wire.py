@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshal
 import struct
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,9 @@ def test_a_length_beyond_the_limit_is_refused_before_reading_it() -> None:
 
 
 @pytest.mark.parametrize("value", [[1, "get"], (1,), "text"])
-def test_a_frame_that_is_not_an_id_kind_tuple_is_refused(value: object) -> None:
+def test_a_frame_that_is_not_an_id_kind_tuple_is_refused(
+    value: list[Any] | tuple[int] | str,
+) -> None:
     body = marshal.dumps(value)
     with pytest.raises(ValueError, match="tuple"):
         FrameReader().feed(struct.pack(">I", len(body)) + body)
