@@ -216,6 +216,7 @@ class Server:
                 serving_key_file=self.pki.serving_key_file,
                 client_ca_file=client_ca,
                 server_address=self.advertised_url.removeprefix("https://"),
+                log_level=logging.getLogger().getEffectiveLevel(),
             )
             for i, sock in enumerate(self._socks)
         ]

@@ -90,7 +90,7 @@ async def run_worker(spec: WorkerSpec) -> None:
 def main() -> None:
     spec: WorkerSpec = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our parent
     logging.basicConfig(
-        level=logging.INFO,
+        level=spec.log_level,
         format=f"%(asctime)s %(levelname)s %(name)s[worker {spec.index}]: %(message)s",
     )
     with asyncio.Runner(loop_factory=loop_factory()) as runner:

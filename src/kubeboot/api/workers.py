@@ -59,6 +59,8 @@ class WorkerSpec:
     client_ca_file: Path
     server_address: str
     """host:port as advertised (discovery's serverAddressByClientCIDRs)."""
+    log_level: int = logging.INFO
+    """The primary's (``-v``), so a worker logs what its primary would."""
 
 
 def bind_listeners(host: str, port: int, count: int) -> list[socket.socket]:

@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import struct
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -37,9 +38,10 @@ Notice = Callable[[str, tuple[Any, ...]], None]
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, store: Store, on_notice: Notice) -> None:
+    def __init__(self, store: Store, on_notice: Notice, live: set[_Connection]) -> None:
         self._store = store
         self._on_notice = on_notice
+        self._live = live
         self._reader = FrameReader()
         self._transport: asyncio.Transport | None = None
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -58,8 +60,14 @@ class _Connection(asyncio.Protocol):
             transport.abort()
             return
         self._transport = transport
+        self._live.add(self)
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._live.discard(self)
         self._transport = None
         for task in (*self._tasks.values(), *self._calls):
             task.cancel()
@@ -150,14 +158,27 @@ class _Connection(asyncio.Protocol):
             self._tasks.pop(ident, None)
 
 
+_SUN_PATH_MAX = 107
+"""Linux's ``sockaddr_un.sun_path`` holds 108 bytes including the terminating NUL."""
+
+
 class StoreServer:
-    """Listens on ``path`` (created 0600 in a directory only this user can enter)."""
+    """Listens on ``path`` (created 0600 in a directory only this user can enter).
+
+    A path too long for a Unix socket (a deep ``--data-dir``) is replaced by one in a fresh
+    private temporary directory, removed again on :meth:`close`.
+    """
 
     def __init__(self, store: Store, path: Path, on_notice: Notice) -> None:
         self._store = store
+        self._temp_dir: Path | None = None
+        if len(os.fsencode(path)) > _SUN_PATH_MAX:
+            self._temp_dir = Path(tempfile.mkdtemp(prefix="kubeboot-"))
+            path = self._temp_dir / path.name
         self.path = path
         self._on_notice = on_notice
         self._server: asyncio.AbstractServer | None = None
+        self._live: set[_Connection] = set()
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -172,12 +193,18 @@ class StoreServer:
             os.umask(old_umask)
 
     def _connect(self) -> _Connection:
-        return _Connection(self._store, self._on_notice)
+        return _Connection(self._store, self._on_notice, self._live)
 
     async def close(self) -> None:
+        """Stop listening and drop every link still open (its worker then stops)."""
+        for conn in list(self._live):
+            conn.abort()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        if self._temp_dir is not None:
+            with contextlib.suppress(OSError):
+                self._temp_dir.rmdir()
