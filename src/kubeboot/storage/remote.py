@@ -23,11 +23,11 @@ from kubeboot.storage.interface import KeyValue, RangeResult, StoreUnavailable, 
 from kubeboot.storage.watchhub import Subscription
 from kubeboot.storage.wire import (
     FrameReader,
+    Outbox,
     Wire,
     decode_error,
     decode_event,
     decode_kv,
-    frame,
 )
 
 __all__ = ["RemoteStore"]
@@ -36,6 +36,7 @@ __all__ = ["RemoteStore"]
 class _Link(asyncio.Protocol):
     def __init__(self, on_lost: Callable[[], None]) -> None:
         self.transport: asyncio.Transport | None = None
+        self._outbox: Outbox | None = None
         self.pending: dict[int, asyncio.Future[Any]] = {}
         self.watches: dict[int, Subscription] = {}
         self._reader = FrameReader()
@@ -45,6 +46,7 @@ class _Link(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
         self.transport = cast(asyncio.Transport, transport)
+        self._outbox = Outbox(self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -59,9 +61,9 @@ class _Link(asyncio.Protocol):
         self._on_lost()
 
     def send(self, message: Wire) -> None:
-        if self.transport is None:
+        if self.transport is None or self._outbox is None:
             raise self.lost or StoreUnavailable("not connected to the primary server process")
-        self.transport.write(frame(message))
+        self._outbox.put(message)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -89,7 +91,7 @@ class _Link(asyncio.Protocol):
 
     def end_watch(self, ident: int) -> None:
         if self.watches.pop(ident, None) is not None and self.transport is not None:
-            self.transport.write(frame((ident, "cancel")))
+            self.send((ident, "cancel"))
 
 
 class RemoteStore:

@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from kubeboot.storage.interface import Store
-from kubeboot.storage.wire import FrameReader, Wire, encode_error, encode_event, encode_kv, frame
+from kubeboot.storage.wire import (
+    FrameReader,
+    Outbox,
+    Wire,
+    encode_error,
+    encode_event,
+    encode_kv,
+)
 
 __all__ = ["StoreServer"]
 
@@ -44,6 +51,7 @@ class _Connection(asyncio.Protocol):
         self._live = live
         self._reader = FrameReader()
         self._transport: asyncio.Transport | None = None
+        self._outbox: Outbox | None = None
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._calls: set[asyncio.Task[None]] = set()
         self._writable = asyncio.Event()
@@ -60,6 +68,7 @@ class _Connection(asyncio.Protocol):
             transport.abort()
             return
         self._transport = transport
+        self._outbox = Outbox(transport)
         self._live.add(self)
 
     def abort(self) -> None:
@@ -91,8 +100,8 @@ class _Connection(asyncio.Protocol):
             self._dispatch(message)
 
     def _send(self, message: Wire) -> None:
-        if self._transport is not None:
-            self._transport.write(frame(message))
+        if self._transport is not None and self._outbox is not None:
+            self._outbox.put(message)
 
     def _dispatch(self, message: Wire) -> None:
         ident, kind, *args = message

@@ -21,6 +21,7 @@ Messages (``id`` pairs a reply with its request, or names a watch):
 
 from __future__ import annotations
 
+import asyncio
 import marshal
 import struct
 from typing import Any
@@ -40,6 +41,7 @@ from kubeboot.storage.interface import (
 
 __all__ = [
     "FrameReader",
+    "Outbox",
     "decode_error",
     "decode_event",
     "decode_kv",
@@ -61,6 +63,32 @@ KvWire = tuple[str, bytes, int, int]
 def frame(message: Wire) -> bytes:
     body = marshal.dumps(message)
     return _LENGTH.pack(len(body)) + body
+
+
+class Outbox:
+    """Frames queued during one turn of the event loop, written with one system call.
+
+    Why: under a storm a worker sends hundreds of small calls per turn, and the primary as
+    many replies and watch events; one ``write`` each made the link's ``send`` and the
+    primary's replies together ~5 % of all server samples, nearly all of it in the syscall.
+    """
+
+    __slots__ = ("_frames", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        self._frames: list[bytes] = []
+
+    def put(self, message: Wire) -> None:
+        if not self._frames:
+            self._loop.call_soon(self._flush)
+        self._frames.append(frame(message))
+
+    def _flush(self) -> None:
+        frames, self._frames = self._frames, []
+        if not self._transport.is_closing():
+            self._transport.write(b"".join(frames))
 
 
 class FrameReader:
