@@ -37,6 +37,7 @@ from kubeboot.auth.defaults import (
 from kubeboot.auth.interface import UserInfo
 from kubeboot.auth.mirror import resource_info
 from kubeboot.auth.stack import AuthStack
+from kubeboot.auth.x509 import make_server_ssl_context
 from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, init_cluster
 from kubeboot.controllers.config import ControllerConfig
@@ -202,6 +203,9 @@ class Server:
             elif kind == "audit" and isinstance(args[0], bytes) and audit_log is not None:
                 audit_log.emit_line(args[0])
 
+        # The workers load the serving pair; a bad one should stop the server here, once,
+        # with the same error as without workers, not as N worker crashes.
+        make_server_ssl_context(self.pki.serving_cert_file, self.pki.serving_key_file, client_ca)
         socket_path = self.config.data_dir / "run" / "store.sock"
         self._store_server = StoreServer(self.store, socket_path, on_notice)
         await self._store_server.start()

@@ -36,13 +36,17 @@ from pathlib import Path
 from kubeboot.api.config import ServerConfig
 from kubeboot.api.site import LISTEN_BACKLOG
 
-__all__ = ["WorkerPool", "WorkerSpec", "bind_listeners"]
+__all__ = ["WorkerPool", "WorkerSpec", "WorkerStartError", "bind_listeners"]
 
 log = logging.getLogger("kubeboot.server.workers")
 
 _START_TIMEOUT = 60.0
 _STOP_GRACE = 5.0
 _BACKOFF_MAX = 30.0
+
+
+class WorkerStartError(RuntimeError):
+    """A worker exited before it served (its own error is in the log above)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +115,7 @@ class WorkerPool:
         async with asyncio.timeout(_START_TIMEOUT):
             for spec in self._specs:
                 if not await self._came_up(spec.index):
-                    raise RuntimeError(
+                    raise WorkerStartError(
                         f"server worker {spec.index} exited while starting; its error is above"
                     )
         for spec in self._specs:

@@ -311,6 +311,7 @@ def _check_auth_flags(config: ServerConfig) -> None:
 
 async def _run(config: ServerConfig) -> None:
     from kubeboot.api.serve import Server
+    from kubeboot.api.workers import WorkerStartError
 
     srv = Server(config)
     try:
@@ -321,6 +322,9 @@ async def _run(config: ServerConfig) -> None:
             f"storage is unavailable: {exc}. Check that etcd is running and reachable "
             "at --etcd-servers (and the --etcd-* TLS files)."
         ) from exc
+    except WorkerStartError as exc:
+        await srv.stop()
+        raise click.ClickException(str(exc)) from exc
     loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]
     logging.getLogger("kubeboot.server").info("event loop: %s", loop_kind)
     assert srv.init_result is not None
