@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from typing import Any
 
+from kubeboot.api.codec import copy_object
 from kubeboot.api.strategies import JsonObj, Strategy, stamp_conditions
 from kubeboot.auth.interface import UserInfo
 from kubeboot.pki.csr import validate_csr_spec, validate_issued_certificate
@@ -55,24 +55,24 @@ class CSRStrategy(Strategy):
     def prepare_update(
         self, new: JsonObj, old: JsonObj, subresource: str, user: UserInfo, now: dt.datetime
     ) -> None:
-        new["spec"] = copy.deepcopy(old.get("spec"))
-        old_status: dict[str, Any] = copy.deepcopy(old.get("status") or {})
+        new["spec"] = copy_object(old.get("spec"))
+        old_status: dict[str, Any] = copy_object(old.get("status") or {})
         if subresource == "":
             new["status"] = old_status
             return
         incoming = new.get("status") if isinstance(new.get("status"), dict) else {}
         assert isinstance(incoming, dict)
-        conds = [copy.deepcopy(c) for c in incoming.get("conditions") or [] if isinstance(c, dict)]
+        conds = [copy_object(c) for c in incoming.get("conditions") or [] if isinstance(c, dict)]
         if subresource == "approval":
             status = old_status
             status["conditions"] = conds
         else:  # status
-            status = copy.deepcopy(incoming)
+            status = copy_object(incoming)
             old_conds = _conditions(old)
             for ctype in ("Approved", "Denied"):
                 if _count(conds, ctype) == _count(old_conds, ctype):
                     # Keep the stored instances' content, in the positions the client sent.
-                    stored = iter([copy.deepcopy(c) for c in old_conds if c.get("type") == ctype])
+                    stored = iter([copy_object(c) for c in old_conds if c.get("type") == ctype])
                     conds = [next(stored) if c.get("type") == ctype else c for c in conds]
             status["conditions"] = conds
         if not status.get("conditions"):

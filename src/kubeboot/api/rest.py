@@ -13,7 +13,6 @@ Concurrency rules, as kube-apiserver's ``GuaranteedUpdate``:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,7 +174,7 @@ class RestService:
     ) -> JsonObj:
         if "create" not in res.verbs:
             raise MethodNotAllowed(f"create is not supported on {res.plural}")
-        obj = copy.deepcopy(self._check_body(res, body))
+        obj = codec.copy_object(self._check_body(res, body))
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
             assert namespace is not None
@@ -271,7 +270,7 @@ class RestService:
         precondition = parse_resource_version(meta.get("resourceVersion"))
 
         def mutate(current: JsonObj) -> JsonObj:
-            return copy.deepcopy(obj)
+            return codec.copy_object(obj)
 
         return await self._guaranteed_update(
             user, res, namespace, name, subresource, mutate, precondition
@@ -325,7 +324,7 @@ class RestService:
             if precondition is not None and precondition != kv.mod_revision:
                 raise Conflict.of(res.plural, res.group, name)
             current = codec.decode(kv)
-            new = mutate(copy.deepcopy(current))
+            new = mutate(codec.copy_object(current))
             new_meta = new.setdefault("metadata", {})
             if not isinstance(new_meta, dict):
                 raise BadRequest("metadata must be a JSON object")

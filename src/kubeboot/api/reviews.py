@@ -7,9 +7,9 @@ authorizer the request path uses, so their answers can never drift apart.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from kubeboot.api.codec import copy_object
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import BadRequest, FieldError, Invalid
@@ -84,7 +84,7 @@ def review(
 ) -> JsonObj:
     if not isinstance(body, dict):
         raise BadRequest(f"the request body must be a {res.kind} object")
-    out = copy.deepcopy(body)
+    out = copy_object(body)
     out["kind"], out["apiVersion"] = res.kind, res.api_version
     out.setdefault("metadata", {})
     if res.plural == "selfsubjectreviews":

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import datetime as dt
 import functools
 import re
 from typing import Any
 
+from kubeboot.api.codec import copy_object
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import format_time
 from kubeboot.resources.status import BadRequest, FieldError
@@ -45,7 +45,7 @@ class Strategy:
         if subresource in self.status_subresources:
             status = new.get("status")
             new.clear()
-            new.update(copy.deepcopy(old))
+            new.update(copy_object(old))
             if status is None:
                 new.pop("status", None)
             else:
@@ -53,7 +53,7 @@ class Strategy:
             return
         for field in self.preserved_on_update:
             if field in old:
-                new[field] = copy.deepcopy(old[field])
+                new[field] = copy_object(old[field])
             else:
                 new.pop(field, None)
 

@@ -26,6 +26,7 @@ __all__ = [
     "is_denied",
     "request_pem",
     "timestamp",
+    "with_status",
 ]
 
 
@@ -42,6 +43,17 @@ CSR_RESOURCE = _resource("certificates.k8s.io", "certificatesigningrequests")
 def conditions(csr: JsonObject) -> list[dict[str, Any]]:
     conds = (csr.get("status") or {}).get("conditions") or []
     return [c for c in conds if isinstance(c, dict)]
+
+
+def with_status(csr: JsonObject, **changes: Any) -> JsonObject:
+    """``csr`` with these ``status`` keys set, for a write; ``csr`` itself is left untouched.
+
+    Only the top level and ``status`` are new dicts; the rest is shared with ``csr`` (the
+    informer's cached object). That is enough because a write never mutates its argument:
+    the REST service copies the body first and the HTTP client serialises it. A deep copy
+    here cost ~14 µs per CSR write, twice per join.
+    """
+    return {**csr, "status": {**(csr.get("status") or {}), **changes}}
 
 
 def is_approved(csr: JsonObject) -> bool:

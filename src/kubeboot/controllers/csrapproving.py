@@ -26,6 +26,7 @@ from kubeboot.controllers.certificates import (
     conditions,
     has_certificate,
     request_pem,
+    with_status,
 )
 from kubeboot.controllers.runtime import Informer, WorkQueue, object_key, run_workers
 from kubeboot.pki.csr import (
@@ -137,9 +138,9 @@ async def approve_csr(client: ApiClient, csr: JsonObject) -> bool:
             _SAR_RESOURCE, subject_access_review(csr, recognized.subresource)
         )
         if (review.get("status") or {}).get("allowed") is True:
-            updated = copy.deepcopy(csr)
-            status = updated.setdefault("status", {})
-            status["conditions"] = [*conditions(updated), approval_condition(recognized)]
+            updated = with_status(
+                csr, conditions=[*conditions(csr), approval_condition(recognized)]
+            )
             await client.update(CSR_RESOURCE, updated, subresource="approval")
             return True
     names = ", ".join(r.subresource for r in matches)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import datetime as dt
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from kubeboot.controllers.certificates import (
     has_true_condition,
     is_approved,
     request_pem,
+    with_status,
 )
 from kubeboot.controllers.runtime import Informer, WorkQueue, object_key, run_workers
 from kubeboot.pki.authority import CertificateAuthority, signing_duration
@@ -103,13 +103,9 @@ async def sign_csr(
     decision = signing_decision(csr, authorities.keys())
     if decision is None:
         return
-    updated = copy.deepcopy(csr)
-    status = updated.setdefault("status", {})
     if isinstance(decision, Fail):
-        status["conditions"] = [
-            *conditions(updated),
-            failed_condition(decision.message, clock.now()),
-        ]
+        failed = failed_condition(decision.message, clock.now())
+        updated = with_status(csr, conditions=[*conditions(csr), failed])
     else:
         spec = csr.get("spec") or {}
         ca = authorities[decision.signer_name]()
@@ -123,7 +119,7 @@ async def sign_csr(
             clock=clock,
         )
         pem = encode_pem("CERTIFICATE", cert.public_bytes(serialization.Encoding.DER))
-        status["certificate"] = base64.b64encode(pem).decode("ascii")
+        updated = with_status(csr, certificate=base64.b64encode(pem).decode("ascii"))
     try:
         await client.update(CSR_RESOURCE, updated, subresource="status")
     except NotFound:

@@ -28,7 +28,6 @@ asking for *another* node's name, and any name it did not publish.
 from __future__ import annotations
 
 import asyncio
-import copy
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from kubeboot.controllers.certificates import (
     conditions,
     has_certificate,
     request_pem,
+    with_status,
 )
 from kubeboot.controllers.runtime import Informer, Requeue, WorkQueue, object_key, run_workers
 from kubeboot.pki.csr import KUBELET_SERVING_SIGNER, CsrError, csr_facts, parse_csr_pem
@@ -197,9 +197,7 @@ async def apply_verdict(client: ApiClient, csr: JsonObject, verdict: Verdict) ->
     """Write an approve/deny verdict to ``/approval`` (CAS on the resourceVersion read)."""
     if verdict.action not in ("approve", "deny"):
         return
-    updated = copy.deepcopy(csr)
-    status = updated.setdefault("status", {})
-    status["conditions"] = [*conditions(updated), decision_condition(verdict)]
+    updated = with_status(csr, conditions=[*conditions(csr), decision_condition(verdict)])
     await client.update(CSR_RESOURCE, updated, subresource="approval")
 
 

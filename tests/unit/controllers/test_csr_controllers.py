@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import threading
 from collections.abc import Sequence
@@ -275,11 +276,14 @@ async def test_signing_runs_off_the_event_loop_thread() -> None:
     ca = _RecordingCA(base.certificate, base.private_key)
     client = _StatusWrites()
     csr = _csr(conditions=[_cond("Approved", NOW)])
+    cached = copy.deepcopy(csr)
     await sign_csr(
         cast(ApiClient, client), csr, {KUBELET_CLIENT_SIGNER: lambda: ca}, H, FakeClock(NOW)
     )
     assert _RecordingCA.threads and _RecordingCA.threads[-1] != threading.get_ident()
+    assert csr == cached  # the informer's object is never written to
     (written,) = client.written
+    assert written["status"]["conditions"] == csr["status"]["conditions"]
     cert_pem = base64.b64decode(written["status"]["certificate"])
     cert = x509.load_pem_x509_certificate(cert_pem)
     assert cert.issuer == base.certificate.subject
