@@ -22,9 +22,12 @@ server's. Latency is per node, from its first request to the answer of its last.
 
 from __future__ import annotations
 
+import _ssl
 import asyncio
 import base64
 import contextlib
+import ctypes
+import datetime as dt
 import json
 import os
 import resource
@@ -39,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from bench.procstat import sample
 from kubeboot.pki.csr import build_csr
@@ -75,7 +80,8 @@ class LoadConfig:
 class _Node:
     name: str
     source: str
-    key_pem: bytes
+    tls: ssl.SSLContext
+    """Connection B's context: the node's key with a placeholder certificate until it has one."""
     csr_body: bytes
 
 
@@ -88,7 +94,62 @@ def _source_address(index: int) -> str:
     return f"127.{1 + index // 62500}.{(index // 250) % 250 + 1}.{index % 250 + 1}"
 
 
-def _prepare(cfg: LoadConfig) -> list[_Node]:
+_libssl = ctypes.CDLL(_ssl.__file__)  # the libssl CPython's ssl module uses
+_libssl.SSL_CTX_use_certificate_ASN1.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p]
+_libssl.SSL_CTX_use_certificate_ASN1.restype = ctypes.c_int
+
+
+def _ssl_ctx_pointer(ctx: ssl.SSLContext) -> int | None:
+    """The ``SSL_CTX *`` inside a CPython ``ssl.SSLContext`` (its first field)."""
+    value: int | None = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
+    return value
+
+
+def _node_context(key: ec.EllipticCurvePrivateKey, tmp: Path) -> ssl.SSLContext:
+    """A client context holding ``key`` with a throw-away self-signed certificate.
+
+    Why: loading a key into OpenSSL 3.0 is slow (``load_cert_chain`` with a new context is
+    ~0.8 ms) and the generator's CPU is the server's on this machine. Done here, before the
+    clock starts; the issued certificate replaces the placeholder in ~0.2 ms
+    (:func:`_use_certificate`). Connection A verified the server, so B does not again.
+    """
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "placeholder")])
+    now = dt.datetime.now(dt.UTC)
+    placeholder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = tmp / "node.pem"
+    pem.write_bytes(
+        placeholder.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(pem)
+    pem.unlink()
+    return ctx
+
+
+def _use_certificate(ctx: ssl.SSLContext, cert_pem: bytes) -> None:
+    """Swap the issued certificate in; OpenSSL keeps the key, whose public half it matches."""
+    der = ssl.PEM_cert_to_DER_cert(cert_pem.decode())
+    if _libssl.SSL_CTX_use_certificate_ASN1(_ssl_ctx_pointer(ctx), len(der), der) != 1:
+        raise JoinError("OpenSSL refused the issued certificate")
+
+
+def _prepare(cfg: LoadConfig, tmp: Path) -> list[_Node]:
     nodes = []
     for i in range(cfg.nodes):
         name = f"{cfg.run_id}-{i:05d}"
@@ -104,14 +165,9 @@ def _prepare(cfg: LoadConfig) -> list[_Node]:
                 "usages": ["digital signature", "client auth"],
             },
         }
-        # SEC1 rather than PKCS#8: OpenSSL 3 loads it in 0.75 ms instead of 1.0 ms, and the
-        # generator's CPU is taken from the server on this machine.
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
+        nodes.append(
+            _Node(name, _source_address(i), _node_context(key, tmp), json.dumps(body).encode())
         )
-        nodes.append(_Node(name, _source_address(i), key_pem, json.dumps(body).encode()))
     return nodes
 
 
@@ -188,7 +244,7 @@ async def _wait_for_certificate(http: _Http, csr_name: str, headers: bytes) -> b
     raise JoinError("watch ended without a certificate")
 
 
-async def _join(node: _Node, cfg: LoadConfig, bootstrap_ctx: ssl.SSLContext, tmp: Path) -> None:
+async def _join(node: _Node, cfg: LoadConfig, bootstrap_ctx: ssl.SSLContext) -> None:
     auth = _JSON + f"Authorization: Bearer {cfg.token}\r\n".encode()
     http = await _Http.open(cfg, bootstrap_ctx, node.source)
     try:
@@ -197,16 +253,8 @@ async def _join(node: _Node, cfg: LoadConfig, bootstrap_ctx: ssl.SSLContext, tmp
         cert_pem = await _wait_for_certificate(http, f"node-csr-{node.name}", auth)
     finally:
         await http.close()
-    pem_file = tmp / f"{node.name}.pem"
-    pem_file.write_bytes(cert_pem + node.key_pem)
-    # The node verified this server on connection A; not loading the CA again saves the
-    # generator 0.2 ms per node (the server's side of the handshake is unchanged).
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.load_cert_chain(pem_file)
-    pem_file.unlink()
-    http = await _Http.open(cfg, ctx, node.source)
+    _use_certificate(node.tls, cert_pem)
+    http = await _Http.open(cfg, node.tls, node.source)
     try:
         review = json.loads(await http.request("POST", _REVIEW_PATH, _JSON, 201, _REVIEW_BODY))
     finally:
@@ -216,7 +264,7 @@ async def _join(node: _Node, cfg: LoadConfig, bootstrap_ctx: ssl.SSLContext, tmp
         raise JoinError(f"the server saw {user!r}, not system:node:{node.name}")
 
 
-async def _run(cfg: LoadConfig, nodes: list[_Node], tmp: Path) -> dict[str, Any]:
+async def _run(cfg: LoadConfig, nodes: list[_Node]) -> dict[str, Any]:
     bootstrap_ctx = ssl.create_default_context(cafile=cfg.ca_file)
     latencies: list[float] = []
     errors: list[str] = []
@@ -236,7 +284,7 @@ async def _run(cfg: LoadConfig, nodes: list[_Node], tmp: Path) -> dict[str, Any]
             try:
                 # asyncio.timeout rather than wait_for: no extra Task per node.
                 async with asyncio.timeout(cfg.node_timeout):
-                    await _join(node, cfg, bootstrap_ctx, tmp)
+                    await _join(node, cfg, bootstrap_ctx)
             except (TimeoutError, JoinError, OSError, KeyError, ValueError, EOFError) as e:
                 errors.append(f"{node.name}: {type(e).__name__}: {e}")
                 return
@@ -276,17 +324,15 @@ async def _run(cfg: LoadConfig, nodes: list[_Node], tmp: Path) -> dict[str, Any]
 
 def main() -> None:
     cfg = LoadConfig(**json.loads(sys.stdin.read()))
-    nodes = _prepare(cfg)
     shm = Path("/dev/shm")  # noqa: S108 - tmpfs: a key file never reaches a disk
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
         os.chmod(tmp, 0o700)
-        # uvloop: its event loop and TLS transport cost less CPU per connection than
-        # asyncio's, and on this machine the generator's CPU is taken from the server
-        # (about 4.1 -> 3.7 ms per join, A/B at N=500-1,000). Most of what is left is
-        # OpenSSL's: the client side of two handshakes, and load_cert_chain (~0.65 ms, most
-        # of it OpenSSL 3.0's key and certificate decoders) plus a new SSLContext (~0.13 ms).
-        result = uvloop.run(_run(cfg, nodes, Path(tmp)))
-    json.dump(result, sys.stdout)
+        nodes = _prepare(cfg, Path(tmp))
+    # uvloop: its event loop and TLS transport cost less CPU per connection than asyncio's,
+    # and on this machine the generator's CPU is taken from the server (about 4.1 -> 3.7 ms
+    # per join, A/B at N=500-1,000). Most of what is left is OpenSSL's: the client side of
+    # two handshakes, and putting the issued certificate into the node's context.
+    json.dump(uvloop.run(_run(cfg, nodes)), sys.stdout)
 
 
 if __name__ == "__main__":
