@@ -5,16 +5,14 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
-import threading
-from collections.abc import Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from kubeboot.client.interface import ApiClient
-from kubeboot.clock import Clock, FakeClock, format_time
+from kubeboot.clock import FakeClock, format_time
 from kubeboot.controllers.csrapproving import (
     approval_condition,
     recognized_approvals,
@@ -28,7 +26,7 @@ from kubeboot.controllers.csrsigning import (
     sign_csr,
     signing_decision,
 )
-from kubeboot.pki.authority import CertificateAuthority, create_self_signed_ca
+from kubeboot.pki.authority import create_self_signed_ca
 from kubeboot.pki.csr import (
     KUBE_APISERVER_CLIENT_SIGNER,
     KUBELET_CLIENT_SIGNER,
@@ -240,18 +238,6 @@ def test_cleanup_reason(csr: dict[str, Any], reason: str | None) -> None:
         assert reason in found
 
 
-class _RecordingCA(CertificateAuthority):
-    """A real CA that notes the thread it signs on."""
-
-    threads: ClassVar[list[int]] = []
-
-    def sign_request_pem(
-        self, request_pem: bytes, *, usages: Sequence[str], ttl: dt.timedelta, clock: Clock
-    ) -> x509.Certificate:
-        self.threads.append(threading.get_ident())
-        return super().sign_request_pem(request_pem, usages=usages, ttl=ttl, clock=clock)
-
-
 class _StatusWrites:
     """The one ApiClient call sign_csr makes on success: PUT .../status."""
 
@@ -271,19 +257,17 @@ class _StatusWrites:
         return obj
 
 
-async def test_signing_runs_off_the_event_loop_thread() -> None:
-    base = create_self_signed_ca(clock=FakeClock(NOW))
-    ca = _RecordingCA(base.certificate, base.private_key)
+async def test_sign_csr_writes_the_certificate_and_leaves_the_cached_object() -> None:
+    ca = create_self_signed_ca(clock=FakeClock(NOW))
     client = _StatusWrites()
     csr = _csr(conditions=[_cond("Approved", NOW)])
     cached = copy.deepcopy(csr)
     await sign_csr(
         cast(ApiClient, client), csr, {KUBELET_CLIENT_SIGNER: lambda: ca}, H, FakeClock(NOW)
     )
-    assert _RecordingCA.threads and _RecordingCA.threads[-1] != threading.get_ident()
     assert csr == cached  # the informer's object is never written to
     (written,) = client.written
     assert written["status"]["conditions"] == csr["status"]["conditions"]
     cert_pem = base64.b64decode(written["status"]["certificate"])
     cert = x509.load_pem_x509_certificate(cert_pem)
-    assert cert.issuer == base.certificate.subject
+    assert cert.issuer == ca.certificate.subject
