@@ -26,7 +26,7 @@ from kubeboot.api.listwatch import ListOptions
 from kubeboot.api.rest import NAMESPACES, RestService
 from kubeboot.api.security import build_security
 from kubeboot.api.site import start_https
-from kubeboot.api.workers import WorkerPool, WorkerSpec, bind_listeners
+from kubeboot.api.workers import WorkerPool, WorkerSpec, bind_listener
 from kubeboot.auth.defaults import (
     default_cluster_role_bindings,
     default_cluster_roles,
@@ -89,7 +89,7 @@ class Server:
         self.init_result: InitResult | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._socks: list[socket.socket] = []
+        self._sock: socket.socket | None = None
         self._store_server: StoreServer | None = None
         self.workers: WorkerPool | None = None
         self.security: AuthStack | None = None
@@ -123,12 +123,11 @@ class Server:
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self._socks = bind_listeners(
+        sock = self._sock = bind_listener(
             self.config.bind_address or "0.0.0.0",  # noqa: S104
             self.config.secure_port,
-            max(1, cfg.workers),
         )
-        self.port = self._socks[0].getsockname()[1]
+        self.port = sock.getsockname()[1]
         sans = [socket.gethostname(), self._advertised_host(), *cfg.tls_sans]
         if cfg.bind_address not in _WILDCARDS:
             sans.append(cfg.bind_address)
@@ -172,7 +171,7 @@ class Server:
         )
         self._spawn(self._run_controllers())
         if cfg.workers:
-            await self._start_workers(client_ca)
+            await self._start_workers(sock, client_ca)
         else:
             ctx = ApiContext(
                 self.rest,
@@ -183,15 +182,15 @@ class Server:
             )
             self._runner = await start_https(
                 ctx,
-                self._socks[0],
+                sock,
                 cert_file=self.pki.serving_cert_file,
                 key_file=self.pki.serving_key_file,
                 client_ca_file=Path(client_ca),
             )
         log.info("kubeboot API server listening on %s", self.url)
 
-    async def _start_workers(self, client_ca: Path) -> None:
-        """Serve the store to the workers, then start them on the bound sockets."""
+    async def _start_workers(self, sock: socket.socket, client_ca: Path) -> None:
+        """Serve the store to the workers, then start them on the bound socket."""
         assert self.store is not None
         assert self.pki is not None
         assert self.security is not None
@@ -213,7 +212,7 @@ class Server:
             WorkerSpec(
                 config=self.config,
                 index=i,
-                count=len(self._socks),
+                count=self.config.workers,
                 listen_fd=sock.fileno(),
                 store_socket=self._store_server.path,
                 serving_cert_file=self.pki.serving_cert_file,
@@ -222,7 +221,7 @@ class Server:
                 server_address=self.advertised_url.removeprefix("https://"),
                 log_level=logging.getLogger().getEffectiveLevel(),
             )
-            for i, sock in enumerate(self._socks)
+            for i in range(self.config.workers)
         ]
         self.workers = WorkerPool(specs)
         await self.workers.start()
@@ -306,9 +305,9 @@ class Server:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        for sock in self._socks:
-            sock.close()
-        self._socks = []
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         if self.security is not None:
             await self.security.close()  # after the runner: every request has been audited
             self.security = None

@@ -9,10 +9,12 @@ REST) whose ``Store`` is the primary's, reached over a Unix socket
 (:mod:`kubeboot.storage.remote`). Reads, writes and watches keep the store's semantics
 exactly, so any worker can answer any request.
 
-Sockets: the primary binds one listening socket per worker, all on the same port with
-``SO_REUSEPORT`` — the kernel spreads new connections evenly over them — and hands each
-worker its own with ``pass_fds``. A worker that dies is restarted on the same socket, so
-connections queued on it meanwhile wait instead of being refused.
+Socket: the primary binds the one listening socket and every worker accepts from it (passed
+with ``pass_fds``), the pre-fork model. A worker busy with handshakes returns to ``accept``
+later than an idle one, so new connections go to whoever has time; a worker that dies leaves
+its share in the common queue for the others; and a second server started by mistake on the
+same port fails to bind, as it should. (``SO_REUSEPORT`` was not used: it would let any
+process of the same user join the port and silently take a share of the connections.)
 
 Lifecycle: workers start after the primary is initialised and the primary reports the
 server listening once every worker has said it is ready. A worker that exits unexpectedly
@@ -36,7 +38,7 @@ from pathlib import Path
 from kubeboot.api.config import ServerConfig
 from kubeboot.api.site import LISTEN_BACKLOG
 
-__all__ = ["WorkerPool", "WorkerSpec", "WorkerStartError", "bind_listeners"]
+__all__ = ["WorkerPool", "WorkerSpec", "WorkerStartError", "bind_listener"]
 
 log = logging.getLogger("kubeboot.server.workers")
 
@@ -67,26 +69,19 @@ class WorkerSpec:
     """The primary's (``-v``), so a worker logs what its primary would."""
 
 
-def bind_listeners(host: str, port: int, count: int) -> list[socket.socket]:
-    """``count`` listening sockets on one address (port 0: the first picks, all share it)."""
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The server's one listening socket (port 0 picks a free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sockets: list[socket.socket] = []
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        for _ in range(count):
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if count > 1:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host, port))
-            port = sock.getsockname()[1]
-            sock.listen(LISTEN_BACKLOG)
-            sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
     except OSError:
-        for sock in sockets:
-            sock.close()
+        sock.close()
         raise
-    return sockets
+    return sock
 
 
 class WorkerPool:

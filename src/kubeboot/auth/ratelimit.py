@@ -47,9 +47,9 @@ class BucketPolicy:
     def share(self, processes: int) -> BucketPolicy:
         """One of ``processes`` equal parts of this budget.
 
-        Why: with ``--workers N`` each worker keeps its own buckets, and the kernel spreads
-        one source's connections over the workers (SO_REUSEPORT hashes the source port), so
-        N buckets of 1/N each add up to the configured budget per source.
+        Why: with ``--workers N`` each worker keeps its own buckets, and one source's new
+        connections spread over the workers (they share one accept queue), so N buckets of
+        1/N each add up to about the configured budget per source.
         """
         if processes <= 1:
             return self
