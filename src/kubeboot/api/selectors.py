@@ -177,6 +177,17 @@ class FieldSelector:
     def matches(self, obj: dict[str, Any]) -> bool:
         return all(t.matches(obj) for t in self.terms)
 
+    def without_name(self, name: str) -> FieldSelector:
+        """This selector minus its ``metadata.name=<name>`` terms.
+
+        For a watch narrowed to the key of ``name``: every object there has that name, so
+        the terms hold for all its events and checking them is wasted work.
+        """
+        kept = tuple(
+            t for t in self.terms if t.field != "metadata.name" or t.negate or t.value != name
+        )
+        return self if len(kept) == len(self.terms) else FieldSelector(kept)
+
 
 def parse_field_selector(text: str | None, res: ResourceInfo) -> FieldSelector:
     if not text:

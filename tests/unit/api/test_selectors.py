@@ -73,3 +73,19 @@ def test_exact_name_narrows_only_for_equality() -> None:
     assert parse_field_selector("metadata.name!=node-csr-a", CSRS).exact_name() is None
     sel = parse_field_selector("spec.signerName=kubernetes.io/kubelet-serving", CSRS)
     assert sel.matches({"spec": {"signerName": "kubernetes.io/kubelet-serving"}})
+
+
+@pytest.mark.parametrize(
+    ("text", "left"),
+    [
+        ("metadata.name=node-csr-a", ()),
+        ("metadata.name=node-csr-a,metadata.name=node-csr-a", ()),
+        ("metadata.name=node-csr-a,spec.signerName=x/y", ("spec.signerName",)),
+        ("metadata.name=node-csr-a,metadata.name!=node-csr-a", ("metadata.name",)),
+        ("metadata.name=node-csr-a,metadata.name=node-csr-b", ("metadata.name",)),
+    ],
+)
+def test_without_name_drops_only_the_pinned_equality(text: str, left: tuple[str, ...]) -> None:
+    assert CSRS is not None
+    fields = parse_field_selector(text, CSRS).without_name("node-csr-a")
+    assert tuple(t.field for t in fields.terms) == left
