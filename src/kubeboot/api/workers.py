@@ -38,13 +38,17 @@ from pathlib import Path
 from kubeboot.api.config import ServerConfig
 from kubeboot.api.site import LISTEN_BACKLOG
 
-__all__ = ["WorkerPool", "WorkerSpec", "WorkerStartError", "bind_listener"]
+__all__ = ["ListenError", "WorkerPool", "WorkerSpec", "WorkerStartError", "bind_listener"]
 
 log = logging.getLogger("kubeboot.server.workers")
 
 _START_TIMEOUT = 60.0
 _STOP_GRACE = 5.0
 _BACKOFF_MAX = 30.0
+
+
+class ListenError(OSError):
+    """The address cannot be bound (in use, not local, no permission for the port)."""
 
 
 class WorkerStartError(RuntimeError):
@@ -78,9 +82,9 @@ def bind_listener(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
         sock.listen(LISTEN_BACKLOG)
         sock.setblocking(False)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     return sock
 
 

@@ -311,7 +311,7 @@ def _check_auth_flags(config: ServerConfig) -> None:
 
 async def _run(config: ServerConfig) -> None:
     from kubeboot.api.serve import Server
-    from kubeboot.api.workers import WorkerStartError
+    from kubeboot.api.workers import ListenError, WorkerStartError
 
     srv = Server(config)
     try:
@@ -322,7 +322,7 @@ async def _run(config: ServerConfig) -> None:
             f"storage is unavailable: {exc}. Check that etcd is running and reachable "
             "at --etcd-servers (and the --etcd-* TLS files)."
         ) from exc
-    except WorkerStartError as exc:
+    except (WorkerStartError, ListenError) as exc:
         await srv.stop()
         raise click.ClickException(str(exc)) from exc
     loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]

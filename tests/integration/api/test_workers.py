@@ -258,3 +258,23 @@ def test_sigterm_stops_primary_and_workers_cleanly(tmp_path: Path) -> None:
         assert running.process.wait(timeout=20) == 0
         assert not any(_alive(p) for p in workers)
         assert not (tmp_path / "data" / "run" / "store.sock").exists()
+
+
+def test_a_second_server_on_the_same_port_fails_instead_of_sharing_it(tmp_path: Path) -> None:
+    with server_process_running(tmp_path / "first", "--workers", "2") as running:
+        port = running.url.rsplit(":", 1)[1]
+        second = subprocess.run(
+            [
+                *(sys.executable, "-m", "kubeboot", "server", "--workers", "2"),
+                *("--data-dir", str(tmp_path / "second"), "--bind-address", "127.0.0.1"),
+                *("--secure-port", port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert second.stderr.strip() == (
+            f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+        )
+        running.kubectl("get", "namespaces")  # the first one still serves
