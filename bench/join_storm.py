@@ -509,6 +509,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--etcd-servers", default="", help="use this etcd cluster (comma-separated)")
     p.add_argument(
+        "--workers",
+        default="0,2",
+        help="comma-separated `kubeboot server --workers` values; every run is made once per "
+        "value, back to back, so the variants see the same machine (0: default flags)",
+    )
+    p.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -524,21 +530,24 @@ def main(argv: list[str] | None = None) -> None:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out / f"join_storm-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    be, extra, conc = args.storage_backend, tuple(args.server_arg), args.concurrency
-    specs = [
-        RunSpec(int(n), conc, 0.0, backend=be, server_args=extra)
-        for n in args.nodes.split(",")
-        if n
+    be, conc = args.storage_backend, args.concurrency
+    variants = [
+        tuple(args.server_arg) + ((f"--workers={w}",) if int(w) else ())
+        for w in args.workers.split(",")
+        if w
     ]
+    shapes = [(int(n), conc, 0.0, False) for n in args.nodes.split(",") if n]
     if args.with_10k:
-        specs.append(RunSpec(10_000, conc, 0.0, backend=be, server_args=extra))
+        shapes.append((10_000, conc, 0.0, False))
     if args.rate:
-        rate_conc = max(conc, 2000)
-        specs.append(RunSpec(args.rate_nodes, rate_conc, args.rate, backend=be, server_args=extra))
+        shapes.append((args.rate_nodes, max(conc, 2000), args.rate, False))
     if args.profile_nodes:
-        specs.append(
-            RunSpec(args.profile_nodes, conc, 0.0, profile=True, backend=be, server_args=extra)
-        )
+        shapes.append((args.profile_nodes, conc, 0.0, True))
+    specs = [
+        RunSpec(n, c, rate, profile=prof, backend=be, server_args=extra)
+        for n, c, rate, prof in shapes
+        for extra in variants
+    ]
     load_start = os.getloadavg()
     print(f"measuring the floor ({args.floor_joins} joins)...", flush=True)
     floor = measure_floor(args.floor_joins)

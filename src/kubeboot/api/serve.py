@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Coroutine
 from pathlib import Path
@@ -220,6 +221,7 @@ class Server:
                 client_ca_file=client_ca,
                 server_address=self.advertised_url.removeprefix("https://"),
                 log_level=logging.getLogger().getEffectiveLevel(),
+                primary_pid=os.getpid(),
             )
             for i in range(self.config.workers)
         ]

@@ -11,7 +11,9 @@ to the primary drops.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import os
 import pickle
 import signal
 import socket
@@ -29,6 +31,8 @@ from kubeboot.storage.remote import RemoteStore
 __all__ = ["main", "run_worker"]
 
 log = logging.getLogger("kubeboot.server.worker")
+
+_PR_SET_PDEATHSIG = 1
 
 
 async def run_worker(spec: WorkerSpec) -> None:
@@ -87,8 +91,23 @@ async def run_worker(spec: WorkerSpec) -> None:
         await store.close()
 
 
+def _die_with_primary(primary_pid: int) -> None:
+    """Be killed by the kernel the moment the primary dies (Linux), however it dies.
+
+    Why not only the link's EOF: a worker busy in a long handshake burst, or stopped, would
+    keep the listening socket open a little longer, and a primary restarted at once on the
+    same port would fail to bind.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != primary_pid:  # it died before prctl took effect
+        sys.exit("the primary server process is gone")
+
+
 def main() -> None:
     spec: WorkerSpec = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our parent
+    _die_with_primary(spec.primary_pid)
     logging.basicConfig(
         level=spec.log_level,
         format=f"%(asctime)s %(levelname)s %(name)s[worker {spec.index}]: %(message)s",

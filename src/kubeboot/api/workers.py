@@ -69,6 +69,7 @@ class WorkerSpec:
     client_ca_file: Path
     server_address: str
     """host:port as advertised (discovery's serverAddressByClientCIDRs)."""
+    primary_pid: int
     log_level: int = logging.INFO
     """The primary's (``-v``), so a worker logs what its primary would."""
 
