@@ -54,7 +54,11 @@ async def run_worker(spec: WorkerSpec) -> None:
         clock,
         store,
         worker_of=spec.count,
-        audit_forward=lambda line: store.notify("audit", line),
+        audit_forward=(
+            (lambda line: store.notify("audit", line))
+            if spec.config.audit_log_path is not None
+            else None
+        ),
     )
     tasks = [asyncio.create_task(coro) for coro in security.background()]
     runner = None

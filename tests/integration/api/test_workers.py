@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,9 @@ async def test_audit_events_from_workers_reach_the_primary_log(
         for i in range(6):
             async with http.get(f"{CM}/missing-{i}") as resp:
                 assert resp.status == 404
+                assert resp.headers["Audit-ID"]
+        async with http.get("/version") as resp:
+            assert resp.headers["Audit-ID"]
     srv = workers_server.server
     assert srv is not None and srv.security is not None and srv.security.audit_log is not None
     deadline = time.monotonic() + 10
@@ -231,6 +235,17 @@ def test_kubectl_and_a_node_join_through_workers(tmp_path: Path) -> None:
         assert json.loads(whoami.stdout)["status"]["userInfo"]["username"] == (
             "system:node:worker-joined"
         )
+
+
+def test_without_an_audit_log_workers_audit_nothing(tmp_path: Path) -> None:
+    """An audited response carries Audit-ID; without --audit-log-path none may."""
+    with server_process_running(tmp_path / "data", "--workers", "2") as running:
+        ctx = ssl.create_default_context(cafile=str(running.ca_file))
+        for _ in range(6):  # new connections: both workers answer some
+            url = f"{running.url}/version"  # https, built here
+            with urllib.request.urlopen(url, context=ctx) as resp:  # noqa: S310
+                assert resp.status == 200
+                assert resp.headers.get("Audit-ID") is None
 
 
 def test_workers_exit_with_their_primary(tmp_path: Path) -> None:
