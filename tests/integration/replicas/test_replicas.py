@@ -312,3 +312,41 @@ async def test_a_replica_with_every_file_given_by_flags_writes_no_pki_of_its_own
             assert lease["spec"]["holderIdentity"]
     finally:
         two_replicas.stop_all()
+
+
+async def test_replicas_with_worker_processes_serve_one_cluster(
+    etcd_cluster: EtcdCluster, etcd_prefix: str, tmp_path: Path
+) -> None:
+    """--workers on etcd: each replica's workers reach etcd through their primary."""
+    replicas = start_replicas(
+        tmp_path, 2, [*etcd_flags(etcd_cluster, etcd_prefix), "--workers", "2"]
+    )
+    try:
+        a, b = replicas.servers
+        for server in (a, b):
+            assert server.process is not None
+            pid = server.process.pid
+            children = await asyncio.to_thread(Path(f"/proc/{pid}/task/{pid}/children").read_text)
+            assert len(children.split()) == 2
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "via-a"}}
+        configmaps = find_resource("", "v1", "configmaps")
+        assert configmaps is not None
+        async with admin_client(a.kubeconfig, a.url) as admin_a:
+            await admin_a.create(configmaps, cm, "default")
+        async with admin_client(a.kubeconfig, b.url) as admin_b:
+            got = await admin_b.get(configmaps, "via-a", "default")
+            assert got["metadata"]["name"] == "via-a"
+        info = join_info(b)
+        node = NodePaths(tmp_path / "node", "node-via-workers")
+        joined = await asyncio.to_thread(
+            subprocess.run,
+            [
+                *KUBEBOOT, "join", info.endpoint, "--token", info.token,
+                "--discovery-token-ca-cert-hash", info.pin, "--no-daemon", *node.flags(),
+            ],
+            capture_output=True, text=True, timeout=90, check=False,
+        )  # fmt: skip
+        assert joined.returncode == 0, joined.stderr
+        assert (node.cert_dir / "kubelet-client-current.pem").exists()
+    finally:
+        replicas.stop_all()
