@@ -33,6 +33,7 @@ from kubeboot.auth.audit import (
     AuditSink,
     authentication_failure_message,
 )
+from kubeboot.auth.auditpolicy import AuditPolicy
 from kubeboot.auth.gate import AuthenticationGate
 from kubeboot.auth.impersonation import impersonate, is_impersonation_header
 from kubeboot.auth.interface import UserInfo
@@ -63,6 +64,7 @@ class ApiContext:
     server_address: str = ""
     ready: bool = True
     audit: AuditSink | None = None
+    audit_policy: AuditPolicy | None = None  # None: every event at Metadata level
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)
@@ -122,7 +124,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     finally:
         # Upstream: a failed authentication is one ResponseStarted event, nothing more.
         stage = STAGE_RESPONSE_STARTED if record.authentication_failed else STAGE_RESPONSE_COMPLETE
-        audit.record(record, stage)
+        _audit(ctx, audit, record, stage)
 
 
 async def _serve(
@@ -195,10 +197,15 @@ async def _on_response_prepare(request: web.Request, response: web.StreamRespons
     if record is None:
         return
     response.headers["Audit-ID"] = record.audit_id
-    audit = request.app[API_CONTEXT].audit
-    if record.long_running and not record.authentication_failed and audit is not None:
+    ctx = request.app[API_CONTEXT]
+    if record.long_running and not record.authentication_failed and ctx.audit is not None:
         record.code = response.status
-        audit.record(record, STAGE_RESPONSE_STARTED)
+        _audit(ctx, ctx.audit, record, STAGE_RESPONSE_STARTED)
+
+
+def _audit(ctx: ApiContext, audit: AuditSink, record: AuditRecord, stage: str) -> None:
+    if ctx.audit_policy is None or ctx.audit_policy.logs(record, stage):
+        audit.record(record, stage)
 
 
 async def _storage_problem(ctx: ApiContext) -> str | None:

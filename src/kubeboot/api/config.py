@@ -39,6 +39,7 @@ class ServerConfig:
     audit_log_path: Path | None = None
     audit_log_maxsize: int = 0  # MB; 0 = 100 MB, as kube-apiserver
     audit_log_maxbackup: int = 0  # 0 = keep every rotated file, as kube-apiserver
+    audit_policy_file: Path | None = None  # None: every request at Metadata level
     # kube-controller-manager's part (run in-process, under leader election)
     controllers: tuple[str, ...] = ("*", "bootstrapsigner", "tokencleaner")
     cluster_signing_duration: dt.timedelta = dt.timedelta(hours=8760)

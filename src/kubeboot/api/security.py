@@ -43,6 +43,7 @@ def build_security(
         audit_log_path=config.audit_log_path,
         audit_log_maxsize=config.audit_log_maxsize,
         audit_log_maxbackup=config.audit_log_maxbackup,
+        audit_policy_file=config.audit_policy_file,
         audit_forward=audit_forward,
     )
     return AuthStack(settings, store, clock)

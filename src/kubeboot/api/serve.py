@@ -180,6 +180,7 @@ class Server:
                 self.clock,
                 server_address=self.advertised_url.removeprefix("https://"),
                 audit=security.audit,
+                audit_policy=security.audit_policy,
             )
             self._runner = await start_https(
                 ctx,

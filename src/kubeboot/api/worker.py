@@ -72,7 +72,12 @@ async def run_worker(spec: WorkerSpec) -> None:
             return
         rest = RestService(store, security.authorizer, clock, admission=list(security.admission))
         ctx = ApiContext(
-            rest, security.gate, clock, server_address=spec.server_address, audit=security.audit
+            rest,
+            security.gate,
+            clock,
+            server_address=spec.server_address,
+            audit=security.audit,
+            audit_policy=security.audit_policy,
         )
         sock = socket.socket(fileno=spec.listen_fd)
         sock.setblocking(False)

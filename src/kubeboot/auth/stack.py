@@ -18,6 +18,7 @@ from typing import Any
 
 from kubeboot.auth.admission import AdmissionHook, CsrAdmission, node_restriction_admission
 from kubeboot.auth.audit import AuditForwarder, AuditLog, AuditSink
+from kubeboot.auth.auditpolicy import AuditPolicy, load_audit_policy
 from kubeboot.auth.authz import build_authorizer
 from kubeboot.auth.bootstrap_token import (
     BootstrapTokenAuthenticator,
@@ -58,6 +59,7 @@ class AuthSettings:
     audit_log_path: Path | None = None  # "-" is standard out, as upstream
     audit_log_maxsize: int = 0  # MB; 0 means 100, as upstream (lumberjack)
     audit_log_maxbackup: int = 0  # rotated files kept; 0 keeps all, as upstream
+    audit_policy_file: Path | None = None  # None: every request at Metadata level
     audit_forward: Callable[[bytes], None] | None = None
     """A worker process's way to the primary's audit log (instead of ``audit_log_path``)."""
 
@@ -91,6 +93,9 @@ class AuthStack:
         ]
         self.audit: AuditSink | None = None
         self.audit_log: AuditLog | None = None
+        self.audit_policy: AuditPolicy | None = None
+        if settings.audit_policy_file is not None:
+            self.audit_policy = load_audit_policy(settings.audit_policy_file)
         if settings.audit_forward is not None:
             self.audit = AuditForwarder(settings.audit_forward, clock)
         elif settings.audit_log_path is not None:

@@ -151,6 +151,13 @@ def _signer_files(
     help="Rotated audit files to keep (0: keep all, as kube-apiserver).",
 )
 @click.option(
+    "--audit-policy-file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="audit.k8s.io/v1 Policy: which requests are logged (levels None and Metadata). "
+    "Without it every request is logged at Metadata level.",
+)
+@click.option(
     "--enable-bootstrap-token-auth/--disable-bootstrap-token-auth",
     default=True,
     help="Accept bootstrap tokens (kube-system/bootstrap-token-<id> Secrets) as bearer tokens.",
@@ -213,6 +220,7 @@ def server(
     audit_log_path: Path | None,
     audit_log_maxsize: int,
     audit_log_maxbackup: int,
+    audit_policy_file: Path | None,
     enable_bootstrap_token_auth: bool,
     token_auth_file: Path | None,
     controllers: str,
@@ -270,6 +278,7 @@ def server(
         audit_log_path=audit_log_path,
         audit_log_maxsize=audit_log_maxsize,
         audit_log_maxbackup=audit_log_maxbackup,
+        audit_policy_file=audit_policy_file,
         enable_bootstrap_token_auth=enable_bootstrap_token_auth,
         token_auth_file=token_auth_file,
         controllers=split_csv(controllers),
@@ -288,9 +297,16 @@ def server(
 
 
 def _check_auth_flags(config: ServerConfig) -> None:
-    """Refuse bad rate-limit and CIDR values before anything starts, naming the flag."""
+    """Refuse bad rate-limit, CIDR and audit-policy values before anything starts."""
+    from kubeboot.auth.auditpolicy import AuditPolicyError, load_audit_policy
     from kubeboot.auth.ratelimit import BucketPolicy
     from kubeboot.auth.sources import SourceNetworks
+
+    if config.audit_policy_file is not None:
+        try:
+            load_audit_policy(config.audit_policy_file)
+        except AuditPolicyError as exc:
+            raise click.BadParameter(str(exc), param_hint="--audit-policy-file") from exc
 
     try:
         SourceNetworks(config.anonymous_allowed_cidrs)

@@ -349,9 +349,15 @@ async def test_anonymous_requests_only_from_allowed_cidrs(lan_only: RunningServe
         (["--anonymous-rate", "0"], "needs --anonymous-rate > 0"),
         (["--failed-auth-burst", "0"], "needs --failed-auth-rate > 0 and --failed-auth-burst >= 1"),
         (["--audit-log-maxsize", "-1"], "-1 is not in the range x>=0"),
+        (["--audit-policy-file", "POLICY"], "level RequestResponse is not supported"),
     ],
 )
 def test_bad_flags_are_refused_before_start(tmp_path: Path, args: list[str], message: str) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n"
+    )
+    args = [str(policy) if a == "POLICY" else a for a in args]
     result = CliRunner().invoke(server_command, ["--data-dir", str(tmp_path / "d"), *args])
     assert result.exit_code == 2
     assert message in result.output
@@ -391,3 +397,54 @@ def test_the_command_line_wires_audit_and_cidrs(tmp_path: Path) -> None:
     finally:
         running.process.kill()
         running.process.wait()
+
+
+POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  nonResourceURLs: ["/healthz*", "/version"]
+- level: None
+  users: ["system:anonymous"]
+  namespaces: ["kube-public"]
+- level: Metadata
+  verbs: ["watch"]
+  omitStages: [ResponseStarted]
+- level: Metadata
+  resources:
+  - group: ""
+    resources: ["secrets"]
+"""
+
+
+async def test_an_audit_policy_file_decides_what_is_logged(tmp_path: Path) -> None:
+    """The upstream shape of policy: quiet health checks and discovery, secrets logged."""
+    policy, log = tmp_path / "policy.yaml", tmp_path / "audit.log"
+    policy.write_text(POLICY)
+    srv = Server(server_config(tmp_path / "data", audit_log_path=log, audit_policy_file=policy))
+    await srv.start()
+    assert srv.pki is not None
+    running = RunningServer(
+        srv.url, tmp_path / "data", srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
+    )
+    audited = Audited(running, srv, log)
+    try:
+        assert (await _get(running, "/healthz"))[0] == 200
+        assert (await _get(running, "/version", admin=True))[0] == 200
+        info = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+        assert (await _get(running, info))[0] == 200
+        assert (await _get(running, SECRETS, admin=True))[0] == 200
+        assert (await _get(running, "/api/v1/namespaces", admin=True))[0] == 200  # no rule
+        status, headers, _ = await _get(running, SECRETS + "?watch=1&timeoutSeconds=1", admin=True)
+        assert status == 200 and headers["Audit-ID"]
+        events = await audited.events()
+        logged = [(e["requestURI"], e["stage"]) for e in events]
+        assert logged == [
+            (SECRETS, "ResponseComplete"),
+            (SECRETS + "?watch=1&timeoutSeconds=1", "ResponseComplete"),
+        ], logged
+        assert all(e["level"] == "Metadata" for e in events)
+    finally:
+        await srv.stop()
