@@ -70,17 +70,24 @@ def server_config(data_dir: Path, **overrides: object) -> ServerConfig:
     return ServerConfig(**params)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    srv = Server(server_config(tmp_path / "data"))
+@contextlib.asynccontextmanager
+async def in_process_server(data_dir: Path, **overrides: object) -> AsyncIterator[RunningServer]:
+    """``Server`` in the test's event loop, configured by ``server_config``; stopped after."""
+    srv = Server(server_config(data_dir, **overrides))
     await srv.start()
     assert srv.pki is not None
     try:
         yield RunningServer(
-            srv.url, tmp_path / "data", srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
+            srv.url, data_dir, srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
         )
     finally:
         await srv.stop()
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    async with in_process_server(tmp_path / "data") as running:
+        yield running
 
 
 def start_server_process(data_dir: Path, *extra: str) -> RunningServer:

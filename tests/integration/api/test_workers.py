@@ -26,11 +26,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kubeboot.api.serve import Server
 from tests.conftest import (
     RunningServer,
     admin_ssl_context,
-    server_config,
+    in_process_server,
     server_process_running,
 )
 
@@ -39,15 +38,10 @@ CM = "/api/v1/namespaces/default/configmaps"
 
 @pytest.fixture
 async def workers_server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    srv = Server(server_config(tmp_path / "data", workers=2, audit_log_path=tmp_path / "audit.log"))
-    await srv.start()
-    assert srv.pki is not None
-    try:
-        yield RunningServer(
-            srv.url, tmp_path / "data", srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
-        )
-    finally:
-        await srv.stop()
+    async with in_process_server(
+        tmp_path / "data", workers=2, audit_log_path=tmp_path / "audit.log"
+    ) as running:
+        yield running
 
 
 def _worker_pids(running: RunningServer) -> list[int]:

@@ -32,7 +32,7 @@ from tests.conftest import (
     RunningServer,
     admin_ssl_context,
     anonymous_ssl_context,
-    server_config,
+    in_process_server,
     start_server_process,
 )
 
@@ -60,24 +60,15 @@ async def audited(tmp_path: Path) -> AsyncIterator[Audited]:
     tokens = tmp_path / "token.csv"
     tokens.write_text(f'{STATIC_TOKEN},ops,uid-ops,"ops-team"\n')
     log = tmp_path / "audit" / "audit.log"
-    srv = Server(
-        server_config(
-            tmp_path / "data",
-            token_auth_file=tokens,
-            audit_log_path=log,
-            failed_auth_burst=3,
-            failed_auth_rate=0.01,
-        )
-    )
-    await srv.start()
-    assert srv.pki is not None
-    running = RunningServer(
-        srv.url, tmp_path / "data", srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
-    )
-    try:
-        yield Audited(running, srv, log)
-    finally:
-        await srv.stop()
+    async with in_process_server(
+        tmp_path / "data",
+        token_auth_file=tokens,
+        audit_log_path=log,
+        failed_auth_burst=3,
+        failed_auth_rate=0.01,
+    ) as running:
+        assert running.server is not None
+        yield Audited(running, running.server, log)
 
 
 async def _get(
@@ -316,19 +307,10 @@ async def test_kubectl_as_works_for_admins_and_is_refused_to_a_join_token(
 async def lan_only(tmp_path: Path) -> AsyncIterator[RunningServer]:
     tokens = tmp_path / "token.csv"
     tokens.write_text(f"{STATIC_TOKEN},ops,uid-ops\n")
-    srv = Server(
-        server_config(
-            tmp_path / "data", token_auth_file=tokens, anonymous_allowed_cidrs=("127.0.0.2/32",)
-        )
-    )
-    await srv.start()
-    assert srv.pki is not None
-    try:
-        yield RunningServer(
-            srv.url, tmp_path / "data", srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
-        )
-    finally:
-        await srv.stop()
+    async with in_process_server(
+        tmp_path / "data", token_auth_file=tokens, anonymous_allowed_cidrs=("127.0.0.2/32",)
+    ) as running:
+        yield running
 
 
 async def test_anonymous_requests_only_from_allowed_cidrs(lan_only: RunningServer) -> None:
@@ -423,14 +405,11 @@ async def test_an_audit_policy_file_decides_what_is_logged(tmp_path: Path) -> No
     """The upstream shape of policy: quiet health checks and discovery, secrets logged."""
     policy, log = tmp_path / "policy.yaml", tmp_path / "audit.log"
     policy.write_text(POLICY)
-    srv = Server(server_config(tmp_path / "data", audit_log_path=log, audit_policy_file=policy))
-    await srv.start()
-    assert srv.pki is not None
-    running = RunningServer(
-        srv.url, tmp_path / "data", srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
-    )
-    audited = Audited(running, srv, log)
-    try:
+    async with in_process_server(
+        tmp_path / "data", audit_log_path=log, audit_policy_file=policy
+    ) as running:
+        assert running.server is not None
+        audited = Audited(running, running.server, log)
         assert (await _get(running, "/healthz"))[0] == 200
         assert (await _get(running, "/version", admin=True))[0] == 200
         info = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
@@ -446,5 +425,3 @@ async def test_an_audit_policy_file_decides_what_is_logged(tmp_path: Path) -> No
             (SECRETS + "?watch=1&timeoutSeconds=1", "ResponseComplete"),
         ], logged
         assert all(e["level"] == "Metadata" for e in events)
-    finally:
-        await srv.stop()

@@ -27,12 +27,16 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from kubeboot.api.serve import Server
 from kubeboot.clock import SystemClock
 from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.csr import build_csr
 from kubeboot.pki.keys import dump_private_key_pem, generate_private_key
-from tests.conftest import RunningServer, admin_ssl_context, anonymous_ssl_context, server_config
+from tests.conftest import (
+    RunningServer,
+    admin_ssl_context,
+    anonymous_ssl_context,
+    in_process_server,
+)
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 NODES = "/api/v1/nodes"
@@ -46,15 +50,8 @@ _PEM = Encoding.PEM
 async def running(tmp_path: Path) -> AsyncIterator[RunningServer]:
     tokens = tmp_path / "token.csv"
     tokens.write_text(f"{BOB_TOKEN},bob,uid-bob\n")
-    srv = Server(server_config(tmp_path / "data", token_auth_file=tokens))
-    await srv.start()
-    assert srv.pki is not None
-    try:
-        yield RunningServer(
-            srv.url, tmp_path / "data", srv.admin_kubeconfig, srv.pki.ca_cert_file, server=srv
-        )
-    finally:
-        await srv.stop()
+    async with in_process_server(tmp_path / "data", token_auth_file=tokens) as running:
+        yield running
 
 
 def _ca(running: RunningServer) -> CertificateAuthority:

@@ -29,7 +29,7 @@ from kubeboot.resources import bootstrap_token as bt
 from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import Forbidden, StatusError, Unauthorized
 from tests.conftest import start_server_process
-from tests.integration.agent.nodes import KUBEBOOT, NodePaths, join_info
+from tests.integration.agent.nodes import KUBEBOOT, JoinInfo, NodePaths, join_info
 from tests.integration.replicas.conftest import (
     EtcdCluster,
     Replicas,
@@ -74,6 +74,20 @@ async def _until(
         if time.monotonic() - started > 5:
             raise AssertionError(f"still {'failing' if succeeds else 'succeeding'} after 5 s")
         await asyncio.sleep(0.05)
+
+
+async def _join_once(info: JoinInfo, node: NodePaths) -> None:
+    """``kubeboot join --no-daemon`` with the printed command; the client cert must land."""
+    joined = await asyncio.to_thread(
+        subprocess.run,
+        [
+            *KUBEBOOT, "join", info.endpoint, "--token", info.token,
+            "--discovery-token-ca-cert-hash", info.pin, "--no-daemon", *node.flags(),
+        ],
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert joined.returncode == 0, joined.stderr
+    assert (node.cert_dir / "kubelet-client-current.pem").exists()
 
 
 @pytest.fixture
@@ -180,17 +194,7 @@ async def test_replicas_serve_one_cluster_and_one_runs_the_controllers(
         follower = 1 - leaders[0]
         info = join_info(two_replicas.servers[follower])
         assert info.endpoint == two_replicas.urls[follower].removeprefix("https://")
-        node = NodePaths(tmp_path / "node", "follower-node")
-        joined = await asyncio.to_thread(
-            subprocess.run,
-            [
-                *KUBEBOOT, "join", info.endpoint, "--token", info.token,
-                "--discovery-token-ca-cert-hash", info.pin, "--no-daemon", *node.flags(),
-            ],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert joined.returncode == 0, joined.stderr
-        assert (node.cert_dir / "kubelet-client-current.pem").exists()
+        await _join_once(info, NodePaths(tmp_path / "node", "follower-node"))
     finally:
         two_replicas.stop_all()
 
@@ -337,16 +341,6 @@ async def test_replicas_with_worker_processes_serve_one_cluster(
             got = await admin_b.get(configmaps, "via-a", "default")
             assert got["metadata"]["name"] == "via-a"
         info = join_info(b)
-        node = NodePaths(tmp_path / "node", "node-via-workers")
-        joined = await asyncio.to_thread(
-            subprocess.run,
-            [
-                *KUBEBOOT, "join", info.endpoint, "--token", info.token,
-                "--discovery-token-ca-cert-hash", info.pin, "--no-daemon", *node.flags(),
-            ],
-            capture_output=True, text=True, timeout=90, check=False,
-        )  # fmt: skip
-        assert joined.returncode == 0, joined.stderr
-        assert (node.cert_dir / "kubelet-client-current.pem").exists()
+        await _join_once(info, NodePaths(tmp_path / "node", "node-via-workers"))
     finally:
         replicas.stop_all()
