@@ -12,7 +12,7 @@ import datetime as dt
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "SystemClock", "format_time", "parse_time"]
+__all__ = ["Clock", "FakeClock", "SystemClock", "format_micro_time", "format_time", "parse_time"]
 
 
 class Clock(Protocol):
@@ -54,6 +54,11 @@ class FakeClock:
 def format_time(t: dt.datetime) -> str:
     """metav1.Time wire format: RFC 3339, UTC, whole seconds (``2024-05-01T12:00:00Z``)."""
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_micro_time(t: dt.datetime) -> str:
+    """metav1.MicroTime: RFC 3339 in UTC with exactly six fractional digits."""
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(s: str) -> dt.datetime:

@@ -21,8 +21,7 @@ import base64
 import datetime as dt
 from typing import Any
 
-from kubeboot.auth.audit import format_micro_time
-from kubeboot.clock import format_time
+from kubeboot.clock import format_micro_time, format_time
 from kubeboot.resources.status import BadRequest, UnsupportedMediaType
 
 __all__ = ["PROTOBUF", "decode_protobuf_object"]

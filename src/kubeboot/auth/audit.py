@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from kubeboot.auth.interface import Credentials, UserInfo
-from kubeboot.clock import Clock
+from kubeboot.clock import Clock, format_micro_time
 
 __all__ = [
     "AUDIT_API_VERSION",
@@ -58,7 +58,6 @@ __all__ = [
     "RotatingFile",
     "audit_event",
     "authentication_failure_message",
-    "format_micro_time",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,11 +71,6 @@ _MEGABYTE = 1024 * 1024
 _CLIENT_AUDIT_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
 
 JsonObj = dict[str, Any]
-
-
-def format_micro_time(t: dt.datetime) -> str:
-    """metav1.MicroTime: RFC 3339 in UTC with exactly six fractional digits."""
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def authentication_failure_message(creds: Credentials) -> str:

@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Any
 
 from kubeboot.client.interface import ApiClient, JsonObject
-from kubeboot.clock import Clock
+from kubeboot.clock import Clock, format_micro_time
 from kubeboot.controllers.config import ControllerConfig
 from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import AlreadyExists, Conflict, NotFound, StatusError
@@ -34,7 +34,6 @@ __all__ = [
     "LeaderElector",
     "LeaseAction",
     "LeaseObservation",
-    "format_micro_time",
     "lease_action",
     "lease_with_holder",
     "run_with_leader_election",
@@ -61,11 +60,6 @@ class LeaseObservation:
     holder: str
     renew_time: str
     observed_at: float
-
-
-def format_micro_time(t: dt.datetime) -> str:
-    """metav1.MicroTime: RFC 3339 with microseconds, UTC."""
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def lease_action(

@@ -15,10 +15,9 @@ from kubeboot.auth.audit import (
     RotatingFile,
     audit_event,
     authentication_failure_message,
-    format_micro_time,
 )
 from kubeboot.auth.interface import Credentials, UserInfo
-from kubeboot.clock import FakeClock
+from kubeboot.clock import FakeClock, format_micro_time
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0, 5, tzinfo=dt.UTC)
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from kubeboot.clock import format_micro_time
 from kubeboot.controllers.config import ControllersFlagError, enabled_controllers
 from kubeboot.controllers.leader import (
     LeaseAction,
     LeaseObservation,
-    format_micro_time,
     lease_action,
     lease_with_holder,
 )
