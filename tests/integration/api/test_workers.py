@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -287,3 +288,24 @@ def test_a_second_server_on_the_same_port_fails_instead_of_sharing_it(tmp_path: 
             f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
         )
         running.kubectl("get", "namespaces")  # the first one still serves
+
+
+def test_the_failed_auth_budget_is_shared_between_workers(tmp_path: Path) -> None:
+    """Burst 10 over 2 workers: 10 wrong-token answers are 401, then 429, whichever worker."""
+    flags = ["--workers", "2", "--failed-auth-burst", "10", "--failed-auth-rate", "0.01"]
+    with server_process_running(tmp_path / "data", *flags) as running:
+        ctx = ssl.create_default_context(cafile=str(running.ca_file))
+        codes = []
+        for _ in range(40):  # a new connection each: both workers see the flood
+            request = urllib.request.Request(  # noqa: S310 - https, built here
+                f"{running.url}/api/v1/namespaces",
+                headers={"Authorization": "Bearer wrong-token-Zk27"},
+            )
+            try:
+                urllib.request.urlopen(request, context=ctx, timeout=10)  # noqa: S310
+            except urllib.error.HTTPError as err:
+                codes.append(err.code)
+                err.close()
+        assert len(codes) == 40
+        assert codes.count(401) == 10, codes
+        assert codes.count(429) == 30
