@@ -17,6 +17,7 @@ re-run changes nothing that exists (server-facts §7.2):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from kubeboot.pki.kubeconfig import cluster_info_kubeconfig
 from kubeboot.pki.pins import spki_pin
 from kubeboot.resources import bootstrap_token as bt
 from kubeboot.resources.registry import ResourceInfo, find_by_kind
-from kubeboot.resources.status import AlreadyExists
+from kubeboot.resources.status import AlreadyExists, StatusError
 
 __all__ = ["INIT_TOKEN_DESCRIPTION", "InitResult", "init_cluster", "join_command"]
 
@@ -158,10 +159,14 @@ async def _create_if_missing(client: ApiClient, obj: JsonObject) -> bool:
     return True
 
 
-async def _reusable_init_token(client: ApiClient, now: dt.datetime) -> str | None:
+async def _reusable_init_tokens(
+    client: ApiClient, now: dt.datetime
+) -> list[tuple[int, str, JsonObject]]:
+    """Valid init tokens as (creation revision, token, Secret), oldest first."""
     secrets = await client.list(
         _res("", "Secret"), bt.TOKEN_NAMESPACE, field_selector=f"type={bt.SECRET_TYPE}"
     )
+    found = []
     for secret in secrets.get("items", []):
         data = bt.decode_data(secret)
         if data.get(bt.DESCRIPTION_KEY) != INIT_TOKEN_DESCRIPTION:
@@ -175,8 +180,44 @@ async def _reusable_init_token(client: ApiClient, now: dt.datetime) -> str | Non
             continue
         token_id, token_secret = data.get(bt.TOKEN_ID_KEY), data.get(bt.TOKEN_SECRET_KEY)
         if token_id and token_secret:
-            return f"{token_id}.{token_secret}"
-    return None
+            # An init token is never updated, so its resourceVersion is its creation revision.
+            revision = int(secret["metadata"].get("resourceVersion", "0"))
+            found.append((revision, f"{token_id}.{token_secret}", secret))
+    return sorted(found, key=lambda item: item[0])
+
+
+async def _agreed_init_token(client: ApiClient, now: dt.datetime) -> tuple[str, bool]:
+    """The cluster's one init token, minting it if none is valid: (token, created here).
+
+    Replicas that start at the same instant on an empty etcd may each mint one. All then take
+    the oldest (lowest creation revision): a list after my create sees every token created
+    before mine, so each replica's oldest is the global oldest. A replica whose own token lost
+    deletes it (uid precondition); if that fails, an extra valid token is merely unused.
+    """
+    existing = await _reusable_init_tokens(client, now)
+    if existing:
+        return existing[0][1], False
+    token = bt.generate_token()
+    secret = bt.build_secret(
+        token,
+        extra_groups=[bt.KUBEADM_DEFAULT_NODE_TOKEN_GROUP],
+        expiration=now + INIT_TOKEN_TTL,
+        description=INIT_TOKEN_DESCRIPTION,
+    )
+    mine = await client.create(_res("", "Secret"), secret, bt.TOKEN_NAMESPACE)
+    agreed = await _reusable_init_tokens(client, now)
+    if not agreed or agreed[0][1] == token:
+        return token, True
+    oldest = agreed[0]
+    log.info("another server minted the init token first; using it and removing this one")
+    with contextlib.suppress(StatusError):
+        await client.delete(
+            _res("", "Secret"),
+            mine["metadata"]["name"],
+            bt.TOKEN_NAMESPACE,
+            uid=mine["metadata"].get("uid"),
+        )
+    return oldest[1], False
 
 
 async def init_cluster(
@@ -188,17 +229,6 @@ async def init_cluster(
     for obj in kubeadm_rbac_objects():
         if await _create_if_missing(client, obj):
             log.info("created %s %s", obj["kind"], obj["metadata"]["name"])
-    now = clock.now()
-    token = await _reusable_init_token(client, now)
-    created = token is None
-    if token is None:
-        token = bt.generate_token()
-        secret = bt.build_secret(
-            token,
-            extra_groups=[bt.KUBEADM_DEFAULT_NODE_TOKEN_GROUP],
-            expiration=now + INIT_TOKEN_TTL,
-            description=INIT_TOKEN_DESCRIPTION,
-        )
-        await client.create(_res("", "Secret"), secret, bt.TOKEN_NAMESPACE)
+    token, created = await _agreed_init_token(client, clock.now())
     ca = x509.load_pem_x509_certificate(ca_pem)
     return InitResult(token=token, token_created=created, ca_cert_hash=spki_pin(ca), server=server)
