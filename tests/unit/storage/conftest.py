@@ -67,9 +67,29 @@ class EtcdTls:
     client_key: Path
 
 
+class _PortTaken(RuntimeError):
+    """A port free_port() found was taken before etcd bound it."""
+
+
 @contextlib.contextmanager
 def running_etcd(binary: str, data_dir: Path, tls: EtcdTls | None = None) -> Iterator[str]:
-    """A single-member etcd on free loopback ports; yields its client URL."""
+    """A single-member etcd on free loopback ports; yields its client URL.
+
+    free_port() only finds a port that was free a moment ago, and an outgoing connection may
+    take it before etcd binds it: then etcd starts over on new ports (three tries).
+    """
+    for attempt in range(3):
+        try:
+            with _etcd_once(binary, data_dir / f"try{attempt}", tls) as url:
+                yield url
+            return
+        except _PortTaken:
+            if attempt == 2:
+                raise
+
+
+@contextlib.contextmanager
+def _etcd_once(binary: str, data_dir: Path, tls: EtcdTls | None) -> Iterator[str]:
     scheme = "http" if tls is None else "https"
     client, peer = f"{scheme}://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
     tls_args = []
@@ -83,6 +103,7 @@ def running_etcd(binary: str, data_dir: Path, tls: EtcdTls | None = None) -> Ite
         ]
         health = ssl.create_default_context(cafile=tls.ca)
         health.load_cert_chain(tls.client_cert, tls.client_key)
+    data_dir.mkdir(parents=True, exist_ok=True)
     log = (data_dir / "etcd.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -105,6 +126,9 @@ def running_etcd(binary: str, data_dir: Path, tls: EtcdTls | None = None) -> Ite
         deadline = time.monotonic() + 20
         while True:
             if proc.poll() is not None:
+                log.flush()
+                if "address already in use" in Path(log.name).read_text():
+                    raise _PortTaken(log.name)
                 raise RuntimeError(f"etcd exited with {proc.returncode}; see {log.name}")
             try:
                 url = f"{client}/health"  # built above: http(s) only
