@@ -40,6 +40,14 @@ class JoinInfo:
     token: str
     pin: str
 
+    @property
+    def join_args(self) -> list[str]:
+        """``join <endpoint> --token … --discovery-token-ca-cert-hash …``, as printed."""
+        return [
+            "join", self.endpoint, "--token", self.token,
+            "--discovery-token-ca-cert-hash", self.pin,
+        ]  # fmt: skip
+
 
 def join_info(running: RunningServer) -> JoinInfo:
     """The join command the server printed on first start (its log is ``<data-dir>.log``)."""

@@ -112,12 +112,7 @@ def test_join_sleeps_in_a_small_process_and_sigterm_exits_0(
     node = NodePaths(tmp_path / "node", "hib-join")
     with AgentProcess(
         tmp_path / "agent.log",
-        "join",
-        info.endpoint,
-        "--token",
-        info.token,
-        "--discovery-token-ca-cert-hash",
-        info.pin,
+        *info.join_args,
         *node.flags(),
         "--node-ip",
         "10.0.0.9",
@@ -205,12 +200,7 @@ def test_no_sleep_while_a_serving_request_waits_for_approval(
     node = NodePaths(tmp_path / "node", "hib-serving")
     with AgentProcess(
         tmp_path / "agent.log",
-        "join",
-        info.endpoint,
-        "--token",
-        info.token,
-        "--discovery-token-ca-cert-hash",
-        info.pin,
+        *info.join_args,
         *node.flags(),
         "--node-ip",
         "10.0.0.8",
@@ -245,12 +235,7 @@ def test_metrics_keep_the_agent_resident(cluster: RunningServer, tmp_path: Path)
     address = f"127.0.0.1:{free_port()}"
     with AgentProcess(
         tmp_path / "agent.log",
-        "join",
-        info.endpoint,
-        "--token",
-        info.token,
-        "--discovery-token-ca-cert-hash",
-        info.pin,
+        *info.join_args,
         *node.flags(),
         "--metrics-bind-address",
         address,

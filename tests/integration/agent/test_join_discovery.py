@@ -289,12 +289,7 @@ def test_idle_agent_does_not_wake_up(cluster: RunningServer, tmp_path: Path) -> 
     node = NodePaths(tmp_path / "node", "idle-1")
     with AgentProcess(
         tmp_path / "agent.log",
-        "join",
-        info.endpoint,
-        "--token",
-        info.token,
-        "--discovery-token-ca-cert-hash",
-        info.pin,
+        *info.join_args,
         *node.flags(),
         "--stay-resident",  # the full agent; the sleeper is test_hibernation.py's
     ) as proc:

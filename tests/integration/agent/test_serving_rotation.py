@@ -67,12 +67,7 @@ def _join_daemon(cluster: RunningServer, node: NodePaths, log: Path, *extra: str
     info = join_info(cluster)
     return AgentProcess(
         log,
-        "join",
-        info.endpoint,
-        "--token",
-        info.token,
-        "--discovery-token-ca-cert-hash",
-        info.pin,
+        *info.join_args,
         *node.flags(),
         *extra,
     )
@@ -422,12 +417,7 @@ def test_a_renamed_node_does_not_keep_the_old_identity(
     old = NodePaths(tmp_path / "node", "rename-a")
     info = join_info(cluster)
     joined = run_kubeboot(
-        "join",
-        info.endpoint,
-        "--token",
-        info.token,
-        "--discovery-token-ca-cert-hash",
-        info.pin,
+        *info.join_args,
         "--no-daemon",
         *old.flags(),
     )

@@ -72,10 +72,7 @@ def test_approver_approves_own_addresses_and_denies_others(
 ) -> None:
     info = join_info(cluster)
     node = NodePaths(tmp_path, "appr-1")
-    joined = run_kubeboot(
-        "join", info.endpoint, "--token", info.token,
-        "--discovery-token-ca-cert-hash", info.pin, "--no-daemon", *node.flags(),
-    )  # fmt: skip
+    joined = run_kubeboot(*info.join_args, "--no-daemon", *node.flags())
     assert joined.returncode == 0, joined.stdout + joined.stderr
     asyncio.run(as_node(node.kubeconfig, "appr-1"))
 

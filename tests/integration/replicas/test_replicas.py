@@ -80,10 +80,7 @@ async def _join_once(info: JoinInfo, node: NodePaths) -> None:
     """``kubeboot join --no-daemon`` with the printed command; the client cert must land."""
     joined = await asyncio.to_thread(
         subprocess.run,
-        [
-            *KUBEBOOT, "join", info.endpoint, "--token", info.token,
-            "--discovery-token-ca-cert-hash", info.pin, "--no-daemon", *node.flags(),
-        ],
+        [*KUBEBOOT, *info.join_args, "--no-daemon", *node.flags()],
         capture_output=True, text=True, timeout=90, check=False,
     )  # fmt: skip
     assert joined.returncode == 0, joined.stderr
