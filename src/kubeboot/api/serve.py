@@ -26,8 +26,8 @@ from kubeboot.api.inprocess import CONTROLLER_MANAGER_USER, InProcessClient
 from kubeboot.api.listwatch import ListOptions
 from kubeboot.api.rest import NAMESPACES, RestService
 from kubeboot.api.security import build_security
-from kubeboot.api.site import start_https
-from kubeboot.api.workers import WorkerPool, WorkerSpec, bind_listener
+from kubeboot.api.site import bind_listener, start_https
+from kubeboot.api.workers import WorkerPool, WorkerSpec
 from kubeboot.auth.defaults import (
     default_cluster_role_bindings,
     default_cluster_roles,

@@ -1,4 +1,4 @@
-"""The HTTPS site on a listening socket: one code path for the server and its workers."""
+"""The listening socket and the HTTPS site on it: one code path for the server and its workers."""
 
 from __future__ import annotations
 
@@ -10,12 +10,31 @@ from aiohttp import web
 from kubeboot.api.app import ApiContext, build_app
 from kubeboot.auth.x509 import make_server_ssl_context
 
-__all__ = ["LISTEN_BACKLOG", "start_https"]
+__all__ = ["LISTEN_BACKLOG", "ListenError", "bind_listener", "start_https"]
 
 # A storm of nodes connects faster than a loaded loop accepts; when the accept queue
 # overflows, Linux (with SYN cookies) answers a client's first data with a reset. aiohttp's
 # sites listen with 128 unless told; 4096 is the kernel's default somaxconn cap, as Go uses.
 LISTEN_BACKLOG = 4096
+
+
+class ListenError(OSError):
+    """The address cannot be bound (in use, not local, no permission for the port)."""
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The server's one listening socket (port 0 picks a free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
 
 
 async def start_https(

@@ -30,26 +30,20 @@ import contextlib
 import logging
 import pickle
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubeboot.api.config import ServerConfig
-from kubeboot.api.site import LISTEN_BACKLOG
 
-__all__ = ["ListenError", "WorkerPool", "WorkerSpec", "WorkerStartError", "bind_listener"]
+__all__ = ["WorkerPool", "WorkerSpec", "WorkerStartError"]
 
 log = logging.getLogger("kubeboot.server.workers")
 
 _START_TIMEOUT = 60.0
 _STOP_GRACE = 5.0
 _BACKOFF_MAX = 30.0
-
-
-class ListenError(OSError):
-    """The address cannot be bound (in use, not local, no permission for the port)."""
 
 
 class WorkerStartError(RuntimeError):
@@ -73,21 +67,6 @@ class WorkerSpec:
     primary_pid: int
     log_level: int = logging.INFO
     """The primary's (``-v``), so a worker logs what its primary would."""
-
-
-def bind_listener(host: str, port: int) -> socket.socket:
-    """The server's one listening socket (port 0 picks a free port)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(LISTEN_BACKLOG)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    return sock
 
 
 class WorkerPool:

@@ -327,7 +327,8 @@ def _check_auth_flags(config: ServerConfig) -> None:
 
 async def _run(config: ServerConfig) -> None:
     from kubeboot.api.serve import Server
-    from kubeboot.api.workers import ListenError, WorkerStartError
+    from kubeboot.api.site import ListenError
+    from kubeboot.api.workers import WorkerStartError
 
     srv = Server(config)
     try:
