@@ -25,8 +25,8 @@ import aiohttp
 import pytest
 import yaml
 
-from kubeboot.api.config import ServerConfig
-from kubeboot.api.serve import Server
+from kubeboot.api.server.config import ServerConfig
+from kubeboot.api.server.serve import Server
 
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or "kubectl"
 

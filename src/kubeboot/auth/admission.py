@@ -1,7 +1,8 @@
 """Authorization-dependent admission: CSR approval/signing, subject restriction, NodeRestriction.
 
-Each hook has the ``kubeboot.api.rest.Admission`` shape ``(user, resource, verb, subresource,
-new, old)`` and raises :class:`~kubeboot.resources.status.Forbidden` with upstream's message:
+Each hook has the ``kubeboot.api.registry.rest.Admission`` shape ``(user, resource, verb,
+subresource, new, old)`` and raises :class:`~kubeboot.resources.status.Forbidden` with
+upstream's message:
 
 * ``CertificateApproval``: writing ``/approval`` needs ``approve`` on ``signers`` for the
   **stored** signerName (server-facts §4.6, §4.8: the full name, then ``<domain>/*``);
@@ -28,7 +29,8 @@ from kubeboot.resources.status import Forbidden
 __all__ = ["AdmissionHook", "CsrAdmission", "node_restriction_admission", "signer_allowed"]
 
 JsonObj = dict[str, Any]
-# The shape of ``kubeboot.api.rest.Admission``, spelled here so auth does not import the API.
+# The shape of ``kubeboot.api.registry.rest.Admission``, spelled here so auth does not import
+# the API.
 AdmissionHook = Callable[
     [UserInfo, ResourceInfo, str, str, JsonObj, JsonObj | None], Awaitable[None]
 ]

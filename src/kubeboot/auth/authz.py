@@ -3,7 +3,7 @@
 kube-apiserver always puts a privileged-group authorizer first (``system:masters`` may do
 anything, whatever RBAC says), then the configured modes in order. The first ``Allow`` or
 ``Deny`` ends the walk; ``NoOpinion`` asks the next; if nobody allows, the reasons collected
-on the way go into the 403 message (rendered by ``kubeboot.api.rest``).
+on the way go into the 403 message (rendered by ``kubeboot.api.registry.rest``).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from kubeboot.api.config import ServerConfig
-from kubeboot.api.eventloop import loop_factory
+from kubeboot.api.server.config import ServerConfig
+from kubeboot.api.server.eventloop import loop_factory
 from kubeboot.cli.flagtypes import GoDuration, etcd_client_options, split_csv
 from kubeboot.controllers.config import ControllersFlagError, enabled_controllers
 from kubeboot.storage.interface import StoreUnavailable
@@ -326,9 +326,9 @@ def _check_auth_flags(config: ServerConfig) -> None:
 
 
 async def _run(config: ServerConfig) -> None:
-    from kubeboot.api.serve import Server
-    from kubeboot.api.site import ListenError
-    from kubeboot.api.workers import WorkerStartError
+    from kubeboot.api.server.serve import Server
+    from kubeboot.api.server.site import ListenError
+    from kubeboot.api.server.workers import WorkerStartError
 
     srv = Server(config)
     try:

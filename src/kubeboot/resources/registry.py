@@ -2,7 +2,7 @@
 
 Routing, discovery documents, RBAC resource names, OpenAPI, field-selector support and the
 storage key layout all read this table; adding a resource means adding a row here and, if it
-has special rules, a strategy in ``kubeboot.api.strategies``.
+has special rules, a strategy in ``kubeboot.api.registry.strategies``.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from kubeboot.api.serve import Server
+from kubeboot.api.server.serve import Server
 from kubeboot.cli.server import server as server_command
 from kubeboot.resources import bootstrap_token as bt
 from tests.conftest import (

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kubeboot.api.serve import Server
+from kubeboot.api.server.serve import Server
 from kubeboot.resources import bootstrap_token as bt
 from tests.conftest import RunningServer, anonymous_ssl_context, server_config
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from kubeboot.api.inprocess import InProcessClient
-from kubeboot.api.serve import SYSTEM_USER
+from kubeboot.api.registry.inprocess import InProcessClient
+from kubeboot.api.server.serve import SYSTEM_USER
 from kubeboot.clock import SystemClock
 from kubeboot.clusterinit import INIT_TOKEN_DESCRIPTION, init_cluster
 from kubeboot.resources import bootstrap_token as bt

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kubeboot.api.inprocess import InProcessClient
+from kubeboot.api.registry.inprocess import InProcessClient
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import FakeClock
 from kubeboot.controllers.config import ControllerConfig

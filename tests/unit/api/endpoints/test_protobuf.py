@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubeboot.api.protobuf import decode_protobuf_object
+from kubeboot.api.endpoints.protobuf import decode_protobuf_object
 from kubeboot.resources.status import BadRequest, UnsupportedMediaType
 
 

@@ -14,9 +14,9 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from kubeboot.api.listwatch import ListOptions, WatchOptions
-from kubeboot.api.rest import RestService
-from kubeboot.api.reviews import review
+from kubeboot.api.registry.listwatch import ListOptions, WatchOptions
+from kubeboot.api.registry.rest import RestService
+from kubeboot.api.registry.reviews import review
 from kubeboot.auth.interface import UserInfo
 from kubeboot.client.interface import JsonObject, PatchType, WatchEventDict
 from kubeboot.resources.registry import ResourceInfo

@@ -24,14 +24,14 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
-from kubeboot.api import codec
-from kubeboot.api.selectors import (
+from kubeboot.api.registry import codec
+from kubeboot.api.registry.selectors import (
     FieldSelector,
     LabelSelector,
     parse_field_selector,
     parse_label_selector,
 )
-from kubeboot.api.store_errors import status_error_for
+from kubeboot.api.registry.store_errors import status_error_for
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import BadRequest, Expired, FieldError, Invalid
 from kubeboot.storage.interface import (

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubeboot.api.codec import copy_object
+from kubeboot.api.registry.codec import copy_object
 
 
 def _mutable_parts(obj: Any) -> list[Any]:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from kubeboot.api import discovery, openapi
-from kubeboot.api.filters import authorize_non_resource, credentials_of
-from kubeboot.api.handlers import handle_resource
-from kubeboot.api.http_io import error_response, json_response
-from kubeboot.api.requestinfo import RequestInfo, parse_request_info
-from kubeboot.api.rest import RestService
+from kubeboot.api.endpoints import discovery, openapi
+from kubeboot.api.endpoints.filters import authorize_non_resource, credentials_of
+from kubeboot.api.endpoints.handlers import handle_resource
+from kubeboot.api.endpoints.http_io import error_response, json_response
+from kubeboot.api.endpoints.requestinfo import RequestInfo, parse_request_info
+from kubeboot.api.registry.rest import RestService
 from kubeboot.auth.audit import (
     STAGE_RESPONSE_COMPLETE,
     STAGE_RESPONSE_STARTED,

@@ -15,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kubeboot.api.codec import copy_object
-from kubeboot.api.strategies import JsonObj, Strategy, stamp_conditions
+from kubeboot.api.registry.codec import copy_object
+from kubeboot.api.registry.strategies import JsonObj, Strategy, stamp_conditions
 from kubeboot.auth.interface import UserInfo
 from kubeboot.pki.csr import validate_csr_spec, validate_issued_certificate
 from kubeboot.resources.status import FieldError

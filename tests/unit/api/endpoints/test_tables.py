@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from kubeboot.api.tables import to_table
+from kubeboot.api.endpoints.tables import to_table
 from kubeboot.resources.registry import find_resource
 
 CSRS = find_resource("certificates.k8s.io", "v1", "certificatesigningrequests")

@@ -2,8 +2,8 @@
 
 Both the HTTPS handlers and the in-process client call this class, so authorization,
 admission, defaulting, validation and optimistic concurrency happen on exactly one path.
-Collection reads (list pages, watch streams) live in :mod:`kubeboot.api.listwatch`, and
-storage errors become ``StatusError`` in :mod:`kubeboot.api.store_errors` (design rule 5).
+Collection reads (list pages, watch streams) live in :mod:`kubeboot.api.registry.listwatch`, and
+storage errors become ``StatusError`` in :mod:`kubeboot.api.registry.store_errors` (design rule 5).
 
 Concurrency rules, as kube-apiserver's ``GuaranteedUpdate``:
 * an update or patch that names a ``resourceVersion`` is a compare-and-swap → 409 Conflict;
@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeboot.api import codec
-from kubeboot.api.listwatch import (
+from kubeboot.api.registry import codec
+from kubeboot.api.registry.listwatch import (
     ListOptions,
     Selectors,
     WatchOptions,
@@ -27,10 +27,10 @@ from kubeboot.api.listwatch import (
     open_watch,
     parse_resource_version,
 )
-from kubeboot.api.meta import generate_name, new_uid, validate_metadata
-from kubeboot.api.patch import apply_patch
-from kubeboot.api.store_errors import status_error_for
-from kubeboot.api.strategies import strategy_for
+from kubeboot.api.registry.meta import generate_name, new_uid, validate_metadata
+from kubeboot.api.registry.patch import apply_patch
+from kubeboot.api.registry.store_errors import status_error_for
+from kubeboot.api.registry.strategy_table import strategy_for
 from kubeboot.auth.authz import forbidden_error
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.clock import Clock, format_time

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kubeboot.api.patch import apply_patch
+from kubeboot.api.registry.patch import apply_patch
 from kubeboot.resources.status import BadRequest, Invalid, UnsupportedMediaType
 
 BASE: dict[str, Any] = {

@@ -35,7 +35,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubeboot.api.config import ServerConfig
+from kubeboot.api.server.config import ServerConfig
 
 __all__ = ["WorkerPool", "WorkerSpec", "WorkerStartError"]
 
@@ -122,7 +122,7 @@ class WorkerPool:
         """
         self._ready[spec.index].clear()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kubeboot.api.worker"],
+            [sys.executable, "-m", "kubeboot.api.server.worker"],
             stdin=subprocess.PIPE,
             pass_fds=(spec.listen_fd,),
         )

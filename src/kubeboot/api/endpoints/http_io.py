@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from kubeboot.api.protobuf import PROTOBUF, decode_protobuf_object
+from kubeboot.api.endpoints.protobuf import PROTOBUF, decode_protobuf_object
 from kubeboot.resources.status import (
     BadRequest,
     RequestEntityTooLarge,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubeboot.api.selectors import parse_field_selector, parse_label_selector
+from kubeboot.api.registry.selectors import parse_field_selector, parse_label_selector
 from kubeboot.resources.registry import find_resource
 from kubeboot.resources.status import BadRequest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubeboot.api.requestinfo import parse_request_info
+from kubeboot.api.endpoints.requestinfo import parse_request_info
 
 
 @pytest.mark.parametrize(

@@ -11,16 +11,15 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import functools
 import re
 from typing import Any
 
-from kubeboot.api.codec import copy_object
+from kubeboot.api.registry.codec import copy_object
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import format_time
 from kubeboot.resources.status import BadRequest, FieldError
 
-__all__ = ["Strategy", "stamp_conditions", "strategy_for"]
+__all__ = ["Strategy", "stamp_conditions"]
 
 JsonObj = dict[str, Any]
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -249,31 +248,6 @@ class RoleStrategy(Strategy):
 
 class LeaseStrategy(Strategy):
     status_subresources = ()
-
-
-_DEFAULT = Strategy()
-
-
-@functools.cache
-def _table() -> dict[str, Strategy]:
-    from kubeboot.api.csr_strategy import CSRStrategy  # imports this module's helpers
-
-    return {
-        "certificatesigningrequests": CSRStrategy(),
-        "secrets": SecretStrategy(),
-        "configmaps": ConfigMapStrategy(),
-        "namespaces": NamespaceStrategy(),
-        "nodes": NodeStrategy(),
-        "roles": RoleStrategy(),
-        "clusterroles": RoleStrategy(),
-        "rolebindings": RoleBindingStrategy(),
-        "clusterrolebindings": RoleBindingStrategy(),
-        "leases": LeaseStrategy(),
-    }
-
-
-def strategy_for(plural: str) -> Strategy:
-    return _table().get(plural, _DEFAULT)
 
 
 def stamp_conditions(new: list[JsonObj], old: list[JsonObj], now: dt.datetime) -> None:

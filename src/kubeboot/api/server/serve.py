@@ -4,7 +4,7 @@
 which), so tests and the CLI share one code path. Startup is idempotent on an existing data
 directory: files are reused and default objects are created only when missing. With
 ``workers`` > 0 the HTTPS site runs in that many worker processes instead of this one
-(:mod:`kubeboot.api.workers`); everything else here is the same.
+(:mod:`kubeboot.api.server.workers`); everything else here is the same.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import Any
 
 from aiohttp import web
 
-from kubeboot.api.app import ApiContext
-from kubeboot.api.config import ServerConfig
-from kubeboot.api.inprocess import CONTROLLER_MANAGER_USER, InProcessClient
-from kubeboot.api.listwatch import ListOptions
-from kubeboot.api.rest import NAMESPACES, RestService
-from kubeboot.api.security import build_security
-from kubeboot.api.site import bind_listener, start_https
-from kubeboot.api.workers import WorkerPool, WorkerSpec
+from kubeboot.api.endpoints.app import ApiContext
+from kubeboot.api.registry.inprocess import CONTROLLER_MANAGER_USER, InProcessClient
+from kubeboot.api.registry.listwatch import ListOptions
+from kubeboot.api.registry.rest import NAMESPACES, RestService
+from kubeboot.api.server.config import ServerConfig
+from kubeboot.api.server.security import build_security
+from kubeboot.api.server.site import bind_listener, start_https
+from kubeboot.api.server.workers import WorkerPool, WorkerSpec
 from kubeboot.auth.defaults import (
     default_cluster_role_bindings,
     default_cluster_roles,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from kubeboot.api.app import ApiContext, build_app
+from kubeboot.api.endpoints.app import ApiContext, build_app
 from kubeboot.auth.x509 import make_server_ssl_context
 
 __all__ = ["LISTEN_BACKLOG", "ListenError", "bind_listener", "start_https"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from kubeboot.api.config import ServerConfig
+from kubeboot.api.server.config import ServerConfig
 from kubeboot.auth.ratelimit import BucketPolicy
 from kubeboot.auth.stack import AuthSettings, AuthStack
 from kubeboot.clock import Clock

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubeboot.api.codec import copy_object
+from kubeboot.api.registry.codec import copy_object
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import BadRequest, FieldError, Invalid

@@ -1,6 +1,6 @@
 """One worker process of ``kubeboot server --workers N`` (started by :mod:`.workers`).
 
-Reads its :class:`~kubeboot.api.workers.WorkerSpec` from standard input (pickled by the
+Reads its :class:`~kubeboot.api.server.workers.WorkerSpec` from standard input (pickled by the
 primary, its parent: a trusted pipe), connects to the primary's store, builds the same API
 front end a single-process server has — authenticators, RBAC and bootstrap-token caches,
 admission, REST — waits until those caches have synced, serves HTTPS on the socket it was
@@ -19,12 +19,12 @@ import signal
 import socket
 import sys
 
-from kubeboot.api.app import ApiContext
-from kubeboot.api.eventloop import loop_factory
-from kubeboot.api.rest import RestService
-from kubeboot.api.security import build_security
-from kubeboot.api.site import start_https
-from kubeboot.api.workers import WorkerSpec
+from kubeboot.api.endpoints.app import ApiContext
+from kubeboot.api.registry.rest import RestService
+from kubeboot.api.server.eventloop import loop_factory
+from kubeboot.api.server.security import build_security
+from kubeboot.api.server.site import start_https
+from kubeboot.api.server.workers import WorkerSpec
 from kubeboot.clock import SystemClock
 from kubeboot.storage.remote import RemoteStore
 

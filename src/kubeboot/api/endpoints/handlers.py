@@ -16,14 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from kubeboot.api.fieldvalidation import enforce_field_validation
-from kubeboot.api.http_io import json_response, read_body
-from kubeboot.api.listwatch import ListOptions, WatchOptions, bookmark_event
-from kubeboot.api.patch import PATCH_CONTENT_TYPES
-from kubeboot.api.requestinfo import RequestInfo
-from kubeboot.api.rest import RestService
-from kubeboot.api.reviews import review
-from kubeboot.api.tables import to_table, wants_table
+from kubeboot.api.endpoints.fieldvalidation import enforce_field_validation
+from kubeboot.api.endpoints.http_io import json_response, read_body
+from kubeboot.api.endpoints.requestinfo import RequestInfo
+from kubeboot.api.endpoints.tables import to_table, wants_table
+from kubeboot.api.registry.listwatch import ListOptions, WatchOptions, bookmark_event
+from kubeboot.api.registry.patch import PATCH_CONTENT_TYPES
+from kubeboot.api.registry.rest import RestService
+from kubeboot.api.registry.reviews import review
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
 from kubeboot.resources.registry import ResourceInfo

@@ -1,0 +1,42 @@
+"""Which strategy governs each resource (kube-apiserver's per-kind ``rest.Storage`` wiring).
+
+The table sits apart from ``strategies`` (the generic strategy and the small per-kind ones) and
+``csr_strategy`` (the CSR rules, which build on the generic one), so that both can be imported
+here without either importing the other's user.
+"""
+
+from __future__ import annotations
+
+from kubeboot.api.registry.csr_strategy import CSRStrategy
+from kubeboot.api.registry.strategies import (
+    ConfigMapStrategy,
+    LeaseStrategy,
+    NamespaceStrategy,
+    NodeStrategy,
+    RoleBindingStrategy,
+    RoleStrategy,
+    SecretStrategy,
+    Strategy,
+)
+
+__all__ = ["strategy_for"]
+
+_DEFAULT = Strategy()
+
+_table: dict[str, Strategy] = {
+    "certificatesigningrequests": CSRStrategy(),
+    "secrets": SecretStrategy(),
+    "configmaps": ConfigMapStrategy(),
+    "namespaces": NamespaceStrategy(),
+    "nodes": NodeStrategy(),
+    "roles": RoleStrategy(),
+    "clusterroles": RoleStrategy(),
+    "rolebindings": RoleBindingStrategy(),
+    "clusterrolebindings": RoleBindingStrategy(),
+    "leases": LeaseStrategy(),
+}
+
+
+def strategy_for(plural: str) -> Strategy:
+    """The strategy for ``plural``; resources without special rules get the generic one."""
+    return _table.get(plural, _DEFAULT)
