@@ -32,22 +32,22 @@ def test_the_focus_list_is_issue_22s_58_specs_and_the_expected_list_a_subset_of_
     assert not stale, f"{EXPECTED_FILE.name} names specs not in {SPECS_FILE.name}: {stale}"
 
 
-def test_every_spec_passes_on_the_real_control_plane(tmp_path: Path) -> None:
-    run = e2e_against("real", tmp_path)
-    (tmp_path / "e2e-report.txt").write_text(table([run], set()))
-    summary(f"e2e on kube-apiserver v1.37.2: {run.figure} in {run.seconds:.0f}s ({tmp_path})")
+def test_every_spec_passes_on_the_real_control_plane(real_tmp: Path) -> None:
+    run = e2e_against("real", real_tmp)
+    (real_tmp / "e2e-report.txt").write_text(table([run], set()))
+    summary(f"e2e on kube-apiserver v1.37.2: {run.figure} in {run.seconds:.0f}s ({real_tmp})")
     failed = [o for o in run.outcomes.values() if not o.passed]
     assert not failed, table([run], set())
 
 
-def test_specs_listed_as_passing_still_pass_on_kubeboot(tmp_path: Path) -> None:
+def test_specs_listed_as_passing_still_pass_on_kubeboot(real_tmp: Path) -> None:
     expected = set(read_names(EXPECTED_FILE))
-    run = e2e_against("kubeboot", tmp_path)
-    (tmp_path / "e2e-report.txt").write_text(table([run], expected))
+    run = e2e_against("kubeboot", real_tmp)
+    (real_tmp / "e2e-report.txt").write_text(table([run], expected))
     newly = sorted(n for n, o in run.outcomes.items() if o.passed and n not in expected)
     summary(
         f"e2e on kubeboot: {run.figure} in {run.seconds:.0f}s, {len(expected)} required, "
-        f"{len(newly)} newly passing ({tmp_path})"
+        f"{len(newly)} newly passing ({real_tmp})"
     )
     regressed = sorted(n for n in expected if not run.outcomes[n].passed)
     assert not regressed, "listed specs fail on kubeboot:\n" + table([run], expected)
