@@ -296,6 +296,7 @@ class Server:
                     await self.rest.create(SYSTEM_USER, res, ns, change.obj)
 
     async def stop(self) -> None:
+        started = self._lock.held
         for task in reversed(self._tasks):
             task.cancel()
         for task in reversed(self._tasks):
@@ -321,6 +322,10 @@ class Server:
             await self.store.close()
             self.store = None
         self._lock.release()
+        if started:
+            log.info(
+                "kubeboot API server stopped cleanly (data dir %s released)", self.config.data_dir
+            )
 
     @property
     def admin_kubeconfig(self) -> Path:
