@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from typing import Any
 
 import pytest
 
@@ -79,7 +80,7 @@ async def test_release_hands_over_at_once_and_waiting_is_logged(
 
 def test_lease_released_keeps_transitions_and_clears_the_holder() -> None:
     now = dt.datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
-    lease = {
+    lease: dict[str, Any] = {
         "metadata": {"name": "x", "namespace": "kube-system", "resourceVersion": "7"},
         "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15, "leaseTransitions": 3},
     }
