@@ -97,6 +97,7 @@ class Server:
         self.security: AuthStack | None = None
         self.port = 0
         self._lock = DataDirLock(config.data_dir)
+        self._serving = False
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a background loop owned by the server; cancelled on stop, in reverse order."""
@@ -192,6 +193,7 @@ class Server:
                 key_file=self.pki.serving_key_file,
                 client_ca_file=Path(client_ca),
             )
+        self._serving = True
         log.info("kubeboot API server listening on %s", self.url)
 
     async def _start_workers(self, sock: socket.socket, client_ca: Path) -> None:
@@ -296,7 +298,9 @@ class Server:
                     await self.rest.create(SYSTEM_USER, res, ns, change.obj)
 
     async def stop(self) -> None:
-        started = self._lock.held
+        # Only a server that reached "listening" stops *cleanly*; one that failed to start
+        # has already said why, and a second line would contradict it.
+        served, self._serving = self._serving, False
         for task in reversed(self._tasks):
             task.cancel()
         for task in reversed(self._tasks):
@@ -322,7 +326,7 @@ class Server:
             await self.store.close()
             self.store = None
         self._lock.release()
-        if started:
+        if served:
             log.info(
                 "kubeboot API server stopped cleanly (data dir %s released)", self.config.data_dir
             )
