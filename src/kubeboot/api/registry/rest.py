@@ -29,6 +29,7 @@ from kubeboot.api.registry.listwatch import (
 )
 from kubeboot.api.registry.meta import generate_name, new_uid, validate_metadata
 from kubeboot.api.registry.patch import apply_patch
+from kubeboot.api.registry.rbac_policy import RbacWritePolicy
 from kubeboot.api.registry.store_errors import status_error_for
 from kubeboot.api.registry.strategy_table import strategy_for
 from kubeboot.auth.authz import forbidden_error
@@ -86,6 +87,10 @@ class RestService:
     authorizer: Authorizer
     clock: Clock
     admission: list[Admission] = field(default_factory=list)
+    rbac_policy: RbacWritePolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rbac_policy = RbacWritePolicy(self.store, self.authorizer)
 
     # ---- authorization -------------------------------------------------------------------
 
@@ -186,13 +191,15 @@ class RestService:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
-        if not meta.get("name") and meta.get("generateName"):
+        requested_name = str(meta.get("name") or "")
+        if not requested_name and meta.get("generateName"):
             meta["name"] = generate_name(str(meta["generateName"]))
         name = str(meta.get("name") or "")
         self.authorize(user, "create", res, namespace, "")
         if res.namespaced:
             assert namespace is not None
             await self._require_namespace(namespace)
+        await self.rbac_policy.check(user, res, namespace, requested_name, obj, None)
         now = self.clock.now()
         for owned in _SERVER_OWNED_META:
             meta.pop(owned, None)
@@ -328,6 +335,7 @@ class RestService:
             new_meta = new.setdefault("metadata", {})
             if not isinstance(new_meta, dict):
                 raise BadRequest("metadata must be a JSON object")
+            await self.rbac_policy.check(user, res, namespace, name, new, current)
             cur_meta = current["metadata"]
             for owned in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"):
                 if owned in cur_meta:
