@@ -25,7 +25,7 @@ from kubeboot.api.registry.inprocess import CONTROLLER_MANAGER_USER, InProcessCl
 from kubeboot.api.registry.listwatch import ListOptions
 from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
-from kubeboot.api.server.security import build_security
+from kubeboot.api.server.security import build_rest, build_security
 from kubeboot.api.server.site import bind_listener, start_https
 from kubeboot.api.server.workers import WorkerPool, WorkerSpec
 from kubeboot.auth.defaults import (
@@ -158,9 +158,7 @@ class Server:
         security = self.security = build_security(cfg, client_ca, self.clock, self.store)
         for loop in security.background():
             self._spawn(loop)
-        self.rest = RestService(
-            self.store, security.authorizer, self.clock, admission=list(security.admission)
-        )
+        self.rest = build_rest(self.store, security, self.clock)
         await self._ensure_default_namespaces()
         await self._ensure_default_rbac()
         await security.wait_synced()
