@@ -26,7 +26,7 @@ from kubeboot.api.registry.listwatch import ListOptions
 from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.datadir_lock import DataDirLock
-from kubeboot.api.server.security import build_security
+from kubeboot.api.server.security import build_rest, build_security
 from kubeboot.api.server.site import bind_listener, start_https
 from kubeboot.api.server.workers import WorkerPool, WorkerSpec
 from kubeboot.auth.defaults import (
@@ -45,6 +45,7 @@ from kubeboot.clusterinit import InitResult, init_cluster
 from kubeboot.controllers.config import ControllerConfig
 from kubeboot.controllers.manager import run_controllers
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
+from kubeboot.pki.files import PRIVATE_DIR_MODE, ensure_private_dir, restrict_mode
 from kubeboot.resources.status import AlreadyExists
 from kubeboot.storage.compactor import PeriodicCompactor
 from kubeboot.storage.factory import StorageOptions, open_store
@@ -79,6 +80,14 @@ ROLES = resource_info(_RBAC, "v1", "roles")
 ROLE_BINDINGS = resource_info(_RBAC, "v1", "rolebindings")
 # The identity the server uses for its own bootstrap writes.
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
+
+
+def _private_data_dir(path: Path) -> None:
+    """The data dir holds the CA key, admin.conf and every Secret: 0700, also when it exists."""
+    ensure_private_dir(path)
+    before = restrict_mode(path, PRIVATE_DIR_MODE)
+    if before is not None:
+        log.warning("data dir %s was mode %04o; set to %04o", path, before, PRIVATE_DIR_MODE)
 
 
 class Server:
@@ -126,7 +135,7 @@ class Server:
 
     async def start(self) -> None:
         cfg = self.config
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        _private_data_dir(cfg.data_dir)
         self._lock.acquire()  # before anything in the data dir is read or written
         sock = self._sock = bind_listener(
             self.config.bind_address or "0.0.0.0",  # noqa: S104
@@ -162,9 +171,7 @@ class Server:
         security = self.security = build_security(cfg, client_ca, self.clock, self.store)
         for loop in security.background():
             self._spawn(loop)
-        self.rest = RestService(
-            self.store, security.authorizer, self.clock, admission=list(security.admission)
-        )
+        self.rest = build_rest(self.store, security, self.clock)
         await self._ensure_default_namespaces()
         await self._ensure_default_rbac()
         await security.wait_synced()
