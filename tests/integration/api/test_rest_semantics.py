@@ -271,6 +271,36 @@ async def test_watch_with_name_field_selector_sees_only_that_object(
     ]
 
 
+async def test_watch_across_namespaces_with_name_field_selector_sees_every_namespace(
+    admin_http: aiohttp.ClientSession,
+) -> None:
+    """A name selects one object per namespace (the root-ca-cert-publisher's cache)."""
+    await call(admin_http, "POST", "/api/v1/namespaces", {"metadata": {"name": "other"}})
+    _, listed = await call(admin_http, "GET", "/api/v1/configmaps")
+    rv = listed["metadata"]["resourceVersion"]
+
+    async def writes() -> None:
+        await asyncio.sleep(0.2)
+        await call(admin_http, "POST", CM, configmap("target"))
+        await call(admin_http, "POST", CM, configmap("bystander"))
+        await call(admin_http, "POST", "/api/v1/namespaces/other/configmaps", configmap("target"))
+        await call(admin_http, "DELETE", f"{CM}/target")
+
+    task = asyncio.create_task(writes())
+    events = await _watch_lines(
+        admin_http,
+        "/api/v1/configmaps",
+        {"resourceVersion": rv, "fieldSelector": "metadata.name=target"},
+        3,
+    )
+    await task
+    assert [(e["type"], e["object"]["metadata"]["namespace"]) for e in events] == [
+        ("ADDED", "default"),
+        ("ADDED", "other"),
+        ("DELETED", "default"),
+    ]
+
+
 async def test_watch_without_rv_sends_current_state_first(
     admin_http: aiohttp.ClientSession,
 ) -> None:
