@@ -32,9 +32,9 @@ import datetime as dt
 import hmac
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kubeboot.auth.interface import AuthenticationFailed, UserInfo
 from kubeboot.auth.mirror import StoreMirror, resource_info
@@ -67,6 +67,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 CREDENTIAL_ID_KEY = "authentication.kubernetes.io/credential-id"
 POD_NAME_KEY = "authentication.kubernetes.io/pod-name"
 POD_UID_KEY = "authentication.kubernetes.io/pod-uid"
@@ -193,6 +194,14 @@ class StoreObjects:
             )
 
 
+def _decoded(parse: Callable[[Obj], T], claims: Obj) -> T:
+    """Claims decoded by ``parse``; a claim of the wrong type rejects the token."""
+    try:
+        return parse(claims)
+    except ClaimsError as exc:
+        raise AuthenticationFailed(str(exc)) from None
+
+
 def _uid(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("uid") or "")
 
@@ -212,10 +221,7 @@ class BoundValidator:
         self._clock = clock
 
     async def validate(self, token: str, claims: Obj) -> UserInfo:
-        try:
-            parsed = parse_bound_claims(claims)
-        except ClaimsError as exc:
-            raise AuthenticationFailed(str(exc)) from None
+        parsed = _decoded(parse_bound_claims, claims)
         problem = time_problem(parsed, self._clock.now())
         if problem is not None:
             raise AuthenticationFailed(problem)
@@ -264,10 +270,7 @@ class LegacyValidator:
         self._lookup = lookup
 
     async def validate(self, token: str, claims: Obj) -> UserInfo:
-        try:
-            parsed = parse_legacy_claims(claims)
-        except ClaimsError as exc:
-            raise AuthenticationFailed(str(exc)) from None
+        parsed = _decoded(parse_legacy_claims, claims)
         for value, claim in (
             (parsed.subject, "sub claim"),
             (parsed.namespace, "namespace claim"),
@@ -384,10 +387,7 @@ class ServiceAccountTokenAuthenticator:
         if parsed is None:
             return None
         self._verify(parsed)
-        try:
-            token_audiences = audiences_of(parsed.claims)
-        except ClaimsError as exc:
-            raise AuthenticationFailed(str(exc)) from None
+        token_audiences = _decoded(audiences_of, parsed.claims)
         if not token_audiences:  # legacy tokens: for the API only
             token_audiences = self._api_audiences
         requested = tuple(audiences) if audiences else self._api_audiences

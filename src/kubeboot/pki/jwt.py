@@ -18,11 +18,8 @@ Errors never contain the token. Nothing here does I/O.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from kubeboot.pki.b64url import b64url_decode, b64url_encode
 from kubeboot.pki.keys import PrivateKey, PublicKey
 
 __all__ = [
@@ -48,7 +46,6 @@ __all__ = [
     "verify_jwt",
 ]
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 _EC_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
@@ -63,16 +60,10 @@ class JwtError(ValueError):
     """A token that is malformed, or whose signature does not verify; safe to log."""
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _b64url_decode(segment: str, what: str) -> bytes:
-    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
-        raise JwtError(f"the JWT {what} is not base64url")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError) as exc:
+        return b64url_decode(segment)
+    except ValueError as exc:
         raise JwtError(f"the JWT {what} is not base64url") from exc
 
 
@@ -103,12 +94,12 @@ def key_id(key: PrivateKey | PublicKey) -> str:
     der = _public(key).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return _b64url(hashlib.sha256(der).digest())
+    return b64url_encode(hashlib.sha256(der).digest())
 
 
 def _uint(value: int, size: int | None = None) -> str:
     length = size if size is not None else max(1, (value.bit_length() + 7) // 8)
-    return _b64url(value.to_bytes(length, "big"))
+    return b64url_encode(value.to_bytes(length, "big"))
 
 
 def jwk(key: PublicKey) -> dict[str, str]:
@@ -142,8 +133,10 @@ def sign_jwt(claims: Mapping[str, Any], key: PrivateKey, kid: str | None = None)
     """A compact JWS over ``claims`` with ``{"alg","kid"}`` (``kid`` defaults to
     :func:`key_id`)."""
     alg = algorithm_for(key)
-    header = _b64url(_canonical_json({"alg": alg, "kid": kid if kid is not None else key_id(key)}))
-    signing_input = f"{header}.{_b64url(_canonical_json(claims))}".encode("ascii")
+    header = b64url_encode(
+        _canonical_json({"alg": alg, "kid": kid if kid is not None else key_id(key)})
+    )
+    signing_input = f"{header}.{b64url_encode(_canonical_json(claims))}".encode("ascii")
     digest = _HASHES[alg]()
     if isinstance(key, rsa.RSAPrivateKey):
         signature = key.sign(signing_input, padding.PKCS1v15(), digest)
@@ -151,7 +144,7 @@ def sign_jwt(claims: Mapping[str, Any], key: PrivateKey, kid: str | None = None)
         r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(digest)))
         size = (key.curve.key_size + 7) // 8
         signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
-    return f"{signing_input.decode('ascii')}.{_b64url(signature)}"
+    return f"{signing_input.decode('ascii')}.{b64url_encode(signature)}"
 
 
 @dataclass(frozen=True, slots=True)
