@@ -272,6 +272,18 @@ def default_cluster_roles() -> list[Obj]:
     roles += [
         _role(
             "ClusterRole",
+            "system:controller:service-account-controller",
+            [_rule(["create"], [""], ["serviceaccounts"]), _EVENTS],
+        ),
+        _role(
+            "ClusterRole",
+            "system:controller:root-ca-cert-publisher",
+            [_rule(["create", "update"], [""], ["configmaps"]), _EVENTS],
+        ),
+    ]
+    roles += [
+        _role(
+            "ClusterRole",
             f"system:certificates.k8s.io:{name}",
             [_rule(["approve"], [_CERTS], ["signers"], [signer])],
         )
@@ -291,9 +303,13 @@ def default_cluster_role_bindings() -> list[Obj]:
         crb("system:public-info-viewer", [_group(ALL_AUTHENTICATED), _group(ALL_UNAUTHENTICATED)]),
         crb("system:node", []),
         crb("system:kube-controller-manager", [_user("system:kube-controller-manager")]),
-        crb(
-            "system:controller:certificate-controller",
-            [_service_account("certificate-controller")],
+        *(
+            crb(f"system:controller:{sa}", [_service_account(sa)])
+            for sa in (
+                "certificate-controller",
+                "service-account-controller",
+                "root-ca-cert-publisher",
+            )
         ),
     ]
 

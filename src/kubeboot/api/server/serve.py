@@ -272,6 +272,7 @@ class Server:
                 cluster_signing_key_file=None if cfg.signer_files else signing_key,
                 signer_files=cfg.signer_files,
                 cluster_signing_duration=cfg.cluster_signing_duration,
+                root_ca_file=self.pki.ca_cert_file,
                 leader_elect=cfg.leader_elect,
             ),
             self.clock,
