@@ -18,16 +18,20 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from kubeboot.api.endpoints.app import ApiContext
 from kubeboot.api.registry.inprocess import CONTROLLER_MANAGER_USER, InProcessClient
 from kubeboot.api.registry.listwatch import ListOptions
 from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.datadir_lock import DataDirLock
+from kubeboot.api.server.reconcile import (
+    reconcile_admin_conf,
+    reconcile_cluster_info,
+    reconcile_serving_certificate,
+)
 from kubeboot.api.server.security import build_security
-from kubeboot.api.server.site import bind_listener, start_https
+from kubeboot.api.server.servingcert import CertificateMaintenance
+from kubeboot.api.server.site import HttpsSite, bind_listener, start_https
 from kubeboot.api.server.workers import WorkerPool, WorkerSpec
 from kubeboot.auth.defaults import (
     default_cluster_role_bindings,
@@ -44,7 +48,9 @@ from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, init_cluster
 from kubeboot.controllers.config import ControllerConfig
 from kubeboot.controllers.manager import run_controllers
+from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
+from kubeboot.pki.renewal import CertificateFiles
 from kubeboot.resources.status import AlreadyExists
 from kubeboot.storage.compactor import PeriodicCompactor
 from kubeboot.storage.factory import StorageOptions, open_store
@@ -89,7 +95,8 @@ class Server:
         self.rest: RestService | None = None
         self.pki: ClusterPki | None = None
         self.init_result: InitResult | None = None
-        self._runner: web.AppRunner | None = None
+        self._site: HttpsSite | None = None
+        self.certificate_files: CertificateFiles | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._sock: socket.socket | None = None
         self._store_server: StoreServer | None = None
@@ -97,6 +104,7 @@ class Server:
         self.security: AuthStack | None = None
         self.port = 0
         self._lock = DataDirLock(config.data_dir)
+        self._started = False  # start() completed: a stop then is a clean stop
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a background loop owned by the server; cancelled on stop, in reverse order."""
@@ -145,6 +153,7 @@ class Server:
             serving_cert_file=cfg.tls_cert_file,
             serving_key_file=cfg.tls_private_key_file,
         )
+        self._reconcile_files(sans)
         client_ca = cfg.client_ca_file or self.pki.ca_cert_file
         self.store = await open_store(
             StorageOptions(
@@ -173,7 +182,18 @@ class Server:
             ca_pem=self.pki.ca_cert_file.read_bytes(),
             clock=self.clock,
         )
+        await reconcile_cluster_info(
+            InProcessClient(self.rest, SYSTEM_USER),
+            self.advertised_url,
+            self.pki.ca_cert_file.read_bytes(),
+        )
         self._spawn(self._run_controllers())
+        assert self.certificate_files is not None
+        self._spawn(
+            CertificateMaintenance(
+                self.certificate_files, self.clock, check_interval=cfg.certificate_check_interval
+            ).run()
+        )
         if cfg.workers:
             await self._start_workers(sock, client_ca)
         else:
@@ -185,14 +205,40 @@ class Server:
                 audit=security.audit,
                 audit_policy=security.audit_policy,
             )
-            self._runner = await start_https(
+            self._site = await start_https(
                 ctx,
                 sock,
                 cert_file=self.pki.serving_cert_file,
                 key_file=self.pki.serving_key_file,
                 client_ca_file=Path(client_ca),
+                reload_interval=cfg.serving_reload_interval,
             )
+        self._started = True
         log.info("kubeboot API server listening on %s", self.url)
+
+    def _reconcile_files(self, sans: list[str]) -> None:
+        """What kubeboot generated follows the flags (:mod:`.reconcile`); record the files."""
+        assert self.pki is not None
+        cfg, pki = self.config, self.pki
+        files = self.certificate_files = CertificateFiles(
+            ca_cert=pki.ca_cert_file,
+            ca_key=pki.ca_key_file,
+            serving_cert=pki.serving_cert_file,
+            serving_key=pki.serving_key_file,
+            admin_conf=pki.admin_kubeconfig_file,
+            ca_external=cfg.cluster_signing_cert_file is not None,
+            serving_external=cfg.tls_cert_file is not None,
+        )
+        reconcile_serving_certificate(
+            pki.serving_cert_file,
+            pki.serving_key_file,
+            generated=not files.serving_external,
+            wanted=sans,
+            ca=CertificateAuthority.load(pki.ca_cert_file, pki.ca_key_file),
+            clock=self.clock,
+        )
+        reconcile_admin_conf(pki.admin_kubeconfig_file, self.url)
+        files.record(cfg.data_dir)
 
     async def _start_workers(self, sock: socket.socket, client_ca: Path) -> None:
         """Serve the store to the workers, then start them on the bound socket."""
@@ -296,7 +342,7 @@ class Server:
                     await self.rest.create(SYSTEM_USER, res, ns, change.obj)
 
     async def stop(self) -> None:
-        started = self._lock.held
+        started, self._started = self._started, False
         for task in reversed(self._tasks):
             task.cancel()
         for task in reversed(self._tasks):
@@ -309,9 +355,9 @@ class Server:
         if self._store_server is not None:
             await self._store_server.close()
             self._store_server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._site is not None:
+            await self._site.cleanup()
+            self._site = None
         if self._sock is not None:
             self._sock.close()
             self._sock = None

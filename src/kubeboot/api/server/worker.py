@@ -87,6 +87,7 @@ async def run_worker(spec: WorkerSpec) -> None:
             cert_file=spec.serving_cert_file,
             key_file=spec.serving_key_file,
             client_ca_file=spec.client_ca_file,
+            reload_interval=spec.config.serving_reload_interval,
         )
         store.notify("ready", spec.index)
         await stop.wait()
