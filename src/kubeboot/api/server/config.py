@@ -55,4 +55,5 @@ class ServerConfig:
     # and each serving process looks for a changed serving pair; tests shorten them.
     certificate_check_interval: float = 3600.0
     serving_reload_interval: float = 5.0
+    inventory_interval: float = 60.0  # object, token and certificate counts for /metrics
     extra: dict[str, object] = field(default_factory=dict)

@@ -24,6 +24,7 @@ from kubeboot.api.registry.listwatch import ListOptions
 from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.datadir_lock import DataDirLock
+from kubeboot.api.server.inventory import record_server_certificates, run_inventory
 from kubeboot.api.server.reconcile import (
     reconcile_admin_conf,
     reconcile_cluster_info,
@@ -48,6 +49,7 @@ from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, init_cluster
 from kubeboot.controllers.config import ControllerConfig
 from kubeboot.controllers.manager import run_controllers
+from kubeboot.metrics.aggregate import MetricsAggregator
 from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
 from kubeboot.pki.renewal import CertificateFiles
@@ -103,6 +105,7 @@ class Server:
         self.workers: WorkerPool | None = None
         self.security: AuthStack | None = None
         self.port = 0
+        self.metrics = MetricsAggregator()
         self._lock = DataDirLock(config.data_dir)
         self._started = False  # start() completed: a stop then is a clean stop
 
@@ -191,9 +194,13 @@ class Server:
         assert self.certificate_files is not None
         self._spawn(
             CertificateMaintenance(
-                self.certificate_files, self.clock, check_interval=cfg.certificate_check_interval
+                self.certificate_files,
+                self.clock,
+                check_interval=cfg.certificate_check_interval,
+                on_checked=record_server_certificates,
             ).run()
         )
+        self._spawn(run_inventory(self.store, self.clock, cfg.inventory_interval))
         if cfg.workers:
             await self._start_workers(sock, client_ca)
         else:
@@ -204,7 +211,9 @@ class Server:
                 server_address=self.advertised_url.removeprefix("https://"),
                 audit=security.audit,
                 audit_policy=security.audit_policy,
+                metrics=self._render_metrics,
             )
+            self._spawn(ctx.inflight.run())
             self._site = await start_https(
                 ctx,
                 sock,
@@ -215,6 +224,13 @@ class Server:
             )
         self._started = True
         log.info("kubeboot API server listening on %s", self.url)
+
+    async def _render_metrics(self) -> bytes:
+        return self.metrics.render()
+
+    async def _worker_metrics(self, index: int, snapshot: object) -> bytes:
+        """A worker's scrape: its fresh figures merged with everyone else's."""
+        return self.metrics.render(index, snapshot)
 
     def _reconcile_files(self, sans: list[str]) -> None:
         """What kubeboot generated follows the flags (:mod:`.reconcile`); record the files."""
@@ -252,12 +268,16 @@ class Server:
                 self.workers.notice_ready(args[0])
             elif kind == "audit" and isinstance(args[0], bytes) and audit_log is not None:
                 audit_log.emit_line(args[0])
+            elif kind == "metrics" and isinstance(args[0], int):
+                self.metrics.pushed(args[0], args[1])
 
         # The workers load the serving pair; a bad one should stop the server here, once,
         # with the same error as without workers, not as N worker crashes.
         make_server_ssl_context(self.pki.serving_cert_file, self.pki.serving_key_file, client_ca)
         socket_path = self.config.data_dir / "run" / "store.sock"
-        self._store_server = StoreServer(self.store, socket_path, on_notice)
+        self._store_server = StoreServer(
+            self.store, socket_path, on_notice, extra_calls={"merged_metrics": self._worker_metrics}
+        )
         await self._store_server.start()
         specs = [
             WorkerSpec(
