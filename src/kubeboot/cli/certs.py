@@ -3,8 +3,9 @@
 * ``check-expiration`` prints kubeadm's two tables (``CERTIFICATE  EXPIRES  RESIDUAL TIME
   CERTIFICATE AUTHORITY  EXTERNALLY MANAGED``, then the CA table) with kubeadm's names
   (``admin.conf``, ``apiserver``; CA ``ca``), date format (``Jan 02, 2006 15:04 UTC``) and
-  residual-time format (apimachinery's ``ShortHumanDuration``: ``364d``, ``<invalid>`` once
-  expired), laid out as Go's ``tabwriter`` does;
+  residual-time format (apimachinery's ``ShortHumanDuration``,
+  :func:`kubeboot.durations.short_human_duration`: ``364d``, ``<invalid>`` once expired),
+  laid out as Go's ``tabwriter`` does;
 * ``renew <name|all>`` renews unconditionally, whatever the expiry (kubeadm's semantics), with
   a new key and the same subject and SANs; externally managed certificates are refused by
   name and skipped by ``all``. A running server needs no restart: it reloads the serving
@@ -29,6 +30,7 @@ import click
 from kubeboot.api.server.config import DEFAULT_DATA_DIR
 from kubeboot.cli.options import CommandError
 from kubeboot.clock import SystemClock
+from kubeboot.durations import short_human_duration
 from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.renewal import (
     ADMIN_CONF,
@@ -40,7 +42,7 @@ from kubeboot.pki.renewal import (
     renew_serving,
 )
 
-__all__ = ["SUBCOMMANDS", "certs", "data_dir_option", "render_expiration", "short_human_duration"]
+__all__ = ["SUBCOMMANDS", "certs", "data_dir_option", "render_expiration"]
 
 # name -> (module, attribute); the group loads a subcommand only when it runs.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -88,24 +90,6 @@ def data_dir_option(f: click.decorators.FC) -> click.decorators.FC:
         show_default=True,
         help="The server's --data-dir.",
     )(f)
-
-
-def short_human_duration(d: dt.timedelta) -> str:
-    """apimachinery's ``duration.ShortHumanDuration``."""
-    seconds = int(d.total_seconds())
-    if seconds < -1:
-        return "<invalid>"
-    if seconds < 0:
-        return "0s"
-    if seconds < 60:
-        return f"{seconds}s"
-    if (minutes := seconds // 60) < 60:
-        return f"{minutes}m"
-    if (hours := seconds // 3600) < 24:
-        return f"{hours}h"
-    if hours < 24 * 365:
-        return f"{hours // 24}d"
-    return f"{hours // 24 // 365}y"
 
 
 def _tabwriter(lines: list[list[str]], minwidth: int = 10, padding: int = 3) -> str:

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from kubeboot.api.server.servingcert import ServingCertReloader
 from kubeboot.auth.x509 import make_server_ssl_context
-from kubeboot.cli.certs import short_human_duration
 from kubeboot.clock import FakeClock
+from kubeboot.durations import short_human_duration
 from kubeboot.pki.authority import create_self_signed_ca
 from kubeboot.pki.renewal import (
     ADMIN_CONF,
