@@ -109,7 +109,12 @@ async def test_bodies_over_the_limit_are_413_and_store_nothing(
 
 async def test_900k_yaml_configmap_keeps_every_key(admin_http: aiohttp.ClientSession) -> None:
     data = {f"key-{i:03d}": "v" * 5000 for i in range(180)}
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "wide"}, "data": data}
+    cm: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "wide"},
+        "data": data,
+    }
     for encoding, ctype in (("yaml", "application/yaml"), ("json", "application/json")):
         cm["metadata"]["name"] = f"wide-{encoding}"
         body = yaml.safe_dump(cm).encode() if encoding == "yaml" else json.dumps(cm).encode()

@@ -110,9 +110,9 @@ async def handle_resource(
         )
 
     if verb == "get":
-        return _render(
-            request, res, await rest.get(user, res, ns, info.name, info.subresource), clock
-        )
+        rv = request.query.get("resourceVersion")
+        got = await rest.get(user, res, ns, info.name, info.subresource, resource_version=rv)
+        return _render(request, res, got, clock)
     if verb == "list":
         listed = await rest.list(user, res, ns, list_options(request.query))
         if wants_table(request.headers.get("Accept", "")):

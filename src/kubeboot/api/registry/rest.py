@@ -27,6 +27,7 @@ from kubeboot.api.registry.listwatch import (
     list_objects,
     open_watch,
     parse_resource_version,
+    wait_for_revision,
 )
 from kubeboot.api.registry.meta import generate_name, new_uid, validate_metadata
 from kubeboot.api.registry.patch import apply_patch
@@ -207,9 +208,15 @@ class RestService:
         namespace: str | None,
         name: str,
         subresource: str = "",
+        *,
+        resource_version: str | None = None,
     ) -> JsonObj:
+        """Get one object; a ``resource_version`` is the oldest state the caller accepts."""
         self._check_subresource(res, subresource)
         self.authorize(user, "get", res, namespace, name, subresource)
+        wanted = parse_resource_version(resource_version)
+        if wanted:
+            await wait_for_revision(self.store, wanted)
         kv = await self.store.get(self._key(res, namespace, name))
         if kv is None:
             raise NotFound.of(res.plural, res.group, name)
