@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from kubeboot.cli.commandline import UpstreamCommand
 from kubeboot.cli.options import KubeconfigRef, kubeconfig_options, run_api
 from kubeboot.client.http import HttpApiClient
 from kubeboot.client.interface import JsonObject
@@ -52,7 +53,7 @@ async def review_pending_once(client: HttpApiClient, policy: ServingPolicy) -> l
     return lines
 
 
-@click.command()
+@click.command(cls=UpstreamCommand)
 @click.option(
     "--allowed-dns-names",
     type=click.IntRange(1, 1000),

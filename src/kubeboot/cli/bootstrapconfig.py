@@ -33,6 +33,7 @@ import click
 import yaml
 
 from kubeboot.agent.kubeconfigs import BOOTSTRAP_USER, bootstrap_kubeconfig, write_kubeconfig
+from kubeboot.cli.commandline import UpstreamGroup
 from kubeboot.cli.options import KubeconfigRef, kubeconfig_options, run_api
 from kubeboot.cli.token import create_token, ttl_option
 from kubeboot.client.http import HttpApiClient
@@ -75,7 +76,7 @@ def token_kubeconfig(
     return conf
 
 
-@click.group()
+@click.group(cls=UpstreamGroup)
 def kubeconfig() -> None:
     """Write kubeconfigs for nodes.
 

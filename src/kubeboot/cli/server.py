@@ -13,12 +13,19 @@ import click
 
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.eventloop import loop_factory
-from kubeboot.cli.flagtypes import GoDuration, etcd_client_options, split_csv
+from kubeboot.cli.commandline import UpstreamCommand, UpstreamOption
+from kubeboot.cli.flagtypes import FeatureGates, GoDuration, etcd_client_options, split_csv
 from kubeboot.controllers.config import ControllersFlagError, enabled_controllers
 from kubeboot.storage.interface import StoreUnavailable
 
 __all__ = ["server"]
 
+
+# Gates kube-apiserver / kube-controller-manager 1.37 still know that the seed documents set.
+SERVER_FEATURE_GATES = {
+    "RotateKubeletServerCertificate": "accepted; no effect on the control plane (upstream's "
+    "controller manager stopped auto-approving serving CSRs in 1.9)",
+}
 
 # kube-controller-manager's per-signer flags: --cluster-signing-<flag>-{cert,key}-file.
 _PER_SIGNER = {
@@ -64,7 +71,7 @@ def _signer_files(
     return files
 
 
-@click.command(context_settings={"show_default": True})
+@click.command(cls=UpstreamCommand, context_settings={"show_default": True})
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -84,16 +91,37 @@ def _signer_files(
     multiple=True,
     help="Extra DNS name or IP for the serving certificate (repeatable).",
 )
-@click.option("--tls-cert-file", type=click.Path(path_type=Path, exists=True), default=None)
-@click.option("--tls-private-key-file", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option(
+    "--tls-cert-file",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Serving certificate (with --tls-private-key-file) instead of the one kubeboot "
+    "issues itself in <data-dir>/pki.",
+)
+@click.option(
+    "--tls-private-key-file",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Private key of --tls-cert-file.",
+)
 @click.option(
     "--client-ca-file",
     type=click.Path(path_type=Path, exists=True),
     default=None,
     help="CA bundle for client certificates (default: the cluster CA).",
 )
-@click.option("--cluster-signing-cert-file", type=click.Path(path_type=Path), default=None)
-@click.option("--cluster-signing-key-file", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--cluster-signing-cert-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CA certificate that signs every signer's certificates (default: the cluster CA).",
+)
+@click.option(
+    "--cluster-signing-key-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Private key of --cluster-signing-cert-file.",
+)
 @click.option(
     "--storage-backend",
     type=click.Choice(["sqlite", "etcd3"]),
@@ -111,7 +139,13 @@ def _signer_files(
     default="Node,RBAC",
     help="Comma-separated: Node, RBAC, AlwaysAllow (development only).",
 )
-@click.option("--anonymous-auth/--no-anonymous-auth", default=True)
+@click.option(
+    "--anonymous-auth",
+    is_flag=True,
+    default=True,
+    help="Let unauthenticated requests through as system:anonymous (RBAC decides what they "
+    "may do: kubeadm lets them read kube-public/cluster-info for discovery).",
+)
 @click.option(
     "--anonymous-allowed-cidrs",
     default="",
@@ -158,7 +192,8 @@ def _signer_files(
     "Without it every request is logged at Metadata level.",
 )
 @click.option(
-    "--enable-bootstrap-token-auth/--disable-bootstrap-token-auth",
+    "--enable-bootstrap-token-auth",
+    is_flag=True,
     default=True,
     help="Accept bootstrap tokens (kube-system/bootstrap-token-<id> Secrets) as bearer tokens.",
 )
@@ -175,12 +210,32 @@ def _signer_files(
 )
 @click.option(
     "--cluster-signing-duration",
+    cls=UpstreamOption,
+    deprecated_aliases=["--experimental-cluster-signing-duration"],
     type=GoDuration(),
     default="8760h",
-    help="Longest validity of signed certificates (Go duration).",
+    help="Longest validity of signed certificates (Go duration). The removed "
+    "--experimental-cluster-signing-duration is read as this flag, with a warning.",
 )
 @click.option(
-    "--leader-elect/--no-leader-elect",
+    "--insecure-experimental-approve-all-kubelet-csrs-for-group",
+    "approve_all_kubelet_csrs_for_group",
+    default="",
+    metavar="GROUP",
+    help="INSECURE (the alpha auto-approval of Kubernetes 1.4-1.6): approve every kubelet "
+    "client CSR requested by a member of GROUP, without a SubjectAccessReview. Prefer a "
+    "ClusterRoleBinding to system:certificates.k8s.io:certificatesigningrequests:nodeclient.",
+)
+@click.option(
+    "--feature-gates",
+    type=FeatureGates(SERVER_FEATURE_GATES),
+    default="",
+    help="Feature gates as kube-controller-manager takes them (Name=true,Other=false); "
+    "kubeboot knows: " + ", ".join(sorted(SERVER_FEATURE_GATES)) + ".",
+)
+@click.option(
+    "--leader-elect",
+    is_flag=True,
     default=True,
     help="Run controllers only on the Lease holder.",
 )
@@ -192,7 +247,6 @@ def _signer_files(
     "this process keeps storage and controllers (0: it serves too). See docs/performance.md.",
 )
 @_per_signer_file_options
-@click.option("-v", "--verbose", count=True)
 def server(
     data_dir: Path,
     bind_address: str,
@@ -227,7 +281,8 @@ def server(
     cluster_signing_duration: dt.timedelta,
     leader_elect: bool,
     workers: int,
-    verbose: int,
+    approve_all_kubelet_csrs_for_group: str,
+    feature_gates: dict[str, bool],
     **signer_flags: Path | None,
 ) -> None:
     """Run the kubeboot API server on embedded SQLite (or etcd).
@@ -247,10 +302,6 @@ def server(
             "--storage-backend etcd3 needs --etcd-servers (e.g. https://127.0.0.1:2379)",
             param_hint="--etcd-servers",
         )
-    logging.basicConfig(
-        level=logging.DEBUG if verbose > 1 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     config = ServerConfig(
         data_dir=data_dir,
         bind_address=bind_address,
@@ -286,6 +337,7 @@ def server(
         leader_elect=leader_elect,
         workers=workers,
         signer_files=_signer_files(signer_flags, cluster_signing_cert_file),
+        approve_all_kubelet_csrs_for_group=approve_all_kubelet_csrs_for_group,
     )
     try:
         enabled_controllers(config.controllers)

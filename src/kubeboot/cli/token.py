@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import click
 from cryptography import x509
 
+from kubeboot.cli.commandline import UpstreamGroup
 from kubeboot.cli.flagtypes import GoDuration
 from kubeboot.cli.options import (
     CommandError,
@@ -219,7 +220,7 @@ def ttl_option(default: str, help_text: str) -> Callable[[F], F]:
     )
 
 
-@click.group()
+@click.group(cls=UpstreamGroup)
 def token() -> None:
     """Manage bootstrap tokens (kubeadm token), stored as Secrets in kube-system.
 

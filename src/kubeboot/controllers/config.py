@@ -91,6 +91,8 @@ class ControllerConfig:
     signer_files: Mapping[str, tuple[Path, Path]] = field(default_factory=dict)
     cluster_signing_duration: dt.timedelta = DEFAULT_CLUSTER_SIGNING_DURATION
     leader_elect: bool = True
+    # The alpha group auto-approver of 1.4-1.6 (csrapproving; "" = off). Insecure.
+    approve_all_kubelet_csrs_for_group: str = ""
     lease_namespace: str = "kube-system"
     lease_name: str = "kube-controller-manager"
     lease_duration: dt.timedelta = dt.timedelta(seconds=15)

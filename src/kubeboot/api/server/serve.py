@@ -261,6 +261,7 @@ class Server:
                 signer_files=cfg.signer_files,
                 cluster_signing_duration=cfg.cluster_signing_duration,
                 leader_elect=cfg.leader_elect,
+                approve_all_kubelet_csrs_for_group=cfg.approve_all_kubelet_csrs_for_group,
             ),
             self.clock,
             client_for=client_for,
