@@ -148,8 +148,8 @@ def run_api(kube: KubeconfigRef, work: Callable[[HttpApiClient], Awaitable[T]]) 
         raise CommandError(_describe_status(e, config.server)) from e
     except ApiUnreachable as e:
         raise CommandError(
-            f"cannot reach the API server at {config.server}: {e}; is it running, and is this "
-            "the right kubeconfig?"
+            f"cannot reach the API server: {e}; is it running, and is this the right "
+            "kubeconfig?"
         ) from e
     except KubeconfigError as e:
         raise CommandError(str(e)) from e
