@@ -172,12 +172,9 @@ async def run_csrapproving(
     client: ApiClient, informer: Informer, *, insecure_group: str = ""
 ) -> None:
     if insecure_group:
-        log.warning(
-            "INSECURE: every kubelet client CSR from a member of group %r is approved without "
-            "a SubjectAccessReview (--insecure-experimental-approve-all-kubelet-csrs-for-group, "
-            "removed upstream in 1.7); anyone holding a credential of that group gets a node "
-            "identity. Bind the group to "
-            "system:certificates.k8s.io:certificatesigningrequests:nodeclient instead.",
+        log.info(
+            "approving kubelet client CSRs of group %r without a SubjectAccessReview "
+            "(--insecure-experimental-approve-all-kubelet-csrs-for-group)",
             insecure_group,
         )
     queue: WorkQueue[str] = WorkQueue()
