@@ -101,12 +101,6 @@ class UpstreamOption(click.Option):
         self.secret = secret
         self.deprecated_aliases = tuple(deprecated_aliases)
 
-    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
-        record = super().get_help_record(ctx)
-        if record is None or not _is_bool(self):
-            return record
-        return record[0].replace(self.opts[-1], f"{self.opts[-1]}[=true|false]", 1), record[1]
-
 
 def _is_bool(param: click.Parameter) -> bool:
     return (
@@ -266,13 +260,33 @@ class UpstreamCommand(click.Command):
         return scan
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        scan = self._scan(ctx, args)
-        rest = super().parse_args(ctx, scan.args)
+        try:
+            scan = self._scan(ctx, args)
+            rest = super().parse_args(ctx, scan.args)
+        except click.UsageError as e:
+            e.ctx = e.ctx or ctx  # the parser raises some without one: keep the usage hint
+            raise
         for name, value in scan.bools.items():
             ctx.params[name] = value
             ctx.set_parameter_source(name, ParameterSource.COMMANDLINE)
         ctx.meta[_DEPRECATIONS] = scan.deprecations
         return rest
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's option list, with booleans shown as pflag takes them (``--x[=true|false]``)."""
+        records = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if _is_bool(param) and "[=true|false]" not in record[0]:
+                assert isinstance(param, click.Option)
+                name = param.opts[-1]
+                record = (record[0].replace(name, f"{name}[=true|false]", 1), record[1])
+            records.append(record)
+        if records:
+            with formatter.section("Options"):
+                formatter.write_dl(records)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -350,7 +364,7 @@ def _message(error: click.ClickException) -> str:
         else:
             shown = error.param.name if error.param is not None else ""
         if shown:
-            return f'invalid argument for "{shown}" flag: {error.format_message()}'
+            return f'invalid argument for "{shown}" flag: {error.message}'
     return error.format_message()
 
 

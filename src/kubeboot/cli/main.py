@@ -43,7 +43,7 @@ class _LazyGroup(UpstreamGroup):
         return command
 
 
-@click.group(cls=_LazyGroup)
+@click.group(cls=_LazyGroup, name="kubeboot")
 @click.version_option(package_name="kubeboot")
 def cli() -> None:
     """kubeboot: Kubernetes TLS bootstrapping, server and node side.

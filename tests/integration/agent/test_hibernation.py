@@ -39,7 +39,9 @@ from tests.integration.agent.nodes import (
     node_csrs,
 )
 
-SLEEPING = r"\] nothing to do until (\S+) \((client|serving) certificate rotation\); .*same pid (\d+)"
+SLEEPING = (
+    r"\] nothing to do until (\S+) \((client|serving) certificate rotation\); .*same pid (\d+)"
+)
 # Real seconds from issue to the rotation deadline. The agent hands over to the sleeper only
 # if the deadline is MIN_SLEEP_SECONDS (3 s) away once its Node is registered, and issue is
 # NotBefore in whole seconds: 5 s left it 1-2 s from issue to registration (about 1 s spare
