@@ -422,6 +422,8 @@ class Agent:
             delay = retry_delay(state, denied=False, draw=self.rng.random())
             self.say(f"retrying the Node registration in {delay:.0f}s")
             await self._idle(delay)
+        shown = ", ".join(a["address"] for a in self.node_addresses)
+        self.say(f"registered Node {self.options.node_name} ({shown})")
         self._registered = True
         self._consider_hibernating()
 
