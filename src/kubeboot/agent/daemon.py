@@ -69,12 +69,12 @@ from kubeboot.agent.templates import (
     template_mismatch,
 )
 from kubeboot.agent.validity import PairVerdict, check_pair
-from kubeboot.client.http import ApiUnreachable, HttpApiClient
+from kubeboot.client.http import ApiUnreachable, ClientRole, HttpApiClient, user_agent
 from kubeboot.client.kubeconfig import ClientConfig, KubeconfigError, load_client_config
 from kubeboot.clock import Clock, format_time
 from kubeboot.durations import format_go_duration
 from kubeboot.pki.files import ensure_private_dir, write_atomic
-from kubeboot.resources.status import AlreadyExists, StatusError
+from kubeboot.resources.status import AlreadyExists, NotFound, StatusError
 
 __all__ = ["Agent", "AgentError", "AgentOptions", "kubeconfig_verdict"]
 
@@ -102,6 +102,8 @@ class AgentOptions:
     metrics_address: str | None = None
     # Between rotations, hand over to the small sleeper (run() returns a Hibernation).
     hibernate: bool = False
+    # The User-Agent's role: "join" when `kubeboot join` runs the bootstrap, else "agent".
+    client_role: ClientRole = "agent"
     # The Node's Hostname address and DNS SAN when it is not the node name (Krustlet).
     hostname: str | None = None
     krustlet: bool = False
@@ -164,6 +166,13 @@ def foreign_identity(path: Path, node_name: str) -> str | None:
     return None
 
 
+def _without_paths(error: Exception) -> str:
+    """An error as an Event may carry it: a file error's reason without the node's path."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"cannot write a certificate file: {error.strerror}"
+    return str(error)
+
+
 class _Reporter:
     """Console lines, Events on the Node, and metrics for certificate progress."""
 
@@ -183,18 +192,19 @@ class _Reporter:
     async def issued(
         self, store: CertStore, request: PendingRequest, cert: x509.Certificate
     ) -> None:
-        line = (
+        # The Event leaves the node: it names the certificate, not where this node keeps it.
+        what = (
             f"{store.prefix} certificate issued by {request.name}, valid until "
-            f"{format_time(cert.not_valid_after_utc)}; {store.current_path}"
+            f"{format_time(cert.not_valid_after_utc)}"
         )
-        self.agent.say(line)
-        await self.agent.event("Normal", "CertificateIssued", line)
+        self.agent.say(f"{what}; {store.current_path}")
+        await self.agent.event("Normal", "CertificateIssued", what)
 
     async def failed(self, store: CertStore, error: Exception) -> None:
         metrics.renew_error(store.prefix)
         self.agent.say(f"{store.prefix}: {error}")
         reason = "CertificateDenied" if isinstance(error, CsrDenied) else "CertificateRequestFailed"
-        await self.agent.event("Warning", reason, str(error))
+        await self.agent.event("Warning", reason, _without_paths(error))
 
 
 class Agent:
@@ -284,7 +294,7 @@ class Agent:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + opts.bootstrap_wait_seconds
         state = RetryState()
-        async with HttpApiClient(boot) as client:
+        async with HttpApiClient(boot, user_agent=user_agent(opts.client_role)) as client:
             while True:
                 left = deadline - loop.time() if one_shot else opts.bootstrap_wait_seconds
                 outcome = await self.client_manager.obtain(
@@ -364,7 +374,9 @@ class Agent:
         # connection (and aiohttp's 2 s cleanup timer) for months in between would be the
         # only thing waking an idle agent.
         return HttpApiClient(
-            load_client_config(self.options.kubeconfig), user_agent="kubeboot-agent", linger=False
+            load_client_config(self.options.kubeconfig),
+            user_agent=user_agent(self.options.client_role),
+            linger=False,
         )
 
     async def _reconnect(self) -> None:
@@ -384,33 +396,32 @@ class Agent:
         return addresses
 
     async def register_node(self) -> bool:
-        """Create or update the Node with our addresses, so approvers can check SANs.
+        """Update (or create) the Node with our addresses, so approvers can check SANs.
 
         Returns whether it worked; a failure is reported, never raised: the certificates
         do not depend on it (a node often starts before its API server is reachable).
         """
         assert self.api is not None
         self.node_addresses = self._addresses()
+        name = self.options.node_name
+        status = {"status": {"addresses": self.node_addresses}}
         node = {
             "apiVersion": "v1",
             "kind": "Node",
-            "metadata": {
-                "name": self.options.node_name,
-                "labels": {"kubernetes.io/hostname": self.options.node_name},
-            },
-            "status": {"addresses": self.node_addresses},
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            **status,
         }
         try:
-            with contextlib.suppress(AlreadyExists):
-                await self.api.create(NODE, node)
-            await self.api.patch(
-                NODE,
-                self.options.node_name,
-                {"status": {"addresses": self.node_addresses}},
-                subresource="status",
-            )
+            # The Node usually exists (every wake from the sleeper comes here): patch its
+            # status, as the kubelet does, and create it only when that finds none.
+            try:
+                await self.api.patch(NODE, name, status, subresource="status")
+            except NotFound:
+                with contextlib.suppress(AlreadyExists):
+                    await self.api.create(NODE, node)
+                await self.api.patch(NODE, name, status, subresource="status")
         except (StatusError, ApiUnreachable) as e:
-            self.say(f"could not register Node {self.options.node_name}: {e}")
+            self.say(f"could not register Node {name}: {e}")
             return False
         return True
 

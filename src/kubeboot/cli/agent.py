@@ -35,7 +35,7 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -53,6 +53,9 @@ from kubeboot.cli.flagtypes import (
 )
 from kubeboot.cli.kubeletconfig import KubeletFile, load_kubelet_config
 from kubeboot.cli.options import CommandError
+
+if TYPE_CHECKING:
+    from kubeboot.client.http import ClientRole
 
 __all__ = [
     "AgentPlan",
@@ -477,6 +480,7 @@ def run_agent(
     daemon: bool = True,
     wake_command: list[str] | None = None,
     on_client_ready: Callable[[], None] | None = None,
+    client_role: ClientRole = "agent",
 ) -> None:
     """Run the agent: the client certificate first (``on_client_ready`` then), then, with
     ``daemon``, the rotation loops; between rotations, unless ``stay_resident`` (or without
@@ -520,6 +524,7 @@ def run_agent(
         serving_cert_file=plan.serving_cert_file,
         serving_key_file=plan.serving_key_file,
         kubeconfig_guarded=plan.kubeconfig_guarded,
+        client_role=client_role,
     )
     deadlines = decode_deadlines(os.environ.pop(DEADLINES_ENV, ""))
     try:

@@ -328,6 +328,7 @@ def join(**params: Any) -> None:
         daemon=bool(params["daemon"]),
         wake_command=_agent_command(plan),
         on_client_ready=lambda: click.echo(JOINED, nl=False),
+        client_role="join",
     )
 
 
