@@ -198,7 +198,7 @@ def _agent_only_options(f: click.decorators.FC) -> click.decorators.FC:
             type=click.Path(path_type=Path),
             default=None,
             help="Kubeconfig with a bootstrap credential, used when --kubeconfig is missing or "
-            "invalid (the 1.4-1.9 name --experimental-bootstrap-kubeconfig is read as this).",
+            "invalid (--experimental-bootstrap-kubeconfig, its 1.4-1.6 name, is read as this).",
         ),
         click.option(
             "--config",
@@ -206,7 +206,7 @@ def _agent_only_options(f: click.decorators.FC) -> click.decorators.FC:
             type=click.Path(path_type=Path, dir_okay=False),
             default=None,
             help="The kubelet's config file (kubelet.config.k8s.io/v1beta1 "
-            "KubeletConfiguration); flags given override it. See docs/flags.md.",
+            "KubeletConfiguration); flags given override it (docs/agent.md).",
         ),
         click.option(
             "--bootstrap-file",
