@@ -44,6 +44,7 @@ from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, init_cluster
 from kubeboot.controllers.config import ControllerConfig
 from kubeboot.controllers.manager import run_controllers
+from kubeboot.logs import current_settings
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
 from kubeboot.pki.files import PRIVATE_DIR_MODE, ensure_private_dir, restrict_mode
 from kubeboot.resources.status import AlreadyExists
@@ -233,7 +234,8 @@ class Server:
                 serving_key_file=self.pki.serving_key_file,
                 client_ca_file=client_ca,
                 server_address=self.advertised_url.removeprefix("https://"),
-                log_level=logging.getLogger().getEffectiveLevel(),
+                log_format=current_settings()[0],
+                verbosity=current_settings()[1],
                 primary_pid=os.getpid(),
             )
             for i in range(self.config.workers)
