@@ -25,6 +25,7 @@ kubeconfig without the CA would make the node trust whatever answers.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ __all__ = [
     "kubeconfig",
     "token_kubeconfig",
 ]
+
+log = logging.getLogger("kubeboot.kubeconfig")
 
 BOOTSTRAP_CONTEXT = f"{BOOTSTRAP_USER}@kubernetes"
 BOOTSTRAP_NAMESPACE = "kube-system"
@@ -138,7 +141,7 @@ def bootstrap(
     token_id = token_value.partition(".")[0]
     if output == "-":
         click.echo(yaml.safe_dump(conf, sort_keys=True), nl=False)
-        click.echo(f"bootstrap token {token_id} expires {expires}", err=True)
+        log.info(f"bootstrap token {token_id} expires {expires}")
         return
     path = Path(output) if output else default_output_path()
     write_kubeconfig(path, conf)

@@ -16,6 +16,7 @@ would be a false promise.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ __all__ = [
     "token_output_object",
     "token_table",
 ]
+
+log = logging.getLogger("kubeboot.token")
 
 OUTPUT_API_VERSION = "output.kubeadm.k8s.io/v1alpha3"
 DEFAULT_TTL = "24h0m0s"
@@ -335,7 +338,7 @@ def list_tokens(output: str, kubeconfig: Path | None, context: str | None) -> No
         try:
             tokens.append(token_from_secret(secret))
         except ValueError as e:
-            click.echo(f"[token] {e}; skipping", err=True)
+            log.warning(f"[token] {e}; skipping")
     if output == "text":
         click.echo(token_table(tokens, SystemClock().now()), nl=False)
         return
