@@ -168,6 +168,14 @@ def logging_params() -> list[click.Parameter]:
     ]
 
 
+def _with_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Every command's and group's context: pflag's ``_``/``-`` names, ``-h`` for help."""
+    settings = dict(kwargs.pop("context_settings", None) or {})
+    settings.setdefault("token_normalize_func", _normalize)
+    settings.setdefault("help_option_names", ["-h", "--help"])
+    return {**kwargs, "context_settings": settings}
+
+
 class _Scan:
     """What the pre-scan of a command line found (see :meth:`UpstreamCommand.parse_args`)."""
 
@@ -181,11 +189,7 @@ class UpstreamCommand(click.Command):
     """A click command that reads its command line as pflag does (module docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        settings = dict(kwargs.pop("context_settings", None) or {})
-        settings.setdefault("token_normalize_func", _normalize)
-        settings.setdefault("help_option_names", ["-h", "--help"])
-        kwargs["context_settings"] = settings
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **_with_settings(kwargs))
         self.params.extend(logging_params())
 
     # -- parsing ------------------------------------------------------------------------------
@@ -307,11 +311,7 @@ class UpstreamGroup(click.Group):
     group_class = type
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        settings = dict(kwargs.pop("context_settings", None) or {})
-        settings.setdefault("token_normalize_func", _normalize)
-        settings.setdefault("help_option_names", ["-h", "--help"])
-        kwargs["context_settings"] = settings
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **_with_settings(kwargs))
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
