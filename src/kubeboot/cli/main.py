@@ -18,6 +18,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("kubeboot.cli.agent", "agent"),
     "approver": ("kubeboot.cli.approver", "approver"),
     "ca": ("kubeboot.cli.ca", "ca"),
+    "certs": ("kubeboot.cli.certs", "certs"),
     "csr": ("kubeboot.cli.csr", "csr"),
     "init": ("kubeboot.cli.init", "init"),
     "join": ("kubeboot.cli.join", "join"),

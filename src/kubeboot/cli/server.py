@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from kubeboot.api.server.config import ServerConfig
+from kubeboot.api.server.config import DEFAULT_DATA_DIR, ServerConfig
 from kubeboot.api.server.eventloop import loop_factory
 from kubeboot.cli.commandline import UpstreamCommand, UpstreamOption
 from kubeboot.cli.flagtypes import FeatureGates, GoDuration, etcd_client_options, split_csv
@@ -77,8 +77,9 @@ def _signer_files(
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
-    default=Path("kubeboot-data"),
-    help="Where the CA, serving certificate, admin.conf and state.db live.",
+    default=DEFAULT_DATA_DIR,
+    help="Where the CA, serving certificate, admin.conf and state.db live "
+    "(`make run` uses ./kubeboot-data).",
 )
 @click.option("--bind-address", default="0.0.0.0", help="Address to listen on.")  # noqa: S104
 @click.option("--secure-port", type=int, default=6443, help="HTTPS port (0 picks a free one).")
