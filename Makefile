@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test,etcd]'
 	touch $(STAMP)
 
+# Extra server flags: make run ARGS='--secure-port 7443 --workers 2'
 run: $(STAMP)
-	$(BIN)/kubeboot server --data-dir ./kubeboot-data
+	$(BIN)/kubeboot server --data-dir ./kubeboot-data $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench hack

@@ -223,8 +223,12 @@ def test_agent_joins_serves_and_rotates_on_both_planes_with_the_same_files(
     assert real["client certificate"]["subject"] == "CN=system:node:agent-node,O=system:nodes"
     assert real["client certificate"]["lifetime"] == "0:08:00"
     assert sorted(real["serving certificate"]["subjectAltName"]) == [NODE_IP, "agent-node"]
-    left, right = (json.dumps(s, indent=1, sort_keys=True).splitlines() for s in (real, kubeboot))
-    diff = "\n".join(difflib.unified_diff(left, right, "kube-apiserver", "kubeboot", lineterm=""))
+    real_lines, kubeboot_lines = (
+        json.dumps(snap, indent=1, sort_keys=True).splitlines() for snap in (real, kubeboot)
+    )
+    diff = "\n".join(
+        difflib.unified_diff(real_lines, kubeboot_lines, "kube-apiserver", "kubeboot", lineterm="")
+    )
     assert real == kubeboot, diff
 
 

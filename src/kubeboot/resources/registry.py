@@ -110,6 +110,14 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     ResourceInfo(
         CORE,
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        namespaced=True,
+        short_names=("sa",),
+    ),
+    ResourceInfo(
+        CORE,
         "Node",
         "nodes",
         "node",

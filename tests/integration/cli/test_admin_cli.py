@@ -157,7 +157,7 @@ def test_token_create_given_token_twice_is_refused(cluster: RunningServer) -> No
         (["--groups", "system:nodes"], "bootstrap group 'system:nodes' is invalid"),
         (["--groups", "system:bootstrappers:ok", "--usages", "signing"], "--groups cannot be"),
         (["--usages", "signing,login"], "invalid bootstrap token usage string: login"),
-        (["--ttl", "1d"], 'invalid duration "1d"'),
+        (["--ttl", "1d"], 'time: unknown unit "d" in duration "1d"'),
         (["--ttl", "-1h"], "must not be negative"),
         (["not-a-token"], 'the bootstrap token "not-a-token" was not of the form'),
     ],
@@ -293,7 +293,7 @@ def test_missing_kubeconfig_and_unreachable_server_exit_1(
     (tmp_path / "down.conf").write_text(yaml.safe_dump(conf))
     down = kb(cluster, "token", "list", "--kubeconfig", str(tmp_path / "down.conf"))
     assert down.exit_code == 1
-    assert "cannot reach the API server at https://127.0.0.1:1" in down.stderr
+    assert "cannot reach the API server: connection refused to https://127.0.0.1:1" in down.stderr
 
 
 # -- kubeconfig bootstrap -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeboot.api.registry import codec
+from kubeboot.api.registry.conform import FieldValidation, conform, conform_patched
 from kubeboot.api.registry.listwatch import (
     ListOptions,
     Selectors,
@@ -26,11 +27,14 @@ from kubeboot.api.registry.listwatch import (
     list_objects,
     open_watch,
     parse_resource_version,
+    wait_for_revision,
 )
 from kubeboot.api.registry.meta import generate_name, new_uid, validate_metadata
 from kubeboot.api.registry.patch import apply_patch
+from kubeboot.api.registry.rbac_policy import RbacWritePolicy
 from kubeboot.api.registry.store_errors import status_error_for
 from kubeboot.api.registry.strategy_table import strategy_for
+from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
 from kubeboot.auth.authz import forbidden_error
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.clock import Clock, format_time
@@ -86,6 +90,12 @@ class RestService:
     authorizer: Authorizer
     clock: Clock
     admission: list[Admission] = field(default_factory=list)
+    # Run on the object as sent, before the RBAC check and validation (NodeRestriction).
+    mutating_admission: list[MutatingAdmission] = field(default_factory=list)
+    rbac_policy: RbacWritePolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rbac_policy = RbacWritePolicy(self.store, self.authorizer)
 
     # ---- authorization -------------------------------------------------------------------
 
@@ -97,6 +107,7 @@ class RestService:
         namespace: str | None,
         name: str = "",
         subresource: str = "",
+        field_selector: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
         attrs = Attributes(
             user=user,
@@ -107,6 +118,7 @@ class RestService:
             resource=res.plural,
             subresource=subresource,
             name=name,
+            field_selector=field_selector,
         )
         decision = self.authorizer.authorize(attrs)
         if not decision.allowed:
@@ -133,6 +145,25 @@ class RestService:
         for hook in self.admission:
             await hook(user, res, verb, subresource, obj, old)
 
+    async def _admit_mutating(
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        operation: str,
+        subresource: str,
+        namespace: str | None,
+        name: str,
+        obj: JsonObj | None,
+        old: JsonObj | None,
+    ) -> None:
+        if not self.mutating_admission:
+            return
+        request = AdmissionRequest(
+            user, res.group, res.plural, operation, subresource, namespace or "", name, obj, old
+        )
+        for hook in self.mutating_admission:
+            await hook(request)
+
     def _check_subresource(self, res: ResourceInfo, subresource: str) -> None:
         if subresource and subresource not in res.subresources:
             raise NotFound(
@@ -148,33 +179,21 @@ class RestService:
             name = str((obj.get("metadata") or {}).get("name") or "")
             raise Invalid.of(res.kind, res.group, name, errors)
 
-    @staticmethod
-    def _check_body(res: ResourceInfo, body: Any) -> JsonObj:
-        if not isinstance(body, dict):
-            raise BadRequest(f"the request body must be a JSON object ({res.kind})")
-        kind, api_version = body.get("kind"), body.get("apiVersion")
-        if kind is not None and kind != res.kind:
-            raise BadRequest(
-                f"the body is a {kind}, but the request is for {res.plural} (kind {res.kind})"
-            )
-        if api_version is not None and api_version != res.api_version:
-            raise BadRequest(
-                f'the body has apiVersion "{api_version}"; {res.plural} are served as '
-                f'"{res.api_version}"'
-            )
-        meta = body.get("metadata")
-        if meta is not None and not isinstance(meta, dict):
-            raise BadRequest("metadata must be a JSON object")
-        return body
-
     # ---- create --------------------------------------------------------------------------
 
     async def create(
-        self, user: UserInfo, res: ResourceInfo, namespace: str | None, body: Any
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        body: Any,
+        *,
+        validation: FieldValidation | None = None,
     ) -> JsonObj:
+        """Create ``body``; ``validation`` is the request's fieldValidation (default: Ignore)."""
         if "create" not in res.verbs:
             raise MethodNotAllowed(f"create is not supported on {res.plural}")
-        obj = codec.copy_object(self._check_body(res, body))
+        obj = conform(res, body, validation or FieldValidation("Ignore"))
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
             assert namespace is not None
@@ -186,13 +205,18 @@ class RestService:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
-        if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = generate_name(str(meta["generateName"]))
-        name = str(meta.get("name") or "")
+        requested_name = str(meta.get("name") or "")
         self.authorize(user, "create", res, namespace, "")
         if res.namespaced:
             assert namespace is not None
             await self._require_namespace(namespace)
+        # As upstream: admission and the RBAC check see the object as sent; the name is
+        # generated afterwards (BeforeCreate).
+        await self._admit_mutating(user, res, "create", "", namespace, requested_name, obj, None)
+        await self.rbac_policy.check(user, res, namespace, requested_name, obj, None)
+        if not requested_name and meta.get("generateName"):
+            meta["name"] = generate_name(str(meta["generateName"]))
+        name = str(meta.get("name") or "")
         now = self.clock.now()
         for owned in _SERVER_OWNED_META:
             meta.pop(owned, None)
@@ -207,6 +231,7 @@ class RestService:
         except (KeyExistsError, StoreUnavailable) as exc:
             raise status_error_for(exc, res, name) from exc
         meta["resourceVersion"] = str(kv.mod_revision)
+        strategy_for(res.plural).created(obj, user, now)
         return obj
 
     # ---- read ----------------------------------------------------------------------------
@@ -218,9 +243,15 @@ class RestService:
         namespace: str | None,
         name: str,
         subresource: str = "",
+        *,
+        resource_version: str | None = None,
     ) -> JsonObj:
+        """Get one object; a ``resource_version`` is the oldest state the caller accepts."""
         self._check_subresource(res, subresource)
         self.authorize(user, "get", res, namespace, name, subresource)
+        wanted = parse_resource_version(resource_version)
+        if wanted:
+            await wait_for_revision(self.store, wanted)
         kv = await self.store.get(self._key(res, namespace, name))
         if kv is None:
             raise NotFound.of(res.plural, res.group, name)
@@ -232,14 +263,30 @@ class RestService:
         sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
         # As upstream's RequestInfo: a metadata.name field selector names the object, so a
         # node may list/watch its own Node and nothing else.
-        self.authorize(user, "list", res, namespace, sel.fields.exact_name() or "")
+        self.authorize(
+            user,
+            "list",
+            res,
+            namespace,
+            sel.fields.exact_name() or "",
+            "",
+            sel.fields.requirements(),
+        )
         return await list_objects(self.store, res, namespace, sel, opts)
 
     async def watch(
         self, user: UserInfo, res: ResourceInfo, namespace: str | None, opts: WatchOptions
     ) -> WatchStream:
         sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
-        self.authorize(user, "watch", res, namespace, sel.fields.exact_name() or "")
+        self.authorize(
+            user,
+            "watch",
+            res,
+            namespace,
+            sel.fields.exact_name() or "",
+            "",
+            sel.fields.requirements(),
+        )
         return await open_watch(self.store, res, namespace, sel, opts)
 
     # ---- update / patch ------------------------------------------------------------------
@@ -252,9 +299,11 @@ class RestService:
         name: str,
         body: Any,
         subresource: str = "",
+        *,
+        validation: FieldValidation | None = None,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
-        obj = self._check_body(res, body)
+        obj = conform(res, body, validation or FieldValidation("Ignore"))
         meta = obj.get("metadata") or {}
         if meta.get("name") not in (None, name):
             raise BadRequest(
@@ -270,7 +319,7 @@ class RestService:
         precondition = parse_resource_version(meta.get("resourceVersion"))
 
         def mutate(current: JsonObj) -> JsonObj:
-            return codec.copy_object(obj)
+            return codec.copy_object(obj)  # a retry must not see the last attempt's edits
 
         return await self._guaranteed_update(
             user, res, namespace, name, subresource, mutate, precondition
@@ -285,17 +334,21 @@ class RestService:
         patch: Any,
         patch_type: str,
         subresource: str = "",
+        *,
+        validation: FieldValidation | None = None,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
+        fv = validation or FieldValidation("Ignore")
         self.authorize(user, "patch", res, namespace, name, subresource)
         precondition: int | None = None
         if isinstance(patch, dict):
             meta = patch.get("metadata")
-            if isinstance(meta, dict):
-                precondition = parse_resource_version(meta.get("resourceVersion"))
+            if isinstance(meta, dict) and isinstance(meta.get("resourceVersion"), str):
+                precondition = parse_resource_version(meta["resourceVersion"])
 
         def mutate(current: JsonObj) -> JsonObj:
-            patched = apply_patch(current, patch, patch_type)
+            fv.warnings.clear()  # a retry starts again from the latest object
+            patched = conform_patched(res, apply_patch(current, patch, patch_type), patch, fv)
             pmeta = patched.get("metadata")
             if not isinstance(pmeta, dict) or pmeta.get("name") != name:
                 raise BadRequest("a patch may not change metadata.name")
@@ -328,6 +381,10 @@ class RestService:
             new_meta = new.setdefault("metadata", {})
             if not isinstance(new_meta, dict):
                 raise BadRequest("metadata must be a JSON object")
+            await self._admit_mutating(
+                user, res, "update", subresource, namespace, name, new, current
+            )
+            await self.rbac_policy.check(user, res, namespace, name, new, current)
             cur_meta = current["metadata"]
             for owned in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"):
                 if owned in cur_meta:
@@ -352,6 +409,7 @@ class RestService:
             except (KeyNotFoundError, StoreUnavailable) as exc:
                 raise status_error_for(exc, res, name) from exc
             new_meta["resourceVersion"] = str(stored.mod_revision)
+            strategy.updated(new, current, subresource, user, self.clock.now())
             return new
         raise Conflict.of(res.plural, res.group, name, "too many concurrent writers; try again")
 
@@ -379,6 +437,7 @@ class RestService:
         if kv is None:
             raise NotFound.of(res.plural, res.group, name)
         current = codec.decode(kv)
+        await self._admit_mutating(user, res, "delete", "", namespace, name, None, current)
         expected_rv = parse_resource_version(resource_version)
         if uid and current["metadata"].get("uid") != uid:
             raise Conflict.of(
