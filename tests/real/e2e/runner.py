@@ -100,6 +100,15 @@ def parse_junit(report: Path, names: Sequence[str]) -> dict[str, SpecOutcome]:
     if not report.exists():
         return outcomes
     root = ET.parse(report).getroot()  # noqa: S314
+    suite_failures = [
+        f"{case.get('name')} failed: {failure.get('message', '')}"
+        for case in root.iter("testcase")
+        if "Suite]" in case.get("name", "") and (failure := case.find("failure")) is not None
+    ]
+    if suite_failures:
+        # Every spec the suite did not reach says why (a failed BeforeSuite skips them all).
+        reason = "; ".join(suite_failures)
+        outcomes = {name: SpecOutcome(name, "not-run", reason) for name in names}
     for case in root.iter("testcase"):
         match = _listed_name(case.get("name", ""), listed)
         if match is None:
