@@ -198,8 +198,7 @@ def _agent_plan(
 @click.argument(
     "server",
     required=False,
-    help="The API server endpoint for token discovery, host:port (kubeadm's "
-    "api-server-endpoint).",
+    help="The API server endpoint for token discovery, host:port (kubeadm's api-server-endpoint).",
 )
 @click.option(
     "--token",
