@@ -17,9 +17,16 @@ __all__ = [
     "find_by_kind",
     "find_resource",
     "group_versions",
+    "subresource_verbs",
 ]
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+# Subresources answer get/patch/update, except those that only take a whole object.
+_SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {"finalize": ("update",)}
+
+
+def subresource_verbs(subresource: str) -> tuple[str, ...]:
+    return _SUBRESOURCE_VERBS.get(subresource, ("get", "patch", "update"))
 CREATE_ONLY = ("create",)
 
 
@@ -54,6 +61,9 @@ class ResourceInfo:
     # Virtual resources (reviews) are never stored: create computes and returns an answer.
     stored: bool = True
     categories: tuple[str, ...] = field(default=())
+    # DELETE answers the deleted object (upstream's ReturnDeletedObject: namespaces, pods,
+    # services, serviceaccounts...) instead of a Success Status naming it.
+    returns_deleted_object: bool = False
 
     @property
     def group(self) -> str:
@@ -94,8 +104,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         namespaced=False,
         verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
         short_names=("ns",),
-        subresources=("status",),
-        field_selectors=("status.phase",),
+        subresources=("status", "finalize"),
+        field_selectors=("status.phase", "name"),
+        returns_deleted_object=True,
     ),
     ResourceInfo(
         CORE,

@@ -158,10 +158,10 @@ class StatusError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if details:
             status["details"] = details
+        status["code"] = self.code  # metav1.Status field order: details before code
         return status
 
 
@@ -324,9 +324,12 @@ def status_error_from_dict(status: dict[str, Any], http_code: int) -> StatusErro
 
 def success_status(name: str, group: str, kind: str, uid: str) -> dict[str, Any]:
     """The ``Status`` a delete returns when it does not return the object."""
-    details: dict[str, Any] = {"name": name, "kind": kind, "uid": uid}
+    details: dict[str, Any] = {"name": name}
     if group:
         details["group"] = group
+    details["kind"] = kind
+    if uid:
+        details["uid"] = uid
     return {
         "kind": "Status",
         "apiVersion": "v1",

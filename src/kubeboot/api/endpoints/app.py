@@ -14,16 +14,19 @@ their headers go out and when they end, everything else once.
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from kubeboot.api.endpoints import discovery, openapi
+from kubeboot.api.endpoints.encoding import encode, error_response, is_pretty, object_response
 from kubeboot.api.endpoints.filters import authorize_non_resource, credentials_of
 from kubeboot.api.endpoints.handlers import handle_resource
-from kubeboot.api.endpoints.http_io import error_response, json_response
+from kubeboot.api.endpoints.health import HEALTH_ENDPOINTS, HealthState, health_response
+from kubeboot.api.endpoints.negotiation import negotiate_plain, wants_aggregated_discovery
 from kubeboot.api.endpoints.requestinfo import RequestInfo, parse_request_info
 from kubeboot.api.registry.rest import RestService
 from kubeboot.auth.audit import (
@@ -41,7 +44,6 @@ from kubeboot.clock import Clock
 from kubeboot.resources.registry import GroupVersion, group_versions
 from kubeboot.resources.status import (
     InternalError,
-    NotFound,
     ServiceUnavailable,
     StatusError,
     Unauthorized,
@@ -52,8 +54,7 @@ __all__ = ["AUDIT_RECORD", "REQUEST_USER", "ApiContext", "build_app"]
 
 log = logging.getLogger("kubeboot.api")
 
-_READYZ_STORAGE_SECONDS = 2.0
-_HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/healthz/ping", "/livez/ping", "/readyz/ping"}
+HEALTH_PREFIXES = tuple(f"/{e}" for e in HEALTH_ENDPOINTS)
 
 
 @dataclass
@@ -72,34 +73,72 @@ REQUEST_USER = web.RequestKey("kubeboot_user", UserInfo)
 AUDIT_RECORD = web.RequestKey("kubeboot_audit", AuditRecord)
 
 
-def _non_resource(path: str, ctx: ApiContext) -> web.Response | None:
+def _page_not_found() -> web.Response:
+    """What upstream's mux answers for a path nothing serves."""
+    response = web.Response(text="404 page not found\n", status=404, charset="utf-8")
+    response.content_type = "text/plain"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _raw_json(data: Any) -> web.Response:
+    """upstream's WriteRawJSON (``/version``): indented, no trailing newline."""
+    return web.Response(body=json.dumps(data, indent=2).encode(), content_type="application/json")
+
+
+def _discovery(
+    request: web.Request, doc: dict[str, Any], *, aggregated_core: bool | None = None
+) -> web.Response:
+    """A discovery document, negotiated; ``/api`` and ``/apis`` also speak aggregated v2."""
+    accept = request.headers.get("Accept", "")
+    if aggregated_core is not None and (chosen := wants_aggregated_discovery(accept)):
+        etag = discovery.discovery_etag(aggregated_core)
+        headers = {"ETag": etag, "Vary": "Accept", "Cache-Control": "public"}
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        body, ctype = encode(
+            discovery.aggregated_discovery(aggregated_core),
+            chosen.media_type,
+            pretty=is_pretty(request, chosen),
+        )
+        response = web.Response(body=body, headers=headers)
+        response.content_type = ctype
+        response.headers["Content-Type"] = (
+            f"{ctype};g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+        )
+        return response
+    negotiated = negotiate_plain(accept)
+    return object_response(request, negotiated, doc)
+
+
+async def _non_resource(request: web.Request, ctx: ApiContext) -> web.Response | None:
+    path = request.path
     if path in ("/version", "/version/"):
-        return json_response(discovery.version_info())
-    if path in _HEALTH_PATHS:
-        if not ctx.ready and path.startswith("/readyz"):
-            return web.Response(status=500, text="not ready", content_type="text/plain")
-        return web.Response(text="ok", content_type="text/plain")
+        return _raw_json(discovery.version_info())
+    parts = [p for p in path.strip("/").split("/") if p]
+    if parts and parts[0] in HEALTH_ENDPOINTS:
+        state = HealthState(ctx.rest.store, lambda: not ctx.ready)
+        return await health_response(request, parts[0], "/".join(parts[1:]), state)
     if path in ("/api", "/api/"):
-        return json_response(discovery.api_versions(ctx.server_address))
+        return _discovery(request, discovery.api_versions(ctx.server_address), aggregated_core=True)
     if path in ("/apis", "/apis/"):
-        return json_response(discovery.api_group_list())
-    if path == "/openapi/v3" or path == "/openapi/v3/":
-        return json_response(openapi.openapi_index())
+        return _discovery(request, discovery.api_group_list(), aggregated_core=False)
+    if path in ("/openapi/v3", "/openapi/v3/"):
+        return web.Response(body=openapi.openapi_index(), content_type="application/json")
     if path.startswith("/openapi/v3/"):
         doc = openapi.openapi_document(path[len("/openapi/v3/") :])
-        return json_response(doc) if doc is not None else None
-    parts = [p for p in path.strip("/").split("/") if p]
+        return web.Response(body=doc, content_type="application/json") if doc else None
     if len(parts) == 2 and parts[0] == "api" and GroupVersion("", parts[1]) in group_versions():
-        return json_response(discovery.api_resource_list(GroupVersion("", parts[1])))
+        return _discovery(request, discovery.api_resource_list(GroupVersion("", parts[1])))
     if len(parts) == 2 and parts[0] == "apis":
         group = discovery.api_group(parts[1])
-        return json_response(group) if group else None
+        return _discovery(request, group) if group else None
     if (
         len(parts) == 3
         and parts[0] == "apis"
         and GroupVersion(parts[1], parts[2]) in group_versions()
     ):
-        return json_response(discovery.api_resource_list(GroupVersion(parts[1], parts[2])))
+        return _discovery(request, discovery.api_resource_list(GroupVersion(parts[1], parts[2])))
     return None
 
 
@@ -145,7 +184,7 @@ async def _serve(
             if record is not None:
                 record.authentication_failed = True
                 record.status = {"message": authentication_failure_message(creds)}
-            return error_response(err)
+            return error_response(err, request)
         if record is not None:
             record.user = user
         impersonated = impersonate(user, request.headers.items(), ctx.rest.authorizer)
@@ -160,23 +199,26 @@ async def _serve(
             return await handle_resource(request, info, user, ctx.rest, ctx.clock)
         return await _serve_non_resource(request, ctx, user)
     except StatusError as err:
-        return _failed(record, err)
+        return _failed(request, record, err)
     except StoreUnavailable as exc:
         # Any storage read not translated deeper down (etcd without quorum, a closed store).
         log.warning("storage unavailable serving %s %s: %s", request.method, request.path, exc)
         return _failed(
+            request,
             record,
             ServiceUnavailable(f"storage is unavailable: {exc}; retry shortly", retry_after=1),
         )
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
-        return _failed(record, InternalError("an internal error occurred; see the server log"))
+        return _failed(
+            request, record, InternalError("an internal error occurred; see the server log")
+        )
 
 
-def _failed(record: AuditRecord | None, err: StatusError) -> web.Response:
+def _failed(request: web.Request, record: AuditRecord | None, err: StatusError) -> web.Response:
     if record is not None:
         record.status = {"status": "Failure", "message": err.message, "reason": err.reason}
-    return error_response(err)
+    return error_response(err, request)
 
 
 def _object_ref(info: RequestInfo) -> dict[str, str]:
@@ -208,33 +250,17 @@ def _audit(ctx: ApiContext, audit: AuditSink, record: AuditRecord, stage: str) -
         audit.record(record, stage)
 
 
-async def _storage_problem(ctx: ApiContext) -> str | None:
-    """Why storage cannot serve a quorum read now (kube-apiserver's ``etcd`` readyz check)."""
-    try:
-        async with asyncio.timeout(_READYZ_STORAGE_SECONDS):
-            await ctx.rest.store.current_revision()
-    except StoreUnavailable as exc:
-        return str(exc)
-    except TimeoutError:
-        return f"no answer within {_READYZ_STORAGE_SECONDS:g}s"
-    return None
-
-
 async def _serve_non_resource(
     request: web.Request, ctx: ApiContext, user: UserInfo
 ) -> web.Response:
+    authorize_non_resource(ctx.rest.authorizer, user, request.method.lower(), request.path)
     if request.method not in ("GET", "HEAD"):
-        raise NotFound("the server could not find the requested resource")
-    authorize_non_resource(ctx.rest.authorizer, user, "get", request.path)
-    if request.path == "/readyz" and (problem := await _storage_problem(ctx)):
-        # A replica cut off from etcd leaves the load balancer's rotation.
-        log.warning("readyz: storage not ready: %s", problem)
-        return web.Response(
-            status=500, text="[-]etcd failed: reason withheld\nreadyz check failed\n"
-        )
-    response = _non_resource(request.path, ctx)
+        return _page_not_found()
+    response = await _non_resource(request, ctx)
     if response is None:
-        raise NotFound("the server could not find the requested resource")
+        return _page_not_found()
+    if response.status == 500 and request.path.startswith(HEALTH_PREFIXES):
+        log.warning("%s failed: %s", request.path, (response.text or "").replace("\n", "; "))
     return response
 
 

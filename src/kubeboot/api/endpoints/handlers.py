@@ -1,25 +1,42 @@
-"""Resource requests over HTTP: parse query and body, call the REST service, render.
+"""Resource requests over HTTP: negotiate, authorize, decode, call the REST service, render.
 
 Handlers only move bytes (style rule 1): every decision is made in ``RestService``, the
-strategies or the authorizer. Watches stream newline-delimited JSON events with chunked
-encoding, end after ``timeoutSeconds``, and send bookmarks when the client allows them.
+strategies or the authorizer. In upstream's order: the response type is negotiated first
+(406 before anything else), the request is authorized from its path before any body is
+read (a forbidden delete is 403 whatever its body), then the body is decoded. Responses go
+out in the negotiated type (JSON, YAML, protobuf), converted when asked
+(:mod:`.transform`). Watches stream events framed for their type (newline-delimited JSON or
+length-prefixed protobuf), end after ``timeoutSeconds``, and send bookmarks when allowed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
+from kubeboot.api.endpoints.encoding import go_json, object_response
 from kubeboot.api.endpoints.fieldvalidation import enforce_field_validation
-from kubeboot.api.endpoints.http_io import json_response, read_body
+from kubeboot.api.endpoints.http_io import read_body
+from kubeboot.api.endpoints.negotiation import (
+    PROTOBUF,
+    Negotiated,
+    negotiate,
+    negotiate_stream,
+)
+from kubeboot.api.endpoints.protobuf import can_encode, encode_protobuf_object, encode_watch_frame
 from kubeboot.api.endpoints.requestinfo import RequestInfo
-from kubeboot.api.endpoints.tables import to_table, wants_table
+from kubeboot.api.endpoints.transform import include_object_option, transform
+from kubeboot.api.endpoints.warnings import warning_headers
+from kubeboot.api.registry.deleteoptions import (
+    DeleteOptions,
+    dry_run_error,
+    parse_delete_options,
+)
 from kubeboot.api.registry.listwatch import ListOptions, WatchOptions, bookmark_event
 from kubeboot.api.registry.patch import PATCH_CONTENT_TYPES
 from kubeboot.api.registry.rest import RestService
@@ -42,6 +59,8 @@ _MAX_WATCH_SECONDS = 1800
 # One generator for the process: seeding a new one per watch read os.urandom and cost
 # 1.2 % of the server's CPU in the join storm profile.
 _WATCH_END_JITTER = random.Random()  # noqa: S311 - spreading load, not a secret
+# Verbs whose request carries a body: authorized before it is read.
+_BODY_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 
 def _bool(value: str | None) -> bool | None:
@@ -71,25 +90,43 @@ def _list_options(request: web.Request) -> ListOptions:
     )
 
 
-def _render(
-    request: web.Request,
-    res: ResourceInfo,
-    obj: JsonObj,
-    clock: Clock,
-    status: int = 200,
-    warnings: list[str] | None = None,
-) -> web.Response:
-    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
-    if wants_table(request.headers.get("Accept", "")) and obj.get("kind") == res.kind:
-        table = to_table(
-            res,
-            [obj],
-            clock.now(),
-            list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-            include_object=request.query.get("includeObject", "Metadata"),
+def _dry_run(request: web.Request, options_kind: str) -> bool:
+    """``dryRun=All`` (the only value upstream accepts; 422 on the options kind otherwise)."""
+    values = request.query.getall("dryRun", [])
+    invalid = dry_run_error(options_kind, values)
+    if invalid is not None:
+        raise invalid
+    return bool(values)
+
+
+class _Responder:
+    """Renders objects for one request: negotiated type, conversion, warnings."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        res: ResourceInfo,
+        negotiated: Negotiated,
+        clock: Clock,
+    ) -> None:
+        self.request = request
+        self.res = res
+        self.negotiated = negotiated
+        self.clock = clock
+        self.include_object = include_object_option(request.query, negotiated)
+
+    def __call__(
+        self, obj: JsonObj, status: int = 200, warnings: list[str] | None = None
+    ) -> web.Response:
+        headers = warning_headers(warnings) if warnings else None
+        out = transform(
+            obj,
+            self.negotiated,
+            self.res,
+            self.clock.now(),
+            include_object=self.include_object,
         )
-        return json_response(table, status, headers=headers)
-    return json_response(obj, status, headers=headers)
+        return object_response(self.request, self.negotiated, out, status, headers=headers)
 
 
 async def handle_resource(
@@ -97,62 +134,54 @@ async def handle_resource(
 ) -> web.StreamResponse:
     res = info.info
     if res is None:
-        raise NotFound(
-            f"the server could not find the requested resource ({info.resource} in "
-            f"{(info.group + '/') if info.group else ''}{info.version})"
-        )
+        raise NotFound("the server could not find the requested resource")
     if res.namespaced and info.namespace is None and info.verb not in ("list", "watch"):
-        raise NotFound(
-            f"{res.plural} are namespaced: use /{res.gv.path.strip('/')}/namespaces/<namespace>/"
-            f"{res.plural}"
-        )
+        raise NotFound("the server could not find the requested resource")
     if not res.namespaced and info.namespace is not None:
-        raise NotFound(
-            f"{res.plural} are cluster-scoped; drop /namespaces/{info.namespace} from the path"
-        )
+        raise NotFound("the server could not find the requested resource")
     if info.verb not in res.verbs and not (
         info.subresource and info.verb in ("get", "update", "patch")
     ):
         raise MethodNotAllowed(f"{info.verb} is not supported on {res.plural}")
     ns = info.namespace if res.namespaced else None
     verb = info.verb
+    accept = request.headers.get("Accept", "")
+    protobuf = can_encode(res.kind)
+    if verb == "watch":
+        negotiated = negotiate_stream(accept, table=res.stored, protobuf=protobuf)
+        return await _watch(request, info, res, ns, user, rest, clock, negotiated)
+    render = _Responder(request, res, negotiate(accept, table=res.stored, protobuf=protobuf), clock)
+    if verb in _BODY_VERBS:
+        rest.authorize(user, verb, res, ns, info.name, info.subresource)
 
     if not res.stored:
         if verb != "create":
             raise MethodNotAllowed(f"{res.plural} only support create")
         body = await read_body(request)
-        return json_response(review(rest.authorizer, user, res, ns, body), 201)
+        return render(review(rest.authorizer, user, res, ns, body, clock.now()), 201)
 
     if verb == "get":
-        return _render(
-            request, res, await rest.get(user, res, ns, info.name, info.subresource), clock
-        )
+        return render(await rest.get(user, res, ns, info.name, info.subresource))
     if verb == "list":
-        listed = await rest.list(user, res, ns, _list_options(request))
-        if wants_table(request.headers.get("Accept", "")):
-            table = to_table(
-                res,
-                listed["items"],
-                clock.now(),
-                list_meta=listed["metadata"],
-                include_object=request.query.get("includeObject", "Metadata"),
-            )
-            return json_response(table)
-        return json_response(listed)
-    if verb == "watch":
-        return await _watch(request, info, res, ns, user, rest, clock)
+        return render(await rest.list(user, res, ns, _list_options(request)))
     if verb == "create":
         body = await read_body(request)
         warnings = enforce_field_validation(request.query.get("fieldValidation"), res.kind, body)
-        if request.query.get("dryRun"):
-            raise BadRequest("dryRun is not supported by kubeboot; drop --dry-run=server")
-        created = await rest.create(user, res, ns, body)
-        return _render(request, res, created, clock, 201, warnings)
+        created = await rest.create(user, res, ns, body, dry_run=_dry_run(request, "CreateOptions"))
+        return render(created, 201, warnings)
     if verb == "update":
         body = await read_body(request)
         warnings = enforce_field_validation(request.query.get("fieldValidation"), res.kind, body)
-        updated = await rest.update(user, res, ns, info.name, body, info.subresource)
-        return _render(request, res, updated, clock, 200, warnings)
+        updated = await rest.update(
+            user,
+            res,
+            ns,
+            info.name,
+            body,
+            info.subresource,
+            dry_run=_dry_run(request, "UpdateOptions"),
+        )
+        return render(updated, 200, warnings)
     if verb == "patch":
         patch_type = PATCH_CONTENT_TYPES.get(request.content_type)
         if patch_type is None:
@@ -161,24 +190,38 @@ async def handle_resource(
                 "accepted media types include: " + ", ".join(PATCH_CONTENT_TYPES)
             )
         body = await read_body(request, allowed=tuple(PATCH_CONTENT_TYPES))
-        patched = await rest.patch(user, res, ns, info.name, body, patch_type, info.subresource)
-        return _render(request, res, patched, clock)
+        patched = await rest.patch(
+            user,
+            res,
+            ns,
+            info.name,
+            body,
+            patch_type,
+            info.subresource,
+            dry_run=_dry_run(request, "PatchOptions"),
+        )
+        return render(patched)
     if verb == "delete":
-        uid = rv = None
-        if request.can_read_body:
-            raw = await request.content.read(64 * 1024)
-            if raw.strip():
-                try:
-                    opts = json.loads(raw)
-                except ValueError as exc:
-                    raise BadRequest(f"the DeleteOptions body is not valid JSON: {exc}") from exc
-                pre = (opts or {}).get("preconditions") or {}
-                uid, rv = pre.get("uid"), pre.get("resourceVersion")
-        deleted = await rest.delete(user, res, ns, info.name, uid=uid, resource_version=rv)
-        return _render(request, res, deleted, clock)
+        options = await _delete_options(request)
+        return render(await rest.delete(user, res, ns, info.name, options))
     if verb == "deletecollection":
-        return json_response(await rest.delete_collection(user, res, ns, _list_options(request)))
+        options = await _delete_options(request)
+        return render(await rest.delete_collection(user, res, ns, _list_options(request), options))
     raise MethodNotAllowed(f"the server does not allow {request.method} on this path")
+
+
+async def _delete_options(request: web.Request) -> DeleteOptions:
+    """The body's DeleteOptions (JSON, YAML or protobuf), else the query's; validated."""
+    body: Any = None
+    if request.can_read_body and request.content_length != 0:
+        body = await read_body(request, allow_empty=True)
+    return parse_delete_options(body, request.query)
+
+
+def _frame(negotiated: Negotiated, event_type: str, obj: JsonObj) -> bytes:
+    if negotiated.media_type == PROTOBUF:
+        return encode_watch_frame(event_type, encode_protobuf_object(obj))
+    return go_json({"type": event_type, "object": obj})
 
 
 async def _watch(
@@ -189,7 +232,9 @@ async def _watch(
     user: UserInfo,
     rest: RestService,
     clock: Clock,
+    negotiated: Negotiated,
 ) -> web.StreamResponse:
+    include_object = include_object_option(request.query, negotiated)
     q = request.query
     field_selector = q.get("fieldSelector")
     if info.name:
@@ -209,8 +254,8 @@ async def _watch(
     )
     stream = await rest.watch(user, res, ns, opts)
     events = stream.events
-    as_table = wants_table(request.headers.get("Accept", ""))
-    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    ctype = f"{PROTOBUF};stream=watch" if negotiated.media_type == PROTOBUF else "application/json"
+    response = web.StreamResponse(status=200, headers={"Content-Type": ctype})
     response.enable_chunked_encoding()
     await response.prepare(request)
     first = True
@@ -225,11 +270,17 @@ async def _watch(
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if rv:
                     last_rv = rv
-                if as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                    obj = to_table(res, [obj], clock.now(), with_columns=first)
-                    first = False
-                    event = {"type": event["type"], "object": obj}
-                await response.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+                # Upstream sends the Table's column definitions with the first event only.
+                obj = transform(
+                    obj,
+                    negotiated,
+                    res,
+                    clock.now(),
+                    include_object=include_object,
+                    with_columns=first,
+                )
+                first = False
+                await response.write(_frame(negotiated, event["type"], obj))
     except TimeoutError:
         pass  # timeoutSeconds elapsed: end the stream cleanly, the client re-watches
     finally:

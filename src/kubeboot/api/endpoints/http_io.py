@@ -1,4 +1,4 @@
-"""Bytes in and out of HTTP: bounded bodies, JSON/YAML decoding, JSON and Status responses."""
+"""Request bodies in: bounded, decoded from JSON, YAML or protobuf (responses: ``encoding``)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ import yaml
 from aiohttp import web
 
 from kubeboot.api.endpoints.protobuf import PROTOBUF, decode_protobuf_object
-from kubeboot.resources.status import (
-    BadRequest,
-    RequestEntityTooLarge,
-    StatusError,
-    UnsupportedMediaType,
-)
+from kubeboot.resources.status import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
-__all__ = ["MAX_BODY_BYTES", "error_response", "json_response", "read_body"]
+__all__ = ["MAX_BODY_BYTES", "read_body"]
 
 # kube-apiserver's limit for a JSON/YAML request body is 3 MiB.
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
 
-async def read_body(request: web.Request, *, allowed: tuple[str, ...] | None = None) -> Any:
-    """Decode the body; 413 over the limit, 415 for media types we do not speak, 400 if bad."""
+async def read_body(
+    request: web.Request, *, allowed: tuple[str, ...] | None = None, allow_empty: bool = False
+) -> Any:
+    """Decode the body; 413 over the limit, 415 for media types we do not speak, 400 if bad.
+
+    ``allow_empty``: an empty body is ``None`` (a DELETE's optional DeleteOptions).
+    """
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise RequestEntityTooLarge(
@@ -41,6 +41,8 @@ async def read_body(request: web.Request, *, allowed: tuple[str, ...] | None = N
             + ", ".join(allowed)
         )
     if not raw.strip():
+        if allow_empty:
+            return None
         raise BadRequest("the request body is empty; send a JSON object")
     if ctype == PROTOBUF:
         return decode_protobuf_object(raw)
@@ -55,15 +57,3 @@ async def read_body(request: web.Request, *, allowed: tuple[str, ...] | None = N
         f'the body of this request may not be of type "{ctype}"; kubeboot speaks JSON '
         "(application/json) and YAML (application/yaml)"
     )
-
-
-def json_response(
-    data: Any, status: int = 200, *, headers: dict[str, str] | None = None
-) -> web.Response:
-    body = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
-    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
-
-
-def error_response(err: StatusError) -> web.Response:
-    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
-    return json_response(err.to_status(), err.code, headers=headers)

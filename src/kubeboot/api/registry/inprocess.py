@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from kubeboot.api.registry.deleteoptions import DeleteOptions
 from kubeboot.api.registry.listwatch import ListOptions, WatchOptions
 from kubeboot.api.registry.rest import RestService
 from kubeboot.api.registry.reviews import review
@@ -78,7 +79,14 @@ class InProcessClient:
         self, res: ResourceInfo, obj: JsonObject, namespace: str | None = None
     ) -> JsonObject:
         if not res.stored:
-            return review(self._rest.authorizer, self.user, res, self._ns(res, namespace), obj)
+            return review(
+                self._rest.authorizer,
+                self.user,
+                res,
+                self._ns(res, namespace),
+                obj,
+                self._rest.clock.now(),
+            )
         with _store_errors_as_503():
             return await self._rest.create(self.user, res, self._ns(res, namespace), obj)
 
@@ -132,8 +140,7 @@ class InProcessClient:
                 res,
                 self._ns(res, namespace),
                 name,
-                uid=uid,
-                resource_version=resource_version,
+                DeleteOptions(uid=uid, resource_version=resource_version),
             )
 
     async def watch(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeboot.api.registry import codec
+from kubeboot.api.registry.deleteoptions import DeleteOptions
 from kubeboot.api.registry.listwatch import (
     ListOptions,
     Selectors,
@@ -36,12 +37,14 @@ from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.clock import Clock, format_time
 from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import (
+    AlreadyExists,
     BadRequest,
     Conflict,
     Forbidden,
     Invalid,
     MethodNotAllowed,
     NotFound,
+    success_status,
 )
 from kubeboot.storage.interface import (
     KeyExistsError,
@@ -170,8 +173,16 @@ class RestService:
     # ---- create --------------------------------------------------------------------------
 
     async def create(
-        self, user: UserInfo, res: ResourceInfo, namespace: str | None, body: Any
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
     ) -> JsonObj:
+        """Create; ``dry_run`` runs every step but the write and returns what would be stored
+        (without a resourceVersion, as upstream)."""
         if "create" not in res.verbs:
             raise MethodNotAllowed(f"create is not supported on {res.plural}")
         obj = codec.copy_object(self._check_body(res, body))
@@ -202,6 +213,10 @@ class RestService:
         strategy_for(res.plural).prepare_create(obj, user, now)
         self._validate(res, obj, None, "")
         await self._admit(user, res, "create", "", obj, None)
+        if dry_run:
+            if await self.store.get(self._key(res, namespace, name)) is not None:
+                raise AlreadyExists.of(res.plural, res.group, name)
+            return obj
         try:
             kv = await self.store.create(self._key(res, namespace, name), codec.encode(obj))
         except (KeyExistsError, StoreUnavailable) as exc:
@@ -252,6 +267,8 @@ class RestService:
         name: str,
         body: Any,
         subresource: str = "",
+        *,
+        dry_run: bool = False,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
         obj = self._check_body(res, body)
@@ -273,7 +290,7 @@ class RestService:
             return codec.copy_object(obj)
 
         return await self._guaranteed_update(
-            user, res, namespace, name, subresource, mutate, precondition
+            user, res, namespace, name, subresource, mutate, precondition, dry_run=dry_run
         )
 
     async def patch(
@@ -285,6 +302,8 @@ class RestService:
         patch: Any,
         patch_type: str,
         subresource: str = "",
+        *,
+        dry_run: bool = False,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
         self.authorize(user, "patch", res, namespace, name, subresource)
@@ -302,7 +321,7 @@ class RestService:
             return patched
 
         return await self._guaranteed_update(
-            user, res, namespace, name, subresource, mutate, precondition
+            user, res, namespace, name, subresource, mutate, precondition, dry_run=dry_run
         )
 
     async def _guaranteed_update(
@@ -314,6 +333,8 @@ class RestService:
         subresource: str,
         mutate: Callable[[JsonObj], JsonObj],
         precondition: int | None,
+        *,
+        dry_run: bool = False,
     ) -> JsonObj:
         key = self._key(res, namespace, name)
         strategy = strategy_for(res.plural)
@@ -343,6 +364,8 @@ class RestService:
             if new == current:
                 return current
             await self._admit(user, res, "update", subresource, new, current)
+            if dry_run:
+                return new
             try:
                 stored = await self.store.update(key, codec.encode(new), kv.mod_revision)
             except RevisionMismatch:
@@ -363,10 +386,11 @@ class RestService:
         res: ResourceInfo,
         namespace: str | None,
         name: str,
-        *,
-        uid: str | None = None,
-        resource_version: str | None = None,
+        options: DeleteOptions | None = None,
     ) -> JsonObj:
+        """Delete; the answer is the deleted object for kinds whose upstream registry returns
+        it (``ResourceInfo.returns_deleted_object``), else a ``Success`` Status naming it."""
+        options = options or DeleteOptions()
         self.authorize(user, "delete", res, namespace, name)
         if res is NAMESPACES and name in _PROTECTED_NAMESPACES:
             raise Forbidden(
@@ -379,7 +403,8 @@ class RestService:
         if kv is None:
             raise NotFound.of(res.plural, res.group, name)
         current = codec.decode(kv)
-        expected_rv = parse_resource_version(resource_version)
+        expected_rv = parse_resource_version(options.resource_version)
+        uid = options.uid
         if uid and current["metadata"].get("uid") != uid:
             raise Conflict.of(
                 res.plural,
@@ -396,15 +421,23 @@ class RestService:
                 f"Precondition failed: ResourceVersion in precondition: {expected_rv}, "
                 f"ResourceVersion in object meta: {kv.mod_revision}",
             )
-        if res is NAMESPACES:
-            await self._delete_namespace_contents(name)
-        try:
-            await self.store.delete(key, kv.mod_revision)
-        except RevisionMismatch as exc:
-            raise Conflict.of(res.plural, res.group, name) from exc
-        except (KeyNotFoundError, StoreUnavailable) as exc:
-            raise status_error_for(exc, res, name) from exc
-        return current
+        if not options.dry_run:
+            if res is NAMESPACES:
+                await self._delete_namespace_contents(name)
+            try:
+                await self.store.delete(key, kv.mod_revision)
+            except RevisionMismatch as exc:
+                raise Conflict.of(res.plural, res.group, name) from exc
+            except (KeyNotFoundError, StoreUnavailable) as exc:
+                raise status_error_for(exc, res, name) from exc
+        return self._deleted(res, current)
+
+    @staticmethod
+    def _deleted(res: ResourceInfo, obj: JsonObj) -> JsonObj:
+        if res.returns_deleted_object:
+            return obj
+        meta = obj["metadata"]
+        return success_status(meta["name"], res.group, res.plural, str(meta.get("uid") or ""))
 
     async def _delete_namespace_contents(self, namespace: str) -> None:
         """Cascade immediately (kube-apiserver's namespace controller does this in the
@@ -422,8 +455,15 @@ class RestService:
                     continue
 
     async def delete_collection(
-        self, user: UserInfo, res: ResourceInfo, namespace: str | None, opts: ListOptions
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        opts: ListOptions,
+        options: DeleteOptions | None = None,
     ) -> JsonObj:
+        """Delete every listed object; the answer is the list of what was deleted."""
+        dry_run = options is not None and options.dry_run
         if "deletecollection" not in res.verbs:
             raise MethodNotAllowed(f"deletecollection is not supported on {res.plural}")
         self.authorize(user, "deletecollection", res, namespace)
@@ -431,9 +471,12 @@ class RestService:
         deleted = []
         for obj in listed["items"]:
             meta = obj["metadata"]
+            if dry_run:
+                deleted.append(obj)
+                continue
             try:
                 await self.store.delete(
-                    self._key(res, meta.get("namespace"), meta["name"]),
+                    self._key(res, meta.get("namespace") or namespace, meta["name"]),
                     int(meta["resourceVersion"]),
                 )
                 deleted.append(obj)

@@ -43,7 +43,7 @@ def test_truncated_body_is_400() -> None:
 
 def test_unknown_kind_is_415_with_advice() -> None:
     with pytest.raises(UnsupportedMediaType) as excinfo:
-        decode_protobuf_object(_envelope("v1", "Pod", b""))
+        decode_protobuf_object(_envelope("apps/v1", "Deployment", b""))
     assert "application/json" in excinfo.value.message
 
 

@@ -1,0 +1,103 @@
+"""Objects out as bytes, in the negotiated media type, the way kube-apiserver writes them.
+
+* JSON as Go's ``encoding/json`` does: compact, one trailing newline, ``<``, ``>``, ``&``,
+  U+2028 and U+2029 escaped, other non-ASCII as UTF-8; pretty (``?pretty=true``, or a
+  ``curl``/``Wget``/browser User-Agent) is indented by two spaces with no newline.
+* YAML as ``sigs.k8s.io/yaml``: keys sorted, block style.
+* protobuf via :mod:`.protobuf`; an object the schema cannot carry is written as JSON (and
+  logged), never truncated.
+
+Errors (:func:`error_response`) are negotiated the same way but without conversions, as
+upstream's ``ErrorNegotiated``; when nothing acceptable remains the Status goes out as
+indented JSON, as upstream's ``WriteRawJSON``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from kubeboot.api.endpoints.negotiation import JSON, PROTOBUF, YAML, Negotiated, negotiate_plain
+from kubeboot.api.endpoints.protobuf import NotEncodable, encode_protobuf_object
+from kubeboot.resources.status import NotAcceptable, StatusError
+
+__all__ = ["encode", "error_response", "go_json", "is_pretty", "object_response"]
+
+log = logging.getLogger("kubeboot.api")
+
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+_PRETTY_AGENTS = ("curl", "Wget", "Mozilla/5.0")
+
+
+def go_json(obj: Any, *, pretty: bool = False) -> bytes:
+    """``json.NewEncoder(w).Encode(obj)`` (or ``MarshalIndent`` when pretty)."""
+    if pretty:
+        text = json.dumps(obj, indent=2, ensure_ascii=False)
+        return text.translate(_GO_ESCAPES).encode()
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return text.translate(_GO_ESCAPES).encode() + b"\n"
+
+
+def is_pretty(request: web.Request, negotiated: Negotiated | None = None) -> bool:
+    """Upstream's isPrettyPrint: ``pretty`` in the media type or query, or a human's agent."""
+    if negotiated is not None and negotiated.pretty:
+        return True
+    raw = request.query.get("pretty")
+    if raw:
+        return raw.lower() in ("1", "t", "true")
+    return request.headers.get("User-Agent", "").startswith(_PRETTY_AGENTS)
+
+
+def encode(obj: dict[str, Any], media_type: str, *, pretty: bool = False) -> tuple[bytes, str]:
+    """(body, content type) for ``obj``; protobuf falls back to JSON for what it cannot carry."""
+    if media_type == PROTOBUF:
+        try:
+            return encode_protobuf_object(obj), PROTOBUF
+        except NotEncodable as exc:
+            log.warning("answering %s as JSON: %s", obj.get("kind"), exc)
+            return go_json(obj, pretty=pretty), JSON
+    if media_type == YAML:
+        text = yaml.safe_dump(obj, default_flow_style=False, sort_keys=True, allow_unicode=True)
+        return text.encode(), YAML
+    return go_json(obj, pretty=pretty), JSON
+
+
+def object_response(
+    request: web.Request,
+    negotiated: Negotiated,
+    obj: dict[str, Any],
+    status: int = 200,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    body, ctype = encode(obj, negotiated.media_type, pretty=is_pretty(request, negotiated))
+    response = web.Response(body=body, status=status, headers=headers)
+    response.content_type = ctype
+    return response
+
+
+def error_response(err: StatusError, request: web.Request | None = None) -> web.Response:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
+    status = err.to_status()
+    accept = request.headers.get("Accept", "") if request is not None else ""
+    try:
+        negotiated = negotiate_plain(accept)
+    except NotAcceptable:
+        body = json.dumps(status, indent=2, ensure_ascii=False).translate(_GO_ESCAPES).encode()
+        response = web.Response(body=body, status=err.code, headers=headers)
+        response.content_type = JSON
+        return response
+    if request is None:
+        body, ctype = go_json(status), JSON
+    else:
+        body, ctype = encode(status, negotiated.media_type, pretty=is_pretty(request, negotiated))
+    response = web.Response(body=body, status=err.code, headers=headers)
+    response.content_type = ctype
+    return response
