@@ -27,6 +27,8 @@ _SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {"finalize": ("update",)}
 
 def subresource_verbs(subresource: str) -> tuple[str, ...]:
     return _SUBRESOURCE_VERBS.get(subresource, ("get", "patch", "update"))
+
+
 CREATE_ONLY = ("create",)
 
 

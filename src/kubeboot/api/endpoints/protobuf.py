@@ -7,13 +7,15 @@ field numbers come from upstream's Go types (:mod:`.protobuf_schema`, generated)
 streams frame raw (unenveloped) ``WatchEvent`` messages with a 4-byte big-endian length, and
 each event carries its object enveloped.
 
-A schema maps field number -> (JSON name, kind). Kinds: ``string``, ``int``, ``bool``
-(a ``*`` suffix marks a Go pointer, whose zero value is meaningful), ``bytes`` (base64 in
-JSON), ``strings``/``ints`` (repeated scalars), ``time`` (metav1.Time, whole seconds),
+The message schemas are derived from :mod:`kubeboot.resources.schemas` (the one description
+of every kind, with upstream's field numbers) by :mod:`.protobuf_schema`. A schema maps
+field number -> (JSON name, kind). Kinds: ``string``, ``int``, ``bool`` (a ``*`` suffix
+marks a Go pointer, whose zero value is meaningful), ``bytes`` (base64 in JSON),
+``strings``/``ints`` (repeated scalars), ``time`` (metav1.Time, whole seconds),
 ``microtime``, ``verbs`` (metav1.Verbs: the list in a message), ``map`` (string->string),
-``bytesmap``, ``quantitymap``, ``extra`` (string->[]string), ``fieldsv1`` (managedFields'
-JSON held as bytes), ``IntOrString``, ``Quantity``, a message name, or a message name with
-``[]`` (repeated).
+``bytesmap``, ``quantitymap``, ``extra`` (string->[]string), ``fieldsv1`` and
+``rawextension`` (JSON held as bytes), ``IntOrString``, ``Quantity``, a message name, or a
+message name with ``[]`` (repeated).
 
 Go's marshallers write every non-pointer scalar, so a zero on the wire means "unset" unless
 the field is a pointer: like upstream's JSON (``omitempty``) the decoder drops such zeros,
@@ -30,7 +32,7 @@ import json
 import struct
 from typing import Any
 
-from kubeboot.api.endpoints.protobuf_schema import SCHEMAS, Schema
+from kubeboot.api.endpoints.protobuf_schema import KIND_MESSAGES, SCHEMAS, Schema
 from kubeboot.clock import format_micro_time, format_time, parse_time
 from kubeboot.resources.status import BadRequest, UnsupportedMediaType
 
@@ -68,8 +70,6 @@ _WIRE: dict[str, Schema] = {
     "IntOrString": {1: ("type", "int"), 2: ("intVal", "int"), 3: ("strVal", "string")},
 }
 _ALL: dict[str, Schema] = {**SCHEMAS, **_WIRE}
-# Kinds a client may send or receive as a top-level object.
-_TOP_LEVEL = frozenset(SCHEMAS) - {"ObjectMeta", "ListMeta"}
 
 
 class NotEncodable(Exception):
@@ -77,7 +77,7 @@ class NotEncodable(Exception):
 
 
 def can_encode(kind: str) -> bool:
-    return kind in _TOP_LEVEL
+    return kind in KIND_MESSAGES
 
 
 # ---- decoding -------------------------------------------------------------------------------
@@ -176,9 +176,12 @@ def _decode_bytes_field(obj: dict[str, Any], name: str, kind: str, value: bytes)
             obj[name] = stamp
     elif kind in ("map", "bytesmap", "quantitymap", "extra"):
         _decode_entry(obj, name, kind, value)
-    elif kind == "fieldsv1":
+    elif kind in ("fieldsv1", "rawextension"):
         raw = _message(value, "FieldsV1").get("Raw", "")
-        obj[name] = json.loads(base64.b64decode(raw) or b"{}")
+        try:
+            obj[name] = json.loads(base64.b64decode(raw) or b"{}")
+        except ValueError as exc:
+            raise BadRequest(f"protobuf field {name} does not hold JSON") from exc
     elif kind == "Quantity":
         obj[name] = _message(value, "Quantity").get("string", "")
     elif kind == "verbs":
@@ -223,14 +226,14 @@ def decode_protobuf_object(raw: bytes) -> dict[str, Any]:
     unknown = _message(raw[len(_MAGIC) :], "Unknown")
     type_meta = unknown.get("typeMeta") or {}
     kind = str(type_meta.get("kind") or "")
-    if kind not in _TOP_LEVEL:
+    if kind not in KIND_MESSAGES:
         raise UnsupportedMediaType(
             f"kubeboot does not decode protobuf {kind or 'objects'}; send "
             "application/json (kubectl: --kube-api-content-type=application/json or an "
             "unstructured command such as `kubectl apply`)"
         )
     payload = base64.b64decode(unknown.get("raw", ""))
-    obj = _message(payload, kind)
+    obj = _message(payload, KIND_MESSAGES[kind])
     obj["kind"] = kind
     obj["apiVersion"] = type_meta.get("apiVersion", "")
     return obj
@@ -343,7 +346,7 @@ def _encode_field(out: bytearray, number: int, kind: str, value: Any) -> None:
         _put_bytes(out, number, _time_bytes(value, kind == "microtime"))
     elif kind in ("map", "bytesmap", "quantitymap", "extra"):
         _encode_map(out, number, kind, value)
-    elif kind == "fieldsv1":
+    elif kind in ("fieldsv1", "rawextension"):
         inner = bytearray()
         _put_bytes(inner, 1, json.dumps(value, separators=(",", ":")).encode())
         _put_bytes(out, number, bytes(inner))
@@ -401,9 +404,9 @@ def _encode_message(obj: Any, schema_name: str) -> bytes:
 def encode_protobuf_object(obj: dict[str, Any]) -> bytes:
     """The enveloped message for a top-level object (its ``kind`` names the schema)."""
     kind = str(obj.get("kind") or "")
-    if kind not in _TOP_LEVEL:
+    if kind not in KIND_MESSAGES:
         raise NotEncodable(f"no protobuf schema for kind {kind!r}")
-    raw = _encode_message(obj, kind)
+    raw = _encode_message(obj, KIND_MESSAGES[kind])
     type_meta = bytearray()
     _put_bytes(type_meta, 1, str(obj.get("apiVersion") or "").encode())
     _put_bytes(type_meta, 2, kind.encode())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from kubeboot.resources.schema import GVK, Struct
 from kubeboot.resources.schemas import (
+    apidiscovery_v2,
     authentication_v1,
     authorization_v1,
     certificates_v1,
@@ -22,6 +23,7 @@ __all__ = ["KINDS", "kind_schema"]
 KINDS: dict[GVK, Struct] = {
     s.gvk: s
     for module in (
+        apidiscovery_v2,
         authentication_v1,
         authorization_v1,
         certificates_v1,

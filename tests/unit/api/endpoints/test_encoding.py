@@ -105,12 +105,6 @@ SAMPLES: list[dict[str, Any]] = [
         "groupVersion": "v1",
         "resources": [{"name": "pods", "namespaced": True, "kind": "Pod", "verbs": ["get"]}],
     },
-    {
-        "kind": "Service",
-        "apiVersion": "v1",
-        "metadata": {"name": "kubernetes"},
-        "spec": {"ports": [{"port": 443, "targetPort": 6443}, {"port": 80, "targetPort": "http"}]},
-    },
 ]
 
 
