@@ -31,37 +31,46 @@ __all__ = ["HEALTH_ENDPOINTS", "HealthState", "health_response"]
 
 _STORAGE_SECONDS = 2.0
 
-# Post-start hooks of a v1.37 kube-apiserver, in the order it reports them.
-_POST_START_HOOKS = (
-    "start-apiserver-admission-initializer",
-    "generic-apiserver-start-informers",
-    "priority-and-fairness-config-consumer",
-    "priority-and-fairness-filter",
-    "storage-object-count-tracker-hook",
-    "start-apiextensions-informers",
-    "start-apiextensions-controllers",
-    "crd-informer-synced",
-    "start-system-namespaces-controller",
-    "start-cluster-authentication-info-controller",
-    "start-kube-apiserver-identity-lease-controller",
-    "start-kube-apiserver-identity-lease-garbage-collector",
-    "start-legacy-token-tracking-controller",
-    "start-service-ip-repair-controllers",
-    "rbac/bootstrap-roles",
-    "scheduling/bootstrap-system-priority-classes",
-    "priority-and-fairness-config-producer",
-    "bootstrap-controller",
-    "storage-readiness",
-    "aggregator-reload-proxy-client-cert",
-    "start-kube-aggregator-informers",
-    "apiservice-status-local-available-controller",
-    "apiservice-status-remote-available-controller",
-    "apiservice-registration-controller",
-    "apiservice-discovery-controller",
-    "kube-apiserver-autoregistration",
+# The checks of a v1.37 kube-apiserver (/livez and /healthz), in the order it reports them;
+# readyz adds etcd-readiness and informer-sync after etcd, and shutdown last, and has no
+# loopback-serving-certificate.
+_LIVEZ = (
+    "ping",
+    "log",
+    "loopback-serving-certificate",
+    "etcd",
+    "poststarthook/start-apiserver-admission-initializer",
+    "poststarthook/generic-apiserver-start-informers",
+    "poststarthook/priority-and-fairness-config-consumer",
+    "poststarthook/priority-and-fairness-filter",
+    "poststarthook/storage-object-count-tracker-hook",
+    "poststarthook/start-apiextensions-informers",
+    "poststarthook/start-apiextensions-controllers",
+    "poststarthook/crd-informer-synced",
+    "poststarthook/start-system-namespaces-controller",
+    "poststarthook/peer-endpoint-reconciler-controller",
+    "poststarthook/start-cluster-authentication-info-controller",
+    "poststarthook/start-kube-apiserver-identity-lease-controller",
+    "poststarthook/start-kube-apiserver-identity-lease-garbage-collector",
+    "poststarthook/storage-readiness",
+    "poststarthook/start-legacy-token-tracking-controller",
+    "poststarthook/start-service-ip-repair-controllers",
+    "poststarthook/rbac/bootstrap-roles",
+    "poststarthook/scheduling/bootstrap-system-priority-classes",
+    "poststarthook/priority-and-fairness-config-producer",
+    "poststarthook/bootstrap-controller",
+    "poststarthook/start-kubernetes-service-cidr-controller",
+    "poststarthook/aggregator-reload-proxy-client-cert",
+    "poststarthook/start-kube-aggregator-informers",
+    "poststarthook/apiservice-status-local-available-controller",
+    "poststarthook/apiservice-status-remote-available-controller",
+    "poststarthook/apiservice-registration-controller",
+    "poststarthook/apiservice-discovery-controller",
+    "poststarthook/kube-apiserver-autoregistration",
+    "autoregister-completion",
+    "poststarthook/apiservice-openapi-controller",
+    "poststarthook/apiservice-openapiv3-controller",
 )
-_TAIL = ("autoregister-completion",)
-_OPENAPI_HOOKS = ("apiservice-openapi-controller", "apiservice-openapiv3-controller")
 
 
 @dataclass
@@ -92,16 +101,17 @@ async def _shutdown(state: HealthState) -> str | None:
     return "process is shutting down" if state.shutting_down() else None
 
 
+_SPECIAL: dict[str, Check] = {"etcd": _etcd, "etcd-readiness": _etcd, "shutdown": _shutdown}
+
+
 def _checks(endpoint: str) -> list[tuple[str, Check]]:
-    checks: list[tuple[str, Check]] = [("ping", _ok), ("log", _ok), ("etcd", _etcd)]
+    names = list(_LIVEZ)
     if endpoint == "readyz":
-        checks += [("etcd-readiness", _etcd), ("informer-sync", _ok)]
-    checks += [(f"poststarthook/{hook}", _ok) for hook in _POST_START_HOOKS]
-    checks += [(name, _ok) for name in _TAIL]
-    checks += [(f"poststarthook/{hook}", _ok) for hook in _OPENAPI_HOOKS]
-    if endpoint == "readyz":
-        checks.append(("shutdown", _shutdown))
-    return checks
+        names.remove("loopback-serving-certificate")
+        at = names.index("etcd") + 1
+        names[at:at] = ["etcd-readiness", "informer-sync"]
+        names.append("shutdown")
+    return [(name, _SPECIAL.get(name, _ok)) for name in names]
 
 
 HEALTH_ENDPOINTS = ("healthz", "livez", "readyz")
