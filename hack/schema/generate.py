@@ -38,6 +38,8 @@ KUBERNETES = "k8s.io/kubernetes@v1.37.2"
 EXTRA_KINDS = {
     "meta.k8s.io/v1/DeleteOptions": "/v1/DeleteOptions",
     "/v1/Status": "/v1/Status",
+    # The body of serviceaccounts/token (a subresource, so no row of its own).
+    "authentication.k8s.io/v1/TokenRequest": "authentication.k8s.io/v1/TokenRequest",
     "meta.k8s.io/v1/PartialObjectMetadata": "meta.k8s.io/v1/PartialObjectMetadata",
     "meta.k8s.io/v1/PartialObjectMetadataList": "meta.k8s.io/v1/PartialObjectMetadataList",
     "/v1/APIVersions": "/v1/APIVersions",

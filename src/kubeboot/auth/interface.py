@@ -68,6 +68,9 @@ class Attributes:
     subresource: str = ""
     name: str = ""
     path: str = ""
+    # The request's field selector as (field, "=" or "!=", value) requirements (upstream's
+    # GetFieldSelector): the Node authorizer lets a node list pods with spec.nodeName=<self>.
+    field_selector: tuple[tuple[str, str, str], ...] = ()
 
 
 class Verdict(Enum):

@@ -123,6 +123,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     ResourceInfo(
         CORE,
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        namespaced=True,
+        short_names=("sa",),
+        returns_deleted_object=True,
+    ),
+    ResourceInfo(
+        CORE,
         "Node",
         "nodes",
         "node",

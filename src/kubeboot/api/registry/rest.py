@@ -30,8 +30,10 @@ from kubeboot.api.registry.listwatch import (
 )
 from kubeboot.api.registry.meta import generate_name, new_uid, validate_metadata
 from kubeboot.api.registry.patch import apply_patch
+from kubeboot.api.registry.rbac_policy import RbacWritePolicy
 from kubeboot.api.registry.store_errors import status_error_for
 from kubeboot.api.registry.strategy_table import strategy_for
+from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
 from kubeboot.auth.authz import forbidden_error
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.clock import Clock, format_time
@@ -89,6 +91,12 @@ class RestService:
     authorizer: Authorizer
     clock: Clock
     admission: list[Admission] = field(default_factory=list)
+    # Run on the object as sent, before the RBAC check and validation (NodeRestriction).
+    mutating_admission: list[MutatingAdmission] = field(default_factory=list)
+    rbac_policy: RbacWritePolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rbac_policy = RbacWritePolicy(self.store, self.authorizer)
 
     # ---- authorization -------------------------------------------------------------------
 
@@ -100,6 +108,7 @@ class RestService:
         namespace: str | None,
         name: str = "",
         subresource: str = "",
+        field_selector: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
         attrs = Attributes(
             user=user,
@@ -110,6 +119,7 @@ class RestService:
             resource=res.plural,
             subresource=subresource,
             name=name,
+            field_selector=field_selector,
         )
         decision = self.authorizer.authorize(attrs)
         if not decision.allowed:
@@ -135,6 +145,25 @@ class RestService:
     ) -> None:
         for hook in self.admission:
             await hook(user, res, verb, subresource, obj, old)
+
+    async def _admit_mutating(
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        operation: str,
+        subresource: str,
+        namespace: str | None,
+        name: str,
+        obj: JsonObj | None,
+        old: JsonObj | None,
+    ) -> None:
+        if not self.mutating_admission:
+            return
+        request = AdmissionRequest(
+            user, res.group, res.plural, operation, subresource, namespace or "", name, obj, old
+        )
+        for hook in self.mutating_admission:
+            await hook(request)
 
     def _check_subresource(self, res: ResourceInfo, subresource: str) -> None:
         if subresource and subresource not in res.subresources:
@@ -197,13 +226,18 @@ class RestService:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
-        if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = generate_name(str(meta["generateName"]))
-        name = str(meta.get("name") or "")
+        requested_name = str(meta.get("name") or "")
         self.authorize(user, "create", res, namespace, "")
         if res.namespaced:
             assert namespace is not None
             await self._require_namespace(namespace)
+        # As upstream: admission and the RBAC check see the object as sent; the name is
+        # generated afterwards (BeforeCreate).
+        await self._admit_mutating(user, res, "create", "", namespace, requested_name, obj, None)
+        await self.rbac_policy.check(user, res, namespace, requested_name, obj, None)
+        if not requested_name and meta.get("generateName"):
+            meta["name"] = generate_name(str(meta["generateName"]))
+        name = str(meta.get("name") or "")
         now = self.clock.now()
         for owned in _SERVER_OWNED_META:
             meta.pop(owned, None)
@@ -248,14 +282,30 @@ class RestService:
         sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
         # As upstream's RequestInfo: a metadata.name field selector names the object, so a
         # node may list/watch its own Node and nothing else.
-        self.authorize(user, "list", res, namespace, sel.fields.exact_name() or "")
+        self.authorize(
+            user,
+            "list",
+            res,
+            namespace,
+            sel.fields.exact_name() or "",
+            "",
+            sel.fields.requirements(),
+        )
         return await list_objects(self.store, res, namespace, sel, opts)
 
     async def watch(
         self, user: UserInfo, res: ResourceInfo, namespace: str | None, opts: WatchOptions
     ) -> WatchStream:
         sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
-        self.authorize(user, "watch", res, namespace, sel.fields.exact_name() or "")
+        self.authorize(
+            user,
+            "watch",
+            res,
+            namespace,
+            sel.fields.exact_name() or "",
+            "",
+            sel.fields.requirements(),
+        )
         return await open_watch(self.store, res, namespace, sel, opts)
 
     # ---- update / patch ------------------------------------------------------------------
@@ -350,6 +400,10 @@ class RestService:
             new_meta = new.setdefault("metadata", {})
             if not isinstance(new_meta, dict):
                 raise BadRequest("metadata must be a JSON object")
+            await self._admit_mutating(
+                user, res, "update", subresource, namespace, name, new, current
+            )
+            await self.rbac_policy.check(user, res, namespace, name, new, current)
             cur_meta = current["metadata"]
             for owned in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"):
                 if owned in cur_meta:
@@ -405,6 +459,7 @@ class RestService:
         if kv is None:
             raise NotFound.of(res.plural, res.group, name)
         current = codec.decode(kv)
+        await self._admit_mutating(user, res, "delete", "", namespace, name, None, current)
         expected_rv = parse_resource_version(options.resource_version)
         uid = options.uid
         if uid and current["metadata"].get("uid") != uid:

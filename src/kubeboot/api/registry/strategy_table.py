@@ -8,6 +8,7 @@ here without either importing the other's user.
 from __future__ import annotations
 
 from kubeboot.api.registry.csr_strategy import CSRStrategy
+from kubeboot.api.registry.serviceaccount_strategy import ServiceAccountStrategy
 from kubeboot.api.registry.strategies import (
     ConfigMapStrategy,
     LeaseStrategy,
@@ -34,6 +35,7 @@ _table: dict[str, Strategy] = {
     "rolebindings": RoleBindingStrategy(),
     "clusterrolebindings": RoleBindingStrategy(),
     "leases": LeaseStrategy(),
+    "serviceaccounts": ServiceAccountStrategy(),
 }
 
 
