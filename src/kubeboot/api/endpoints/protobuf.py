@@ -14,8 +14,8 @@ marks a Go pointer, whose zero value is meaningful), ``bytes`` (base64 in JSON),
 ``strings``/``ints`` (repeated scalars), ``time`` (metav1.Time, whole seconds),
 ``microtime``, ``verbs`` (metav1.Verbs: the list in a message), ``map`` (string->string),
 ``bytesmap``, ``quantitymap``, ``extra`` (string->[]string), ``fieldsv1`` and
-``rawextension`` (JSON held as bytes), ``IntOrString``, ``Quantity``, a message name, or a
-message name with ``[]`` (repeated).
+``rawextension`` (JSON held as bytes), ``IntOrString``, ``Quantity``, a message name, a
+message name with ``[]`` (repeated) or with ``{}`` (``map<string, message>``).
 
 Go's marshallers write every non-pointer scalar, so a zero on the wire means "unset" unless
 the field is a pointer: like upstream's JSON (``omitempty``) the decoder drops such zeros,
@@ -191,6 +191,11 @@ def _decode_bytes_field(obj: dict[str, Any], name: str, kind: str, value: bytes)
         obj[name] = ios.get("strVal", "") if ios.get("type") == 1 else ios.get("intVal", 0)
     elif kind.endswith("[]"):
         obj.setdefault(name, []).append(_message(value, kind[:-2]))
+    elif kind.endswith("{}"):
+        entry = _fields(value)
+        key = next((v for n, _, v in entry if n == 1 and isinstance(v, bytes)), b"")
+        raw = next((v for n, _, v in entry if n == 2 and isinstance(v, bytes)), b"")
+        obj.setdefault(name, {})[key.decode()] = _message(raw, kind[:-2])
     else:
         obj[name] = _message(value, kind)
 
@@ -371,6 +376,13 @@ def _encode_field(out: bytearray, number: int, kind: str, value: Any) -> None:
             raise NotEncodable(f"expected a list, got {value!r}")
         for item in value:
             _put_bytes(out, number, _encode_message(item, kind[:-2]))
+    elif kind.endswith("{}"):
+        if not isinstance(value, dict):
+            raise NotEncodable(f"expected a map, got {value!r}")
+        for key in sorted(value):
+            inner = bytearray()
+            _put_bytes(inner, 2, _encode_message(value[key], kind[:-2]))
+            _put_bytes(out, number, _entry(str(key), bytes(inner)))
     else:
         _put_bytes(out, number, _encode_message(value, kind))
 

@@ -10,7 +10,7 @@ table. Built once, at import.
 from __future__ import annotations
 
 from kubeboot.resources.registry import RESOURCES
-from kubeboot.resources.schema import Field, ListOf, MapOf, Scalar, Struct, Type
+from kubeboot.resources.schema import STRING, Field, ListOf, MapOf, Scalar, Struct, Type
 from kubeboot.resources.schemas import KINDS, meta_v1
 
 __all__ = ["KIND_MESSAGES", "SCHEMAS", "Schema"]
@@ -60,8 +60,10 @@ def _map(t: MapOf) -> str:
     value = t.value
     if isinstance(value, Scalar):
         return {"string": "map", "bytes": "bytesmap", "quantity": "quantitymap"}[value.kind]
-    if isinstance(value, ListOf) and value.named.endswith("ExtraValue"):
-        return "extra"
+    if isinstance(value, ListOf) and value.named and value.item == STRING:
+        return "extra"  # ExtraValue, AttestationValue: a named []string is a message of items
+    if isinstance(value, Struct):
+        return _message(value) + "{}"  # map<string, message>
     raise ValueError(f"no protobuf form for {t.go}")
 
 
