@@ -128,6 +128,8 @@ class StatusError(Exception):
         kind: str | None = None,
         causes: list[FieldError] | None = None,
         retry_after: int | None = None,
+        empty_details: bool = False,
+        list_meta: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -136,6 +138,11 @@ class StatusError(Exception):
         self.kind = kind
         self.causes = causes or []
         self.retry_after = retry_after
+        # Upstream writes ``"details": {}`` for errors made with an empty resource (router
+        # errors, non-resource 403s) and leaves the key out for errors made without one.
+        self.empty_details = empty_details
+        # The Status's own ListMeta (a 410 on a compacted continue carries a new token).
+        self.list_meta = list_meta or {}
 
     def to_status(self) -> dict[str, Any]:
         details: dict[str, Any] = {}
@@ -154,12 +161,12 @@ class StatusError(Exception):
         status: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": dict(self.list_meta),
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
         }
-        if details:
+        if details or self.empty_details:
             status["details"] = details
         status["code"] = self.code  # metav1.Status field order: details before code
         return status

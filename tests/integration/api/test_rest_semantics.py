@@ -256,8 +256,12 @@ async def test_watch_from_resource_version_resumes_without_gaps(
     _, a = await call(admin_http, "POST", CM, configmap("w1"))
     await call(admin_http, "PUT", f"{CM}/w1", configmap("w1", k="v"))
     await call(admin_http, "DELETE", f"{CM}/w1")
+    # Narrowed to w1: the root-ca-cert-publisher writes kube-root-ca.crt here meanwhile.
     events = await _watch_lines(
-        admin_http, CM, {"resourceVersion": a["metadata"]["resourceVersion"]}, 2
+        admin_http,
+        CM,
+        {"resourceVersion": a["metadata"]["resourceVersion"], "fieldSelector": "metadata.name=w1"},
+        2,
     )
     assert [e["type"] for e in events] == ["MODIFIED", "DELETED"]
     assert events[0]["object"]["data"] == {"k": "v"}

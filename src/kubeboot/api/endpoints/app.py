@@ -22,7 +22,13 @@ from typing import Any
 from aiohttp import web
 
 from kubeboot.api.endpoints import discovery, openapi
-from kubeboot.api.endpoints.encoding import encode, error_response, is_pretty, object_response
+from kubeboot.api.endpoints.encoding import (
+    encode,
+    error_response,
+    is_pretty,
+    object_response,
+    page_not_found,
+)
 from kubeboot.api.endpoints.filters import authorize_non_resource, credentials_of
 from kubeboot.api.endpoints.handlers import handle_resource
 from kubeboot.api.endpoints.health import HEALTH_ENDPOINTS, HealthState, health_response
@@ -71,14 +77,6 @@ class ApiContext:
 API_CONTEXT = web.AppKey("api_context", ApiContext)
 REQUEST_USER = web.RequestKey("kubeboot_user", UserInfo)
 AUDIT_RECORD = web.RequestKey("kubeboot_audit", AuditRecord)
-
-
-def _page_not_found() -> web.Response:
-    """What upstream's mux answers for a path nothing serves."""
-    response = web.Response(text="404 page not found\n", status=404, charset="utf-8")
-    response.content_type = "text/plain"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 def _raw_json(data: Any) -> web.Response:
@@ -255,10 +253,10 @@ async def _serve_non_resource(
 ) -> web.Response:
     authorize_non_resource(ctx.rest.authorizer, user, request.method.lower(), request.path)
     if request.method not in ("GET", "HEAD"):
-        return _page_not_found()
+        return page_not_found()
     response = await _non_resource(request, ctx)
     if response is None:
-        return _page_not_found()
+        return page_not_found()
     if response.status == 500 and request.path.startswith(HEALTH_PREFIXES):
         log.warning("%s failed: %s", request.path, (response.text or "").replace("\n", "; "))
     return response

@@ -26,7 +26,14 @@ from kubeboot.api.endpoints.negotiation import JSON, PROTOBUF, YAML, Negotiated,
 from kubeboot.api.endpoints.protobuf import NotEncodable, encode_protobuf_object
 from kubeboot.resources.status import NotAcceptable, StatusError
 
-__all__ = ["encode", "error_response", "go_json", "is_pretty", "object_response"]
+__all__ = [
+    "encode",
+    "error_response",
+    "go_json",
+    "is_pretty",
+    "object_response",
+    "page_not_found",
+]
 
 log = logging.getLogger("kubeboot.api")
 
@@ -55,8 +62,17 @@ def is_pretty(request: web.Request, negotiated: Negotiated | None = None) -> boo
     return request.headers.get("User-Agent", "").startswith(_PRETTY_AGENTS)
 
 
+def _type_meta_first(obj: dict[str, Any]) -> dict[str, Any]:
+    """``kind`` and ``apiVersion`` lead, as Go writes the embedded TypeMeta."""
+    if "kind" not in obj or next(iter(obj)) == "kind":
+        return obj
+    head = {k: obj[k] for k in ("kind", "apiVersion") if k in obj}
+    return {**head, **{k: v for k, v in obj.items() if k not in head}}
+
+
 def encode(obj: dict[str, Any], media_type: str, *, pretty: bool = False) -> tuple[bytes, str]:
     """(body, content type) for ``obj``; protobuf falls back to JSON for what it cannot carry."""
+    obj = _type_meta_first(obj)
     if media_type == PROTOBUF:
         try:
             return encode_protobuf_object(obj), PROTOBUF
@@ -100,4 +116,12 @@ def error_response(err: StatusError, request: web.Request | None = None) -> web.
         body, ctype = encode(status, negotiated.media_type, pretty=is_pretty(request, negotiated))
     response = web.Response(body=body, status=err.code, headers=headers)
     response.content_type = ctype
+    return response
+
+
+def page_not_found() -> web.Response:
+    """What upstream's mux answers for a path no handler serves: text, not a Status."""
+    response = web.Response(text="404 page not found\n", status=404, charset="utf-8")
+    response.content_type = "text/plain"
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response

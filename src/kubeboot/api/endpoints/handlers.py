@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubeboot.api.endpoints.encoding import go_json, object_response
+from kubeboot.api.endpoints.encoding import go_json, object_response, page_not_found
 from kubeboot.api.endpoints.fieldvalidation import enforce_field_validation
 from kubeboot.api.endpoints.http_io import read_body
 from kubeboot.api.endpoints.negotiation import (
@@ -30,6 +30,7 @@ from kubeboot.api.endpoints.negotiation import (
 )
 from kubeboot.api.endpoints.protobuf import can_encode, encode_protobuf_object, encode_watch_frame
 from kubeboot.api.endpoints.requestinfo import RequestInfo
+from kubeboot.api.endpoints.routes import check_route
 from kubeboot.api.endpoints.transform import include_object_option, transform
 from kubeboot.api.endpoints.warnings import warning_headers
 from kubeboot.api.registry.deleteoptions import (
@@ -43,11 +44,10 @@ from kubeboot.api.registry.rest import RestService
 from kubeboot.api.registry.reviews import review
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
-from kubeboot.resources.registry import ResourceInfo
+from kubeboot.resources.registry import GroupVersion, ResourceInfo, group_versions
 from kubeboot.resources.status import (
     BadRequest,
     MethodNotAllowed,
-    NotFound,
     UnsupportedMediaType,
 )
 
@@ -132,20 +132,14 @@ class _Responder:
 async def handle_resource(
     request: web.Request, info: RequestInfo, user: UserInfo, rest: RestService, clock: Clock
 ) -> web.StreamResponse:
+    if GroupVersion(info.group, info.version) not in group_versions():
+        return page_not_found()  # no group version served there: the mux's text 404
+    accept = request.headers.get("Accept", "")
+    check_route(info, request.method, accept)
     res = info.info
-    if res is None:
-        raise NotFound("the server could not find the requested resource")
-    if res.namespaced and info.namespace is None and info.verb not in ("list", "watch"):
-        raise NotFound("the server could not find the requested resource")
-    if not res.namespaced and info.namespace is not None:
-        raise NotFound("the server could not find the requested resource")
-    if info.verb not in res.verbs and not (
-        info.subresource and info.verb in ("get", "update", "patch")
-    ):
-        raise MethodNotAllowed(f"{info.verb} is not supported on {res.plural}")
+    assert res is not None  # check_route found a route for it
     ns = info.namespace if res.namespaced else None
     verb = info.verb
-    accept = request.headers.get("Accept", "")
     protobuf = can_encode(res.kind)
     if verb == "watch":
         negotiated = negotiate_stream(accept, table=res.stored, protobuf=protobuf)

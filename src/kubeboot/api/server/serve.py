@@ -294,8 +294,10 @@ class Server:
             (ROLES, default_roles()),
             (ROLE_BINDINGS, default_role_bindings()),
         ):
-            existing = await self.rest.list(SYSTEM_USER, res, None, ListOptions())
-            for change in reconcile(existing["items"], desired):
+            listed = await self.rest.list(SYSTEM_USER, res, None, ListOptions())
+            # List items carry no kind (as upstream); the reconciler keys objects by it.
+            existing = [{**item, "kind": res.kind} for item in listed["items"]]
+            for change in reconcile(existing, desired):
                 meta = change.obj["metadata"]
                 ns, name = meta.get("namespace"), meta["name"]
                 if change.action == "recreate":
