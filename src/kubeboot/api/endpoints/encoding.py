@@ -66,7 +66,7 @@ def _type_meta_first(obj: dict[str, Any]) -> dict[str, Any]:
     """``kind`` and ``apiVersion`` lead, as Go writes the embedded TypeMeta."""
     if "kind" not in obj or next(iter(obj)) == "kind":
         return obj
-    head = {k: obj[k] for k in ("kind", "apiVersion") if k in obj}
+    head: dict[str, Any] = {k: obj[k] for k in ("kind", "apiVersion") if k in obj}
     return {**head, **{k: v for k, v in obj.items() if k not in head}}
 
 

@@ -38,6 +38,7 @@ from kubeboot.api.registry.deleteoptions import (
     dry_run_error,
     parse_delete_options,
 )
+from kubeboot.api.registry.fieldmanager import manager_name
 from kubeboot.api.registry.listwatch import ListOptions, WatchOptions, bookmark_event
 from kubeboot.api.registry.patch import PATCH_CONTENT_TYPES
 from kubeboot.api.registry.rest import RestService
@@ -97,6 +98,11 @@ def _dry_run(request: web.Request, options_kind: str) -> bool:
     if invalid is not None:
         raise invalid
     return bool(values)
+
+
+def _manager(request: web.Request) -> str:
+    """The field manager of a write (managedFields): ``fieldManager``, else the User-Agent."""
+    return manager_name(request.query.get("fieldManager"), request.headers.get("User-Agent", ""))
 
 
 class _Responder:
@@ -161,7 +167,14 @@ async def handle_resource(
     if verb == "create":
         body = await read_body(request)
         warnings = enforce_field_validation(request.query.get("fieldValidation"), res.kind, body)
-        created = await rest.create(user, res, ns, body, dry_run=_dry_run(request, "CreateOptions"))
+        created = await rest.create(
+            user,
+            res,
+            ns,
+            body,
+            dry_run=_dry_run(request, "CreateOptions"),
+            manager=_manager(request),
+        )
         return render(created, 201, warnings)
     if verb == "update":
         body = await read_body(request)
@@ -174,6 +187,7 @@ async def handle_resource(
             body,
             info.subresource,
             dry_run=_dry_run(request, "UpdateOptions"),
+            manager=_manager(request),
         )
         return render(updated, 200, warnings)
     if verb == "patch":
@@ -193,6 +207,7 @@ async def handle_resource(
             patch_type,
             info.subresource,
             dry_run=_dry_run(request, "PatchOptions"),
+            manager=_manager(request),
         )
         return render(patched)
     if verb == "delete":

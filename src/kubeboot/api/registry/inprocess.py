@@ -32,6 +32,10 @@ CONTROLLER_MANAGER_USER = UserInfo(
 )
 
 
+# The field manager of controller writes, as kube-controller-manager's User-Agent makes it.
+CONTROLLER_MANAGER = "kube-controller-manager"
+
+
 @contextlib.contextmanager
 def _store_errors_as_503() -> Iterator[None]:
     try:
@@ -88,7 +92,9 @@ class InProcessClient:
                 self._rest.clock.now(),
             )
         with _store_errors_as_503():
-            return await self._rest.create(self.user, res, self._ns(res, namespace), obj)
+            return await self._rest.create(
+                self.user, res, self._ns(res, namespace), obj, manager=CONTROLLER_MANAGER
+            )
 
     async def update(
         self,
@@ -101,7 +107,13 @@ class InProcessClient:
         name = str((obj.get("metadata") or {}).get("name") or "")
         with _store_errors_as_503():
             return await self._rest.update(
-                self.user, res, self._ns(res, namespace), name, obj, subresource or ""
+                self.user,
+                res,
+                self._ns(res, namespace),
+                name,
+                obj,
+                subresource or "",
+                manager=CONTROLLER_MANAGER,
             )
 
     async def patch(
@@ -123,6 +135,7 @@ class InProcessClient:
                 patch,
                 patch_type,
                 subresource or "",
+                manager=CONTROLLER_MANAGER,
             )
 
     async def delete(

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeboot.api.registry import codec
+from kubeboot.api.registry.defaults import apply_defaults
 from kubeboot.api.registry.deleteoptions import DeleteOptions
+from kubeboot.api.registry.fieldmanager import update_managed_fields
 from kubeboot.api.registry.listwatch import (
     ListOptions,
     Selectors,
@@ -37,7 +39,10 @@ from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
 from kubeboot.auth.authz import forbidden_error
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.clock import Clock, format_time
+from kubeboot.resources.goshape import go_shape
 from kubeboot.resources.registry import ResourceInfo, find_resource
+from kubeboot.resources.schema import Struct
+from kubeboot.resources.schemas import kind_schema
 from kubeboot.resources.status import (
     AlreadyExists,
     BadRequest,
@@ -56,10 +61,12 @@ from kubeboot.storage.interface import (
     StoreUnavailable,
 )
 
-__all__ = ["NAMESPACES", "Admission", "RestService"]
+__all__ = ["NAMESPACES", "SERVER_MANAGER", "Admission", "RestService"]
 
 JsonObj = dict[str, Any]
 _MAX_GUARANTEED_UPDATE_RETRIES = 16
+# The field manager of writes the server makes itself (default RBAC, namespaces).
+SERVER_MANAGER = "kube-apiserver"
 _PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # Set by the server on create; whatever a client sends for them is dropped.
 _SERVER_OWNED_META = (
@@ -199,6 +206,28 @@ class RestService:
             raise BadRequest("metadata must be a JSON object")
         return body
 
+    def _managed_fields(
+        self,
+        res: ResourceInfo,
+        schema: Struct | None,
+        live: JsonObj | None,
+        new: JsonObj,
+        manager: str,
+        subresource: str,
+    ) -> list[JsonObj]:
+        if schema is None:
+            return []
+        return update_managed_fields(
+            live,
+            new,
+            schema,
+            manager=manager,
+            resource=res.plural,
+            subresource=subresource,
+            api_version=res.api_version,
+            now=self.clock.now(),
+        )
+
     # ---- create --------------------------------------------------------------------------
 
     async def create(
@@ -209,9 +238,11 @@ class RestService:
         body: Any,
         *,
         dry_run: bool = False,
+        manager: str = SERVER_MANAGER,
     ) -> JsonObj:
         """Create; ``dry_run`` runs every step but the write and returns what would be stored
-        (without a resourceVersion, as upstream)."""
+        (without a resourceVersion, as upstream). ``manager`` owns the fields it set
+        (managedFields)."""
         if "create" not in res.verbs:
             raise MethodNotAllowed(f"create is not supported on {res.plural}")
         obj = codec.copy_object(self._check_body(res, body))
@@ -226,6 +257,9 @@ class RestService:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
+        apply_defaults(res.plural, obj)
+        schema = kind_schema(res.group, res.gv.version, res.kind)
+        managed = self._managed_fields(res, schema, None, obj, manager, "")
         requested_name = str(meta.get("name") or "")
         self.authorize(user, "create", res, namespace, "")
         if res.namespaced:
@@ -243,8 +277,13 @@ class RestService:
             meta.pop(owned, None)
         meta["uid"] = new_uid()
         meta["creationTimestamp"] = format_time(now)
+        if managed:
+            meta["managedFields"] = managed
         obj["kind"], obj["apiVersion"] = res.kind, res.api_version
         strategy_for(res.plural).prepare_create(obj, user, now)
+        if schema is not None:
+            obj = go_shape(obj, schema)
+            meta = obj["metadata"]
         self._validate(res, obj, None, "")
         await self._admit(user, res, "create", "", obj, None)
         if dry_run:
@@ -320,6 +359,7 @@ class RestService:
         subresource: str = "",
         *,
         dry_run: bool = False,
+        manager: str = SERVER_MANAGER,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
         obj = self._check_body(res, body)
@@ -341,7 +381,15 @@ class RestService:
             return codec.copy_object(obj)
 
         return await self._guaranteed_update(
-            user, res, namespace, name, subresource, mutate, precondition, dry_run=dry_run
+            user,
+            res,
+            namespace,
+            name,
+            subresource,
+            mutate,
+            precondition,
+            dry_run=dry_run,
+            manager=manager,
         )
 
     async def patch(
@@ -355,6 +403,7 @@ class RestService:
         subresource: str = "",
         *,
         dry_run: bool = False,
+        manager: str = SERVER_MANAGER,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
         self.authorize(user, "patch", res, namespace, name, subresource)
@@ -372,7 +421,15 @@ class RestService:
             return patched
 
         return await self._guaranteed_update(
-            user, res, namespace, name, subresource, mutate, precondition, dry_run=dry_run
+            user,
+            res,
+            namespace,
+            name,
+            subresource,
+            mutate,
+            precondition,
+            dry_run=dry_run,
+            manager=manager,
         )
 
     async def _guaranteed_update(
@@ -386,9 +443,11 @@ class RestService:
         precondition: int | None,
         *,
         dry_run: bool = False,
+        manager: str = SERVER_MANAGER,
     ) -> JsonObj:
         key = self._key(res, namespace, name)
         strategy = strategy_for(res.plural)
+        schema = kind_schema(res.group, res.gv.version, res.kind)
         for _ in range(_MAX_GUARANTEED_UPDATE_RETRIES):
             kv = await self.store.get(key)
             if kv is None:
@@ -400,6 +459,8 @@ class RestService:
             new_meta = new.setdefault("metadata", {})
             if not isinstance(new_meta, dict):
                 raise BadRequest("metadata must be a JSON object")
+            apply_defaults(res.plural, new)
+            managed = self._managed_fields(res, schema, current, new, manager, subresource)
             await self._admit_mutating(
                 user, res, "update", subresource, namespace, name, new, current
             )
@@ -411,8 +472,12 @@ class RestService:
                 else:
                     new_meta.pop(owned, None)
             new_meta.pop("managedFields", None)
+            if managed:
+                new_meta["managedFields"] = managed
             new["kind"], new["apiVersion"] = res.kind, res.api_version
             strategy.prepare_update(new, current, subresource, user, self.clock.now())
+            if schema is not None:
+                new = go_shape(new, schema)
             new_meta = new["metadata"]
             new_meta["resourceVersion"] = cur_meta.get("resourceVersion")
             self._validate(res, new, current, subresource)

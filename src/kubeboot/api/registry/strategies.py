@@ -30,7 +30,8 @@ _MAX_SECRET_BYTES = 1024 * 1024
 class Strategy:
     """Defaults: everything under ``metadata`` is user-writable, nothing else is special."""
 
-    # Subresources that replace only ``status`` (the rest of the object comes from storage).
+    # Subresources that write ``status`` and ``metadata``; everything else (spec) comes
+    # from storage, as upstream's status strategies (``newObj.Spec = oldObj.Spec``).
     status_subresources: tuple[str, ...] = ("status",)
     # Fields copied from the stored object on a main-resource update.
     preserved_on_update: tuple[str, ...] = ()
@@ -43,13 +44,7 @@ class Strategy:
         self, new: JsonObj, old: JsonObj, subresource: str, user: UserInfo, now: dt.datetime
     ) -> None:
         if subresource in self.status_subresources:
-            status = new.get("status")
-            new.clear()
-            new.update(copy_object(old))
-            if status is None:
-                new.pop("status", None)
-            else:
-                new["status"] = status
+            _keep_from_old(new, old, keep=("metadata", "status", "kind", "apiVersion"))
             return
         for field in self.preserved_on_update:
             if field in old:
@@ -67,6 +62,15 @@ class Strategy:
         self, new: JsonObj, old: JsonObj, subresource: str, user: UserInfo, now: dt.datetime
     ) -> None:
         """After an update was stored (logs, metrics); must not fail."""
+
+
+def _keep_from_old(new: JsonObj, old: JsonObj, *, keep: tuple[str, ...]) -> None:
+    """Every top-level field but ``keep`` as stored (a subresource writes only ``keep``)."""
+    for key in [k for k in new if k not in keep]:
+        del new[key]
+    for key, value in old.items():
+        if key not in keep:
+            new[key] = copy_object(value)
 
 
 def _decode_b64_map(data: Any, field: str) -> dict[str, bytes]:
@@ -177,23 +181,51 @@ class ConfigMapStrategy(Strategy):
         return errors
 
 
+NAMESPACE_FINALIZER = "kubernetes"
+
+
 class NamespaceStrategy(Strategy):
-    preserved_on_update = ("status",)
+    """Upstream's namespace strategies: create starts Active with the ``kubernetes`` finalizer;
+    an update keeps the stored ``spec.finalizers`` and status; ``/status`` keeps the stored
+    spec; ``/finalize`` keeps the stored status (it is how finalizers change). Every write
+    keeps the ``kubernetes.io/metadata.name`` label."""
 
     def prepare_create(self, obj: JsonObj, user: UserInfo, now: dt.datetime) -> None:
         obj["status"] = {"phase": "Active"}
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("finalizers", ["kubernetes"])
-        labels = obj["metadata"].setdefault("labels", {})
-        labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            obj["spec"] = spec = {}
+        finalizers = spec.get("finalizers") or []
+        if NAMESPACE_FINALIZER not in finalizers:
+            spec["finalizers"] = [*finalizers, NAMESPACE_FINALIZER]
+        _name_label(obj)
 
     def prepare_update(
         self, new: JsonObj, old: JsonObj, subresource: str, user: UserInfo, now: dt.datetime
     ) -> None:
-        super().prepare_update(new, old, subresource, user, now)
-        new.setdefault("metadata", {}).setdefault("labels", {})["kubernetes.io/metadata.name"] = (
-            new["metadata"].get("name")
-        )
+        if subresource == "status":
+            _keep_from_old(new, old, keep=("metadata", "status", "kind", "apiVersion"))
+        elif subresource == "finalize":
+            _keep_from_old(new, old, keep=("metadata", "spec", "kind", "apiVersion"))
+        else:
+            spec = new.get("spec")
+            if not isinstance(spec, dict):
+                new["spec"] = spec = {}
+            old_finalizers = (old.get("spec") or {}).get("finalizers")
+            if old_finalizers is None:
+                spec.pop("finalizers", None)
+            else:
+                spec["finalizers"] = copy_object(old_finalizers)
+            _keep_from_old(new, old, keep=("metadata", "spec", "kind", "apiVersion"))
+        _name_label(new)
+
+
+def _name_label(obj: JsonObj) -> None:
+    meta = obj.setdefault("metadata", {})
+    labels = meta.get("labels")
+    if not isinstance(labels, dict):
+        meta["labels"] = labels = {}
+    labels["kubernetes.io/metadata.name"] = meta.get("name")
 
 
 class NodeStrategy(Strategy):
