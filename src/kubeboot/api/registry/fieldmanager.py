@@ -18,6 +18,9 @@ defaulting, before the strategy), with the schema's list and map semantics:
    ``time`` is now, otherwise its entry (and time) stay as they were;
 5. entries are written sorted by operation, time, manager, apiVersion, subresource.
 
+An update of an object that has no managedFields (one created owning nothing, such as a
+Node with only a name) tracks nothing, as upstream's skipNonApplied step.
+
 A client's own ``managedFields`` in an update body replace the stored ones (how they are
 reset); an empty list keeps the stored ones, as upstream. Server-side apply (operation
 ``Apply``) is not implemented: entries with it are kept but never produced here.
@@ -116,9 +119,7 @@ class _Walker:
         elif lhs != rhs:
             self.cmp.modified.insert(path)
 
-    def walk(
-        self, path: tuple[str, ...], lhs: Any, rhs: Any, t: Type, field: Field | None
-    ) -> None:
+    def walk(self, path: tuple[str, ...], lhs: Any, rhs: Any, t: Type, field: Field | None) -> None:
         container = False
         if isinstance(t, Scalar):
             self.leaf(path, lhs, rhs)
@@ -279,6 +280,8 @@ def update_managed_fields(
     sent = _decode((new.get("metadata") or {}).get("managedFields"))
     stored = _decode(((live or {}).get("metadata") or {}).get("managedFields")) or []
     entries = sent if sent and not subresource else stored
+    if live is not None and not entries:
+        return []  # an object nobody tracks stays untracked (skipNonApplied)
     lhs = go_shape(_without_managed_fields(live or {"metadata": {}}), struct)
     rhs = go_shape(_without_managed_fields(new), struct)
     cmp = compare(lhs, rhs, struct)
