@@ -280,6 +280,15 @@ def default_cluster_roles() -> list[Obj]:
             "system:controller:root-ca-cert-publisher",
             [_rule(["create", "update"], [""], ["configmaps"]), _EVENTS],
         ),
+        _role(
+            "ClusterRole",
+            "system:controller:namespace-controller",
+            [
+                _rule(["delete", "get", "list", "watch"], [""], ["namespaces"]),
+                _rule(["update"], [""], ["namespaces/finalize", "namespaces/status"]),
+                _rule(["delete", "deletecollection", "get", "list"], ["*"], ["*"]),
+            ],
+        ),
     ]
     roles += [
         _role(
@@ -309,6 +318,7 @@ def default_cluster_role_bindings() -> list[Obj]:
                 "certificate-controller",
                 "service-account-controller",
                 "root-ca-cert-publisher",
+                "namespace-controller",
             )
         ),
     ]

@@ -35,6 +35,7 @@ CONTROLLER_ALIASES = MappingProxyType(
         "csrapproving": "certificatesigningrequest-approving-controller",
         "csrcleaner": "certificatesigningrequest-cleaner-controller",
         "csrsigning": "certificatesigningrequest-signing-controller",
+        "namespace": "namespace-controller",
         "root-ca-cert-publisher": "root-ca-certificate-publisher-controller",
         "serviceaccount": "serviceaccount-controller",
         "tokencleaner": "token-cleaner-controller",

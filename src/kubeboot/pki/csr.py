@@ -201,13 +201,6 @@ def csr_facts(csr: x509.CertificateSigningRequest) -> CsrFacts:
 # --- API validation (server-facts §4.3, §4.5) ----------------------------------------------
 
 
-def _go_bytes(data: bytes | None) -> str:
-    """How Go's ``%#v`` prints a ``[]byte`` field value in a ``field.Invalid`` message."""
-    if data is None:
-        return "[]byte(nil)"
-    return "[]byte{" + ", ".join(f"0x{b:x}" for b in data) + "}"
-
-
 def _decode_request(value: Any) -> bytes | None:
     if value is None:
         return None
@@ -229,7 +222,9 @@ def _validate_request(value: Any) -> list[FieldError]:
     try:
         parse_csr_pem(request or b"")
     except CsrError as exc:
-        message = f"Invalid value: {_go_bytes(request)}: {exc}"
+        # field.Error prints a []byte as JSON does: its base64, quoted (upstream v1.37).
+        shown = "null" if request is None else '"' + base64.b64encode(request).decode() + '"'
+        message = f"Invalid value: {shown}: {exc}"
         return [FieldError("FieldValueInvalid", "spec.request", message)]
     return []
 

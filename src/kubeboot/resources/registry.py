@@ -17,6 +17,7 @@ __all__ = [
     "find_by_kind",
     "find_resource",
     "group_versions",
+    "served_groups",
     "subresource_verbs",
 ]
 
@@ -228,6 +229,11 @@ def find_resource(group: str, version: str, plural: str) -> ResourceInfo | None:
 
 def find_by_kind(group: str, kind: str) -> ResourceInfo | None:
     return _BY_GROUP_KIND.get((group, kind))
+
+
+def served_groups() -> frozenset[str]:
+    """The named API groups served (the core group is "")."""
+    return frozenset(gv.group for gv in group_versions() if gv.group)
 
 
 def group_versions() -> list[GroupVersion]:

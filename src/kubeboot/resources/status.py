@@ -27,6 +27,7 @@ raise them back so controllers and the agent branch on ``reason`` exactly as cli
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -104,13 +105,17 @@ class FieldError:
 
 
 def _go_value(value: Any) -> str:
+    """How apimachinery's field.Error prints a value: quoted strings (%q), plain numbers and
+    booleans, ``null``, and JSON for anything else (lists, maps)."""
     if isinstance(value, str):
-        return f'"{value}"'
+        return json.dumps(value, ensure_ascii=False)
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class StatusError(Exception):

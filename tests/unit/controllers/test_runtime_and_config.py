@@ -32,6 +32,7 @@ DEFAULT_ON = {
     "csrapproving",
     "csrcleaner",
     "csrsigning",
+    "namespace",
     "root-ca-cert-publisher",
     "serviceaccount",
 }
@@ -61,7 +62,7 @@ def test_unknown_controller_is_rejected_with_upstream_message() -> None:
             {"serviceaccount", "root-ca-cert-publisher"},
         ),
         (
-            ["*", "-serviceaccount", "-root-ca-cert-publisher"],
+            ["*", "-serviceaccount", "-root-ca-cert-publisher", "-namespace"],
             {"csrapproving", "csrcleaner", "csrsigning"},
         ),
     ],

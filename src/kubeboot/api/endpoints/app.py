@@ -47,9 +47,12 @@ from kubeboot.auth.gate import AuthenticationGate
 from kubeboot.auth.impersonation import impersonate, is_impersonation_header
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
-from kubeboot.resources.registry import GroupVersion, group_versions
+from kubeboot.durations import parse_go_duration_ns
+from kubeboot.resources.registry import GroupVersion, group_versions, served_groups
 from kubeboot.resources.status import (
+    BadRequest,
     InternalError,
+    NotFound,
     ServiceUnavailable,
     StatusError,
     Unauthorized,
@@ -77,6 +80,17 @@ class ApiContext:
 API_CONTEXT = web.AppKey("api_context", ApiContext)
 REQUEST_USER = web.RequestKey("kubeboot_user", UserInfo)
 AUDIT_RECORD = web.RequestKey("kubeboot_audit", AuditRecord)
+
+
+def _not_found(path: str) -> web.Response:
+    """Under ``/api/`` or a served group, upstream's router answers a JSON 404 Status; any
+    other unknown path is its mux's text 404."""
+    parts = [p for p in path.split("/") if p]
+    routed = parts[:1] == ["api"] and len(parts) > 1
+    routed |= len(parts) > 1 and parts[0] == "apis" and parts[1] in served_groups()
+    if routed:
+        raise NotFound("the server could not find the requested resource", empty_details=True)
+    return page_not_found()
 
 
 def _raw_json(data: Any) -> web.Response:
@@ -175,6 +189,7 @@ async def _serve(
             record.long_running = info.verb == "watch"
             if info.is_resource:
                 record.object_ref = _object_ref(info)
+        _check_timeout(request, info)
         creds = credentials_of(request)
         try:
             user = await ctx.gate.authenticate(creds)
@@ -211,6 +226,17 @@ async def _serve(
         return _failed(
             request, record, InternalError("an internal error occurred; see the server log")
         )
+
+
+def _check_timeout(request: web.Request, info: RequestInfo) -> None:
+    """``?timeout=`` is a Go duration; a bad one is 400 before authentication, as upstream's
+    request-deadline filter (long-running requests — watches — are not checked)."""
+    raw = request.query.get("timeout", "")
+    if raw and info.verb != "watch":
+        try:
+            parse_go_duration_ns(raw)
+        except ValueError as exc:
+            raise BadRequest(f"invalid timeout specified in the request URL - {exc}") from exc
 
 
 def _failed(request: web.Request, record: AuditRecord | None, err: StatusError) -> web.Response:
@@ -256,7 +282,7 @@ async def _serve_non_resource(
         return page_not_found()
     response = await _non_resource(request, ctx)
     if response is None:
-        return page_not_found()
+        return _not_found(request.path)
     if response.status == 500 and request.path.startswith(HEALTH_PREFIXES):
         log.warning("%s failed: %s", request.path, (response.text or "").replace("\n", "; "))
     return response

@@ -42,14 +42,12 @@ from kubeboot.api.registry.fieldmanager import manager_name
 from kubeboot.api.registry.listwatch import ListOptions, WatchOptions, bookmark_event
 from kubeboot.api.registry.patch import PATCH_CONTENT_TYPES
 from kubeboot.api.registry.rest import RestService
-from kubeboot.api.registry.reviews import review
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
-from kubeboot.resources.registry import GroupVersion, ResourceInfo, group_versions
+from kubeboot.resources.registry import ResourceInfo, served_groups
 from kubeboot.resources.status import (
     BadRequest,
     MethodNotAllowed,
-    UnsupportedMediaType,
 )
 
 __all__ = ["handle_resource"]
@@ -138,10 +136,10 @@ class _Responder:
 async def handle_resource(
     request: web.Request, info: RequestInfo, user: UserInfo, rest: RestService, clock: Clock
 ) -> web.StreamResponse:
-    if GroupVersion(info.group, info.version) not in group_versions():
-        return page_not_found()  # no group version served there: the mux's text 404
+    if info.group and info.group not in served_groups():
+        return page_not_found()  # no such group: the mux's text 404
     accept = request.headers.get("Accept", "")
-    check_route(info, request.method, accept)
+    check_route(info, request.method, accept, request.headers.get("Content-Type", ""))
     res = info.info
     assert res is not None  # check_route found a route for it
     ns = info.namespace if res.namespaced else None
@@ -158,7 +156,7 @@ async def handle_resource(
         if verb != "create":
             raise MethodNotAllowed(f"{res.plural} only support create")
         body = await read_body(request)
-        return render(review(rest.authorizer, user, res, ns, body, clock.now()), 201)
+        return render(rest.review(user, res, ns, body, manager=_manager(request)), 201)
 
     if verb == "get":
         return render(await rest.get(user, res, ns, info.name, info.subresource))
@@ -191,12 +189,7 @@ async def handle_resource(
         )
         return render(updated, 200, warnings)
     if verb == "patch":
-        patch_type = PATCH_CONTENT_TYPES.get(request.content_type)
-        if patch_type is None:
-            raise UnsupportedMediaType(
-                f'the body of the request was in an unknown format "{request.content_type}"; '
-                "accepted media types include: " + ", ".join(PATCH_CONTENT_TYPES)
-            )
+        patch_type = PATCH_CONTENT_TYPES[request.content_type]  # the route checked it
         body = await read_body(request, allowed=tuple(PATCH_CONTENT_TYPES))
         patched = await rest.patch(
             user,

@@ -3,8 +3,9 @@
 Upstream installs one route per (path shape, verb) of each resource, and its router rejects a
 request before any handler runs: a path under a served group version that no route matches is
 404 ``the server could not find the requested resource``; a method the path does not serve is
-405; an ``Accept`` header none of whose types (parameters stripped, ``*/*`` the only wildcard)
-the route produces is 406 ``406: Not Acceptable`` listing them. Those Status bodies carry an
+405; a PATCH whose Content-Type is not a patch type is 415; an ``Accept`` header none of
+whose types (parameters stripped, ``*/*`` the only wildcard) the route produces is 406
+``406: Not Acceptable`` listing them. Those Status bodies carry an
 empty ``details`` object, as upstream's router errors do.
 
 Path shapes (``methods_for``): a collection (``GET`` list/watch, ``POST`` create, ``DELETE``
@@ -17,8 +18,14 @@ from __future__ import annotations
 
 from kubeboot.api.endpoints.negotiation import SERVED, STREAM_SERVED
 from kubeboot.api.endpoints.requestinfo import RequestInfo
+from kubeboot.api.registry.patch import PATCH_CONTENT_TYPES
 from kubeboot.resources.registry import subresource_verbs
-from kubeboot.resources.status import MethodNotAllowed, NotAcceptable, NotFound
+from kubeboot.resources.status import (
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    UnsupportedMediaType,
+)
 
 __all__ = ["check_route", "methods_for", "route_accepts"]
 
@@ -59,8 +66,18 @@ def route_accepts(accept: str, produces: tuple[str, ...]) -> bool:
     return False
 
 
-def check_route(info: RequestInfo, method: str, accept: str) -> None:
-    """Raise the router's 404 / 405 / 406 for a request no route takes."""
+def _consumes(content_type: str, consumes: tuple[str, ...]) -> bool:
+    """go-restful's matchesContentType; no Content-Type is application/octet-stream."""
+    for clause in (content_type or "application/octet-stream").split(","):
+        if clause.split(";", 1)[0].strip(" ") in consumes:
+            return True
+    return False
+
+
+def check_route(info: RequestInfo, method: str, accept: str, content_type: str = "") -> None:
+    """Raise the router's 404 / 405 / 415 / 406 for a request no route takes (POST and PUT
+    routes consume anything, the body decoder says what it cannot read; PATCH routes only
+    the patch types)."""
     methods = methods_for(info)
     if methods is None:
         raise NotFound("the server could not find the requested resource", empty_details=True)
@@ -70,6 +87,11 @@ def check_route(info: RequestInfo, method: str, accept: str) -> None:
             "the server does not allow this method on the requested resource",
             empty_details=True,
         )
+    if routed == "PATCH" and not _consumes(content_type, tuple(PATCH_CONTENT_TYPES)):
+        raise UnsupportedMediaType("415: Unsupported Media Type", empty_details=True)
+    produces = SERVED
+    if routed == "PATCH" and not _consumes(content_type, tuple(PATCH_CONTENT_TYPES)):
+        raise UnsupportedMediaType("415: Unsupported Media Type", empty_details=True)
     produces = SERVED
     if routed == "GET" and not info.name:  # list routes also produce the watch streams
         produces = SERVED + tuple(f"{m};stream=watch" for m in STREAM_SERVED)

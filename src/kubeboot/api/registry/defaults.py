@@ -6,7 +6,7 @@ before the strategy and before the field manager, so these fields count as set b
 in ``managedFields``. Per kind:
 
 * Namespace: the ``kubernetes.io/metadata.name`` label; ``status.phase`` Active when empty;
-* Secret: ``type`` Opaque;
+* Secret: ``stringData`` merged into ``data`` (the v1 conversion); ``type`` Opaque;
 * Node: ``spec.podCIDRs`` from ``spec.podCIDR`` (the conversion), ``status.allocatable``
   from ``status.capacity``;
 * RoleBinding / ClusterRoleBinding: ``roleRef.apiGroup`` rbac.authorization.k8s.io; User and
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from kubeboot.api.registry.strategies import normalize_secret_data
 
 __all__ = ["apply_defaults"]
 
@@ -44,6 +46,7 @@ def _namespace(obj: JsonObj) -> None:
 
 
 def _secret(obj: JsonObj) -> None:
+    normalize_secret_data(obj)
     if not obj.get("type"):
         obj["type"] = "Opaque"
 

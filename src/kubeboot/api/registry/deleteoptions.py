@@ -28,25 +28,12 @@ class DeleteOptions:
     propagation_policy: str | None = None
 
 
-def _go_strings(values: list[str]) -> str:
-    return "[]string{" + ", ".join(f'"{v}"' for v in values) + "}"
-
-
 def dry_run_error(kind: str, values: list[str]) -> Invalid | None:
     """``dryRun`` holds only ``All`` (422 on the options kind otherwise, as upstream)."""
     if all(v == "All" for v in values):
         return None
     return Invalid.of(
-        kind,
-        "meta.k8s.io",
-        "",
-        [
-            FieldError(
-                "FieldValueNotSupported",
-                "dryRun",
-                f'Unsupported value: {_go_strings(values)}: supported values: "All"',
-            )
-        ],
+        kind, "meta.k8s.io", "", [FieldError.not_supported("dryRun", values, ["All"])]
     )
 
 

@@ -33,6 +33,7 @@ from kubeboot.api.registry.listwatch import (
 from kubeboot.api.registry.meta import generate_name, new_uid, validate_metadata
 from kubeboot.api.registry.patch import apply_patch
 from kubeboot.api.registry.rbac_policy import RbacWritePolicy
+from kubeboot.api.registry.reviews import review
 from kubeboot.api.registry.store_errors import status_error_for
 from kubeboot.api.registry.strategy_table import strategy_for
 from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
@@ -47,10 +48,12 @@ from kubeboot.resources.status import (
     AlreadyExists,
     BadRequest,
     Conflict,
+    FieldError,
     Forbidden,
     Invalid,
     MethodNotAllowed,
     NotFound,
+    qualified_resource,
     success_status,
 )
 from kubeboot.storage.interface import (
@@ -78,6 +81,15 @@ _SERVER_OWNED_META = (
     "managedFields",
     "selfLink",
 )
+
+
+def _namespace_finalized(ns: JsonObj) -> bool:
+    meta = ns.get("metadata") or {}
+    return bool(
+        meta.get("deletionTimestamp")
+        and not (ns.get("spec") or {}).get("finalizers")
+        and not meta.get("finalizers")
+    )
 
 
 def _namespaces() -> ResourceInfo:
@@ -137,9 +149,31 @@ class RestService:
     def _key(self, res: ResourceInfo, namespace: str | None, name: str) -> str:
         return res.storage_key(namespace if res.namespaced else None, name)
 
-    async def _require_namespace(self, namespace: str) -> None:
-        if await self.store.get(self._key(NAMESPACES, None, namespace)) is None:
+    async def _require_namespace(self, res: ResourceInfo, namespace: str, name: str) -> None:
+        """The namespace exists and is not being deleted (NamespaceLifecycle admission)."""
+        kv = await self.store.get(self._key(NAMESPACES, None, namespace))
+        if kv is None:
             raise NotFound.of("namespaces", "", namespace)
+        ns = codec.decode(kv)
+        if (
+            ns["metadata"].get("deletionTimestamp")
+            or (ns.get("status") or {}).get("phase") == "Terminating"
+        ):
+            raise Forbidden(
+                f"{qualified_resource(res.plural, res.group)} "
+                f'"{name}" is forbidden: unable to create new content in namespace {namespace} '
+                "because it is being terminated",
+                name=name,
+                group=res.group,
+                kind=res.plural,
+                causes=[
+                    FieldError(
+                        "NamespaceTerminating",
+                        "metadata.namespace",
+                        f"namespace {namespace} is being terminated",
+                    )
+                ],
+            )
 
     async def _admit(
         self,
@@ -228,6 +262,29 @@ class RestService:
             now=self.clock.now(),
         )
 
+    # ---- reviews -------------------------------------------------------------------------
+
+    def review(
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        body: Any,
+        *,
+        manager: str = SERVER_MANAGER,
+    ) -> JsonObj:
+        """Answer an access review (never stored). As upstream, the answer is the request in
+        Go's shape with its status, and managedFields for what the requester set."""
+        answer = review(self.authorizer, user, res, namespace, body, self.clock.now())
+        schema = kind_schema(res.group, res.gv.version, res.kind)
+        if schema is None:
+            return answer
+        if res.plural != "selfsubjectreviews" and isinstance(body, dict):
+            managed = self._managed_fields(res, schema, None, body, manager, "")
+            if managed:
+                answer.setdefault("metadata", {})["managedFields"] = managed
+        return go_shape(answer, schema)
+
     # ---- create --------------------------------------------------------------------------
 
     async def create(
@@ -264,7 +321,7 @@ class RestService:
         self.authorize(user, "create", res, namespace, "")
         if res.namespaced:
             assert namespace is not None
-            await self._require_namespace(namespace)
+            await self._require_namespace(res, namespace, requested_name)
         # As upstream: admission and the RBAC check see the object as sent; the name is
         # generated afterwards (BeforeCreate).
         await self._admit_mutating(user, res, "create", "", namespace, requested_name, obj, None)
@@ -376,6 +433,19 @@ class RestService:
             )
         self.authorize(user, "update", res, namespace, name, subresource)
         precondition = parse_resource_version(meta.get("resourceVersion"))
+        if precondition is None and not strategy_for(res.plural).allow_unconditional_update:
+            if await self.store.get(self._key(res, namespace, name)) is None:
+                raise NotFound.of(res.plural, res.group, name)
+            raise Invalid.of(
+                res.plural,
+                res.group,
+                name,
+                [
+                    FieldError.invalid(
+                        "metadata.resourceVersion", 0, "must be specified for an update"
+                    )
+                ],
+            )
 
         def mutate(current: JsonObj) -> JsonObj:
             return codec.copy_object(obj)
@@ -486,6 +556,8 @@ class RestService:
             await self._admit(user, res, "update", subresource, new, current)
             if dry_run:
                 return new
+            if res is NAMESPACES and _namespace_finalized(new):
+                return await self._delete_finalized(res, key, kv.mod_revision, new)
             try:
                 stored = await self.store.update(key, codec.encode(new), kv.mod_revision)
             except RevisionMismatch:
@@ -525,27 +597,13 @@ class RestService:
             raise NotFound.of(res.plural, res.group, name)
         current = codec.decode(kv)
         await self._admit_mutating(user, res, "delete", "", namespace, name, None, current)
-        expected_rv = parse_resource_version(options.resource_version)
-        uid = options.uid
-        if uid and current["metadata"].get("uid") != uid:
-            raise Conflict.of(
-                res.plural,
-                res.group,
-                name,
-                f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
-                f"{current['metadata'].get('uid')}",
-            )
-        if expected_rv is not None and expected_rv != kv.mod_revision:
-            raise Conflict.of(
-                res.plural,
-                res.group,
-                name,
-                f"Precondition failed: ResourceVersion in precondition: {expected_rv}, "
-                f"ResourceVersion in object meta: {kv.mod_revision}",
-            )
+        self._check_delete_preconditions(res, current, options, kv.mod_revision)
+        if res is NAMESPACES and not (
+            current["metadata"].get("deletionTimestamp")
+            and not (current.get("spec") or {}).get("finalizers")
+        ):
+            return await self._begin_namespace_deletion(user, name, current, options)
         if not options.dry_run:
-            if res is NAMESPACES:
-                await self._delete_namespace_contents(name)
             try:
                 await self.store.delete(key, kv.mod_revision)
             except RevisionMismatch as exc:
@@ -554,6 +612,20 @@ class RestService:
                 raise status_error_for(exc, res, name) from exc
         return self._deleted(res, current)
 
+    async def _delete_finalized(
+        self, res: ResourceInfo, key: str, revision: int, obj: JsonObj
+    ) -> JsonObj:
+        """A Terminating namespace whose last finalizer went: deleted instead of updated
+        (upstream's ShouldDeleteNamespaceDuringUpdate)."""
+        name = str(obj["metadata"].get("name") or "")
+        try:
+            await self.store.delete(key, revision)
+        except RevisionMismatch as exc:
+            raise Conflict.of(res.plural, res.group, name) from exc
+        except (KeyNotFoundError, StoreUnavailable) as exc:
+            raise status_error_for(exc, res, name) from exc
+        return obj
+
     @staticmethod
     def _deleted(res: ResourceInfo, obj: JsonObj) -> JsonObj:
         if res.returns_deleted_object:
@@ -561,20 +633,83 @@ class RestService:
         meta = obj["metadata"]
         return success_status(meta["name"], res.group, res.plural, str(meta.get("uid") or ""))
 
-    async def _delete_namespace_contents(self, namespace: str) -> None:
-        """Cascade immediately (kube-apiserver's namespace controller does this in the
-        background while the namespace is Terminating; here the delete is synchronous)."""
-        from kubeboot.resources.registry import RESOURCES
+    @staticmethod
+    def _check_delete_preconditions(
+        res: ResourceInfo, current: JsonObj, options: DeleteOptions, revision: int
+    ) -> None:
+        """409 when a precondition fails, with upstream's texts: the namespace registry's
+        own, and BeforeDelete's for the other kinds (which name the Kind, not the resource)."""
+        name = str(current["metadata"].get("name") or "")
+        uid = str(current["metadata"].get("uid") or "")
+        expected_rv = parse_resource_version(options.resource_version)
+        if res is NAMESPACES:
+            resource, rv_detail, uid_detail = (
+                res.plural,
+                f"Precondition failed: ResourceVersion in precondition: {expected_rv}, "
+                f"ResourceVersion in object meta: {revision}",
+                f"Precondition failed: UID in precondition: {options.uid}, UID in object meta: "
+                f"{uid}",
+            )
+        else:
+            resource = res.kind
+            uid_detail = (
+                f"the UID in the precondition ({options.uid}) does not match the UID in record "
+                f"({uid}). The object might have been deleted and then recreated"
+            )
+            rv_detail = (
+                f"the ResourceVersion in the precondition ({options.resource_version}) does not "
+                f"match the ResourceVersion in record ({revision}). The object might have been "
+                "modified"
+            )
+        if options.uid and options.uid != uid:
+            raise Conflict.of(resource, res.group, name, uid_detail)
+        if expected_rv is not None and expected_rv != revision:
+            raise Conflict.of(resource, res.group, name, rv_detail)
 
-        for res in RESOURCES:
-            if not (res.namespaced and res.stored):
+    async def _begin_namespace_deletion(
+        self, user: UserInfo, name: str, current: JsonObj, options: DeleteOptions
+    ) -> JsonObj:
+        """Namespaces are deleted in two steps, as upstream: the first DELETE marks the
+        namespace (``deletionTimestamp``, phase Terminating) and answers it; the namespace
+        controller removes its content and its ``kubernetes`` finalizer (``/finalize``), which
+        deletes it. A namespace already marked is answered as it is."""
+        if current["metadata"].get("deletionTimestamp"):
+            return current
+        now = format_time(self.clock.now())
+
+        def mark(obj: JsonObj) -> JsonObj:
+            obj["metadata"].setdefault("deletionTimestamp", now)
+            obj.setdefault("status", {})["phase"] = "Terminating"
+            return obj
+
+        return await self._write_directly(NAMESPACES, None, name, mark, options.dry_run)
+
+    async def _write_directly(
+        self,
+        res: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        change: Callable[[JsonObj], JsonObj],
+        dry_run: bool,
+    ) -> JsonObj:
+        """A server-side change of a stored object (no strategy, no field manager)."""
+        key = self._key(res, namespace, name)
+        for _ in range(_MAX_GUARANTEED_UPDATE_RETRIES):
+            kv = await self.store.get(key)
+            if kv is None:
+                raise NotFound.of(res.plural, res.group, name)
+            new = change(codec.decode(kv))
+            if dry_run:
+                return new
+            try:
+                stored = await self.store.update(key, codec.encode(new), kv.mod_revision)
+            except RevisionMismatch:
                 continue
-            result = await self.store.range(res.storage_prefix(namespace))
-            for kv in result.kvs:
-                try:
-                    await self.store.delete(kv.key, kv.mod_revision)
-                except (KeyNotFoundError, RevisionMismatch):
-                    continue
+            except (KeyNotFoundError, StoreUnavailable) as exc:
+                raise status_error_for(exc, res, name) from exc
+            new["metadata"]["resourceVersion"] = str(stored.mod_revision)
+            return new
+        raise Conflict.of(res.plural, res.group, name, "too many concurrent writers; try again")
 
     async def delete_collection(
         self,

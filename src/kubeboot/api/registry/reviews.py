@@ -43,7 +43,7 @@ def _attributes(user: UserInfo, spec: JsonObj, namespace: str | None) -> Attribu
             path=str(nra.get("path") or ""),
         )
     raise Invalid.of(
-        "SubjectAccessReview",
+        "",  # upstream names the kind from the decoded object's (empty) TypeMeta
         "authorization.k8s.io",
         "",
         [
@@ -59,7 +59,7 @@ def _attributes(user: UserInfo, spec: JsonObj, namespace: str | None) -> Attribu
 def _user_from_spec(spec: JsonObj) -> UserInfo:
     if not spec.get("user") and not spec.get("groups"):
         raise Invalid.of(
-            "SubjectAccessReview",
+            "",
             "authorization.k8s.io",
             "",
             [

@@ -11,6 +11,7 @@ from kubeboot.api.registry.csr_strategy import CSRStrategy
 from kubeboot.api.registry.serviceaccount_strategy import ServiceAccountStrategy
 from kubeboot.api.registry.strategies import (
     ConfigMapStrategy,
+    EventStrategy,
     LeaseStrategy,
     NamespaceStrategy,
     NodeStrategy,
@@ -30,11 +31,12 @@ _table: dict[str, Strategy] = {
     "configmaps": ConfigMapStrategy(),
     "namespaces": NamespaceStrategy(),
     "nodes": NodeStrategy(),
-    "roles": RoleStrategy(),
-    "clusterroles": RoleStrategy(),
-    "rolebindings": RoleBindingStrategy(),
-    "clusterrolebindings": RoleBindingStrategy(),
+    "roles": RoleStrategy(namespaced=True),
+    "clusterroles": RoleStrategy(namespaced=False),
+    "rolebindings": RoleBindingStrategy(namespaced=True),
+    "clusterrolebindings": RoleBindingStrategy(namespaced=False),
     "leases": LeaseStrategy(),
+    "events": EventStrategy(),
     "serviceaccounts": ServiceAccountStrategy(),
 }
 
