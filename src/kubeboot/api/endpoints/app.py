@@ -93,6 +93,25 @@ def _not_found(path: str) -> web.Response:
     return page_not_found()
 
 
+def _openapi_document(request: web.Request, key: str) -> web.Response:
+    """A group version's document; a stale ``?hash=`` is redirected to the current one and a
+    current one may be cached for a year, as kube-openapi's handler does."""
+    doc = openapi.openapi_document(key)
+    if doc is None:
+        return web.Response(status=404)  # upstream: an empty 404
+    digest = openapi.document_hash(doc)
+    headers = {"ETag": f'"{digest}"', "Vary": "Accept"}
+    wanted = request.query.get("hash")
+    if wanted:
+        if wanted != digest:
+            location = f"/openapi/v3/{key}?hash={digest}"
+            return web.Response(status=301, headers={"Location": location})
+        headers["Cache-Control"] = "public, immutable"
+    if request.headers.get("If-None-Match") == headers["ETag"]:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=doc, content_type="application/json", headers=headers)
+
+
 def _raw_json(data: Any) -> web.Response:
     """upstream's WriteRawJSON (``/version``): indented, no trailing newline."""
     return web.Response(body=json.dumps(data, indent=2).encode(), content_type="application/json")
@@ -136,10 +155,12 @@ async def _non_resource(request: web.Request, ctx: ApiContext) -> web.Response |
     if path in ("/apis", "/apis/"):
         return _discovery(request, discovery.api_group_list(), aggregated_core=False)
     if path in ("/openapi/v3", "/openapi/v3/"):
-        return web.Response(body=openapi.openapi_index(), content_type="application/json")
+        # Upstream writes the index without a Content-Type: Go's sniffing names it text.
+        index = web.Response(body=openapi.openapi_index(), charset="utf-8")
+        index.content_type = "text/plain"
+        return index
     if path.startswith("/openapi/v3/"):
-        doc = openapi.openapi_document(path[len("/openapi/v3/") :])
-        return web.Response(body=doc, content_type="application/json") if doc else None
+        return _openapi_document(request, path[len("/openapi/v3/") :])
     if len(parts) == 2 and parts[0] == "api" and GroupVersion("", parts[1]) in group_versions():
         return _discovery(request, discovery.api_resource_list(GroupVersion("", parts[1])))
     if len(parts) == 2 and parts[0] == "apis":
