@@ -481,7 +481,9 @@ async def test_namespace_finalize_and_status_keep_their_parts(
     )
     assert status == 200
     assert patched["metadata"]["annotations"] == {"a": "b"}
-    assert patched["status"]["conditions"] == [{"type": "X", "status": "", "lastTransitionTime": None}]
+    assert patched["status"]["conditions"] == [
+        {"type": "X", "status": "", "lastTransitionTime": None}
+    ]
 
 
 async def test_unknown_resource_and_method(admin_http: aiohttp.ClientSession) -> None:

@@ -35,7 +35,12 @@ from kubeboot.pki.keys import dump_private_key_pem, generate_private_key
 from kubeboot.pki.pem import encode_pem
 from tests.real.controlplane import ControlPlane, wait_until
 from tests.real.differential.normalize import normalize, normalize_text
-from tests.real.differential.protowire import ProtobufError, decode_k8s_protobuf, decode_message
+from tests.real.differential.protowire import (
+    ProtobufError,
+    decode_k8s_protobuf,
+    decode_message,
+    normalize_envelopes,
+)
 
 __all__ = [
     "CASES_DIR",
@@ -364,8 +369,8 @@ def decode_body(content_type: str, data: bytes) -> Any:
             return {"yaml": yaml.safe_load(data)}
         if media == "application/vnd.kubernetes.protobuf":
             if "stream=watch" in content_type:
-                return {"protobuf-stream": _protobuf_frames(data)}
-            return {"protobuf": decode_k8s_protobuf(data)}
+                return {"protobuf-stream": normalize_envelopes(_protobuf_frames(data))}
+            return {"protobuf": normalize_envelopes(decode_k8s_protobuf(data))}
     except (ValueError, yaml.YAMLError, ProtobufError) as exc:
         return f"<undecodable {media}: {exc}>\n{data[:2000].decode(errors='replace')}"
     return data.decode(errors="replace")

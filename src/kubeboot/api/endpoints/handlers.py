@@ -20,8 +20,8 @@ from typing import Any
 from aiohttp import web
 
 from kubeboot.api.endpoints.encoding import go_json, object_response, page_not_found
-from kubeboot.api.endpoints.fieldvalidation import enforce_field_validation
-from kubeboot.api.endpoints.http_io import read_body
+from kubeboot.api.endpoints.fieldvalidation import field_validation, warning_headers
+from kubeboot.api.endpoints.http_io import decode_body, read_body, read_raw_body
 from kubeboot.api.endpoints.negotiation import (
     PROTOBUF,
     Negotiated,
@@ -32,21 +32,21 @@ from kubeboot.api.endpoints.protobuf import can_encode, encode_protobuf_object, 
 from kubeboot.api.endpoints.requestinfo import RequestInfo
 from kubeboot.api.endpoints.routes import check_route
 from kubeboot.api.endpoints.transform import include_object_option, transform
-from kubeboot.api.endpoints.warnings import warning_headers
+from kubeboot.api.registry.conform import conform, conform_delete_options
 from kubeboot.api.registry.deleteoptions import (
     DeleteOptions,
     dry_run_error,
     parse_delete_options,
 )
 from kubeboot.api.registry.fieldmanager import manager_name
-from kubeboot.api.registry.listwatch import ListOptions, WatchOptions, bookmark_event
+from kubeboot.api.registry.listwatch import bookmark_event
 from kubeboot.api.registry.patch import PATCH_CONTENT_TYPES
+from kubeboot.api.registry.queryparams import list_options, watch_options
 from kubeboot.api.registry.rest import RestService
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
 from kubeboot.resources.registry import ResourceInfo, served_groups
 from kubeboot.resources.status import (
-    BadRequest,
     MethodNotAllowed,
 )
 
@@ -60,33 +60,6 @@ _MAX_WATCH_SECONDS = 1800
 _WATCH_END_JITTER = random.Random()  # noqa: S311 - spreading load, not a secret
 # Verbs whose request carries a body: authorized before it is read.
 _BODY_VERBS = ("create", "update", "patch", "delete", "deletecollection")
-
-
-def _bool(value: str | None) -> bool | None:
-    if value is None:
-        return None
-    return value.lower() in ("true", "1")
-
-
-def _int(query: Any, name: str) -> int:
-    raw = query.get(name)
-    if raw in (None, ""):
-        return 0
-    if not str(raw).isdigit():
-        raise BadRequest(f'{name} must be a non-negative integer, not "{raw}"')
-    return int(raw)
-
-
-def _list_options(request: web.Request) -> ListOptions:
-    q = request.query
-    return ListOptions(
-        label_selector=q.get("labelSelector"),
-        field_selector=q.get("fieldSelector"),
-        limit=_int(q, "limit"),
-        continue_token=q.get("continue") or None,
-        resource_version=q.get("resourceVersion"),
-        resource_version_match=q.get("resourceVersionMatch"),
-    )
 
 
 def _dry_run(request: web.Request, options_kind: str) -> bool:
@@ -153,70 +126,81 @@ async def handle_resource(
         rest.authorize(user, verb, res, ns, info.name, info.subresource)
 
     if not res.stored:
-        if verb != "create":
-            raise MethodNotAllowed(f"{res.plural} only support create")
-        body = await read_body(request)
-        return render(rest.review(user, res, ns, body, manager=_manager(request)), 201)
+        fv = field_validation(request.query, verb)
+        body = await read_body(request, res)
+        fv.duplicates = body.decoded.duplicates
+        obj = conform(res, body.value, fv)
+        return render(rest.review(user, res, ns, obj, manager=_manager(request)), 201, fv.warnings)
 
     if verb == "get":
-        return render(await rest.get(user, res, ns, info.name, info.subresource))
+        rv = request.query.get("resourceVersion")
+        got = await rest.get(user, res, ns, info.name, info.subresource, resource_version=rv)
+        return render(got)
     if verb == "list":
-        return render(await rest.list(user, res, ns, _list_options(request)))
+        return render(await rest.list(user, res, ns, list_options(request.query)))
     if verb == "create":
-        body = await read_body(request)
-        warnings = enforce_field_validation(request.query.get("fieldValidation"), res.kind, body)
+        fv = field_validation(request.query, verb)
+        body = await read_body(request, res)
+        fv.duplicates = body.decoded.duplicates
         created = await rest.create(
             user,
             res,
             ns,
-            body,
+            body.value,
             dry_run=_dry_run(request, "CreateOptions"),
             manager=_manager(request),
+            validation=fv,
         )
-        return render(created, 201, warnings)
+        return render(created, 201, fv.warnings)
     if verb == "update":
-        body = await read_body(request)
-        warnings = enforce_field_validation(request.query.get("fieldValidation"), res.kind, body)
+        fv = field_validation(request.query, verb)
+        body = await read_body(request, res)
+        fv.duplicates = body.decoded.duplicates
         updated = await rest.update(
             user,
             res,
             ns,
             info.name,
-            body,
+            body.value,
             info.subresource,
             dry_run=_dry_run(request, "UpdateOptions"),
             manager=_manager(request),
+            validation=fv,
         )
-        return render(updated, 200, warnings)
+        return render(updated, 200, fv.warnings)
     if verb == "patch":
         patch_type = PATCH_CONTENT_TYPES[request.content_type]  # the route checked it
-        body = await read_body(request, allowed=tuple(PATCH_CONTENT_TYPES))
+        fv = field_validation(request.query, verb)
+        body = await read_body(request, res, allowed=tuple(PATCH_CONTENT_TYPES), typed=False)
+        fv.duplicates = body.decoded.duplicates
         patched = await rest.patch(
             user,
             res,
             ns,
             info.name,
-            body,
+            body.value,
             patch_type,
             info.subresource,
             dry_run=_dry_run(request, "PatchOptions"),
             manager=_manager(request),
+            validation=fv,
         )
-        return render(patched)
+        return render(patched, 200, fv.warnings)
     if verb == "delete":
         options = await _delete_options(request)
         return render(await rest.delete(user, res, ns, info.name, options))
     if verb == "deletecollection":
         options = await _delete_options(request)
-        return render(await rest.delete_collection(user, res, ns, _list_options(request), options))
+        return render(
+            await rest.delete_collection(user, res, ns, list_options(request.query), options)
+        )
     raise MethodNotAllowed(f"the server does not allow {request.method} on this path")
 
 
 async def _delete_options(request: web.Request) -> DeleteOptions:
     """The body's DeleteOptions (JSON, YAML or protobuf), else the query's; validated."""
-    body: Any = None
-    if request.can_read_body and request.content_length != 0:
-        body = await read_body(request, allow_empty=True)
+    raw = await read_raw_body(request)
+    body = conform_delete_options(decode_body(request, raw).value) if raw.strip() else None
     return parse_delete_options(body, request.query)
 
 
@@ -237,23 +221,12 @@ async def _watch(
     negotiated: Negotiated,
 ) -> web.StreamResponse:
     include_object = include_object_option(request.query, negotiated)
-    q = request.query
-    field_selector = q.get("fieldSelector")
-    if info.name:
-        pin = f"metadata.name={info.name}"
-        field_selector = f"{field_selector},{pin}" if field_selector else pin
-    opts = WatchOptions(
-        label_selector=q.get("labelSelector"),
-        field_selector=field_selector,
-        resource_version=q.get("resourceVersion"),
-        resource_version_match=q.get("resourceVersionMatch"),
-        send_initial_events=_bool(q.get("sendInitialEvents")),
-        allow_bookmarks=bool(_bool(q.get("allowWatchBookmarks"))),
-    )
+    opts, timeout_seconds = watch_options(request.query, info.name)
     # Spread server-chosen watch ends so reconnects do not arrive in one wave.
-    timeout = _int(q, "timeoutSeconds") or _WATCH_END_JITTER.randint(
+    timeout = timeout_seconds or _WATCH_END_JITTER.randint(
         _MAX_WATCH_SECONDS // 2, _MAX_WATCH_SECONDS
     )
+    timeout = max(timeout, 0)
     stream = await rest.watch(user, res, ns, opts)
     events = stream.events
     ctype = f"{PROTOBUF};stream=watch" if negotiated.media_type == PROTOBUF else "application/json"

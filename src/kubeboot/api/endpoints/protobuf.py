@@ -123,18 +123,35 @@ def _fields(data: bytes) -> list[tuple[int, int, int | bytes]]:
     return out
 
 
+def _text(value: bytes) -> str:
+    """A protobuf string: Go does not check UTF-8 there, and its JSON encoder then writes
+    every invalid byte as U+FFFD; do the same (never a decode error)."""
+    return value.decode("utf-8", errors="replace")
+
+
+def _timestamp(name: str, seconds: int, nanos: int) -> dt.datetime:
+    """A metav1.Time on the wire; one Go could not write as RFC 3339 (years 1-9999) is a 400."""
+    try:
+        stamp = dt.datetime.fromtimestamp(seconds, dt.UTC)
+        return stamp + dt.timedelta(microseconds=nanos // 1000)
+    except (OverflowError, OSError, ValueError):
+        raise BadRequest(
+            f"protobuf body: {name} is {seconds} seconds after 1970, outside the years 1-9999 "
+            "a Kubernetes timestamp can hold"
+        ) from None
+
+
 def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _time_of(data: bytes, micro: bool) -> str | None:
+def _time_of(name: str, data: bytes, micro: bool) -> str | None:
     t = _message(data, "Time")
     if "seconds" not in t:  # an empty Time message is Go's zero time: unset
         return None
-    stamp = _EPOCH + dt.timedelta(seconds=t["seconds"])
     if micro:  # Go truncates MicroTime to microseconds before marshalling
-        return format_micro_time(stamp + dt.timedelta(microseconds=t.get("nanos", 0) // 1000))
-    return format_time(stamp)
+        return format_micro_time(_timestamp(name, t["seconds"], t.get("nanos", 0)))
+    return format_time(_timestamp(name, t["seconds"], 0))
 
 
 def _packed_ints(value: bytes) -> list[int]:
@@ -163,15 +180,15 @@ def _decode_entry(obj: dict[str, Any], name: str, kind: str, value: bytes) -> No
 
 def _decode_bytes_field(obj: dict[str, Any], name: str, kind: str, value: bytes) -> None:
     if kind == "string":
-        obj[name] = value.decode()
+        obj[name] = _text(value)
     elif kind == "bytes":
         obj[name] = base64.b64encode(value).decode()
     elif kind == "strings":
-        obj.setdefault(name, []).append(value.decode())
+        obj.setdefault(name, []).append(_text(value))
     elif kind == "ints":
         obj.setdefault(name, []).extend(_packed_ints(value))
     elif kind in ("time", "microtime"):
-        stamp = _time_of(value, kind == "microtime")
+        stamp = _time_of(name, value, kind == "microtime")
         if stamp is not None:
             obj[name] = stamp
     elif kind in ("map", "bytesmap", "quantitymap", "extra"):
@@ -195,7 +212,7 @@ def _decode_bytes_field(obj: dict[str, Any], name: str, kind: str, value: bytes)
         entry = _fields(value)
         key = next((v for n, _, v in entry if n == 1 and isinstance(v, bytes)), b"")
         raw = next((v for n, _, v in entry if n == 2 and isinstance(v, bytes)), b"")
-        obj.setdefault(name, {})[key.decode()] = _message(raw, kind[:-2])
+        obj.setdefault(name, {})[_text(key)] = _message(raw, kind[:-2])
     else:
         obj[name] = _message(value, kind)
 
@@ -296,22 +313,22 @@ def _encode_map(out: bytearray, number: int, kind: str, value: Any) -> None:
         item = value[key]
         inner = bytearray()
         if kind == "map":
-            _put_bytes(inner, 2, _text(item))
+            _put_bytes(inner, 2, _utf8(item))
         elif kind == "bytesmap":
             _put_bytes(inner, 2, _b64(item))
         elif kind == "quantitymap":
             quantity = bytearray()
-            _put_bytes(quantity, 1, _text(item))
+            _put_bytes(quantity, 1, _utf8(item))
             _put_bytes(inner, 2, bytes(quantity))
         else:  # extra
             items = bytearray()
             for s in item or []:
-                _put_bytes(items, 1, _text(s))
+                _put_bytes(items, 1, _utf8(s))
             _put_bytes(inner, 2, bytes(items))
         _put_bytes(out, number, _entry(str(key), bytes(inner)))
 
 
-def _text(value: Any) -> bytes:
+def _utf8(value: Any) -> bytes:
     if not isinstance(value, str):
         raise NotEncodable(f"expected a string, got {value!r}")
     return value.encode()
@@ -319,7 +336,7 @@ def _text(value: Any) -> bytes:
 
 def _b64(value: Any) -> bytes:
     try:
-        return base64.b64decode(_text(value), validate=True)
+        return base64.b64decode(_utf8(value), validate=True)
     except ValueError as exc:
         raise NotEncodable(f"not base64: {value!r}") from exc
 
@@ -332,7 +349,7 @@ def _int_of(value: Any) -> int:
 
 def _encode_field(out: bytearray, number: int, kind: str, value: Any) -> None:
     if kind == "string":
-        _put_bytes(out, number, _text(value))
+        _put_bytes(out, number, _utf8(value))
     elif kind == "int":
         _put_int(out, number, _int_of(value))
     elif kind == "bool":
@@ -343,7 +360,7 @@ def _encode_field(out: bytearray, number: int, kind: str, value: Any) -> None:
         _put_bytes(out, number, _b64(value))
     elif kind == "strings":
         for item in value:
-            _put_bytes(out, number, _text(item))
+            _put_bytes(out, number, _utf8(item))
     elif kind == "ints":
         for item in value:
             _put_int(out, number, _int_of(item))
@@ -357,12 +374,12 @@ def _encode_field(out: bytearray, number: int, kind: str, value: Any) -> None:
         _put_bytes(out, number, bytes(inner))
     elif kind == "Quantity":
         inner = bytearray()
-        _put_bytes(inner, 1, _text(str(value)))
+        _put_bytes(inner, 1, _utf8(str(value)))
         _put_bytes(out, number, bytes(inner))
     elif kind == "verbs":
         inner = bytearray()
         for item in value:
-            _put_bytes(inner, 1, _text(item))
+            _put_bytes(inner, 1, _utf8(item))
         _put_bytes(out, number, bytes(inner))
     elif kind == "IntOrString":
         inner = bytearray()

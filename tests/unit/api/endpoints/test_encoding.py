@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from kubeboot.api.endpoints.encoding import go_json
+from kubeboot.api.endpoints.fieldvalidation import warning_headers
 from kubeboot.api.endpoints.protobuf import (
     NotEncodable,
     decode_protobuf_object,
     encode_protobuf_object,
     encode_watch_frame,
 )
-from kubeboot.api.endpoints.warnings import warning_headers
 
 
 def test_go_json_escapes_html_and_ends_with_a_newline() -> None:
