@@ -359,6 +359,12 @@ def build_app(ctx: ApiContext) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[API_CONTEXT] = ctx
     app.router.add_route("*", "/{tail:.*}", _dispatch)
+    app.on_response_prepare.append(_cache_control)
     if ctx.audit is not None:
         app.on_response_prepare.append(_on_response_prepare)
     return app
+
+
+async def _cache_control(request: web.Request, response: web.StreamResponse) -> None:
+    """Upstream's WithCacheControl: nothing the API answers is cached unless it says so."""
+    response.headers.setdefault("Cache-Control", "no-cache, private")

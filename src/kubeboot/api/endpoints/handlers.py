@@ -47,6 +47,8 @@ from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
 from kubeboot.resources.registry import ResourceInfo, served_groups
 from kubeboot.resources.status import (
+    FieldError,
+    Invalid,
     MethodNotAllowed,
 )
 
@@ -69,6 +71,19 @@ def _dry_run(request: web.Request, options_kind: str) -> bool:
     if invalid is not None:
         raise invalid
     return bool(values)
+
+
+def _apply_options(request: web.Request, patch_type: str) -> bool:
+    """``force`` (apply only) and the field manager an apply must name (422s as upstream)."""
+    force = request.query.get("force")
+    causes = []
+    if patch_type == "apply" and not request.query.get("fieldManager"):
+        causes.append(FieldError.required("fieldManager", "is required for apply patch"))
+    if force is not None and patch_type != "apply":
+        causes.append(FieldError.forbidden("force", "may not be specified for non-apply patch"))
+    if causes:
+        raise Invalid.of("PatchOptions", "meta.k8s.io", "", causes)
+    return (force or "").lower() in ("true", "1")
 
 
 def _manager(request: web.Request) -> str:
@@ -173,6 +188,21 @@ async def handle_resource(
         fv = field_validation(request.query, verb)
         body = await read_body(request, res, allowed=tuple(PATCH_CONTENT_TYPES), typed=False)
         fv.duplicates = body.decoded.duplicates
+        force = _apply_options(request, patch_type)
+        if patch_type == "apply":
+            result, was_created = await rest.apply(
+                user,
+                res,
+                ns,
+                info.name,
+                body.value,
+                info.subresource,
+                manager=_manager(request),
+                validation=fv,
+                dry_run=_dry_run(request, "PatchOptions"),
+                force=force,
+            )
+            return render(result, 201 if was_created else 200, fv.warnings)
         patched = await rest.patch(
             user,
             res,

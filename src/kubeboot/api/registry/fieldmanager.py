@@ -23,7 +23,7 @@ Node with only a name) tracks nothing, as upstream's skipNonApplied step.
 
 A client's own ``managedFields`` in an update body replace the stored ones (how they are
 reset); an empty list keeps the stored ones, as upstream. Server-side apply (operation
-``Apply``) is not implemented: entries with it are kept but never produced here.
+``Apply``) is :mod:`.apply`, on the same comparison and entries.
 """
 
 from __future__ import annotations
@@ -38,13 +38,24 @@ from kubeboot.clock import format_time
 from kubeboot.resources.goshape import go_shape
 from kubeboot.resources.schema import Field, ListOf, MapOf, Scalar, Struct, Type
 
-__all__ = ["Comparison", "compare", "manager_name", "update_managed_fields"]
+__all__ = [
+    "RESET",
+    "STRIPPED",
+    "Comparison",
+    "ManagedEntry",
+    "compare",
+    "decode_entries",
+    "encode_entries",
+    "list_shape",
+    "manager_name",
+    "update_managed_fields",
+]
 
 JsonObj = dict[str, Any]
 _ABSENT = object()
 _MAX_UPDATE_MANAGERS = 10
 # What the writer's set never holds (stripMeta), exact paths.
-_STRIPPED = FieldSet.of(
+STRIPPED = FieldSet.of(
     [("f:apiVersion",), ("f:kind",), ("f:metadata",)]
     + [
         ("f:metadata", f"f:{name}")
@@ -62,7 +73,7 @@ _STRIPPED = FieldSet.of(
     ]
 )
 # Fields a write to (resource, subresource) does not own: upstream's GetResetFields.
-_RESET: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
+RESET: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
     ("namespaces", ""): (("f:status",),),
     ("namespaces", "status"): (("f:spec",),),
     ("namespaces", "finalize"): (("f:status",),),
@@ -90,7 +101,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
-def _list_shape(t: ListOf, field: Field | None) -> tuple[str, tuple[str, ...]]:
+def list_shape(t: ListOf, field: Field | None) -> tuple[str, tuple[str, ...]]:
     """("atomic"|"set"|"map", keys): the list type, or as the patch strategy implies."""
     if t.list_type in ("atomic", "set"):
         return t.list_type, ()
@@ -124,7 +135,7 @@ class _Walker:
         if isinstance(t, Scalar):
             self.leaf(path, lhs, rhs)
         elif isinstance(t, ListOf):
-            shape, keys = _list_shape(t, field)
+            shape, keys = list_shape(t, field)
             if shape == "atomic" or (_is_empty(lhs) and _is_empty(rhs)):
                 self.leaf(path, lhs, rhs)
             else:
@@ -195,7 +206,7 @@ def compare(lhs: JsonObj, rhs: JsonObj, struct: Struct) -> Comparison:
 
 
 @dataclass
-class _Entry:
+class ManagedEntry:
     manager: str
     operation: str
     api_version: str
@@ -221,11 +232,11 @@ class _Entry:
         return out
 
 
-def _decode(entries: Any) -> list[_Entry] | None:
+def decode_entries(entries: Any) -> list[ManagedEntry] | None:
     """The stored/sent entries, or None when they are not valid managedFields."""
     if not isinstance(entries, list):
         return None
-    out: list[_Entry] = []
+    out: list[ManagedEntry] = []
     try:
         for e in entries:
             if not isinstance(e, dict) or e.get("operation") not in ("Apply", "Update"):
@@ -233,7 +244,7 @@ def _decode(entries: Any) -> list[_Entry] | None:
             if not e.get("apiVersion") or e.get("fieldsType") != "FieldsV1":
                 return None
             out.append(
-                _Entry(
+                ManagedEntry(
                     str(e.get("manager") or ""),
                     str(e["operation"]),
                     str(e["apiVersion"]),
@@ -247,11 +258,11 @@ def _decode(entries: Any) -> list[_Entry] | None:
     return out
 
 
-def _sort_key(e: _Entry) -> tuple[str, str, str, str, str]:
+def _sort_key(e: ManagedEntry) -> tuple[str, str, str, str, str]:
     return (e.operation, e.time or "", e.manager, e.api_version, e.subresource)
 
 
-def _cap_updaters(entries: list[_Entry], api_version: str) -> list[_Entry]:
+def _cap_updaters(entries: list[ManagedEntry], api_version: str) -> list[ManagedEntry]:
     """Past ten Update managers, the oldest merge into ``ancient-changes`` (capManagers)."""
     updaters = sorted((e for e in entries if e.operation == "Update"), key=_sort_key)
     if len(updaters) <= _MAX_UPDATE_MANAGERS:
@@ -261,7 +272,7 @@ def _cap_updaters(entries: list[_Entry], api_version: str) -> list[_Entry]:
     for e in excess:
         merged = merged.union(e.fields)
     kept = [e for e in entries if e not in excess]
-    kept.append(_Entry("ancient-changes", "Update", api_version, "", excess[-1].time, merged))
+    kept.append(ManagedEntry("ancient-changes", "Update", api_version, "", excess[-1].time, merged))
     return kept
 
 
@@ -277,32 +288,36 @@ def update_managed_fields(
     now: dt.datetime,
 ) -> list[JsonObj]:
     """The managedFields ``new`` gets when ``manager`` writes it over ``live`` (None: create)."""
-    sent = _decode((new.get("metadata") or {}).get("managedFields"))
-    stored = _decode(((live or {}).get("metadata") or {}).get("managedFields")) or []
+    sent = decode_entries((new.get("metadata") or {}).get("managedFields"))
+    stored = decode_entries(((live or {}).get("metadata") or {}).get("managedFields")) or []
     entries = sent if sent and not subresource else stored
     if live is not None and not entries:
         return []  # an object nobody tracks stays untracked (skipNonApplied)
     lhs = go_shape(_without_managed_fields(live or {"metadata": {}}), struct)
     rhs = go_shape(_without_managed_fields(new), struct)
     cmp = compare(lhs, rhs, struct)
-    reset = FieldSet.of(_RESET.get((resource, subresource), ()))
+    reset = FieldSet.of(RESET.get((resource, subresource), ()))
     changed = cmp.added.union(cmp.modified).recursive_difference(reset)
     gone = cmp.removed.recursive_difference(reset).union(changed)
-    kept: list[_Entry] = []
+    kept: list[ManagedEntry] = []
     for e in entries:
         e.fields = e.fields.difference(gone)
         if not e.fields.empty():
             kept.append(e)
-    mine = changed.difference(_STRIPPED)
+    mine = changed.difference(STRIPPED)
     if not mine.empty():
-        me = _Entry(manager, "Update", api_version, subresource, format_time(now), mine)
+        me = ManagedEntry(manager, "Update", api_version, subresource, format_time(now), mine)
         previous = next((e for e in kept if e.key == me.key), None)
         if previous is not None:
             me.fields = me.fields.union(previous.fields)
             kept.remove(previous)
         kept.append(me)
-    kept = _cap_updaters(kept, api_version)
-    return [e.encode() for e in sorted(kept, key=_sort_key)]
+    return encode_entries(_cap_updaters(kept, api_version))
+
+
+def encode_entries(entries: list[ManagedEntry]) -> list[JsonObj]:
+    """The entries in upstream's order: operation, time, manager, apiVersion, subresource."""
+    return [e.encode() for e in sorted(entries, key=_sort_key)]
 
 
 def _without_managed_fields(obj: JsonObj) -> JsonObj:

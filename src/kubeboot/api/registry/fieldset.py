@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["FieldSet"]
+__all__ = ["FieldSet", "path_element_order"]
 
 _KIND_ORDER = {"f": 0, "k": 1, "v": 2, "i": 3}
 
 
-def _order(pe: str) -> tuple[int, str]:
+def path_element_order(pe: str) -> tuple[int, str]:
+    """Sort key of one path element: field names, then keys, values, indexes."""
     return (_KIND_ORDER.get(pe[:1], 4), pe[2:])
 
 
@@ -117,7 +118,7 @@ class FieldSet:
 
     def to_fields_v1(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for pe in sorted(self.members | self.children.keys(), key=_order):
+        for pe in sorted(self.members | self.children.keys(), key=path_element_order):
             child = self.children.get(pe)
             node = child.to_fields_v1() if child is not None and not child.empty() else {}
             if pe in self.members and node:

@@ -50,11 +50,8 @@ def apply_patch(original: dict[str, Any], patch: Any, patch_type: str) -> dict[s
         if not isinstance(patch, dict):
             raise BadRequest("a strategic merge patch must be a JSON object")
         result = _strategic(original, patch, "")
-    else:
-        raise UnsupportedMediaType(
-            "server-side apply (application/apply-patch+yaml) is not supported by kubeboot; "
-            "use client-side `kubectl apply` (without --server-side)"
-        )
+    else:  # apply patches are not patches: RestService.patch hands them to registry.apply
+        raise UnsupportedMediaType(f"{patch_type} is not a patch type apply_patch applies")
     if not isinstance(result, dict):
         raise BadRequest("the patch must produce a JSON object")
     return result

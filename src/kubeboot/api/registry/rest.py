@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeboot.api.registry import codec
+from kubeboot.api.registry.apply import apply_configuration
 from kubeboot.api.registry.conform import FieldValidation, conform, conform_patched
 from kubeboot.api.registry.defaults import apply_defaults
 from kubeboot.api.registry.deleteoptions import DeleteOptions
@@ -55,6 +56,7 @@ from kubeboot.resources.status import (
     Invalid,
     MethodNotAllowed,
     NotFound,
+    UnsupportedMediaType,
     qualified_resource,
     success_status,
 )
@@ -280,8 +282,10 @@ class RestService:
         dry_run: bool = False,
         manager: str = SERVER_MANAGER,
         validation: FieldValidation | None = None,
+        applied: bool = False,
     ) -> JsonObj:
         """Create ``body``; ``validation`` is the request's fieldValidation (default: Ignore).
+        ``applied``: ``body`` is a server-side apply's result, with its managedFields.
         ``dry_run`` runs every step but the write and returns what would be stored (without a
         resourceVersion, as upstream); ``manager`` owns the fields it set (managedFields)."""
         if "create" not in res.verbs:
@@ -300,7 +304,10 @@ class RestService:
             meta.pop("namespace", None)
         apply_defaults(res.plural, obj)
         schema = kind_schema(res.group, res.gv.version, res.kind)
-        managed = self._managed_fields(res, schema, None, obj, manager, "")
+        if applied:
+            managed = list(meta.get("managedFields") or [])
+        else:
+            managed = self._managed_fields(res, schema, None, obj, manager, "")
         requested_name = str(meta.get("name") or "")
         self.authorize(user, "create", res, namespace, "")
         if res.namespaced:
@@ -496,6 +503,71 @@ class RestService:
             manager=manager,
         )
 
+    async def apply(
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        subresource: str = "",
+        *,
+        manager: str,
+        validation: FieldValidation | None = None,
+        dry_run: bool = False,
+        force: bool = False,
+    ) -> tuple[JsonObj, bool]:
+        """Server-side apply (:mod:`.apply`): (the object, whether it was created — applying
+        to an object that is not there creates it)."""
+        self._check_subresource(res, subresource)
+        fv = validation or FieldValidation("Ignore")
+        self.authorize(user, "patch", res, namespace, name, subresource)
+        schema = kind_schema(res.group, res.gv.version, res.kind)
+        if schema is None:
+            raise UnsupportedMediaType(f"server-side apply is not supported for {res.plural}")
+        _check_applied_kind(res, body)
+        config = conform(res, body, fv)
+        meta = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
+        assert isinstance(meta, dict)
+        if meta.get("name") not in (None, "", name):
+            raise BadRequest(
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL "
+                f"({name})"
+            )
+        config.setdefault("metadata", {})["name"] = name
+
+        def applied(live: JsonObj | None) -> JsonObj:
+            return apply_configuration(
+                live,
+                config,
+                schema,
+                manager=manager,
+                resource=res.plural,
+                subresource=subresource,
+                api_version=res.api_version,
+                now=self.clock.now(),
+                force=force,
+            )
+
+        if await self.store.get(self._key(res, namespace, name)) is None and not subresource:
+            created = await self.create(
+                user, res, namespace, applied(None), dry_run=dry_run, manager=manager, applied=True
+            )
+            return created, True
+        updated = await self._guaranteed_update(
+            user,
+            res,
+            namespace,
+            name,
+            subresource,
+            applied,
+            None,
+            dry_run=dry_run,
+            manager=manager,
+            applied=True,
+        )
+        return updated, False
+
     async def _guaranteed_update(
         self,
         user: UserInfo,
@@ -508,7 +580,9 @@ class RestService:
         *,
         dry_run: bool = False,
         manager: str = SERVER_MANAGER,
+        applied: bool = False,
     ) -> JsonObj:
+        """``applied``: ``mutate`` is a server-side apply, which sets managedFields itself."""
         key = self._key(res, namespace, name)
         strategy = strategy_for(res.plural)
         schema = kind_schema(res.group, res.gv.version, res.kind)
@@ -524,7 +598,10 @@ class RestService:
             if not isinstance(new_meta, dict):
                 raise BadRequest("metadata must be a JSON object")
             apply_defaults(res.plural, new)
-            managed = self._managed_fields(res, schema, current, new, manager, subresource)
+            if applied:
+                managed = list(new_meta.get("managedFields") or [])
+            else:
+                managed = self._managed_fields(res, schema, current, new, manager, subresource)
             await self._admit_mutating(
                 user, res, "update", subresource, namespace, name, new, current
             )
@@ -734,3 +811,18 @@ class RestService:
             except (KeyNotFoundError, RevisionMismatch):
                 continue
         return {**listed, "items": deleted}
+
+
+def _check_applied_kind(res: ResourceInfo, body: Any) -> None:
+    """An apply configuration names exactly the resource's group, version and kind."""
+    fields = body if isinstance(body, dict) else {}
+    api_version = fields.get("apiVersion")
+    kind = fields.get("kind")
+    api_version = api_version if isinstance(api_version, str) else ""
+    kind = kind if isinstance(kind, str) else ""
+    if api_version == res.api_version and kind == res.kind:
+        return
+    group, _, version = api_version.rpartition("/")
+    if api_version.count("/") > 1:
+        group, version = "", ""
+    raise BadRequest(f"invalid object type: {group}/{version}, Kind={kind}")

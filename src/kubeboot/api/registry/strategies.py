@@ -186,16 +186,17 @@ class SecretStrategy(Strategy):
         normalize_secret_data(new)
 
     def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
-        data = obj.get("data") or {}
-        errors = _key_errors(data, "data")
-        if sum(len(base64.b64decode(v)) for v in data.values()) > _MAX_SECRET_BYTES:
-            errors.append(FieldError.too_long("data", _MAX_SECRET_BYTES))
-        errors += _secret_type_errors(obj)
+        """ValidateSecretUpdate's order: what may not change, then the Secret itself."""
+        errors: list[FieldError] = []
         if old is not None:
             if obj.get("type") != old.get("type"):
                 errors.append(FieldError.invalid("type", obj.get("type"), "field is immutable"))
             errors += _immutability_errors(obj, old, ("data",))
-        return errors
+        data = obj.get("data") or {}
+        errors += _key_errors(data, "data")
+        if sum(len(base64.b64decode(v)) for v in data.values()) > _MAX_SECRET_BYTES:
+            errors.append(FieldError.too_long("data", _MAX_SECRET_BYTES))
+        return errors + _secret_type_errors(obj)
 
 
 class ConfigMapStrategy(Strategy):
@@ -206,7 +207,8 @@ class ConfigMapStrategy(Strategy):
         binary = obj.get("binaryData") or {}
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             return [FieldError.invalid("data", None, "must be a map of strings")]
-        errors = _key_errors(data, "data") + _key_errors(binary, "binaryData")
+        errors = _immutability_errors(obj, old, ("data", "binaryData")) if old is not None else []
+        errors += _key_errors(data, "data") + _key_errors(binary, "binaryData")
         _decode_b64_map(binary, "binaryData")
         for key in set(data) & set(binary):
             errors.append(
@@ -215,8 +217,6 @@ class ConfigMapStrategy(Strategy):
         size = sum(len(k) + len(v) for k, v in data.items()) + sum(len(v) for v in binary.values())
         if size > _MAX_SECRET_BYTES:
             errors.append(FieldError.too_long("", _MAX_SECRET_BYTES))
-        if old is not None:
-            errors += _immutability_errors(obj, old, ("data", "binaryData"))
         return errors
 
 
