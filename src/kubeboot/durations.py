@@ -2,7 +2,8 @@
 
 * :func:`parse_go_duration` is Go's ``time.ParseDuration`` (``8760h``, ``1h30m``, ``90s``),
   the syntax of kubeadm's ``--ttl`` and kube-controller-manager's
-  ``--cluster-signing-duration``;
+  ``--cluster-signing-duration``; :func:`format_go_duration` is ``Duration.String()``
+  (``87600h0m0s``), as kubeadm writes durations into its configuration;
 * :func:`human_duration` is apimachinery's ``duration.HumanDuration`` (kubectl's AGE column);
 * :func:`short_human_duration` is ``duration.ShortHumanDuration`` (kubeadm's TTL column).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-__all__ = ["human_duration", "parse_go_duration", "short_human_duration"]
+__all__ = ["format_go_duration", "human_duration", "parse_go_duration", "short_human_duration"]
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -35,6 +36,35 @@ def parse_go_duration(text: str) -> dt.timedelta:
     if not body:
         raise ValueError(f'time: invalid duration "{text}"')
     return dt.timedelta(seconds=sign * seconds)
+
+
+def _trimmed(whole: int, frac: int, digits: int) -> str:
+    """``whole.frac`` with ``frac`` zero-padded to ``digits`` and trailing zeros dropped."""
+    fraction = f"{frac:0{digits}d}".rstrip("0") if frac else ""
+    return f"{whole}.{fraction}" if fraction else str(whole)
+
+
+def format_go_duration(delta: dt.timedelta) -> str:
+    """Go's ``time.Duration.String()``: ``0s``, ``1.5ms``, ``90s`` → ``1m30s``, ``1h0m0s``."""
+    ns = (delta // dt.timedelta(microseconds=1)) * 1000
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if ns == 0:
+        return "0s"
+    if ns < 1_000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000:
+        return f"{sign}{_trimmed(ns // 1_000, ns % 1_000, 3)}µs"
+    if ns < 1_000_000_000:
+        return f"{sign}{_trimmed(ns // 1_000_000, ns % 1_000_000, 6)}ms"
+    hours, rest = divmod(ns, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{_trimmed(rest // 1_000_000_000, rest % 1_000_000_000, 9)}s"
+    if hours or minutes:
+        text = f"{minutes}m{text}"
+    if hours:
+        text = f"{hours}h{text}"
+    return sign + text
 
 
 def short_human_duration(delta: dt.timedelta) -> str:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from kubeboot.durations import human_duration, parse_go_duration
+from kubeboot.durations import format_go_duration, human_duration, parse_go_duration
 
 
 @pytest.mark.parametrize("text", ["", "h", "1", "1d", "1h 30m", "--1h", "1.5.2h", "+"])
@@ -54,3 +54,25 @@ def test_go_durations(text: str, seconds: float) -> None:
 )
 def test_human_duration(seconds: int, text: str) -> None:
     assert human_duration(dt.timedelta(seconds=seconds)) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (0.000001, "1µs"),
+        (0.0015, "1.5ms"),
+        (1.5, "1.5s"),
+        (59, "59s"),
+        (90, "1m30s"),
+        (300, "5m0s"),
+        (3600, "1h0m0s"),
+        (61.25, "1m1.25s"),
+        (87600 * 3600, "87600h0m0s"),
+        (-90, "-1m30s"),
+    ],
+)
+def test_format_go_duration_is_durations_string(seconds: float, text: str) -> None:
+    assert format_go_duration(dt.timedelta(seconds=seconds)) == text
+    if seconds >= 1:
+        assert parse_go_duration(text) == dt.timedelta(seconds=seconds)

@@ -10,7 +10,7 @@ upstream's message:
   ``sign`` the same way;
 * ``CertificateSubjectRestriction``: a ``kube-apiserver-client`` CSR asking for
   ``system:masters`` is refused at creation;
-* ``NodeRestriction``: a node writes only its own Node object.
+* ``NodeRestriction``: a node writes only its own Node object and its own CSINode.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Any
 
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.auth.node import node_restriction
+from kubeboot.auth.node_scoped import csinode_restriction
 from kubeboot.pki.csr import subject_restriction_error
 from kubeboot.resources.registry import ResourceInfo
-from kubeboot.resources.status import Forbidden
+from kubeboot.resources.status import Forbidden, qualified_resource
 
 __all__ = ["AdmissionHook", "CsrAdmission", "node_restriction_admission", "signer_allowed"]
 
@@ -108,9 +109,19 @@ async def node_restriction_admission(
     obj: JsonObj,
     old: JsonObj | None,
 ) -> None:
+    name = str(((old or obj).get("metadata") or {}).get("name") or "")
+    if (res.group, res.plural) == ("storage.k8s.io", "csinodes"):
+        reason = csinode_restriction(user, name)
+        if reason is not None:
+            raise Forbidden(
+                f'{qualified_resource(res.plural, res.group)} "{name}" is forbidden: {reason}',
+                name=name,
+                group=res.group,
+                kind=res.plural,
+            )
+        return
     if res.group != "" or res.plural != "nodes":
         return
-    name = str(((old or obj).get("metadata") or {}).get("name") or "")
     message = node_restriction(user, name)
     if message is not None:
         raise Forbidden(message)

@@ -137,6 +137,12 @@ def _node_rules() -> list[Obj]:
         _rule(["create", "delete", "get", "patch", "update"], ["coordination.k8s.io"], ["leases"]),
         _rule(["get"], ["storage.k8s.io"], ["volumeattachments"]),
         _rule(["create"], [""], ["serviceaccounts/token"]),
+        # The kinds kubeboot serves for a real kubelet (upstream's rules, same order).
+        _rule(["get", "list", "watch"], ["storage.k8s.io"], ["csidrivers"]),
+        _rule(["create", "delete", "get", "patch", "update"], ["storage.k8s.io"], ["csinodes"]),
+        _rule(_READ, ["node.k8s.io"], ["runtimeclasses"]),
+        _rule(["deletecollection"], ["resource.k8s.io"], ["resourceslices"]),
+        _rule(["create", "get", "list", "watch"], [_CERTS], ["podcertificaterequests"]),
     ]
 
 

@@ -68,6 +68,10 @@ class Attributes:
     subresource: str = ""
     name: str = ""
     path: str = ""
+    # A list/watch/deletecollection's field selector as (field, "=" or "!=", value) terms,
+    # upstream's ``GetFieldSelector()``: the Node authorizer lets a node list its own pods
+    # (``spec.nodeName=<node>``) and nothing wider.
+    field_selector: tuple[tuple[str, str, str], ...] = ()
 
 
 class Verdict(Enum):

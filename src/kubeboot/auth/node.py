@@ -8,6 +8,8 @@ upstream's ``node_authorizer.go`` cut down to what exists here:
   "no relationship found", ``list``/``watch`` "can only get individual resources of this
   type", as upstream does for an unrelated object.
 * Leases only in ``kube-node-lease`` and only the one named after the node.
+* CSINodes, Pods, ResourceSlices and PodCertificateRequests: only the node's own
+  (``kubeboot.auth.node_scoped``).
 * Nodes: create/update/patch are allowed here (NodeRestriction limits them to the node's own
   object); a read that names a Node must name the node's own (upstream's
   ``AuthorizeNodeWithSelectors``, stable and on since 1.34: "node 'a' cannot read 'b', only
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from kubeboot.auth.defaults import default_cluster_roles
 from kubeboot.auth.interface import Attributes, Decision, UserInfo, Verdict
+from kubeboot.auth.node_scoped import SCOPED_RULES
 from kubeboot.auth.rbac import PolicyRule, rule_allows
 from kubeboot.auth.users import NODE_USER_PREFIX, NODES_GROUP, node_name_of
 
@@ -79,6 +82,9 @@ class NodeAuthorizer:
                 )
             if resource == ("coordination.k8s.io", "leases"):
                 return self._lease(node, attrs)
+            scoped = SCOPED_RULES.get(resource)
+            if scoped is not None:
+                return scoped(node, attrs)
             if resource == ("", "nodes") and attrs.verb in ("get", "list", "watch"):
                 if not attrs.name:
                     return Decision(

@@ -11,6 +11,11 @@ from pathlib import Path
 
 import click
 
+from kubeboot.api.registry.kubernetes_service import (
+    DEFAULT_SERVICE_CIDR,
+    ServiceCidrError,
+    parse_service_cidrs,
+)
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.eventloop import loop_factory
 from kubeboot.cli.flagtypes import GoDuration, etcd_client_options, split_csv
@@ -180,6 +185,17 @@ def _signer_files(
     help="Longest validity of signed certificates (Go duration).",
 )
 @click.option(
+    "--service-cluster-ip-range",
+    default=DEFAULT_SERVICE_CIDR,
+    help="CIDR of Service addresses: its first address is the default/kubernetes Service's "
+    "ClusterIP, its tenth the clusterDNS in kube-system/kubelet-config (kubeadm's default).",
+)
+@click.option(
+    "--cluster-name",
+    default="kubernetes",
+    help="The cluster's name, published as clusterName in kube-system/kubeadm-config.",
+)
+@click.option(
     "--leader-elect/--no-leader-elect",
     default=True,
     help="Run controllers only on the Lease holder.",
@@ -225,6 +241,8 @@ def server(
     token_auth_file: Path | None,
     controllers: str,
     cluster_signing_duration: dt.timedelta,
+    service_cluster_ip_range: str,
+    cluster_name: str,
     leader_elect: bool,
     workers: int,
     verbose: int,
@@ -283,6 +301,8 @@ def server(
         token_auth_file=token_auth_file,
         controllers=split_csv(controllers),
         cluster_signing_duration=cluster_signing_duration,
+        service_cluster_ip_range=service_cluster_ip_range,
+        cluster_name=cluster_name,
         leader_elect=leader_elect,
         workers=workers,
         signer_files=_signer_files(signer_flags, cluster_signing_cert_file),
@@ -292,6 +312,10 @@ def server(
     except ControllersFlagError as exc:
         raise click.BadParameter(str(exc), param_hint="--controllers") from exc
     _check_auth_flags(config)
+    try:
+        parse_service_cidrs(service_cluster_ip_range)
+    except ServiceCidrError as exc:
+        raise click.BadParameter(str(exc), param_hint="--service-cluster-ip-range") from exc
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(_run(config))
 

@@ -22,20 +22,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from kubeboot.clock import SystemClock
-from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.csr import build_csr
-from kubeboot.pki.keys import dump_private_key_pem, generate_private_key
+from kubeboot.pki.keys import generate_private_key
 from tests.conftest import (
     RunningServer,
     admin_ssl_context,
-    anonymous_ssl_context,
+    call_as,
+    cluster_ca,
     in_process_server,
+    node_ssl_context,
 )
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
@@ -52,42 +52,6 @@ async def running(tmp_path: Path) -> AsyncIterator[RunningServer]:
     tokens.write_text(f"{BOB_TOKEN},bob,uid-bob\n")
     async with in_process_server(tmp_path / "data", token_auth_file=tokens) as running:
         yield running
-
-
-def _ca(running: RunningServer) -> CertificateAuthority:
-    pki = running.data_dir / "pki"
-    return CertificateAuthority.load(pki / "ca.crt", pki / "ca.key")
-
-
-def _node_ctx(running: RunningServer, node: str) -> ssl.SSLContext:
-    cert, key = _ca(running).issue_client_cert(
-        common_name=f"system:node:{node}", organizations=["system:nodes"], clock=SystemClock()
-    )
-    crt = running.data_dir / f"{node}.crt"
-    pem = running.data_dir / f"{node}.key"
-    crt.write_bytes(cert.public_bytes(encoding=_PEM))
-    pem.write_bytes(dump_private_key_pem(key))
-    ctx = anonymous_ssl_context(running)
-    ctx.load_cert_chain(str(crt), str(pem))
-    return ctx
-
-
-async def _call(
-    running: RunningServer,
-    method: str,
-    path: str,
-    body: Any = None,
-    *,
-    ctx: ssl.SSLContext | None = None,
-    token: str | None = None,
-) -> tuple[int, dict[str, Any]]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    connector = aiohttp.TCPConnector(ssl=ctx or anonymous_ssl_context(running))
-    async with (
-        aiohttp.ClientSession(connector=connector) as session,
-        session.request(method, running.url + path, json=body, headers=headers) as resp,
-    ):
-        return resp.status, await resp.json(content_type=None)
 
 
 def _admin(running: RunningServer) -> ssl.SSLContext:
@@ -117,60 +81,60 @@ CLIENT_USAGES = ["digital signature", "client auth"]
 
 
 async def test_a_node_touches_only_its_own_objects(running: RunningServer) -> None:
-    a = _node_ctx(running, "a")
+    a = node_ssl_context(running, "a")
     admin = _admin(running)
-    assert (await _call(running, "POST", NODES, _node("b"), ctx=admin))[0] == 201
-    status, created = await _call(running, "POST", NODES, _node("a"), ctx=a)
+    assert (await call_as(running, "POST", NODES, _node("b"), ctx=admin))[0] == 201
+    status, created = await call_as(running, "POST", NODES, _node("a"), ctx=a)
     assert status == 201, created
-    status, own = await _call(running, "GET", f"{NODES}/a", ctx=a)
+    status, own = await call_as(running, "GET", f"{NODES}/a", ctx=a)
     assert status == 200
     own["metadata"]["labels"] = {"ready": "yes"}
-    assert (await _call(running, "PUT", f"{NODES}/a", own, ctx=a))[0] == 200
+    assert (await call_as(running, "PUT", f"{NODES}/a", own, ctx=a))[0] == 200
 
-    status, err = await _call(running, "GET", f"{NODES}/b", ctx=a)
+    status, err = await call_as(running, "GET", f"{NODES}/b", ctx=a)
     assert status == 403
     assert "node 'a' cannot read 'b', only its own Node object" in err["message"]
-    _, other = await _call(running, "GET", f"{NODES}/b", ctx=admin)
+    _, other = await call_as(running, "GET", f"{NODES}/b", ctx=admin)
     other["metadata"]["labels"] = {"hijacked": "yes"}
-    status, err = await _call(running, "PUT", f"{NODES}/b", other, ctx=a)
+    status, err = await call_as(running, "PUT", f"{NODES}/b", other, ctx=a)
     assert status == 403
     assert err["message"].endswith('node "a" is not allowed to modify node "b"')
 
     # list/watch name the Node through metadata.name, as upstream's RequestInfo does.
-    status, listed = await _call(running, "GET", f"{NODES}?fieldSelector=metadata.name=a", ctx=a)
+    status, listed = await call_as(running, "GET", f"{NODES}?fieldSelector=metadata.name=a", ctx=a)
     assert status == 200
     assert [n["metadata"]["name"] for n in listed["items"]] == ["a"]
-    status, err = await _call(running, "GET", NODES, ctx=a)
+    status, err = await call_as(running, "GET", NODES, ctx=a)
     assert status == 403
     assert "can only list its own Node object" in err["message"]
-    status, err = await _call(running, "GET", f"{NODES}?fieldSelector=metadata.name=b", ctx=a)
+    status, err = await call_as(running, "GET", f"{NODES}?fieldSelector=metadata.name=b", ctx=a)
     assert status == 403
-    status, err = await _call(running, "GET", f"{NODES}?watch=true", ctx=a)
+    status, err = await call_as(running, "GET", f"{NODES}?watch=true", ctx=a)
     assert status == 403
     assert "can only watch its own Node object" in err["message"]
-    status, err = await _call(running, "POST", NODES, _node("c"), ctx=a)
+    status, err = await call_as(running, "POST", NODES, _node("c"), ctx=a)
     assert status == 403 and 'node "a" is not allowed to modify node "c"' in err["message"]
-    assert (await _call(running, "DELETE", f"{NODES}/b", ctx=a))[0] == 403
-    status, err = await _call(running, "GET", "/api/v1/namespaces/kube-system/secrets/x", ctx=a)
+    assert (await call_as(running, "DELETE", f"{NODES}/b", ctx=a))[0] == 403
+    status, err = await call_as(running, "GET", "/api/v1/namespaces/kube-system/secrets/x", ctx=a)
     assert status == 403 and "no relationship found between node 'a'" in err["message"]
 
 
 async def _conditions(running: RunningServer, name: str) -> list[str]:
-    _, obj = await _call(running, "GET", f"{CSRS}/{name}", ctx=_admin(running))
+    _, obj = await call_as(running, "GET", f"{CSRS}/{name}", ctx=_admin(running))
     return [c["type"] for c in (obj.get("status") or {}).get("conditions") or []]
 
 
 async def test_a_node_may_ask_for_another_name_but_the_approver_refuses(
     running: RunningServer,
 ) -> None:
-    a = _node_ctx(running, "a")
+    a = node_ssl_context(running, "a")
     asks_b = _csr("a-asks-b", "system:node:b", KUBELET_CLIENT, CLIENT_USAGES)
-    status, other = await _call(running, "POST", CSRS, asks_b, ctx=a)
+    status, other = await call_as(running, "POST", CSRS, asks_b, ctx=a)
     assert status == 201, other
     assert other["spec"]["username"] == "system:node:a"  # the server records who asked
     assert "system:nodes" in other["spec"]["groups"]
     renews = _csr("a-renews", "system:node:a", KUBELET_CLIENT, CLIENT_USAGES)
-    status, own = await _call(running, "POST", CSRS, renews, ctx=a)
+    status, own = await call_as(running, "POST", CSRS, renews, ctx=a)
     assert status == 201, own
     deadline = time.monotonic() + 10
     while "Approved" not in await _conditions(running, "a-renews"):
@@ -179,12 +143,12 @@ async def test_a_node_may_ask_for_another_name_but_the_approver_refuses(
     await asyncio.sleep(0.3)  # the approver has seen both; the other stays pending
     assert await _conditions(running, "a-asks-b") == []
     # a node reads CSRs back (the agent waits on its own) but cannot approve any
-    status, got = await _call(running, "GET", f"{CSRS}/a-asks-b", ctx=a)
+    status, got = await call_as(running, "GET", f"{CSRS}/a-asks-b", ctx=a)
     assert status == 200
     got.setdefault("status", {})["conditions"] = [
         {"type": "Approved", "status": "True", "reason": "Self", "message": "x"}
     ]
-    status, err = await _call(running, "PUT", f"{CSRS}/a-asks-b/approval", got, ctx=a)
+    status, err = await call_as(running, "PUT", f"{CSRS}/a-asks-b/approval", got, ctx=a)
     assert status == 403
     assert 'cannot update resource "certificatesigningrequests/approval"' in err["message"]
 
@@ -197,8 +161,8 @@ async def _bind(running: RunningServer, name: str, rules: list[dict[str, Any]]) 
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}],
     }
-    assert (await _call(running, "POST", f"{RBAC}/clusterroles", role, ctx=admin))[0] == 201
-    status, body = await _call(running, "POST", f"{RBAC}/clusterrolebindings", binding, ctx=admin)
+    assert (await call_as(running, "POST", f"{RBAC}/clusterroles", role, ctx=admin))[0] == 201
+    status, body = await call_as(running, "POST", f"{RBAC}/clusterrolebindings", binding, ctx=admin)
     assert status == 201, body
 
 
@@ -208,7 +172,7 @@ async def _until_status(
     """RBAC follows a watch: retry briefly until a new binding is visible."""
     deadline = time.monotonic() + 5
     while True:
-        status, got = await _call(running, method, path, body, token=BOB_TOKEN)
+        status, got = await call_as(running, method, path, body, token=BOB_TOKEN)
         if status == want:
             return got
         assert time.monotonic() < deadline, (status, got)
@@ -217,7 +181,7 @@ async def _until_status(
 
 async def test_approve_and_sign_need_the_signer_verbs(running: RunningServer) -> None:
     admin = _admin(running)
-    status, csr = await _call(
+    status, csr = await call_as(
         running, "POST", CSRS, _csr("custom", "bob-client", SIGNER, CLIENT_USAGES), ctx=admin
     )
     assert status == 201, csr
@@ -236,7 +200,7 @@ async def test_approve_and_sign_need_the_signer_verbs(running: RunningServer) ->
             }
         ],
     )
-    _, csr = await _call(running, "GET", f"{CSRS}/custom", ctx=admin)
+    _, csr = await call_as(running, "GET", f"{CSRS}/custom", ctx=admin)
     csr["status"] = {
         "conditions": [{"type": "Approved", "status": "True", "reason": "Ok", "message": "m"}]
     }
@@ -259,7 +223,7 @@ async def test_approve_and_sign_need_the_signer_verbs(running: RunningServer) ->
     assert [c["type"] for c in approved["status"]["conditions"]] == ["Approved"]
 
     request = x509.load_pem_x509_csr(base64.b64decode(approved["spec"]["request"]))
-    cert = _ca(running).sign_request(
+    cert = cluster_ca(running).sign_request(
         request, usages=CLIENT_USAGES, ttl=dt.timedelta(hours=1), clock=SystemClock()
     )
     approved["status"]["certificate"] = base64.b64encode(cert.public_bytes(_PEM)).decode()

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from kubeboot.api.endpoints.fieldvalidation import enforce_field_validation
 from kubeboot.api.endpoints.http_io import json_response, read_body
+from kubeboot.api.endpoints.protobuf import PROTOBUF, decode_protobuf_object
 from kubeboot.api.endpoints.requestinfo import RequestInfo
 from kubeboot.api.endpoints.tables import to_table, wants_table
 from kubeboot.api.registry.listwatch import ListOptions, WatchOptions, bookmark_event
@@ -113,7 +114,7 @@ async def handle_resource(
     if info.verb not in res.verbs and not (
         info.subresource and info.verb in ("get", "update", "patch")
     ):
-        raise MethodNotAllowed(f"{info.verb} is not supported on {res.plural}")
+        raise MethodNotAllowed(res.verb_refused(info.verb))
     ns = info.namespace if res.namespaced else None
     verb = info.verb
 
@@ -167,7 +168,9 @@ async def handle_resource(
         uid = rv = None
         if request.can_read_body:
             raw = await request.content.read(64 * 1024)
-            if raw.strip():
+            if raw.strip() and request.content_type == PROTOBUF:
+                opts = decode_protobuf_object(raw)  # a kubelet's typed client sends protobuf
+            elif raw.strip():
                 try:
                     opts = json.loads(raw)
                 except ValueError as exc:

@@ -1,7 +1,8 @@
 """Decoding ``application/vnd.kubernetes.protobuf`` request bodies into JSON objects.
 
 kubectl's typed clients (``certificate approve|deny``, ``auth can-i``, ``auth whoami``) and a
-kubelet (its default ``--kube-api-content-type``: Node, Lease, Event) send protobuf bodies and
+kubelet (its default ``--kube-api-content-type``: Node, Lease, Event, CSINode, DeleteOptions)
+send protobuf bodies and
 accept JSON answers, and client-go has no JSON fallback for protobuf (server-facts §8.6). So
 the server decodes the envelope (magic ``k8s\\0`` + ``runtime.Unknown``) and, for the kinds
 those clients send, the message itself, using the field numbers of upstream's
@@ -291,6 +292,39 @@ _SCHEMAS: dict[str, Schema] = {
     },
     "EventSource": {1: ("component", "string"), 2: ("host", "string")},
     "EventSeries": {1: ("count", "int"), 2: ("lastObservedTime", "microtime")},
+    # storage.k8s.io/v1 CSINode: a kubelet creates and updates its own at start.
+    "CSINode": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "CSINodeSpec"),
+        3: ("status", "CSINodeStatus"),
+    },
+    "CSINodeSpec": {1: ("drivers", "CSINodeDriver[]")},
+    "CSINodeDriver": {
+        1: ("name", "string"),
+        2: ("nodeID", "string"),
+        3: ("topologyKeys", "strings"),
+        4: ("allocatable", "VolumeNodeResources"),
+    },
+    "VolumeNodeResources": {1: ("count", "int*")},
+    "CSINodeStatus": {1: ("storageHealth", "StorageHealth[]")},
+    "StorageHealth": {1: ("name", "string"), 2: ("healthConditions", "StorageHealthCondition[]")},
+    "StorageHealthCondition": {
+        1: ("status", "string"),
+        2: ("reason", "string"),
+        3: ("message", "string"),
+        4: ("accessMode", "string*"),
+        5: ("volumeMode", "string*"),
+    },
+    # meta/v1 DeleteOptions: client-go sends it as the body of every delete.
+    "DeleteOptions": {
+        1: ("gracePeriodSeconds", "int*"),
+        2: ("preconditions", "Preconditions"),
+        3: ("orphanDependents", "bool*"),
+        4: ("propagationPolicy", "string*"),
+        5: ("dryRun", "strings"),
+        6: ("ignoreStoreReadErrorWithClusterBreakingPotential", "bool*"),
+    },
+    "Preconditions": {1: ("uid", "string*"), 2: ("resourceVersion", "string*")},
     "Unknown": {1: ("typeMeta", "TypeMeta"), 2: ("raw", "bytes")},
     "TypeMeta": {1: ("apiVersion", "string"), 2: ("kind", "string")},
     "Time": {1: ("seconds", "int*"), 2: ("nanos", "int")},

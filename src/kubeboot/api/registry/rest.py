@@ -36,8 +36,10 @@ from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.clock import Clock, format_time
 from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import (
+    AlreadyExists,
     BadRequest,
     Conflict,
+    FieldError,
     Forbidden,
     Invalid,
     MethodNotAllowed,
@@ -97,6 +99,7 @@ class RestService:
         namespace: str | None,
         name: str = "",
         subresource: str = "",
+        field_selector: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
         attrs = Attributes(
             user=user,
@@ -107,6 +110,7 @@ class RestService:
             resource=res.plural,
             subresource=subresource,
             name=name,
+            field_selector=field_selector,
         )
         decision = self.authorizer.authorize(attrs)
         if not decision.allowed:
@@ -132,6 +136,13 @@ class RestService:
     ) -> None:
         for hook in self.admission:
             await hook(user, res, verb, subresource, obj, old)
+
+    @staticmethod
+    def _check_verb(res: ResourceInfo, verb: str) -> None:
+        """Clients may use only the verbs the table serves (kinds kubeboot serves read-only
+        refuse writes with a 405 that says why); :meth:`publish` is the server's own way in."""
+        if verb not in res.verbs:
+            raise MethodNotAllowed(res.verb_refused(verb))
 
     def _check_subresource(self, res: ResourceInfo, subresource: str) -> None:
         if subresource and subresource not in res.subresources:
@@ -172,8 +183,12 @@ class RestService:
     async def create(
         self, user: UserInfo, res: ResourceInfo, namespace: str | None, body: Any
     ) -> JsonObj:
-        if "create" not in res.verbs:
-            raise MethodNotAllowed(f"create is not supported on {res.plural}")
+        self._check_verb(res, "create")
+        return await self._create(user, res, namespace, body)
+
+    async def _create(
+        self, user: UserInfo, res: ResourceInfo, namespace: str | None, body: Any
+    ) -> JsonObj:
         obj = codec.copy_object(self._check_body(res, body))
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
@@ -232,14 +247,28 @@ class RestService:
         sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
         # As upstream's RequestInfo: a metadata.name field selector names the object, so a
         # node may list/watch its own Node and nothing else.
-        self.authorize(user, "list", res, namespace, sel.fields.exact_name() or "")
+        self.authorize(
+            user,
+            "list",
+            res,
+            namespace,
+            sel.fields.exact_name() or "",
+            field_selector=sel.fields.requirements(),
+        )
         return await list_objects(self.store, res, namespace, sel, opts)
 
     async def watch(
         self, user: UserInfo, res: ResourceInfo, namespace: str | None, opts: WatchOptions
     ) -> WatchStream:
         sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
-        self.authorize(user, "watch", res, namespace, sel.fields.exact_name() or "")
+        self.authorize(
+            user,
+            "watch",
+            res,
+            namespace,
+            sel.fields.exact_name() or "",
+            field_selector=sel.fields.requirements(),
+        )
         return await open_watch(self.store, res, namespace, sel, opts)
 
     # ---- update / patch ------------------------------------------------------------------
@@ -254,6 +283,8 @@ class RestService:
         subresource: str = "",
     ) -> JsonObj:
         self._check_subresource(res, subresource)
+        if not subresource:
+            self._check_verb(res, "update")
         obj = self._check_body(res, body)
         meta = obj.get("metadata") or {}
         if meta.get("name") not in (None, name):
@@ -268,6 +299,18 @@ class RestService:
             )
         self.authorize(user, "update", res, namespace, name, subresource)
         precondition = parse_resource_version(meta.get("resourceVersion"))
+        if precondition is None and not strategy_for(res.plural).allow_unconditional_update:
+            # Upstream's Store.Update: the kind is named by its resource here, as upstream does.
+            raise Invalid.of(
+                res.plural,
+                res.group,
+                name,
+                [
+                    FieldError.invalid(
+                        "metadata.resourceVersion", 0, "must be specified for an update"
+                    )
+                ],
+            )
 
         def mutate(current: JsonObj) -> JsonObj:
             return codec.copy_object(obj)
@@ -287,6 +330,8 @@ class RestService:
         subresource: str = "",
     ) -> JsonObj:
         self._check_subresource(res, subresource)
+        if not subresource:
+            self._check_verb(res, "patch")
         self.authorize(user, "patch", res, namespace, name, subresource)
         precondition: int | None = None
         if isinstance(patch, dict):
@@ -304,6 +349,37 @@ class RestService:
         return await self._guaranteed_update(
             user, res, namespace, name, subresource, mutate, precondition
         )
+
+    async def publish(
+        self, user: UserInfo, res: ResourceInfo, namespace: str | None, desired: JsonObj
+    ) -> tuple[JsonObj, bool]:
+        """Create or correct an object the API server itself owns: (stored object, changed).
+
+        Upstream's apiserver writes such objects (the ``default/kubernetes`` Service) from its
+        own controllers, beside the REST verbs; here they take the normal path (defaulting,
+        validation, admission, concurrency) minus the verb gate, so a kind clients may only
+        read can still hold them. ``desired``'s top-level fields other than ``metadata``
+        replace the stored ones; labels and annotations are merged in; nothing else changes.
+        """
+        name = str(desired["metadata"]["name"])
+        try:
+            return await self._create(user, res, namespace, desired), True
+        except AlreadyExists:
+            pass
+
+        def mutate(current: JsonObj) -> JsonObj:
+            for key, value in desired.items():
+                if key != "metadata":
+                    current[key] = codec.copy_object(value)
+            meta = current["metadata"]
+            for key in ("labels", "annotations"):
+                if desired["metadata"].get(key):
+                    meta[key] = {**(meta.get(key) or {}), **desired["metadata"][key]}
+            return current
+
+        before = await self.get(user, res, namespace, name)
+        after = await self._guaranteed_update(user, res, namespace, name, "", mutate, None)
+        return after, after != before
 
     async def _guaranteed_update(
         self,
@@ -367,6 +443,7 @@ class RestService:
         uid: str | None = None,
         resource_version: str | None = None,
     ) -> JsonObj:
+        self._check_verb(res, "delete")
         self.authorize(user, "delete", res, namespace, name)
         if res is NAMESPACES and name in _PROTECTED_NAMESPACES:
             raise Forbidden(
@@ -424,10 +501,14 @@ class RestService:
     async def delete_collection(
         self, user: UserInfo, res: ResourceInfo, namespace: str | None, opts: ListOptions
     ) -> JsonObj:
-        if "deletecollection" not in res.verbs:
-            raise MethodNotAllowed(f"deletecollection is not supported on {res.plural}")
-        self.authorize(user, "deletecollection", res, namespace)
-        listed = await self.list(user, res, namespace, opts)
+        self._check_verb(res, "deletecollection")
+        sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
+        # One decision, on deletecollection (as upstream): a node may delete its own
+        # ResourceSlices (spec.nodeName=<node>) without being allowed to list anything.
+        self.authorize(
+            user, "deletecollection", res, namespace, field_selector=sel.fields.requirements()
+        )
+        listed = await list_objects(self.store, res, namespace, sel, opts)
         deleted = []
         for obj in listed["items"]:
             meta = obj["metadata"]

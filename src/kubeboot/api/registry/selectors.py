@@ -177,6 +177,10 @@ class FieldSelector:
     def matches(self, obj: dict[str, Any]) -> bool:
         return all(t.matches(obj) for t in self.terms)
 
+    def requirements(self) -> tuple[tuple[str, str, str], ...]:
+        """The terms as authorization sees them: ``==`` is ``=``, as upstream's Requirements."""
+        return tuple((t.field, "!=" if t.negate else "=", t.value) for t in self.terms)
+
     def without_name(self, name: str) -> FieldSelector:
         """This selector minus its ``metadata.name=<name>`` terms.
 

@@ -7,6 +7,7 @@ here without either importing the other's user.
 
 from __future__ import annotations
 
+from kubeboot.api.registry.csinode_strategy import CSINodeStrategy
 from kubeboot.api.registry.csr_strategy import CSRStrategy
 from kubeboot.api.registry.strategies import (
     ConfigMapStrategy,
@@ -34,6 +35,7 @@ _table: dict[str, Strategy] = {
     "rolebindings": RoleBindingStrategy(),
     "clusterrolebindings": RoleBindingStrategy(),
     "leases": LeaseStrategy(),
+    "csinodes": CSINodeStrategy(),
 }
 
 

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubeboot.api.registry.kubernetes_service import DEFAULT_SERVICE_CIDR
+
 __all__ = ["ServerConfig"]
 
 
@@ -46,6 +48,10 @@ class ServerConfig:
     # signerName -> (cert, key) from --cluster-signing-<signer>-{cert,key}-file
     signer_files: dict[str, tuple[Path, Path]] = field(default_factory=dict)
     leader_elect: bool = True
+    # What the cluster publishes about itself: the default/kubernetes Service's range and
+    # kubeadm's ClusterConfiguration (kube-apiserver's and kube-controller-manager's flags).
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
+    cluster_name: str = "kubernetes"
     # 0: this process serves HTTPS; N: N worker processes do (kubeboot.api.server.workers)
     workers: int = 0
     extra: dict[str, object] = field(default_factory=dict)
