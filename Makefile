@@ -16,8 +16,8 @@ run: $(STAMP)
 	$(BIN)/kubeboot server --data-dir ./kubeboot-data
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench hack
+	$(BIN)/ruff format --check src tests bench hack
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -1,9 +1,14 @@
 """Go and apimachinery duration formats, so flags and columns read as upstream's do.
 
-* :func:`parse_go_duration` is Go's ``time.ParseDuration`` (``8760h``, ``1h30m``, ``90s``),
-  the syntax of kubeadm's ``--ttl`` and kube-controller-manager's
-  ``--cluster-signing-duration``; :func:`format_go_duration` is ``Duration.String()``
-  (``87600h0m0s``), as kubeadm writes durations into its configuration;
+* :func:`parse_go_duration_ns` is Go's ``time.ParseDuration``, byte for byte: a sign, then
+  one or more ``<decimal><unit>`` parts (``8760h``, ``1h30m``, ``.5s``, ``-1.5h``), units
+  ``ns us µs μs ms s m h``, a bare ``0`` is zero, no blanks, int64 nanoseconds with Go's
+  overflow rules, and Go's error texts (``time: missing unit in duration "25"``). Every
+  duration flag (``--ttl``, ``--cluster-signing-duration``, ``--bootstrap-timeout``…) and
+  every ``metav1.Duration`` in a config file goes through it;
+* :func:`parse_go_duration` is the same as a :class:`datetime.timedelta` (microseconds:
+  sub-microsecond parts are truncated toward zero);
+* :func:`format_go_duration` is ``time.Duration.String`` (``24h0m0s``, ``1.5s``, ``300ms``);
 * :func:`human_duration` is apimachinery's ``duration.HumanDuration`` (kubectl's AGE column);
 * :func:`short_human_duration` is ``duration.ShortHumanDuration`` (kubeadm's TTL column).
 """
@@ -11,60 +16,184 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-__all__ = ["format_go_duration", "human_duration", "parse_go_duration", "short_human_duration"]
+__all__ = [
+    "format_go_duration",
+    "human_duration",
+    "parse_go_duration",
+    "parse_go_duration_ns",
+    "short_human_duration",
+    "timedelta_ns",
+]
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_NS_PER_US = 1_000
+_UNITS: dict[bytes, int] = {
+    b"ns": 1,
+    b"us": 1_000,
+    "µ".encode() + b"s": 1_000,  # U+00B5 micro sign
+    "μ".encode() + b"s": 1_000,  # U+03BC Greek small letter mu
+    b"ms": 1_000_000,
+    b"s": 1_000_000_000,
+    b"m": 60_000_000_000,
+    b"h": 3_600_000_000_000,
+}
+_TWO_63 = 1 << 63
+_DIGITS = b"0123456789"
+
+
+def _go_quote(text: bytes) -> str:
+    """Go's ``time.quote``: printable ASCII as is (``"`` and ``\\`` escaped), other bytes \\xNN."""
+    out = ['"']
+    for byte in text:
+        if byte >= 0x80 or byte < 0x20:
+            out.append(f"\\x{byte:02x}")
+        else:
+            if byte in b'"\\':
+                out.append("\\")
+            out.append(chr(byte))
+    out.append('"')
+    return "".join(out)
+
+
+def _leading_int(s: bytes) -> tuple[int, bytes]:
+    """Go's ``leadingInt``: the leading digits; ValueError past 1<<63."""
+    x, i = 0, 0
+    while i < len(s) and s[i] in _DIGITS:
+        if x > _TWO_63 // 10:
+            raise ValueError
+        x = x * 10 + s[i] - 48
+        if x > _TWO_63:
+            raise ValueError
+        i += 1
+    return x, s[i:]
+
+
+def _leading_fraction(s: bytes) -> tuple[int, float, bytes]:
+    """Go's ``leadingFraction``: digits after the point; stops gaining precision on overflow."""
+    x, scale, i, overflow = 0, 1.0, 0, False
+    while i < len(s) and s[i] in _DIGITS:
+        if not overflow:
+            if x > (_TWO_63 - 1) // 10:
+                overflow = True
+            else:
+                y = x * 10 + s[i] - 48
+                if y > _TWO_63:
+                    overflow = True
+                else:
+                    x = y
+                    scale *= 10
+        i += 1
+    return x, scale, s[i:]
+
+
+def parse_go_duration_ns(text: str) -> int:
+    """Nanoseconds, exactly as Go's ``time.ParseDuration``; ValueError with Go's message."""
+    orig = text.encode("utf-8", "surrogateescape")
+    s = orig
+
+    def error(message: str) -> ValueError:
+        return ValueError(f"time: {message} {_go_quote(orig)}")
+
+    neg = False
+    if s[:1] in (b"-", b"+"):
+        neg = s[:1] == b"-"
+        s = s[1:]
+    if s == b"0":
+        return 0
+    if not s:
+        raise error("invalid duration")
+    total = 0
+    while s:
+        if not (s[0] == 0x2E or s[0] in _DIGITS):  # [0-9.]
+            raise error("invalid duration")
+        before = len(s)
+        try:
+            whole, s = _leading_int(s)
+        except ValueError:
+            raise error("invalid duration") from None
+        pre = before != len(s)
+        frac, scale, post = 0, 1.0, False
+        if s[:1] == b".":
+            s = s[1:]
+            before = len(s)
+            frac, scale, s = _leading_fraction(s)
+            post = before != len(s)
+        if not pre and not post:
+            raise error("invalid duration")
+        i = 0
+        while i < len(s) and not (s[i] == 0x2E or s[i] in _DIGITS):
+            i += 1
+        if i == 0:
+            raise error("missing unit in duration")
+        name, s = s[:i], s[i:]
+        unit = _UNITS.get(name)
+        if unit is None:
+            raise error(f"unknown unit {_go_quote(name)} in duration")
+        if whole > _TWO_63 // unit:
+            raise error("invalid duration")
+        whole *= unit
+        if frac > 0:
+            # Go computes fractions in float64 (exact to the nanosecond for hours); so do we.
+            whole += int(float(frac) * (float(unit) / scale))
+            if whole > _TWO_63:
+                raise error("invalid duration")
+        total += whole
+        if total > _TWO_63:
+            raise error("invalid duration")
+    if neg:
+        return -total
+    if total > _TWO_63 - 1:
+        raise error("invalid duration")
+    return total
 
 
 def parse_go_duration(text: str) -> dt.timedelta:
-    """Parse like Go's ``time.ParseDuration``; a bare ``0`` is zero. Raises ValueError."""
-    value = text.strip()
-    if value in ("0", "+0", "-0"):
-        return dt.timedelta(0)
-    sign = -1.0 if value.startswith("-") else 1.0
-    body = value[1:] if value[:1] in ("+", "-") else value
-    pos, seconds = 0, 0.0
-    while pos < len(body):
-        match = _PART.match(body, pos)
-        if match is None:
-            raise ValueError(f'time: invalid duration "{text}" (examples: 24h, 1h30m, 90s)')
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not body:
-        raise ValueError(f'time: invalid duration "{text}"')
-    return dt.timedelta(seconds=sign * seconds)
+    """:func:`parse_go_duration_ns` as a timedelta (truncated toward zero to microseconds)."""
+    ns = parse_go_duration_ns(text)
+    micros = ns // _NS_PER_US if ns >= 0 else -(-ns // _NS_PER_US)
+    return dt.timedelta(microseconds=micros)
 
 
-def _trimmed(whole: int, frac: int, digits: int) -> str:
-    """``whole.frac`` with ``frac`` zero-padded to ``digits`` and trailing zeros dropped."""
-    fraction = f"{frac:0{digits}d}".rstrip("0") if frac else ""
-    return f"{whole}.{fraction}" if fraction else str(whole)
+def _frac(value: int, prec: int) -> tuple[str, int]:
+    """Go's ``fmtFrac``: the fraction of ``value`` / 10**prec without trailing zeros."""
+    digits = []
+    printed = False
+    for _ in range(prec):
+        digit = value % 10
+        printed = printed or digit != 0
+        if printed:
+            digits.append(str(digit))
+        value //= 10
+    text = "".join(reversed(digits))
+    return ("." + text if printed else ""), value
 
 
-def format_go_duration(delta: dt.timedelta) -> str:
-    """Go's ``time.Duration.String()``: ``0s``, ``1.5ms``, ``90s`` → ``1m30s``, ``1h0m0s``."""
-    ns = (delta // dt.timedelta(microseconds=1)) * 1000
+def format_go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String`` for ``ns`` nanoseconds (``1h30m0s``, ``1.5µs``, ``0s``)."""
+    u = -ns if ns < 0 else ns
     sign = "-" if ns < 0 else ""
-    ns = abs(ns)
-    if ns == 0:
+    if u == 0:
         return "0s"
-    if ns < 1_000:
-        return f"{sign}{ns}ns"
-    if ns < 1_000_000:
-        return f"{sign}{_trimmed(ns // 1_000, ns % 1_000, 3)}µs"
-    if ns < 1_000_000_000:
-        return f"{sign}{_trimmed(ns // 1_000_000, ns % 1_000_000, 6)}ms"
-    hours, rest = divmod(ns, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    text = f"{_trimmed(rest // 1_000_000_000, rest % 1_000_000_000, 9)}s"
-    if hours or minutes:
-        text = f"{minutes}m{text}"
-    if hours:
-        text = f"{hours}h{text}"
-    return sign + text
+    if u < 1_000_000_000:
+        if u < 1_000:
+            return f"{sign}{u}ns"
+        prec, unit = (3, "µs") if u < 1_000_000 else (6, "ms")
+        frac, whole = _frac(u, prec)
+        return f"{sign}{whole}{frac}{unit}"
+    frac, whole = _frac(u, 9)
+    out = f"{whole % 60}{frac}s"
+    minutes = whole // 60
+    if minutes:
+        out = f"{minutes % 60}m{out}"
+        hours = minutes // 60
+        if hours:
+            out = f"{hours}h{out}"
+    return sign + out
+
+
+def timedelta_ns(delta: dt.timedelta) -> int:
+    """A timedelta as integer nanoseconds (exact: timedelta has microsecond resolution)."""
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
 def short_human_duration(delta: dt.timedelta) -> str:

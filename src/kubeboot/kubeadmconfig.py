@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from kubeboot.durations import format_go_duration
+from kubeboot.durations import format_go_duration, timedelta_ns
 from kubeboot.resources.bootstrap_token import KUBEADM_DEFAULT_NODE_TOKEN_GROUP, NODES_GROUP
 
 __all__ = [
@@ -101,14 +101,16 @@ def cluster_configuration(settings: ClusterSettings) -> JsonObj:
         controller_manager["extraArgs"] = [
             {
                 "name": "cluster-signing-duration",
-                "value": format_go_duration(settings.cluster_signing_duration),
+                "value": format_go_duration(timedelta_ns(settings.cluster_signing_duration)),
             }
         ]
     return {
         "apiServer": api_server,
         "apiVersion": "kubeadm.k8s.io/v1beta4",
-        "caCertificateValidityPeriod": format_go_duration(settings.ca_validity),
-        "certificateValidityPeriod": format_go_duration(settings.certificate_validity),
+        "caCertificateValidityPeriod": format_go_duration(timedelta_ns(settings.ca_validity)),
+        "certificateValidityPeriod": format_go_duration(
+            timedelta_ns(settings.certificate_validity)
+        ),
         "certificatesDir": settings.certificates_dir,
         "clusterName": settings.cluster_name,
         "controlPlaneEndpoint": settings.control_plane_endpoint,

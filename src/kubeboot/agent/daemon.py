@@ -106,6 +106,13 @@ def kubeconfig_verdict(
         return PairVerdict(f"{path}: {e}")
 
 
+def _without_paths(error: Exception) -> str:
+    """An error as an Event may carry it: a file error's reason without the node's path."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"cannot write a certificate file: {error.strerror}"
+    return str(error)
+
+
 class _Reporter:
     """Console lines, Events on the Node, and metrics for certificate progress."""
 
@@ -124,18 +131,19 @@ class _Reporter:
     async def issued(
         self, store: CertStore, request: PendingRequest, cert: x509.Certificate
     ) -> None:
-        line = (
+        # The Event leaves the node: it names the certificate, not where this node keeps it.
+        what = (
             f"{store.prefix} certificate issued by {request.name}, valid until "
-            f"{format_time(cert.not_valid_after_utc)}; {store.current_path}"
+            f"{format_time(cert.not_valid_after_utc)}"
         )
-        self.agent.say(line)
-        await self.agent.event("Normal", "CertificateIssued", line)
+        self.agent.say(f"{what}; {store.current_path}")
+        await self.agent.event("Normal", "CertificateIssued", what)
 
     async def failed(self, store: CertStore, error: Exception) -> None:
         metrics.renew_error(store.prefix)
         self.agent.say(f"{store.prefix}: {error}")
         reason = "CertificateDenied" if isinstance(error, CsrDenied) else "CertificateRequestFailed"
-        await self.agent.event("Warning", reason, str(error))
+        await self.agent.event("Warning", reason, _without_paths(error))
 
 
 class Agent:

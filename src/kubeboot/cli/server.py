@@ -350,6 +350,7 @@ def _check_auth_flags(config: ServerConfig) -> None:
 
 
 async def _run(config: ServerConfig) -> None:
+    from kubeboot.api.server.datadir_lock import DataDirInUse
     from kubeboot.api.server.serve import Server
     from kubeboot.api.server.site import ListenError
     from kubeboot.api.server.workers import WorkerStartError
@@ -363,7 +364,7 @@ async def _run(config: ServerConfig) -> None:
             f"storage is unavailable: {exc}. Check that etcd is running and reachable "
             "at --etcd-servers (and the --etcd-* TLS files)."
         ) from exc
-    except (WorkerStartError, ListenError) as exc:
+    except (WorkerStartError, ListenError, DataDirInUse) as exc:
         await srv.stop()
         raise click.ClickException(str(exc)) from exc
     loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]

@@ -8,7 +8,10 @@ resourceVersion, so two candidates can never both win the same round.
 
 :func:`run_with_leader_election` campaigns every ``retry_period``, runs the payload while it
 leads, renews every ``retry_period``, and cancels the payload once it could not renew for
-``renew_deadline``; then it campaigns again.
+``renew_deadline``; then it campaigns again. When it is cancelled (the server stops cleanly)
+while it holds the Lease, it releases it as client-go does with ``ReleaseOnCancel``
+(:func:`lease_released`): holder cleared, ``leaseDurationSeconds`` 1, so the next server
+acquires at its first attempt instead of waiting a whole ``lease_duration`` for it to expire.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "LeaseAction",
     "LeaseObservation",
     "lease_action",
+    "lease_released",
     "lease_with_holder",
     "run_with_leader_election",
 ]
@@ -105,12 +109,25 @@ def lease_with_holder(
     spec = dict(obj.get("spec") or {})
     stamp = format_micro_time(now)
     if spec.get("holderIdentity") != identity:
-        if spec.get("holderIdentity"):
+        # As client-go: every acquisition of an existing Lease by a new holder counts, also
+        # of one its holder released.
+        if lease is not None:
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + 1
         spec["acquireTime"] = stamp
     spec["holderIdentity"] = identity
     spec["leaseDurationSeconds"] = int(lease_duration.total_seconds())
     spec["renewTime"] = stamp
+    obj["spec"] = spec
+    return obj
+
+
+def lease_released(lease: JsonObject, now: dt.datetime) -> JsonObject:
+    """The Lease a leader writes to give it up (client-go's ``release()``): no holder, a
+    one-second duration, acquire and renew times now, the transitions count kept."""
+    obj = copy.deepcopy(lease)
+    spec = dict(obj.get("spec") or {})
+    stamp = format_micro_time(now)
+    spec.update(holderIdentity="", leaseDurationSeconds=1, acquireTime=stamp, renewTime=stamp)
     obj["spec"] = spec
     return obj
 
@@ -121,6 +138,7 @@ class LeaderElector:
         self._config = config
         self._clock = clock
         self._observation: LeaseObservation | None = None
+        self._waiting_for: str | None = None  # the holder last reported as waited for
 
     def _observe(self, spec: dict[str, Any]) -> None:
         holder = str(spec.get("holderIdentity") or "")
@@ -144,7 +162,9 @@ class LeaderElector:
             spec, cfg.identity, self._observation, self._clock.monotonic(), cfg.lease_duration
         )
         if action is LeaseAction.WAIT:
+            self._report_waiting()
             return False
+        self._waiting_for = None
         desired = lease_with_holder(
             lease,
             name=cfg.lease_name,
@@ -165,6 +185,42 @@ class LeaderElector:
             log.info("%s: became leader (%s)", cfg.identity, action.value)
         return True
 
+    def _report_waiting(self) -> None:
+        """Say once per holder whom we wait for and until when it can be taken over."""
+        seen = self._observation
+        if seen is None or seen.holder == self._waiting_for:
+            return
+        self._waiting_for = seen.holder
+        cfg = self._config
+        left = seen.observed_at + cfg.lease_duration.total_seconds() - self._clock.monotonic()
+        until = self._clock.now() + dt.timedelta(seconds=max(0.0, left))
+        log.info(
+            "%s: waiting for the lease %s/%s held by %s until %s (unless it is released sooner)",
+            cfg.identity,
+            cfg.lease_namespace,
+            cfg.lease_name,
+            seen.holder,
+            format_micro_time(until),
+        )
+
+    async def release(self) -> bool:
+        """Give the Lease up if we hold it; True when released (or not ours to release)."""
+        cfg = self._config
+        try:
+            lease = await self._client.get(LEASE_RESOURCE, cfg.lease_name, cfg.lease_namespace)
+            if (lease.get("spec") or {}).get("holderIdentity") != cfg.identity:
+                return True
+            await self._client.update(
+                LEASE_RESOURCE, lease_released(lease, self._clock.now()), cfg.lease_namespace
+            )
+        except NotFound:
+            return True
+        except (StatusError, OSError) as exc:
+            log.error("%s: failed to release the lease: %s", cfg.identity, exc)
+            return False
+        log.info("%s: released the lease %s/%s", cfg.identity, cfg.lease_namespace, cfg.lease_name)
+        return True
+
 
 async def run_with_leader_election(
     client: ApiClient,
@@ -173,6 +229,24 @@ async def run_with_leader_election(
     payload: Callable[[], Awaitable[None]],
 ) -> None:
     elector = LeaderElector(client, config, clock)
+    try:
+        await _lead_while_elected(elector, config, clock, payload)
+    except asyncio.CancelledError:
+        # A clean stop: the payload is stopped already (the finally below); hand over.
+        try:
+            async with asyncio.timeout(config.renew_deadline.total_seconds()):
+                await elector.release()
+        except TimeoutError:
+            log.error("%s: the lease was not released in time", config.identity)
+        raise
+
+
+async def _lead_while_elected(
+    elector: LeaderElector,
+    config: ControllerConfig,
+    clock: Clock,
+    payload: Callable[[], Awaitable[None]],
+) -> None:
     retry = config.retry_period.total_seconds()
     while True:
         await _campaign(elector, retry)

@@ -8,8 +8,8 @@ never polled); a token without ``expiration`` is kept forever.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from kubeboot.client.interface import ApiClient, JsonObject
@@ -22,6 +22,8 @@ from kubeboot.resources.status import Conflict, NotFound
 __all__ = ["CONTROLLER_NAME", "Delete", "RecheckAfter", "run_tokencleaner", "token_cleanup"]
 
 CONTROLLER_NAME = "tokencleaner"
+
+log = logging.getLogger("kubeboot.controllers.tokencleaner")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +61,19 @@ async def run_tokencleaner(
             raise Requeue(decision.delay.total_seconds())
         if isinstance(decision, Delete):
             meta = secret.get("metadata") or {}
-            with contextlib.suppress(NotFound, Conflict):
+            try:
                 await client.delete(
                     secret_res, str(meta.get("name")), meta.get("namespace"), uid=meta.get("uid")
                 )
+            except (NotFound, Conflict):
+                return  # gone or replaced meanwhile: not ours to report
+            data = bt.decode_data(secret)
+            log.info(
+                "bootstrap token %s expired (expiration %s); deleted its Secret %s/%s",
+                data.get(bt.TOKEN_ID_KEY, "?"),
+                data.get(bt.EXPIRATION_KEY, "?"),
+                meta.get("namespace"),
+                meta.get("name"),
+            )
 
     await run_workers(CONTROLLER_NAME, queue, handle, 1)

@@ -17,6 +17,7 @@ from typing import Any
 
 from kubeboot.api.registry.codec import copy_object
 from kubeboot.api.registry.strategies import JsonObj, Strategy, stamp_conditions
+from kubeboot.api.registry.write_log import log_csr_update
 from kubeboot.auth.interface import UserInfo
 from kubeboot.pki.csr import validate_csr_spec, validate_issued_certificate
 from kubeboot.resources.status import FieldError
@@ -79,6 +80,11 @@ class CSRStrategy(Strategy):
             status.pop("conditions", None)
         stamp_conditions(status.get("conditions") or [], _conditions(old), now)
         new["status"] = status
+
+    def updated(
+        self, new: JsonObj, old: JsonObj, subresource: str, user: UserInfo, now: dt.datetime
+    ) -> None:
+        log_csr_update(new, old, user)
 
     def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
         errors: list[FieldError] = []

@@ -222,6 +222,7 @@ class RestService:
         except (KeyExistsError, StoreUnavailable) as exc:
             raise status_error_for(exc, res, name) from exc
         meta["resourceVersion"] = str(kv.mod_revision)
+        strategy_for(res.plural).created(obj, user, now)
         return obj
 
     # ---- read ----------------------------------------------------------------------------
@@ -428,6 +429,7 @@ class RestService:
             except (KeyNotFoundError, StoreUnavailable) as exc:
                 raise status_error_for(exc, res, name) from exc
             new_meta["resourceVersion"] = str(stored.mod_revision)
+            strategy.updated(new, current, subresource, user, self.clock.now())
             return new
         raise Conflict.of(res.plural, res.group, name, "too many concurrent writers; try again")
 

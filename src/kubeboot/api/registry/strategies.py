@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from kubeboot.api.registry.codec import copy_object
+from kubeboot.api.registry.write_log import log_secret_created
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import format_time
 from kubeboot.resources.status import BadRequest, FieldError
@@ -58,6 +59,14 @@ class Strategy:
 
     def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
         return []
+
+    def created(self, obj: JsonObj, user: UserInfo, now: dt.datetime) -> None:
+        """After a create was stored (logs, metrics); must not fail."""
+
+    def updated(
+        self, new: JsonObj, old: JsonObj, subresource: str, user: UserInfo, now: dt.datetime
+    ) -> None:
+        """After an update was stored (logs, metrics); must not fail."""
 
 
 def _decode_b64_map(data: Any, field: str) -> dict[str, bytes]:
@@ -114,6 +123,9 @@ class SecretStrategy(Strategy):
 
     def prepare_create(self, obj: JsonObj, user: UserInfo, now: dt.datetime) -> None:
         self._normalize(obj)
+
+    def created(self, obj: JsonObj, user: UserInfo, now: dt.datetime) -> None:
+        log_secret_created(obj, user)
 
     def prepare_update(
         self, new: JsonObj, old: JsonObj, subresource: str, user: UserInfo, now: dt.datetime

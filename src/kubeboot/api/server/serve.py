@@ -31,6 +31,7 @@ from kubeboot.api.registry.kubernetes_service import (
 from kubeboot.api.registry.listwatch import ListOptions
 from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
+from kubeboot.api.server.datadir_lock import DataDirLock
 from kubeboot.api.server.security import build_security
 from kubeboot.api.server.site import bind_listener, start_https
 from kubeboot.api.server.workers import WorkerPool, WorkerSpec
@@ -103,6 +104,7 @@ class Server:
         self.workers: WorkerPool | None = None
         self.security: AuthStack | None = None
         self.port = 0
+        self._lock = DataDirLock(config.data_dir)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a background loop owned by the server; cancelled on stop, in reverse order."""
@@ -132,6 +134,7 @@ class Server:
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()  # before anything in the data dir is read or written
         sock = self._sock = bind_listener(
             self.config.bind_address or "0.0.0.0",  # noqa: S104
             self.config.secure_port,
@@ -347,6 +350,7 @@ class Server:
                     await self.rest.create(SYSTEM_USER, res, ns, change.obj)
 
     async def stop(self) -> None:
+        started = self._lock.held
         for task in reversed(self._tasks):
             task.cancel()
         for task in reversed(self._tasks):
@@ -371,6 +375,11 @@ class Server:
         if self.store is not None:
             await self.store.close()
             self.store = None
+        self._lock.release()
+        if started:
+            log.info(
+                "kubeboot API server stopped cleanly (data dir %s released)", self.config.data_dir
+            )
 
     @property
     def admin_kubeconfig(self) -> Path:

@@ -1,0 +1,3 @@
+module kubeboot.test/goduration
+
+go 1.22
