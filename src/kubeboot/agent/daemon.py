@@ -50,10 +50,10 @@ from kubeboot.agent.templates import (
     template_mismatch,
 )
 from kubeboot.agent.validity import PairVerdict, check_pair
-from kubeboot.client.http import ApiUnreachable, HttpApiClient
+from kubeboot.client.http import ApiUnreachable, ClientRole, HttpApiClient, user_agent
 from kubeboot.client.kubeconfig import KubeconfigError, load_client_config
 from kubeboot.clock import Clock, format_time
-from kubeboot.resources.status import AlreadyExists, StatusError
+from kubeboot.resources.status import AlreadyExists, NotFound, StatusError
 
 __all__ = ["Agent", "AgentError", "AgentOptions", "kubeconfig_verdict"]
 
@@ -81,6 +81,8 @@ class AgentOptions:
     metrics_address: str | None = None
     # Between rotations, hand over to the small sleeper (run() returns a Hibernation).
     hibernate: bool = False
+    # The User-Agent's role: "join" when `kubeboot join` runs the bootstrap, else "agent".
+    client_role: ClientRole = "agent"
 
 
 def kubeconfig_verdict(
@@ -207,7 +209,7 @@ class Agent:
         else:
             self.say(f"{verdict.reason}; bootstrapping a client certificate")
             state = RetryState()
-            async with HttpApiClient(boot) as client:
+            async with HttpApiClient(boot, user_agent=user_agent(opts.client_role)) as client:
                 while True:
                     outcome = await self.client_manager.obtain(
                         client,
@@ -227,7 +229,9 @@ class Agent:
         # connection (and aiohttp's 2 s cleanup timer) for months in between would be the
         # only thing waking an idle agent.
         return HttpApiClient(
-            load_client_config(self.options.kubeconfig), user_agent="kubeboot-agent", linger=False
+            load_client_config(self.options.kubeconfig),
+            user_agent=user_agent(self.options.client_role),
+            linger=False,
         )
 
     async def _reconnect(self) -> None:
@@ -246,33 +250,32 @@ class Agent:
         return addresses
 
     async def register_node(self) -> bool:
-        """Create or update the Node with our addresses, so approvers can check SANs.
+        """Update (or create) the Node with our addresses, so approvers can check SANs.
 
         Returns whether it worked; a failure is reported, never raised: the certificates
         do not depend on it (a node often starts before its API server is reachable).
         """
         assert self.api is not None
         self.node_addresses = self._addresses()
+        name = self.options.node_name
+        status = {"status": {"addresses": self.node_addresses}}
         node = {
             "apiVersion": "v1",
             "kind": "Node",
-            "metadata": {
-                "name": self.options.node_name,
-                "labels": {"kubernetes.io/hostname": self.options.node_name},
-            },
-            "status": {"addresses": self.node_addresses},
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            **status,
         }
         try:
-            with contextlib.suppress(AlreadyExists):
-                await self.api.create(NODE, node)
-            await self.api.patch(
-                NODE,
-                self.options.node_name,
-                {"status": {"addresses": self.node_addresses}},
-                subresource="status",
-            )
+            # The Node usually exists (every wake from the sleeper comes here): patch its
+            # status, as the kubelet does, and create it only when that finds none.
+            try:
+                await self.api.patch(NODE, name, status, subresource="status")
+            except NotFound:
+                with contextlib.suppress(AlreadyExists):
+                    await self.api.create(NODE, node)
+                await self.api.patch(NODE, name, status, subresource="status")
         except (StatusError, ApiUnreachable) as e:
-            self.say(f"could not register Node {self.options.node_name}: {e}")
+            self.say(f"could not register Node {name}: {e}")
             return False
         return True
 

@@ -26,7 +26,7 @@ from cryptography import x509
 
 from kubeboot.agent.constants import CONFIGMAP_RESOURCE
 from kubeboot.agent.kubeconfigs import BOOTSTRAP_USER, bootstrap_kubeconfig, ca_pem_of
-from kubeboot.client.http import ApiUnreachable, HttpApiClient
+from kubeboot.client.http import ApiUnreachable, HttpApiClient, user_agent
 from kubeboot.client.kubeconfig import KubeconfigError, client_config_from_dict
 from kubeboot.pki.jws import JwsError, verify_detached_jws
 from kubeboot.pki.pins import PinError, PinSet, spki_pin
@@ -71,7 +71,7 @@ def _anonymous(server: str, ca_pem: bytes | None) -> HttpApiClient:
         ],
         "current-context": "d",
     }
-    return HttpApiClient(client_config_from_dict(conf), timeout=10.0, user_agent="kubeboot-join")
+    return HttpApiClient(client_config_from_dict(conf), timeout=10.0, user_agent=user_agent("join"))
 
 
 async def _fetch_cluster_info(server: str, ca_pem: bytes | None, token_id: str) -> tuple[str, str]:
@@ -182,11 +182,7 @@ async def discover_with_token(
         try:
             pin_set.check_any(cas)
         except PinError as e:
-            found = ", ".join(spki_pin(c) for c in cas)
-            raise DiscoveryError(
-                f"{e}; the cluster's CA hash is {found}: if that is your cluster, pass it as "
-                "--discovery-token-ca-cert-hash, otherwise you are talking to another server"
-            ) from e
+            raise DiscoveryError(_pin_mismatch(cas, pins)) from e
         second, _ = await _poll(
             lambda: _fetch_cluster_info(server, ca_pem, token_id),
             discovery_seconds,
@@ -201,13 +197,29 @@ async def discover_with_token(
     return bootstrap_kubeconfig(str(cluster.get("server") or server), ca_pem, token)
 
 
+def _pin_mismatch(cas: Sequence[x509.Certificate], pins: Sequence[str]) -> str:
+    """What a wrong ``--discovery-token-ca-cert-hash`` is told: the hash it should have been
+    (if this is the intended cluster) and the ones it was given."""
+    found = ", ".join(spki_pin(c) for c in cas)
+    noun, verb = ("CA", "matches") if len(cas) == 1 else ("CAs", "match")
+    return (
+        f"the cluster's {noun} {found} {verb} none of the given pins ({', '.join(pins)}); "
+        "if this is your cluster, pass that hash as --discovery-token-ca-cert-hash, "
+        "otherwise you are talking to another API server"
+    )
+
+
 async def discover_with_file(
     location: str, token: str | None, *, progress: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """The bootstrap kubeconfig from ``--discovery-file`` (a path or an https URL)."""
     if location.startswith("https://"):
         try:
-            async with aiohttp.ClientSession() as session, session.get(location) as resp:
+            headers = {"User-Agent": user_agent("join")}
+            async with (
+                aiohttp.ClientSession(headers=headers) as session,
+                session.get(location) as resp,
+            ):
                 if resp.status != 200:
                     raise DiscoveryError(f"{location} answered HTTP {resp.status}")
                 text = await resp.text()

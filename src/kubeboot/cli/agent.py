@@ -8,11 +8,14 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from kubeboot.agent.constants import DEFAULT_CERT_DIR
+
+if TYPE_CHECKING:
+    from kubeboot.client.http import ClientRole
 
 __all__ = ["agent", "agent_flags", "agent_options", "run_agent"]
 
@@ -104,6 +107,7 @@ def run_agent(
     stay_resident: bool,
     daemon: bool = True,
     wake_command: list[str] | None = None,
+    client_role: ClientRole = "agent",
 ) -> None:
     """Run the agent; between rotations, unless ``stay_resident`` (or without a
     ``wake_command`` to come back with), exec the sleeper, which execs ``wake_command``."""
@@ -128,6 +132,7 @@ def run_agent(
         rotation_wait_seconds=rotation_wait,
         metrics_address=metrics_bind_address,
         hibernate=daemon and not stay_resident and wake_command is not None and sleeper_available(),
+        client_role=client_role,
     )
     deadlines = decode_deadlines(os.environ.pop(DEADLINES_ENV, ""))
 

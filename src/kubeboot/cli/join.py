@@ -95,6 +95,7 @@ def join(
         bootstrap_kubeconfig=bootstrap_kubeconfig,
         daemon=daemon,
         wake_command=_agent_command(bootstrap_kubeconfig, kwargs),
+        client_role="join",
         **kwargs,  # type: ignore[arg-type]
     )
 

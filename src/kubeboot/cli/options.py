@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import click
 
 from kubeboot.agent.kubeconfigs import ca_pem_of
-from kubeboot.client.http import ApiUnreachable, HttpApiClient
+from kubeboot.client.http import ApiUnreachable, HttpApiClient, user_agent
 from kubeboot.client.kubeconfig import ClientConfig, KubeconfigError, load_client_config
 from kubeboot.resources.status import Forbidden, StatusError, Unauthorized
 
@@ -92,7 +92,7 @@ class KubeconfigRef:
         return pem
 
     def client(self) -> HttpApiClient:
-        return HttpApiClient(self.config(), user_agent="kubeboot-cli")
+        return HttpApiClient(self.config(), user_agent=user_agent("cli"))
 
 
 def kubeconfig_options(f: F) -> F:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import aiohttp
 
+from kubeboot import __version__
 from kubeboot.client.interface import JsonObject, PatchType, WatchEventDict
 from kubeboot.client.kubeconfig import ClientConfig, load_client_config
 from kubeboot.resources.registry import ResourceInfo
@@ -36,10 +37,12 @@ from kubeboot.resources.status import (
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "ApiUnreachable",
+    "ClientRole",
     "HttpApiClient",
     "WatchDecoder",
     "error_from_response",
     "resource_path",
+    "user_agent",
 ]
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -52,6 +55,19 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
     "json": "application/json-patch+json",
     "strategic": "application/strategic-merge-patch+json",
 }
+
+
+ClientRole = Literal["agent", "join", "cli"]
+
+
+def user_agent(role: ClientRole | None = None) -> str:
+    """``kubeboot/<version> (<role>)``, the User-Agent of every client kubeboot makes.
+
+    One product token, like client-go's ``kubelet/v1.37.2 (linux/amd64) ...``, with the role
+    as its comment, so a server's logs and audit events tell a joining node (``join``:
+    discovery and the first CSR) from a running agent (``agent``) and an admin (``cli``).
+    """
+    return f"kubeboot/{__version__}" + (f" ({role})" if role else "")
 
 
 class ApiUnreachable(Exception):
@@ -150,7 +166,7 @@ class HttpApiClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        user_agent: str = "kubeboot",
+        user_agent: str = f"kubeboot/{__version__}",
         linger: bool = True,
     ) -> None:
         self.config = config

@@ -141,9 +141,20 @@ def test_wrong_pin_is_refused_and_the_message_shows_the_pin_found(
 ) -> None:
     info = join_info(cluster)
     node = NodePaths(tmp_path / "node", "worker-wrong-pin")
-    out = _join(info, node, "--discovery-token-ca-cert-hash", "sha256:" + "ab" * 32)
+    wrong = ["sha256:" + "ab" * 32, "sha256:" + "cd" * 32]
+    out = _join(
+        info,
+        node,
+        "--discovery-token-ca-cert-hash",
+        wrong[0],
+        "--discovery-token-ca-cert-hash",
+        wrong[1],
+    )
     assert out.startswith("exit 1"), out
-    assert f"the cluster's CA hash is {info.pin}" in out
+    assert (
+        f"the cluster's CA {info.pin} matches none of the given pins ({wrong[0]}, {wrong[1]}); "
+        "if this is your cluster, pass that hash as --discovery-token-ca-cert-hash" in out
+    )
     assert node.files() == []
     assert node_csrs(cluster, "worker-wrong-pin") == []
 

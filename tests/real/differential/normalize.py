@@ -1,0 +1,64 @@
+"""What must differ between two servers, replaced by placeholders before comparing (pure).
+
+Two correct API servers answering the same request still differ in values that are generated:
+uids, timestamps, resourceVersions, continue tokens, generated names, certificate and key bytes,
+JWS signatures, their own URL and port. Everything else — codes, reasons, message texts, content
+types, which keys exist, lists and their order, defaults — must be the same, so it is kept.
+
+Rules, applied to every string in a decoded body (and to plain-text bodies and headers):
+
+* the server's own URL / ``host:port`` → ``<server>``; per-plane captured values (a
+  generated name, a token id) → ``<name of the capture>``;
+* PEM blocks → ``<pem:TYPE>``; detached JWS (``header..signature``) → ``<jws>``; base64 runs
+  of 64+ characters → ``<b64>`` (certificate-authority-data, status.certificate, keys);
+* RFC 3339 times → ``<time>``; UUIDs → ``<uid>``;
+
+and by key: ``resourceVersion`` values → ``<rv>``; a non-empty ``continue`` → ``<continue>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["normalize", "normalize_text"]
+
+_PEM = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]+)-----[A-Za-z0-9+/=\s]*?-----END \1-----\n?", re.MULTILINE
+)
+_JWS = re.compile(r"\b[A-Za-z0-9_-]{16,}\.\.[A-Za-z0-9_-]{16,}\b")
+_B64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{64,}={0,2}(?![A-Za-z0-9+/=])")
+_TIME = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
+_UID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+_VOLATILE_KEYS = {"resourceVersion": "<rv>", "continue": "<continue>"}
+
+
+def normalize_text(text: str, replacements: Mapping[str, str]) -> str:
+    """Placeholders for what must differ in one string (longest replacement first)."""
+    for value in sorted(replacements, key=len, reverse=True):
+        if value:
+            text = text.replace(value, replacements[value])
+    text = _PEM.sub(lambda m: f"<pem:{m.group(1)}>", text)
+    text = _JWS.sub("<jws>", text)
+    text = _B64.sub("<b64>", text)
+    text = _TIME.sub("<time>", text)
+    return _UID.sub("<uid>", text)
+
+
+def normalize(value: Any, replacements: Mapping[str, str]) -> Any:
+    """A copy of a decoded JSON/YAML document with placeholders (module docstring)."""
+    if isinstance(value, str):
+        return normalize_text(value, replacements)
+    if isinstance(value, list):
+        return [normalize(item, replacements) for item in value]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            placeholder = _VOLATILE_KEYS.get(key)
+            if placeholder and isinstance(item, str) and item:
+                out[key] = placeholder
+            else:
+                out[normalize_text(key, replacements)] = normalize(item, replacements)
+        return out
+    return value
