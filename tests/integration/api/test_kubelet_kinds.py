@@ -250,3 +250,31 @@ async def test_a_node_watches_its_pods_and_gets_a_bookmark(running: RunningServe
     assert event["type"] == "BOOKMARK"
     annotations = event["object"]["metadata"]["annotations"]
     assert annotations["k8s.io/initial-events-end"] == "true"
+
+
+async def test_kubectl_shows_services_and_csinodes_as_upstream(running: RunningServer) -> None:
+    admin = admin_ssl_context(running)
+    assert (await call_as(running, "POST", CSINODES, csinode("n1"), ctx=admin))[0] == 201
+    services = await asyncio.to_thread(running.kubectl, "get", "svc", "-A")
+    header, row = services.stdout.splitlines()
+    assert header.split() == [
+        "NAMESPACE",
+        "NAME",
+        "TYPE",
+        "CLUSTER-IP",
+        "EXTERNAL-IP",
+        "PORT(S)",
+        "AGE",
+    ]
+    assert row.split()[:6] == [
+        "default",
+        "kubernetes",
+        "ClusterIP",
+        "10.96.0.1",
+        "<none>",
+        "443/TCP",
+    ]
+    nodes = await asyncio.to_thread(running.kubectl, "get", "csinodes")
+    assert nodes.stdout.splitlines()[1].split()[:2] == ["n1", "0"]
+    pods = await asyncio.to_thread(running.kubectl, "get", "pods", "-A", check=False)
+    assert pods.returncode == 0 and "No resources found" in pods.stderr

@@ -135,6 +135,25 @@ def _event_last_seen(obj: JsonObj, now: dt.datetime) -> str:
         return "<unknown>"
 
 
+def _service_ports(obj: JsonObj, now: dt.datetime) -> str:
+    ports = (obj.get("spec") or {}).get("ports") or []
+    text = ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in ports)
+    return text or "<none>"
+
+
+def _service_external_ip(obj: JsonObj, now: dt.datetime) -> str:
+    return ",".join((obj.get("spec") or {}).get("externalIPs") or []) or "<none>"
+
+
+def _service_selector(obj: JsonObj, now: dt.datetime) -> str:
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"
+
+
+def _csinode_drivers(obj: JsonObj, now: dt.datetime) -> int:
+    return len((obj.get("spec") or {}).get("drivers") or [])
+
+
 # (name, type, format, priority, cell)
 Column = tuple[str, str, str, int, Cell]
 _NAME: Column = ("Name", "string", "name", 0, _name)
@@ -191,6 +210,16 @@ _COLUMNS: dict[str, list[Column]] = {
         ("Groups", "string", "", 1, _subjects("Group")),
         ("ServiceAccounts", "string", "", 1, _subjects("ServiceAccount")),
     ],
+    "services": [
+        _NAME,
+        ("Type", "string", "", 0, _path("spec", "type")),
+        ("Cluster-IP", "string", "", 0, _path("spec", "clusterIP")),
+        ("External-IP", "string", "", 0, _service_external_ip),
+        ("Port(s)", "string", "", 0, _service_ports),
+        _AGE,
+        ("Selector", "string", "", 1, _service_selector),
+    ],
+    "csinodes": [_NAME, ("Drivers", "integer", "", 0, _csinode_drivers), _AGE],
     "leases": [
         _NAME,
         ("Holder", "string", "", 0, _path("spec", "holderIdentity", default="")),
