@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -204,13 +205,19 @@ async def call_as(
     *,
     ctx: ssl.SSLContext | None = None,
     token: str | None = None,
+    content_type: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """One JSON request with a fresh session (anonymous unless ``ctx`` or ``token``)."""
+    """One JSON request with a fresh session (anonymous unless ``ctx`` or ``token``); the body
+    is sent as JSON, labelled ``content_type`` if given (a patch type, say)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    kwargs: dict[str, Any] = {"json": body}
+    if content_type:
+        headers["Content-Type"] = content_type
+        kwargs = {"data": json.dumps(body)}
     connector = aiohttp.TCPConnector(ssl=ctx or anonymous_ssl_context(running))
     async with (
         aiohttp.ClientSession(connector=connector) as session,
-        session.request(method, running.url + path, json=body, headers=headers) as resp,
+        session.request(method, running.url + path, headers=headers, **kwargs) as resp,
     ):
         return resp.status, await resp.json(content_type=None)
 

@@ -34,7 +34,12 @@ OUT = ROOT / "src" / "kubeboot" / "resources" / "schemas"
 KUBERNETES = "k8s.io/kubernetes@v1.37.2"
 # Kinds that are request bodies or responses without a row in the resource table, and where
 # client-go's scheme registers their Go type (it has no meta.k8s.io group version).
-EXTRA_KINDS = {"meta.k8s.io/v1/DeleteOptions": "/v1/DeleteOptions", "/v1/Status": "/v1/Status"}
+EXTRA_KINDS = {
+    "meta.k8s.io/v1/DeleteOptions": "/v1/DeleteOptions",
+    "/v1/Status": "/v1/Status",
+    # The body of serviceaccounts/token (a subresource, so no row of its own).
+    "authentication.k8s.io/v1/TokenRequest": "authentication.k8s.io/v1/TokenRequest",
+}
 META_PKG = "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 sys.path.insert(0, str(ROOT / "src"))

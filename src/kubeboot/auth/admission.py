@@ -10,7 +10,11 @@ upstream's message:
   ``sign`` the same way;
 * ``CertificateSubjectRestriction``: a ``kube-apiserver-client`` CSR asking for
   ``system:masters`` is refused at creation;
-* ``NodeRestriction``: a node writes only its own Node object and its own CSINode.
+
+Those are validating plugins (they see the object after defaulting and validation).
+Mutating plugins — ``NodeRestriction`` (:mod:`kubeboot.auth.noderestriction`) — see the
+object as sent, before the RBAC escalation check and validation, through
+:class:`AdmissionRequest`, and also run on delete.
 """
 
 from __future__ import annotations
@@ -18,16 +22,21 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
-from kubeboot.auth.node import node_restriction
-from kubeboot.auth.node_scoped import csinode_restriction
 from kubeboot.pki.csr import subject_restriction_error
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import Forbidden, qualified_resource
 
-__all__ = ["AdmissionHook", "CsrAdmission", "node_restriction_admission", "signer_allowed"]
+__all__ = [
+    "AdmissionHook",
+    "AdmissionRequest",
+    "CsrAdmission",
+    "MutatingAdmission",
+    "signer_allowed",
+]
 
 JsonObj = dict[str, Any]
 # The shape of ``kubeboot.api.registry.rest.Admission``, spelled here so auth does not import
@@ -101,27 +110,38 @@ class CsrAdmission:
                 raise Forbidden(f'user not permitted to sign requests with signerName "{signer}"')
 
 
-async def node_restriction_admission(
-    user: UserInfo,
-    res: ResourceInfo,
-    verb: str,
-    subresource: str,
-    obj: JsonObj,
-    old: JsonObj | None,
-) -> None:
-    name = str(((old or obj).get("metadata") or {}).get("name") or "")
-    if (res.group, res.plural) == ("storage.k8s.io", "csinodes"):
-        reason = csinode_restriction(user, name)
-        if reason is not None:
-            raise Forbidden(
-                f'{qualified_resource(res.plural, res.group)} "{name}" is forbidden: {reason}',
-                name=name,
-                group=res.group,
-                kind=res.plural,
-            )
-        return
-    if res.group != "" or res.plural != "nodes":
-        return
-    message = node_restriction(user, name)
-    if message is not None:
-        raise Forbidden(message)
+@dataclass(frozen=True, slots=True)
+class AdmissionRequest:
+    """``admission.Attributes``: what a write is, by whom, with the object as sent.
+
+    ``name`` is the request's name (on create: the object's, as upstream's handler sets it);
+    ``obj`` is None on delete, ``old`` None on create.
+    """
+
+    user: UserInfo
+    group: str
+    resource: str
+    operation: str  # "create", "update" or "delete"
+    subresource: str
+    namespace: str
+    name: str
+    obj: JsonObj | None
+    old: JsonObj | None
+
+    def forbidden(self, reason: str) -> Forbidden:
+        """``admission.NewForbidden``: ``<resource> "<name>" is forbidden: <reason>``."""
+        name = self.name or _name_or_generate_name(self.obj) or "Unknown"
+        return Forbidden(
+            f'{qualified_resource(self.resource, self.group)} "{name}" is forbidden: {reason}',
+            name=name,
+            group=self.group,
+            kind=self.resource,
+        )
+
+
+MutatingAdmission = Callable[[AdmissionRequest], Awaitable[None]]
+
+
+def _name_or_generate_name(obj: JsonObj | None) -> str:
+    meta = (obj or {}).get("metadata") or {}
+    return str(meta.get("name") or meta.get("generateName") or "")

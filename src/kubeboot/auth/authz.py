@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from kubeboot.auth.defaults import node_policy_rules
 from kubeboot.auth.interface import ALLOW_ALL, Attributes, Authorizer, Decision, Verdict
 from kubeboot.auth.node import NodeAuthorizer
 from kubeboot.auth.rbac import RbacAuthorizer, RbacIndex
@@ -22,6 +23,7 @@ __all__ = ["AUTHORIZATION_MODES", "UnionAuthorizer", "build_authorizer", "forbid
 log = logging.getLogger(__name__)
 
 AUTHORIZATION_MODES = ("AlwaysAllow", "Node", "RBAC")
+PRIVILEGED_GROUP_AUTHORIZER = "kubernetes.io/system-privileged-group"
 
 
 class _PrivilegedGroups:
@@ -32,18 +34,24 @@ class _PrivilegedGroups:
 
 
 class UnionAuthorizer:
-    def __init__(self, authorizers: Sequence[Authorizer]) -> None:
+    """Upstream's ``union.New`` of named authorizers.
+
+    An Allow or Deny is returned as its authorizer gave it; NoOpinion reasons are collected
+    as ``<name>: <reason>`` (``node: can only access …``) and joined by newlines.
+    """
+
+    def __init__(self, authorizers: Sequence[tuple[str, Authorizer]]) -> None:
         self._authorizers = tuple(authorizers)
 
     def authorize(self, attrs: Attributes) -> Decision:
         reasons: list[str] = []
-        for authorizer in self._authorizers:
+        for name, authorizer in self._authorizers:
             decision = authorizer.authorize(attrs)
             if decision.verdict is not Verdict.NO_OPINION:
                 return decision
             if decision.reason:
-                reasons.append(decision.reason)
-        return Decision(Verdict.NO_OPINION, ", ".join(reasons))
+                reasons.append(f"{name}: {decision.reason}")
+        return Decision(Verdict.NO_OPINION, "\n".join(reasons))
 
 
 def build_authorizer(modes: Sequence[str], rbac_index: Callable[[], RbacIndex]) -> Authorizer:
@@ -56,18 +64,19 @@ def build_authorizer(modes: Sequence[str], rbac_index: Callable[[], RbacIndex]) 
         )
     if len(set(modes)) != len(modes):
         raise ValueError(f"--authorization-mode: duplicate mode in {','.join(modes)}")
-    chain: list[Authorizer] = [_PrivilegedGroups()]
+    chain: list[tuple[str, Authorizer]] = [(PRIVILEGED_GROUP_AUTHORIZER, _PrivilegedGroups())]
     for mode in modes:
+        name = mode.lower()  # upstream's GetNameForAuthorizerMode
         if mode == "AlwaysAllow":
             log.warning(
                 "--authorization-mode=AlwaysAllow: EVERY REQUEST, ANONYMOUS ONES INCLUDED, IS "
                 "ALLOWED. Development only; never expose this server."
             )
-            chain.append(ALLOW_ALL)
+            chain.append((name, ALLOW_ALL))
         elif mode == "Node":
-            chain.append(NodeAuthorizer())
+            chain.append((name, NodeAuthorizer(node_policy_rules())))
         else:
-            chain.append(RbacAuthorizer(rbac_index))
+            chain.append((name, RbacAuthorizer(rbac_index)))
     return UnionAuthorizer(chain)
 
 

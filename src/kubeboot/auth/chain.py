@@ -6,7 +6,8 @@
     └── group adder (system:authenticated)
         └── union, not short-circuiting on errors
             ├── x509 client certificate
-            └── bearer token → union of token authenticators (token file, bootstrap tokens)
+            └── bearer token → union of token authenticators (token file, ServiceAccount
+                tokens (legacy, then bound), bootstrap tokens: upstream's order)
 
 Consequences that clients and tests depend on:
 
@@ -25,6 +26,7 @@ log, audit and show.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -32,13 +34,27 @@ from kubeboot.auth.interface import AuthenticationFailed, Credentials, UserInfo
 from kubeboot.auth.users import ANONYMOUS, add_authenticated_group
 from kubeboot.auth.x509 import ClientCertAuthenticator
 
-__all__ = ["AuthenticatorChain", "TokenAuthenticator"]
+__all__ = [
+    "AnyTokenAuthenticator",
+    "AsyncTokenAuthenticator",
+    "AuthenticatorChain",
+    "TokenAuthenticator",
+]
 
 
 class TokenAuthenticator(Protocol):
     def authenticate_token(self, token: str) -> UserInfo | None:
         """The token's user; None if the token is not of this kind; raises if rejected."""
         ...
+
+
+class AsyncTokenAuthenticator(Protocol):
+    """A token authenticator that may have to read storage (ServiceAccount tokens)."""
+
+    async def authenticate_token(self, token: str) -> UserInfo | None: ...
+
+
+AnyTokenAuthenticator = TokenAuthenticator | AsyncTokenAuthenticator
 
 
 class AuthenticatorChain:
@@ -48,7 +64,7 @@ class AuthenticatorChain:
         self,
         *,
         client_certs: ClientCertAuthenticator | None = None,
-        tokens: Sequence[TokenAuthenticator] = (),
+        tokens: Sequence[AnyTokenAuthenticator] = (),
         anonymous: bool = True,
     ) -> None:
         self._client_certs = client_certs
@@ -56,10 +72,6 @@ class AuthenticatorChain:
         self.anonymous = anonymous
 
     async def authenticate(self, creds: Credentials) -> UserInfo:
-        return self.authenticate_now(creds)
-
-    def authenticate_now(self, creds: Credentials) -> UserInfo:
-        """The synchronous core of :meth:`authenticate` (every lookup is in memory)."""
         errors: list[str] = []
         if self._client_certs is not None and creds.client_cert_der is not None:
             try:
@@ -73,12 +85,13 @@ class AuthenticatorChain:
             token_errors: list[str] = []
             for authenticator in self._tokens:
                 try:
-                    user = authenticator.authenticate_token(creds.bearer)
+                    answer = authenticator.authenticate_token(creds.bearer)
+                    found = await answer if inspect.isawaitable(answer) else answer
                 except AuthenticationFailed as e:
                     token_errors.append(str(e))
                     continue
-                if user is not None:
-                    return add_authenticated_group(user)
+                if found is not None:
+                    return add_authenticated_group(found)
             errors.extend(token_errors or ["invalid bearer token"])
         if errors:
             raise AuthenticationFailed("; ".join(errors))

@@ -30,6 +30,7 @@ __all__ = [
     "default_cluster_roles",
     "default_role_bindings",
     "default_roles",
+    "node_policy_rules",
     "reconcile",
 ]
 
@@ -113,7 +114,10 @@ _SIGNER_APPROVERS = {
 
 
 def _node_rules() -> list[Obj]:
-    """Upstream's ``NodeRules()`` (what ``system:node`` and the Node authorizer grant)."""
+    """Upstream's ``NodeRules()`` with v1.37's default feature gates (CSIVolumeHealth off;
+    DynamicResourceAllocation, ClusterTrustBundle, PodCertificateRequest and
+    KubeletServiceAccountTokenForCredentialProviders on): what ``system:node`` holds and the
+    Node authorizer grants."""
     return [
         _rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
         _rule(
@@ -125,7 +129,7 @@ def _node_rules() -> list[Obj]:
         _rule(["create", "get", "list", "watch"], [""], ["nodes"]),
         _rule(["patch", "update"], [""], ["nodes/status"]),
         _rule(["patch", "update"], [""], ["nodes"]),
-        _rule(["create", "patch", "update"], [""], ["events"]),
+        _rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
         _rule(_READ, [""], ["pods"]),
         _rule(["create", "delete"], [""], ["pods"]),
         _rule(["patch", "update"], [""], ["pods/status"]),
@@ -137,13 +141,21 @@ def _node_rules() -> list[Obj]:
         _rule(["create", "delete", "get", "patch", "update"], ["coordination.k8s.io"], ["leases"]),
         _rule(["get"], ["storage.k8s.io"], ["volumeattachments"]),
         _rule(["create"], [""], ["serviceaccounts/token"]),
-        # The kinds kubeboot serves for a real kubelet (upstream's rules, same order).
-        _rule(["get", "list", "watch"], ["storage.k8s.io"], ["csidrivers"]),
+        _rule(["get", "patch", "update"], [""], ["persistentvolumeclaims/status"]),
+        _rule(_READ, ["storage.k8s.io"], ["csidrivers"]),
         _rule(["create", "delete", "get", "patch", "update"], ["storage.k8s.io"], ["csinodes"]),
         _rule(_READ, ["node.k8s.io"], ["runtimeclasses"]),
+        _rule(["get"], ["resource.k8s.io"], ["resourceclaims"]),
         _rule(["deletecollection"], ["resource.k8s.io"], ["resourceslices"]),
+        _rule(_READ, [_CERTS], ["clustertrustbundles"]),
+        _rule(["get"], [""], ["serviceaccounts"]),
         _rule(["create", "get", "list", "watch"], [_CERTS], ["podcertificaterequests"]),
     ]
+
+
+def node_policy_rules() -> tuple[PolicyRule, ...]:
+    """``system:node``'s rules as the Node authorizer evaluates them."""
+    return tuple(PolicyRule.from_dict(r) for r in _node_rules())
 
 
 def _controller_manager_rules() -> list[Obj]:
@@ -260,6 +272,18 @@ def default_cluster_roles() -> list[Obj]:
     roles += [
         _role(
             "ClusterRole",
+            "system:controller:service-account-controller",
+            [_rule(["create"], [""], ["serviceaccounts"]), _EVENTS],
+        ),
+        _role(
+            "ClusterRole",
+            "system:controller:root-ca-cert-publisher",
+            [_rule(["create", "update"], [""], ["configmaps"]), _EVENTS],
+        ),
+    ]
+    roles += [
+        _role(
+            "ClusterRole",
             f"system:certificates.k8s.io:{name}",
             [_rule(["approve"], [_CERTS], ["signers"], [signer])],
         )
@@ -279,9 +303,13 @@ def default_cluster_role_bindings() -> list[Obj]:
         crb("system:public-info-viewer", [_group(ALL_AUTHENTICATED), _group(ALL_UNAUTHENTICATED)]),
         crb("system:node", []),
         crb("system:kube-controller-manager", [_user("system:kube-controller-manager")]),
-        crb(
-            "system:controller:certificate-controller",
-            [_service_account("certificate-controller")],
+        *(
+            crb(f"system:controller:{sa}", [_service_account(sa)])
+            for sa in (
+                "certificate-controller",
+                "service-account-controller",
+                "root-ca-cert-publisher",
+            )
         ),
     ]
 

@@ -68,9 +68,8 @@ class Attributes:
     subresource: str = ""
     name: str = ""
     path: str = ""
-    # A list/watch/deletecollection's field selector as (field, "=" or "!=", value) terms,
-    # upstream's ``GetFieldSelector()``: the Node authorizer lets a node list its own pods
-    # (``spec.nodeName=<node>``) and nothing wider.
+    # The request's field selector as (field, "=" or "!=", value) requirements (upstream's
+    # GetFieldSelector): the Node authorizer lets a node list pods with spec.nodeName=<self>.
     field_selector: tuple[tuple[str, str, str], ...] = ()
 
 

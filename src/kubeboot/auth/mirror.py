@@ -1,9 +1,10 @@
 """An in-memory mirror of the objects under one store prefix, kept current by list + watch.
 
 This is kubeboot's informer for the authentication and authorization caches: the bootstrap
-token Secrets and the four RBAC collections each have one :class:`StoreMirror`, so a request
-reads a dict and never waits on storage (issue 3: "a cache kept current by a watch, not a
-storage read per request").
+token Secrets, the ServiceAccounts and their token Secrets, and the four RBAC collections each
+have one :class:`StoreMirror` (optionally keeping only the objects a predicate accepts, such
+as Secrets of one type), so a request reads a dict and never waits on storage (issue 3: "a
+cache kept current by a watch, not a storage read per request").
 
 Invariants:
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubeboot.resources.registry import ResourceInfo, find_resource
@@ -34,7 +35,7 @@ from kubeboot.storage.interface import (
     WatchEvent,
 )
 
-__all__ = ["StoreMirror", "apply_event", "resource_info"]
+__all__ = ["Keep", "StoreMirror", "apply_event", "resource_info"]
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,17 @@ def _decode(kv: KeyValue) -> Obj | None:
     return obj
 
 
-def apply_event(objects: dict[str, Obj], event: WatchEvent) -> None:
+Keep = Callable[[Obj], bool]
+"""Which objects a mirror holds (others under its prefix are treated as absent)."""
+
+
+def apply_event(objects: dict[str, Obj], event: WatchEvent, keep: Keep | None = None) -> None:
     """Apply one watch event to a key → object map (the pure half of the mirror)."""
     if event.type is EventType.DELETE:
         objects.pop(event.kv.key, None)
         return
     obj = _decode(event.kv)
-    if obj is None:
+    if obj is None or (keep is not None and not keep(obj)):
         objects.pop(event.kv.key, None)
     else:
         objects[event.kv.key] = obj
@@ -76,10 +81,17 @@ class StoreMirror:
     """The objects under ``prefix``, by store key; read with :meth:`get` and :meth:`values`."""
 
     def __init__(
-        self, store: Store, prefix: str, *, page_size: int = 500, retry_delay: float = 1.0
+        self,
+        store: Store,
+        prefix: str,
+        *,
+        keep: Keep | None = None,
+        page_size: int = 500,
+        retry_delay: float = 1.0,
     ) -> None:
         self._store = store
         self.prefix = prefix
+        self._keep = keep
         self._page_size = page_size
         self._retry_delay = retry_delay
         self._objects: dict[str, Obj] = {}
@@ -102,7 +114,7 @@ class StoreMirror:
                 revision = await self._list()
                 self.synced.set()
                 async for event in self._store.watch(self.prefix, revision):
-                    apply_event(self._objects, event)
+                    apply_event(self._objects, event, self._keep)
                     self.generation += 1
             except StoreError as e:
                 log.info("re-listing %s after %s: %s", self.prefix, type(e).__name__, e)
@@ -119,7 +131,7 @@ class StoreMirror:
             revision = page.revision
             for kv in page.kvs:
                 obj = _decode(kv)
-                if obj is not None:
+                if obj is not None and (self._keep is None or self._keep(obj)):
                     objects[kv.key] = obj
             if not page.more or not page.kvs:
                 break

@@ -22,7 +22,7 @@ ClusterRole "y" to Group "z"``) or ``NoOpinion``, so a union can ask the next au
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "PolicyRule",
     "RbacAuthorizer",
     "RbacIndex",
+    "aggregate_errors",
     "rule_allows",
 ]
 
@@ -108,6 +109,7 @@ class Binding:
     role_kind: str  # "ClusterRole" or "Role"
     role_name: str
     subject: str  # upstream's describeSubject: Group "system:masters"
+    subject_index: int = 0  # position of that subject in the binding's list
 
     def describe(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
@@ -178,14 +180,14 @@ class RbacIndex:
                 )
                 if role_kind not in allowed or not isinstance(role_name, str):
                     continue
-                for subject in obj.get("subjects") or ():
+                for index, subject in enumerate(obj.get("subjects") or ()):
                     if not isinstance(subject, Mapping):
                         continue
                     keyed = _subject_keys(subject, namespace)
                     if keyed is None:
                         continue
                     key, described = keyed
-                    b = Binding(kind, namespace, name, role_kind, role_name, described)
+                    b = Binding(kind, namespace, name, role_kind, role_name, described, index)
                     if kind == "ClusterRoleBinding":
                         cluster[key].append(b)
                     else:
@@ -206,27 +208,71 @@ class RbacIndex:
             return self.cluster_roles.get(b.role_name)
         return self.roles.get((b.namespace, b.role_name))
 
-    def authorize(self, attrs: Attributes) -> Decision:
-        keys = _keys_of(attrs.user)
+    def bindings_for(self, user: UserInfo, namespace: str) -> list[Binding]:
+        """Upstream's ``VisitRulesFor`` order: ClusterRoleBindings, then the namespace's
+        RoleBindings; each binding once, however many of its subjects the user matches."""
+        keys = _keys_of(user)
         candidates = [b for k in keys for b in self.cluster_bindings.get(k, ())]
-        if attrs.namespace:
+        if namespace:
             candidates += [
-                b for k in keys for b in self.namespaced_bindings.get((attrs.namespace, k), ())
+                b for k in keys for b in self.namespaced_bindings.get((namespace, k), ())
             ]
-        missing: list[str] = []
+        # One entry per binding, described by its first subject the user matches (upstream's
+        # appliesTo), ClusterRoleBindings first, each kind in name order.
+        unique: dict[tuple[str, str, str], Binding] = {}
         for b in candidates:
-            rules = self._role_rules(b)
-            if rules is None:
-                resource = "clusterrole" if b.role_kind == "ClusterRole" else "role"
-                missing.append(f'{resource}.rbac.authorization.k8s.io "{b.role_name}" not found')
+            key = (b.kind, b.namespace, b.name)
+            known = unique.get(key)
+            if known is None or b.subject_index < known.subject_index:
+                unique[key] = b
+        return sorted(unique.values(), key=lambda b: (b.kind != "ClusterRoleBinding", b.name))
+
+    def role_rules(self, b: Binding, plural_errors: bool = False) -> tuple[PolicyRule, ...] | str:
+        """The binding's role's rules, or why not: the NotFound text of the role getter.
+
+        The authorizer reads roles through listers (``clusterrole.rbac…``); the escalation
+        check through the registry (``clusterroles.rbac…``), as upstream does.
+        """
+        rules = self._role_rules(b)
+        if rules is not None:
+            return rules
+        resource = "clusterrole" if b.role_kind == "ClusterRole" else "role"
+        if plural_errors:
+            resource += "s"
+        return f'{resource}.rbac.authorization.k8s.io "{b.role_name}" not found'
+
+    def rules_for(
+        self, user: UserInfo, namespace: str, plural_errors: bool = False
+    ) -> tuple[list[PolicyRule], list[str]]:
+        """Upstream's ``RulesFor``: every rule the user holds in ``namespace`` ("" for cluster
+        scope only), and the errors resolving them (roles that do not exist)."""
+        rules: list[PolicyRule] = []
+        errors: list[str] = []
+        for b in self.bindings_for(user, namespace):
+            found = self.role_rules(b, plural_errors)
+            if isinstance(found, str):
+                errors.append(found)
+            else:
+                rules.extend(found)
+        return rules, errors
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        missing: list[str] = []
+        for b in self.bindings_for(attrs.user, attrs.namespace):
+            rules = self.role_rules(b)
+            if isinstance(rules, str):
+                missing.append(rules)
                 continue
             if any(rule_allows(r, attrs) for r in rules):
                 return Decision(Verdict.ALLOW, f"RBAC: allowed by {b.describe()}")
-        reason = ""
-        if missing:
-            unique = list(dict.fromkeys(missing))
-            reason = "RBAC: " + (unique[0] if len(unique) == 1 else f"[{', '.join(unique)}]")
+        reason = f"RBAC: {aggregate_errors(missing)}" if missing else ""
         return Decision(Verdict.NO_OPINION, reason)
+
+
+def aggregate_errors(errors: Sequence[str]) -> str:
+    """``utilerrors.NewAggregate(errs).Error()``: one message bare, several ``[a, b]``, unique."""
+    unique = list(dict.fromkeys(errors))
+    return unique[0] if len(unique) == 1 else "[" + ", ".join(unique) + "]"
 
 
 def _keys_of(user: UserInfo) -> list[_SubjectKey]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubeboot.auth.admission import AdmissionHook, CsrAdmission, node_restriction_admission
+from kubeboot.auth.admission import AdmissionHook, CsrAdmission, MutatingAdmission
 from kubeboot.auth.audit import AuditForwarder, AuditLog, AuditSink
 from kubeboot.auth.auditpolicy import AuditPolicy, load_audit_policy
 from kubeboot.auth.authz import build_authorizer
@@ -28,6 +28,7 @@ from kubeboot.auth.bootstrap_token import (
 from kubeboot.auth.chain import AuthenticatorChain, TokenAuthenticator
 from kubeboot.auth.gate import AuthenticationGate
 from kubeboot.auth.mirror import StoreMirror
+from kubeboot.auth.noderestriction import NodeRestriction
 from kubeboot.auth.ratelimit import (
     DEFAULT_ANONYMOUS,
     DEFAULT_FAILED_AUTH,
@@ -87,10 +88,8 @@ class AuthStack:
         )
         self.gate = AuthenticationGate(self.authenticator, self.rate_limits, networks)
         self.authorizer = build_authorizer(settings.authorization_mode, self.rbac.index)
-        self.admission: list[AdmissionHook] = [
-            CsrAdmission(self.authorizer),
-            node_restriction_admission,
-        ]
+        self.mutating_admission: list[MutatingAdmission] = [NodeRestriction()]
+        self.admission: list[AdmissionHook] = [CsrAdmission(self.authorizer)]
         self.audit: AuditSink | None = None
         self.audit_log: AuditLog | None = None
         self.audit_policy: AuditPolicy | None = None

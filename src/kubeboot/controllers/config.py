@@ -35,6 +35,8 @@ CONTROLLER_ALIASES = MappingProxyType(
         "csrapproving": "certificatesigningrequest-approving-controller",
         "csrcleaner": "certificatesigningrequest-cleaner-controller",
         "csrsigning": "certificatesigningrequest-signing-controller",
+        "root-ca-cert-publisher": "root-ca-certificate-publisher-controller",
+        "serviceaccount": "serviceaccount-controller",
         "tokencleaner": "token-cleaner-controller",
     }
 )
@@ -90,6 +92,9 @@ class ControllerConfig:
     # {cert,key}-file: signerName -> (cert, key); exclusive with the generic pair above.
     signer_files: Mapping[str, tuple[Path, Path]] = field(default_factory=dict)
     cluster_signing_duration: dt.timedelta = DEFAULT_CLUSTER_SIGNING_DURATION
+    # --root-ca-file: the CA bundle published as kube-root-ca.crt (and put into legacy token
+    # Secrets); root-ca-cert-publisher is skipped without one, as upstream fails without it.
+    root_ca_file: Path | None = None
     leader_elect: bool = True
     lease_namespace: str = "kube-system"
     lease_name: str = "kube-controller-manager"

@@ -28,7 +28,9 @@ from kubeboot.controllers.csrapproving import run_csrapproving
 from kubeboot.controllers.csrcleaner import run_csrcleaner
 from kubeboot.controllers.csrsigning import run_csrsigning
 from kubeboot.controllers.leader import run_with_leader_election
+from kubeboot.controllers.rootcapublisher import ROOT_CA_FIELD_SELECTOR, run_rootcapublisher
 from kubeboot.controllers.runtime import Informer
+from kubeboot.controllers.serviceaccounts import run_serviceaccounts_controller
 from kubeboot.controllers.tokencleaner import run_tokencleaner
 from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.csr import (
@@ -39,6 +41,7 @@ from kubeboot.pki.csr import (
 )
 from kubeboot.resources import bootstrap_token as bt
 from kubeboot.resources.registry import ResourceInfo, find_resource
+from kubeboot.resources.status import AlreadyExists, StatusError
 
 __all__ = ["ReloadingAuthority", "SigningConfigError", "run_controllers", "signing_files"]
 
@@ -116,11 +119,47 @@ class ReloadingAuthority:
 CERTIFICATE_CONTROLLER_SA = "certificate-controller"
 BOOTSTRAP_SIGNER_SA = "bootstrap-signer"
 TOKEN_CLEANER_SA = "token-cleaner"
+SERVICE_ACCOUNT_CONTROLLER_SA = "service-account-controller"
+ROOT_CA_PUBLISHER_SA = "root-ca-cert-publisher"
+CONTROLLER_SA_NAMESPACE = "kube-system"
+# Which identities each controller needs (csrsigning's only when it signs).
+_SERVICE_ACCOUNTS = {
+    "csrapproving": (CERTIFICATE_CONTROLLER_SA,),
+    "csrcleaner": (CERTIFICATE_CONTROLLER_SA,),
+    "csrsigning": (CERTIFICATE_CONTROLLER_SA,),
+    "bootstrapsigner": (BOOTSTRAP_SIGNER_SA,),
+    "tokencleaner": (TOKEN_CLEANER_SA, BOOTSTRAP_SIGNER_SA),
+    "serviceaccount": (SERVICE_ACCOUNT_CONTROLLER_SA,),
+    "root-ca-cert-publisher": (ROOT_CA_PUBLISHER_SA,),
+}
 
 ClientFor = Callable[[str], ApiClient]
 
 
-async def _run_enabled(client_for: ClientFor, config: ControllerConfig, clock: Clock) -> None:
+def controller_service_accounts(enabled: frozenset[str]) -> list[str]:
+    """The kube-system ServiceAccounts the enabled controllers act as, sorted."""
+    return sorted({sa for name in enabled for sa in _SERVICE_ACCOUNTS.get(name, ())})
+
+
+async def ensure_service_accounts(client: ApiClient, names: list[str]) -> None:
+    """Create the controllers' ServiceAccounts that are missing, as kube-controller-manager's
+    client builder does before a controller's first request (so RBAC subjects of kind
+    ServiceAccount name objects that exist, and tokens can be requested for them)."""
+    sa_res = _resource("", "serviceaccounts")
+    for name in names:
+        try:
+            await client.create(sa_res, {"metadata": {"name": name}}, CONTROLLER_SA_NAMESPACE)
+        except AlreadyExists:
+            continue
+        except StatusError as exc:  # the controllers still run; the next leader retries
+            log.warning(
+                "could not create ServiceAccount %s/%s: %s", CONTROLLER_SA_NAMESPACE, name, exc
+            )
+
+
+async def _run_enabled(
+    manager: ApiClient, client_for: ClientFor, config: ControllerConfig, clock: Clock
+) -> None:
     enabled = enabled_controllers(config.controllers)
     files = signing_files(config) if "csrsigning" in enabled else {}
     signing = bool(files)
@@ -162,10 +201,49 @@ async def _run_enabled(client_for: ClientFor, config: ControllerConfig, clock: C
             jobs.append(
                 run_bootstrapsigner(signer_client, configmaps, secrets, configmap_res, clock)
             )
+    jobs += _service_account_jobs(manager, client_for, enabled, config)
     log.info("starting controllers: %s", ", ".join(sorted(enabled)) or "(none)")
     async with asyncio.TaskGroup() as group:
         for job in jobs:
             group.create_task(job)
+
+
+def _service_account_jobs(
+    manager: ApiClient, client_for: ClientFor, enabled: frozenset[str], config: ControllerConfig
+) -> list[Coroutine[Any, Any, None]]:
+    """serviceaccount and root-ca-cert-publisher; their caches are read as the manager
+    (upstream's shared informers), their writes made as their own ServiceAccounts."""
+    wanted = enabled & {"serviceaccount", "root-ca-cert-publisher"}
+    ca_pem = None
+    if "root-ca-cert-publisher" in wanted:
+        if config.root_ca_file is None:
+            log.info("root-ca-cert-publisher: no --root-ca-file; skipped")
+            wanted -= {"root-ca-cert-publisher"}
+        else:
+            ca_pem = config.root_ca_file.read_text()
+    if not wanted:
+        return []
+    namespaces = Informer(manager, _resource("", "namespaces"))
+    jobs: list[Coroutine[Any, Any, None]] = [namespaces.run()]
+    if "serviceaccount" in wanted:
+        sa_res = _resource("", "serviceaccounts")
+        service_accounts = Informer(manager, sa_res)
+        jobs.append(service_accounts.run())
+        jobs.append(
+            run_serviceaccounts_controller(
+                client_for(SERVICE_ACCOUNT_CONTROLLER_SA), namespaces, service_accounts, sa_res
+            )
+        )
+    if ca_pem is not None:
+        configmap_res = _resource("", "configmaps")
+        configmaps = Informer(manager, configmap_res, field_selector=ROOT_CA_FIELD_SELECTOR)
+        jobs.append(configmaps.run())
+        jobs.append(
+            run_rootcapublisher(
+                client_for(ROOT_CA_PUBLISHER_SA), namespaces, configmaps, configmap_res, ca_pem
+            )
+        )
+    return jobs
 
 
 async def run_controllers(
@@ -177,19 +255,24 @@ async def run_controllers(
 ) -> None:
     """Run the enabled controllers until cancelled (leading a Lease when configured).
 
-    ``client`` is the manager's own identity (leader election, and every controller when
-    ``client_for`` is None). ``client_for(service_account)`` gives each controller its own
-    identity, as kube-controller-manager's ``--use-service-account-credentials``: the default
-    RBAC grants ``certificate-controller``, ``bootstrap-signer`` and ``token-cleaner``
-    exactly what their controller needs.
+    ``client`` is the manager's own identity (leader election, the shared caches of the
+    ServiceAccount controllers, and every controller when ``client_for`` is None).
+    ``client_for(service_account)`` gives each controller its own identity, as
+    kube-controller-manager's ``--use-service-account-credentials``: those ServiceAccounts
+    are created in kube-system first, and the default RBAC grants each exactly what its
+    controller needs.
     """
     # Fail fast on bad flags, before campaigning for the lease.
-    enabled_controllers(config.controllers)
+    enabled = enabled_controllers(config.controllers)
     signing_files(config)
     resolve: ClientFor = client_for or (lambda _sa: client)
+
+    async def run() -> None:
+        if client_for is not None:
+            await ensure_service_accounts(client, controller_service_accounts(enabled))
+        await _run_enabled(client, resolve, config, clock)
+
     if not config.leader_elect:
-        await _run_enabled(resolve, config, clock)
+        await run()
         return
-    await run_with_leader_election(
-        client, config, clock, lambda: _run_enabled(resolve, config, clock)
-    )
+    await run_with_leader_election(client, config, clock, run)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "PUBLIC_FILE_MODE",
     "ensure_private_dir",
     "fsync_dir",
+    "restrict_mode",
     "write_atomic",
 ]
 
@@ -41,6 +43,26 @@ def ensure_private_dir(path: Path) -> Path:
     """
     path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     return path
+
+
+def restrict_mode(path: Path, mode: int) -> int | None:
+    """Clear the permission bits of ``path`` that ``mode`` does not allow; never widen.
+
+    Returns the previous permission bits if they changed (so the caller can say so once),
+    None if nothing changed or ``path`` does not exist. Symlinks are not followed: a link
+    planted in a private directory must not make us chmod its target.
+    """
+    try:
+        current = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(current):
+        return None
+    bits = stat.S_IMODE(current)
+    if bits & ~mode == 0:
+        return None
+    os.chmod(path, bits & mode)
+    return bits
 
 
 def write_atomic(

@@ -15,45 +15,38 @@ and compares MACs with :func:`hmac.compare_digest`. Errors never include the sec
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
-import re
+
+from kubeboot.pki.b64url import b64url_decode, b64url_encode
 
 __all__ = ["JwsError", "detached_jws", "verify_detached_jws"]
-
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class JwsError(ValueError):
     """A malformed or non-matching detached JWS; the message is safe to log."""
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _b64url_decode(segment: str, what: str) -> bytes:
-    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
-        raise JwsError(f"the JWS {what} is not base64url without padding")
     try:
-        decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError) as exc:
+        decoded = b64url_decode(segment)
+    except ValueError as exc:
         raise JwsError(f"the JWS {what} is not base64url without padding") from exc
-    if _b64url(decoded) != segment:
+    if b64url_encode(decoded) != segment:
         raise JwsError(f"the JWS {what} is not canonical base64url")
     return decoded
 
 
 def _header(token_id: str) -> str:
     # json.dumps keeps insertion order; Go's map encoding sorts keys, and "alg" < "kid".
-    return _b64url(json.dumps({"alg": "HS256", "kid": token_id}, separators=(",", ":")).encode())
+    return b64url_encode(
+        json.dumps({"alg": "HS256", "kid": token_id}, separators=(",", ":")).encode()
+    )
 
 
 def _mac(header_segment: str, content: bytes, token_secret: str) -> bytes:
-    signing_input = f"{header_segment}.{_b64url(content)}".encode("ascii")
+    signing_input = f"{header_segment}.{b64url_encode(content)}".encode("ascii")
     return hmac.new(token_secret.encode(), signing_input, hashlib.sha256).digest()
 
 
@@ -64,7 +57,7 @@ def _as_bytes(content: str | bytes) -> bytes:
 def detached_jws(content: str | bytes, token_id: str, token_secret: str) -> str:
     """The value stored under ``jws-kubeconfig-<token-id>`` in cluster-info."""
     header = _header(token_id)
-    return f"{header}..{_b64url(_mac(header, _as_bytes(content), token_secret))}"
+    return f"{header}..{b64url_encode(_mac(header, _as_bytes(content), token_secret))}"
 
 
 def verify_detached_jws(jws: str, content: str | bytes, token_id: str, token_secret: str) -> None:

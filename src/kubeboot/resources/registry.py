@@ -126,6 +126,14 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     ResourceInfo(
         CORE,
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        namespaced=True,
+        short_names=("sa",),
+    ),
+    ResourceInfo(
+        CORE,
         "Node",
         "nodes",
         "node",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from kubeboot.pki.files import ensure_private_dir
 from kubeboot.storage.interface import Store
 
 __all__ = ["DEFAULT_ETCD_PREFIX", "StorageOptions", "open_store"]
@@ -40,7 +41,7 @@ async def open_store(options: StorageOptions) -> Store:
     if options.backend == "sqlite":
         from kubeboot.storage.sqlite import SqliteStore
 
-        options.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(options.sqlite_path.parent)
         return await SqliteStore.open(
             options.sqlite_path, watch_queue_limit=options.watch_queue_limit
         )

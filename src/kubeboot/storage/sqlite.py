@@ -33,6 +33,8 @@ inline ``get`` ~90,000/s.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +43,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from kubeboot.pki.files import PRIVATE_FILE_MODE, restrict_mode
 from kubeboot.storage import sqlite_sql as sql
 from kubeboot.storage.interface import (
     KeyValue,
@@ -52,6 +55,8 @@ from kubeboot.storage.interface import (
 from kubeboot.storage.watchhub import WatchHub
 
 __all__ = ["SqliteStore"]
+
+log = logging.getLogger("kubeboot.storage")
 
 _T = TypeVar("_T")
 
@@ -101,6 +106,11 @@ class SqliteStore:
         """Open (creating if needed) the database at ``path``; revisions continue from disk."""
         store = cls(Path(path), watch_queue_limit=watch_queue_limit)
         try:
+            tightened = await store._on_writer(store._private_files)
+            if tightened:
+                log.warning(
+                    "database files were readable by others; set to 0600: %s", ", ".join(tightened)
+                )
             await store._on_writer(store._open_writer)
             store._rconn = await store._on_reader(store._connect_reader)
             store._get_conn = store._connect_reader()
@@ -263,6 +273,23 @@ class SqliteStore:
         self._wconn = self._rconn = self._get_conn = None
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _private_files(self) -> list[str]:
+        """Create the database 0600 before SQLite does, and tighten existing files.
+
+        SQLite creates ``-wal`` and ``-shm`` with the database file's mode, so a database
+        born 0600 keeps every Secret (bootstrap tokens included) private from creation.
+        Returns ``"<file> <old mode>"`` for each file whose mode was tightened.
+        """
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        os.close(fd)
+        tightened = []
+        for suffix in ("", "-wal", "-shm"):
+            path = self._path.with_name(self._path.name + suffix)
+            before = restrict_mode(path, PRIVATE_FILE_MODE)
+            if before is not None:
+                tightened.append(f"{path.name} (was {before:04o})")
+        return tightened
 
     def _open_writer(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None)

@@ -100,7 +100,9 @@ async def test_registration_patches_the_node_and_creates_it_only_when_missing(
     assert first == [("patch", "status", 404), ("create", "", 201), ("patch", "status", 200)]
 
     await _agent_once(node)  # as on each wake from the sleeper
-    assert _node_calls(audit, f"system:node:{node.name}")[len(first) :] == [("patch", "status", 200)]
+    assert _node_calls(audit, f"system:node:{node.name}")[len(first) :] == [
+        ("patch", "status", 200)
+    ]
     stored = running.kubectl("get", "node", node.name, "-o", "json").stdout
     addresses = json.loads(stored)["status"]["addresses"]
     assert {"type": "InternalIP", "address": "192.0.2.7"} in addresses

@@ -19,6 +19,21 @@ CM = "/api/v1/namespaces/default/configmaps"
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 
 
+# Every namespace holds this ConfigMap (the root-ca-cert-publisher's), as on a real cluster.
+ROOT_CA = "kube-root-ca.crt"
+
+
+async def root_ca_published(http: aiohttp.ClientSession) -> None:
+    """Wait until the publisher has written ``default``'s ConfigMap, so it is not a write
+    that races the test."""
+    async with asyncio.timeout(20):
+        while True:
+            status, _ = await call(http, "GET", f"{CM}/{ROOT_CA}")
+            if status == 200:
+                return
+            await asyncio.sleep(0.05)
+
+
 def configmap(name: str, **data: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
 
@@ -42,7 +57,9 @@ async def test_malformed_json_is_400_and_stores_nothing(admin_http: aiohttp.Clie
     assert status == 400
     assert body["kind"] == "Status" and body["reason"] == "BadRequest"
     _, listed = await call(admin_http, "GET", CM)
-    assert listed["items"] == []
+    assert [
+        i["metadata"]["name"] for i in listed["items"] if i["metadata"]["name"] != ROOT_CA
+    ] == []
 
 
 async def test_oversized_body_is_413(admin_http: aiohttp.ClientSession) -> None:
@@ -183,6 +200,7 @@ async def test_generate_name_and_label_and_field_selectors(
 async def test_pagination_with_continue_is_a_consistent_snapshot(
     admin_http: aiohttp.ClientSession,
 ) -> None:
+    await root_ca_published(admin_http)
     for i in range(7):
         await call(admin_http, "POST", CM, configmap(f"item-{i}"))
     _, page1 = await call(admin_http, "GET", CM, params={"limit": "3"})
@@ -197,7 +215,7 @@ async def test_pagination_with_continue_is_a_consistent_snapshot(
         assert page["metadata"]["resourceVersion"] == snapshot_rv
         names += [i["metadata"]["name"] for i in page["items"]]
         token = page["metadata"].get("continue")
-    assert names == [f"item-{i}" for i in range(7)]
+    assert [n for n in names if n != ROOT_CA] == [f"item-{i}" for i in range(7)]
     status, _body = await call(admin_http, "GET", CM, params={"continue": "garbage!"})
     assert status == 400
 
@@ -271,6 +289,36 @@ async def test_watch_with_name_field_selector_sees_only_that_object(
     ]
 
 
+async def test_watch_across_namespaces_with_name_field_selector_sees_every_namespace(
+    admin_http: aiohttp.ClientSession,
+) -> None:
+    """A name selects one object per namespace (the root-ca-cert-publisher's cache)."""
+    await call(admin_http, "POST", "/api/v1/namespaces", {"metadata": {"name": "other"}})
+    _, listed = await call(admin_http, "GET", "/api/v1/configmaps")
+    rv = listed["metadata"]["resourceVersion"]
+
+    async def writes() -> None:
+        await asyncio.sleep(0.2)
+        await call(admin_http, "POST", CM, configmap("target"))
+        await call(admin_http, "POST", CM, configmap("bystander"))
+        await call(admin_http, "POST", "/api/v1/namespaces/other/configmaps", configmap("target"))
+        await call(admin_http, "DELETE", f"{CM}/target")
+
+    task = asyncio.create_task(writes())
+    events = await _watch_lines(
+        admin_http,
+        "/api/v1/configmaps",
+        {"resourceVersion": rv, "fieldSelector": "metadata.name=target"},
+        3,
+    )
+    await task
+    assert [(e["type"], e["object"]["metadata"]["namespace"]) for e in events] == [
+        ("ADDED", "default"),
+        ("ADDED", "other"),
+        ("DELETED", "default"),
+    ]
+
+
 async def test_watch_without_rv_sends_current_state_first(
     admin_http: aiohttp.ClientSession,
 ) -> None:
@@ -312,8 +360,11 @@ async def test_watch_from_compacted_revision_is_410(
 
 
 async def test_watch_times_out_cleanly(admin_http: aiohttp.ClientSession) -> None:
+    await root_ca_published(admin_http)
+    _, listed = await call(admin_http, "GET", CM)
+    rv = listed["metadata"]["resourceVersion"]
     async with admin_http.get(
-        CM, params={"watch": "true", "timeoutSeconds": "1", "resourceVersion": "1"}
+        CM, params={"watch": "true", "timeoutSeconds": "1", "resourceVersion": rv}
     ) as resp:
         assert resp.status == 200
         rest = await asyncio.wait_for(resp.read(), 5)
@@ -339,7 +390,9 @@ async def test_delete_preconditions_and_deletecollection(
     status, _ = await call(admin_http, "DELETE", CM)
     assert status == 200
     _, listed = await call(admin_http, "GET", CM)
-    assert listed["items"] == []
+    assert [
+        i["metadata"]["name"] for i in listed["items"] if i["metadata"]["name"] != ROOT_CA
+    ] == []
 
 
 async def test_namespaces_default_exist_and_are_protected(

@@ -2,11 +2,9 @@
 
 * ``system:node:a`` (a client certificate from the cluster CA, issued with
   ``kubeboot.pki.authority``) registers and updates its own Node; it may not read or write
-  node b's (Node authorizer + NodeRestriction). It *may* create a CSR whose subject is
-  ``system:node:b`` — upstream's server does not look inside CSRs at creation — but the
-  server records ``spec.username = system:node:a``, and the approver, whose
-  SubjectAccessReview asks about node a, leaves it pending while node a's own CSR is approved
-  and issued.
+  node b's (Node authorizer + NodeRestriction), nor create a kubelet CSR whose subject is
+  ``system:node:b``, nor touch b's Lease, nor set restricted labels or change its taints —
+  each refused with upstream's code and text.
 * ``/approval`` and ``/status`` need ``approve`` / ``sign`` on ``signers`` for the CSR's
   signerName (server-facts §4.8), on top of ``update`` on the subresource.
 """
@@ -93,12 +91,15 @@ async def test_a_node_touches_only_its_own_objects(running: RunningServer) -> No
 
     status, err = await call_as(running, "GET", f"{NODES}/b", ctx=a)
     assert status == 403
-    assert "node 'a' cannot read 'b', only its own Node object" in err["message"]
+    assert err["message"] == (
+        'nodes "b" is forbidden: User "system:node:a" cannot get resource "nodes" in API group '
+        "\"\" at the cluster scope: node: node 'a' cannot read 'b', only its own Node object"
+    )
     _, other = await call_as(running, "GET", f"{NODES}/b", ctx=admin)
     other["metadata"]["labels"] = {"hijacked": "yes"}
     status, err = await call_as(running, "PUT", f"{NODES}/b", other, ctx=a)
     assert status == 403
-    assert err["message"].endswith('node "a" is not allowed to modify node "b"')
+    assert err["message"] == 'nodes "b" is forbidden: node "a" is not allowed to modify node "b"'
 
     # list/watch name the Node through metadata.name, as upstream's RequestInfo does.
     status, listed = await call_as(running, "GET", f"{NODES}?fieldSelector=metadata.name=a", ctx=a)
@@ -106,17 +107,25 @@ async def test_a_node_touches_only_its_own_objects(running: RunningServer) -> No
     assert [n["metadata"]["name"] for n in listed["items"]] == ["a"]
     status, err = await call_as(running, "GET", NODES, ctx=a)
     assert status == 403
-    assert "can only list its own Node object" in err["message"]
+    assert err["message"] == (
+        'nodes is forbidden: User "system:node:a" cannot list resource "nodes" in API group "" '
+        "at the cluster scope: node: node 'a' cannot read all nodes, only its own Node object"
+    )
     status, err = await call_as(running, "GET", f"{NODES}?fieldSelector=metadata.name=b", ctx=a)
     assert status == 403
     status, err = await call_as(running, "GET", f"{NODES}?watch=true", ctx=a)
     assert status == 403
-    assert "can only watch its own Node object" in err["message"]
+    assert err["message"].endswith("node: node 'a' cannot read all nodes, only its own Node object")
     status, err = await call_as(running, "POST", NODES, _node("c"), ctx=a)
     assert status == 403 and 'node "a" is not allowed to modify node "c"' in err["message"]
     assert (await call_as(running, "DELETE", f"{NODES}/b", ctx=a))[0] == 403
     status, err = await call_as(running, "GET", "/api/v1/namespaces/kube-system/secrets/x", ctx=a)
-    assert status == 403 and "no relationship found between node 'a'" in err["message"]
+    assert status == 403
+    assert err["message"] == (
+        'secrets "x" is forbidden: User "system:node:a" cannot get resource "secrets" in API '
+        'group "" in the namespace "kube-system": node: no relationship found between node \'a\' '
+        "and this object"
+    )
 
 
 async def _conditions(running: RunningServer, name: str) -> list[str]:
@@ -124,33 +133,118 @@ async def _conditions(running: RunningServer, name: str) -> list[str]:
     return [c["type"] for c in (obj.get("status") or {}).get("conditions") or []]
 
 
-async def test_a_node_may_ask_for_another_name_but_the_approver_refuses(
+async def test_a_node_asks_only_for_its_own_name_and_cannot_approve(
     running: RunningServer,
 ) -> None:
+    """NodeRestriction: a kubelet CSR (client or serving signer) must name the node itself."""
     a = node_ssl_context(running, "a")
-    asks_b = _csr("a-asks-b", "system:node:b", KUBELET_CLIENT, CLIENT_USAGES)
-    status, other = await call_as(running, "POST", CSRS, asks_b, ctx=a)
-    assert status == 201, other
-    assert other["spec"]["username"] == "system:node:a"  # the server records who asked
-    assert "system:nodes" in other["spec"]["groups"]
+    for signer, usages in (
+        (KUBELET_CLIENT, CLIENT_USAGES),
+        ("kubernetes.io/kubelet-serving", ["digital signature", "server auth"]),
+    ):
+        asks_b = _csr("a-asks-b", "system:node:b", signer, usages)
+        status, err = await call_as(running, "POST", CSRS, asks_b, ctx=a)
+        assert (status, err["reason"]) == (403, "Forbidden")
+        assert err["message"] == (
+            'certificatesigningrequests.certificates.k8s.io "a-asks-b" is forbidden: can only '
+            "create a node CSR with CN=system:node:a"
+        )
     renews = _csr("a-renews", "system:node:a", KUBELET_CLIENT, CLIENT_USAGES)
     status, own = await call_as(running, "POST", CSRS, renews, ctx=a)
     assert status == 201, own
+    assert own["spec"]["username"] == "system:node:a"  # the server records who asked
     deadline = time.monotonic() + 10
     while "Approved" not in await _conditions(running, "a-renews"):
         assert time.monotonic() < deadline, "node a's own CSR was not approved"
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)  # the approver has seen both; the other stays pending
-    assert await _conditions(running, "a-asks-b") == []
     # a node reads CSRs back (the agent waits on its own) but cannot approve any
-    status, got = await call_as(running, "GET", f"{CSRS}/a-asks-b", ctx=a)
+    status, got = await call_as(running, "GET", f"{CSRS}/a-renews", ctx=a)
     assert status == 200
     got.setdefault("status", {})["conditions"] = [
-        {"type": "Approved", "status": "True", "reason": "Self", "message": "x"}
+        {"type": "Denied", "status": "True", "reason": "Self", "message": "x"}
     ]
-    status, err = await call_as(running, "PUT", f"{CSRS}/a-asks-b/approval", got, ctx=a)
+    status, err = await call_as(running, "PUT", f"{CSRS}/a-renews/approval", got, ctx=a)
     assert status == 403
     assert 'cannot update resource "certificatesigningrequests/approval"' in err["message"]
+
+
+LEASES = "/apis/coordination.k8s.io/v1/namespaces"
+
+
+def _lease(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"holderIdentity": name}}
+
+
+async def test_node_leases_labels_and_taints(running: RunningServer) -> None:
+    a = node_ssl_context(running, "a")
+    admin = _admin(running)
+    status, err = await call_as(
+        running, "POST", f"{LEASES}/kube-node-lease/leases", _lease("b"), ctx=a
+    )
+    assert status == 403
+    assert err["message"] == (
+        'leases.coordination.k8s.io "b" is forbidden: can only access node lease with the same '
+        "name as the requesting node"
+    )
+    status, _ = await call_as(
+        running, "POST", f"{LEASES}/kube-node-lease/leases", _lease("a"), ctx=a
+    )
+    assert status == 201
+    status, err = await call_as(running, "POST", f"{LEASES}/default/leases", _lease("a"), ctx=a)
+    assert status == 403
+    assert err["message"] == (
+        'leases.coordination.k8s.io is forbidden: User "system:node:a" cannot create resource '
+        '"leases" in API group "coordination.k8s.io" in the namespace "default": node: can only '
+        'access leases in the "kube-node-lease" system namespace'
+    )
+    # the admin's lease for b: a may neither read, update nor delete it
+    await call_as(running, "POST", f"{LEASES}/kube-node-lease/leases", _lease("b"), ctx=admin)
+    status, err = await call_as(running, "DELETE", f"{LEASES}/kube-node-lease/leases/b", ctx=a)
+    assert status == 403
+    assert err["message"].endswith(
+        "node: can only access node lease with the same name as the requesting node"
+    )
+
+    labelled = _node("a") | {
+        "metadata": {"name": "a", "labels": {"node-restriction.kubernetes.io/pool": "gpu"}}
+    }
+    status, err = await call_as(running, "POST", NODES, labelled, ctx=a)
+    assert status == 403
+    assert err["message"] == (
+        'nodes "a" is forbidden: node "a" is not allowed to set the following labels: '
+        "node-restriction.kubernetes.io/pool"
+    )
+    tainted = {**_node("a"), "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]}}
+    assert (await call_as(running, "POST", NODES, tainted, ctx=a))[0] == 201
+    _, own = await call_as(running, "GET", f"{NODES}/a", ctx=a)
+    own["spec"]["taints"] = []
+    status, err = await call_as(running, "PUT", f"{NODES}/a", own, ctx=a)
+    assert status == 403
+    assert err["message"] == 'nodes "a" is forbidden: node "a" is not allowed to modify taints'
+    patch = {"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}}
+    status, err = await call_as(
+        running, "PATCH", f"{NODES}/a", patch, ctx=a, content_type="application/merge-patch+json"
+    )
+    assert status == 403
+    assert err["message"] == (
+        'nodes "a" is forbidden: is not allowed to modify labels: '
+        "node-role.kubernetes.io/control-plane"
+    )
+    # its own kubelet labels are fine; the admin may do anything
+    ok = {"metadata": {"labels": {"kubernetes.io/hostname": "a", "example.com/x": "y"}}}
+    status, _ = await call_as(
+        running, "PATCH", f"{NODES}/a", ok, ctx=a, content_type="application/merge-patch+json"
+    )
+    assert status == 200
+    status, _ = await call_as(
+        running,
+        "PATCH",
+        f"{NODES}/a",
+        patch,
+        ctx=admin,
+        content_type="application/merge-patch+json",
+    )
+    assert status == 200
 
 
 async def _bind(running: RunningServer, name: str, rules: list[dict[str, Any]]) -> None:

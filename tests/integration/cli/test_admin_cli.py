@@ -157,7 +157,7 @@ def test_token_create_given_token_twice_is_refused(cluster: RunningServer) -> No
         (["--groups", "system:nodes"], "bootstrap group 'system:nodes' is invalid"),
         (["--groups", "system:bootstrappers:ok", "--usages", "signing"], "--groups cannot be"),
         (["--usages", "signing,login"], "invalid bootstrap token usage string: login"),
-        (["--ttl", "1d"], 'invalid duration "1d"'),
+        (["--ttl", "1d"], 'time: unknown unit "d" in duration "1d"'),
         (["--ttl", "-1h"], "must not be negative"),
         (["not-a-token"], 'the bootstrap token "not-a-token" was not of the form'),
     ],

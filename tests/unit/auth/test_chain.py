@@ -34,7 +34,7 @@ def creds(bearer: str | None = None, cert: bytes | None = None) -> Credentials:
     return Credentials(bearer=bearer, client_cert_der=cert, remote_addr="10.0.0.1")
 
 
-def test_failures_are_401_never_anonymous(
+async def test_failures_are_401_never_anonymous(
     chain: AuthenticatorChain, cluster_ca: CA, rogue_ca: CA
 ) -> None:
     expired = der(cluster_ca.issue("u", not_after=NOW - HOUR)[0])
@@ -49,7 +49,7 @@ def test_failures_are_401_never_anonymous(
     ]
     for c, message in cases:
         with pytest.raises(AuthenticationFailed, match=message) as info:
-            chain.authenticate_now(c)
+            await chain.authenticate(c)
         assert c.bearer is None or c.bearer not in str(info.value)
 
 
@@ -60,26 +60,26 @@ async def test_anonymous_only_without_credentials(chain: AuthenticatorChain) -> 
         await chain.authenticate(creds())
 
 
-def test_successes(chain: AuthenticatorChain, cluster_ca: CA, rogue_ca: CA) -> None:
+async def test_successes(chain: AuthenticatorChain, cluster_ca: CA, rogue_ca: CA) -> None:
     node = der(cluster_ca.issue("system:node:w1", ("system:nodes",))[0])
     foreign = der(rogue_ca.issue("u")[0])
     no_cn = der(cluster_ca.issue("", ("system:nodes",))[0])
-    assert chain.authenticate_now(creds(STATIC)) == UserInfo(
+    assert await chain.authenticate(creds(STATIC)) == UserInfo(
         "admin", "1", ("system:masters", "system:authenticated")
     )
-    boot = chain.authenticate_now(creds(BOOTSTRAP, cert=foreign))  # good bearer + bad cert
+    boot = await chain.authenticate(creds(BOOTSTRAP, cert=foreign))  # good bearer + bad cert
     assert (boot.name, boot.groups) == (
         "system:bootstrap:abcdef",
         ("system:bootstrappers", "system:authenticated"),
     )
-    user = chain.authenticate_now(creds("garbage", cert=node))  # a good cert wins
+    user = await chain.authenticate(creds("garbage", cert=node))  # a good cert wins
     assert (user.name, user.groups) == ("system:node:w1", ("system:nodes", "system:authenticated"))
-    assert chain.authenticate_now(creds(cert=no_cn)) == ANONYMOUS  # empty CN is "not mine"
+    assert await chain.authenticate(creds(cert=no_cn)) == ANONYMOUS  # empty CN is "not mine"
 
 
-def test_certificates_ignored_without_a_client_ca(rogue_ca: CA) -> None:
+async def test_certificates_ignored_without_a_client_ca(rogue_ca: CA) -> None:
     chain = AuthenticatorChain()
-    assert chain.authenticate_now(creds(cert=der(rogue_ca.issue("u")[0]))) == ANONYMOUS
+    assert await chain.authenticate(creds(cert=der(rogue_ca.issue("u")[0]))) == ANONYMOUS
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from kubeboot.auth.authz import build_authorizer
+from kubeboot.auth.defaults import node_policy_rules
 from kubeboot.auth.interface import Attributes, UserInfo, Verdict
-from kubeboot.auth.node import NodeAuthorizer, node_restriction
+from kubeboot.auth.node import NodeAuthorizer
 from tests.unit.auth.rbac_fixtures import bootstrap_index
 
 W1 = UserInfo("system:node:w1", groups=("system:nodes", "system:authenticated"))
@@ -45,7 +46,7 @@ NODE_CASES = [
     (
         "list secrets",
         a("list", "secrets", ns="kube-system"),
-        "can only get individual resources of this type",
+        "No Object name found",
     ),
     (
         "get configmap",
@@ -60,7 +61,7 @@ NODE_CASES = [
     (
         "lease elsewhere",
         a("get", "leases", group="coordination.k8s.io", ns="default", name="w1"),
-        "kube-node-lease namespace",
+        'can only access leases in the "kube-node-lease" system namespace',
     ),
     (
         "list leases",
@@ -75,7 +76,57 @@ NODE_CASES = [
     ),
     ("delete node", a("delete", "nodes", name="w1"), ""),
     ("get other node", a("get", "nodes", name="w2"), "cannot read 'w2', only its own Node"),
-    ("other node status", a("get", "nodes", name="w2", sub="status"), "only its own Node"),
+    ("other node status", a("get", "nodes", name="w2", sub="status"), ""),
+    ("list nodes", a("list", "nodes"), "node 'w1' cannot read all nodes, only its own Node object"),
+    (
+        "patch secret",
+        a("patch", "secrets", ns="d", name="s"),
+        "can only read resources of this type",
+    ),
+    ("secret sub", a("get", "secrets", ns="d", name="s", sub="x"), "cannot read subresource"),
+    (
+        "cluster secret",
+        a("get", "secrets", name="s"),
+        "can only read namespaced object of this type",
+    ),
+    ("list pvs", a("list", "persistentvolumes"), "can only get individual resources of this type"),
+    ("get pv", a("get", "persistentvolumes", name="p"), "no relationship found between node 'w1'"),
+    (
+        "pvc status get",
+        a("get", "persistentvolumeclaims", ns="d", name="c", sub="status"),
+        "can only get/update/patch this type",
+    ),
+    (
+        "sa token",
+        a("create", "serviceaccounts", ns="d", name="s", sub="token"),
+        "no relationship found",
+    ),
+    (
+        "sa other",
+        a("update", "serviceaccounts", ns="d", name="s"),
+        "can only create tokens for individual service accounts",
+    ),
+    ("list pods", a("list", "pods"), "can only list/watch pods with spec.nodeName field selector"),
+    (
+        "other csinode",
+        a("update", "csinodes", group="storage.k8s.io", name="w2"),
+        "can only access CSINode with the same name as the requesting node",
+    ),
+    (
+        "csinode status",
+        a("get", "csinodes", group="storage.k8s.io", name="w1", sub="status"),
+        "CSINode status access requires CSIVolumeHealth feature",
+    ),
+    (
+        "slices",
+        a("list", "resourceslices", group="resource.k8s.io"),
+        "can only list/watch/deletecollection resourceslices with nodeName field selector",
+    ),
+    (
+        "pcr status",
+        a("get", "podcertificaterequests", group=CERTS, name="p", sub="status"),
+        "nodes may not access the status subresource of PodCertificateRequests",
+    ),
     ("nameless", a("get", "nodes", name="w1", user=NAMELESS), "unknown node for user"),
     ("impostor", a("get", "nodes", name="w1", user=IMPOSTOR), ""),
     (
@@ -94,31 +145,27 @@ NODE_CASES = [
     ("node status", a("patch", "nodes", name="w1", sub="status"), None),
     ("events", a("create", "events", ns="default"), None),
     ("create csr", a("create", "certificatesigningrequests", group=CERTS), None),
+    ("own csinode", a("patch", "csinodes", group="storage.k8s.io", name="w1"), None),
+    ("runtimeclasses", a("list", "runtimeclasses", group="node.k8s.io"), None),
+    ("mirror pod", a("create", "pods", ns="d"), None),
+    (
+        "pods on this node",
+        Attributes(W1, "watch", resource="pods", field_selector=(("spec.nodeName", "=", "w1"),)),
+        None,
+    ),
+    ("create slice", a("create", "resourceslices", group="resource.k8s.io"), None),
     ("watch csr", a("watch", "certificatesigningrequests", group=CERTS), None),
 ]
 
 
 @pytest.mark.parametrize(("case", "attrs", "reason"), NODE_CASES, ids=[c[0] for c in NODE_CASES])
 def test_node_authorizer(case: str, attrs: Attributes, reason: str | None) -> None:
-    decision = NodeAuthorizer().authorize(attrs)
+    decision = NodeAuthorizer(node_policy_rules()).authorize(attrs)
     if reason is None:
         assert decision.verdict is Verdict.ALLOW
     else:
         assert decision.verdict is Verdict.NO_OPINION
         assert reason in decision.reason
-
-
-@pytest.mark.parametrize(
-    ("user", "node", "message"),
-    [
-        (W1, "w2", 'node "w1" is not allowed to modify node "w2"'),
-        (NAMELESS, "w1", 'node "" is not allowed to modify node "w1"'),
-        (W1, "w1", None),
-        (IMPOSTOR, "w2", None),  # not a node identity: RBAC decides
-    ],
-)
-def test_node_restriction(user: UserInfo, node: str, message: str | None) -> None:
-    assert node_restriction(user, node) == message
 
 
 @pytest.mark.parametrize(
@@ -140,7 +187,7 @@ def test_union_order_and_reasons() -> None:
     secret = a("get", "secrets", ns="kube-system", name="s")
     decision = node_rbac.authorize(secret)
     assert not decision.allowed
-    assert decision.reason == "no relationship found between node 'w1' and this object"
+    assert decision.reason == "node: no relationship found between node 'w1' and this object"
     masters = UserInfo("x", groups=("system:masters",))
     empty = build_authorizer(
         ["RBAC"], lambda: bootstrap_index(cluster_info=False).build((), (), (), ())
@@ -148,3 +195,22 @@ def test_union_order_and_reasons() -> None:
     assert empty.authorize(a("delete", "nodes", name="w1", user=masters)).allowed
     anyone = build_authorizer(["AlwaysAllow"], lambda: index)
     assert anyone.authorize(a("delete", "secrets", user=UserInfo("system:anonymous"))).allowed
+
+
+def test_union_reasons_carry_authorizer_names() -> None:
+    """upstream's union: ``<name>: <reason>`` per authorizer with one, newline-joined."""
+    missing_role = {
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "gone"},
+        "subjects": [{"kind": "Group", "name": "system:nodes"}],
+    }
+    index = bootstrap_index(cluster_info=False).build((), (), [missing_role], ())
+    union = build_authorizer(["Node", "RBAC"], lambda: index)
+    decision = union.authorize(
+        a("update", "leases", group="coordination.k8s.io", ns="kube-node-lease", name="w2")
+    )
+    assert decision.reason == (
+        "node: can only access node lease with the same name as the requesting node\n"
+        'rbac: RBAC: clusterrole.rbac.authorization.k8s.io "gone" not found'
+    )

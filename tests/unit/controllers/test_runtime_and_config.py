@@ -27,7 +27,15 @@ from kubeboot.controllers.runtime import (
 
 # --- --controllers ---------------------------------------------------------------------------
 
-ALL = {"bootstrapsigner", "csrapproving", "csrcleaner", "csrsigning", "tokencleaner"}
+# On under a bare "*", as in kube-controller-manager.
+DEFAULT_ON = {
+    "csrapproving",
+    "csrcleaner",
+    "csrsigning",
+    "root-ca-cert-publisher",
+    "serviceaccount",
+}
+ALL = DEFAULT_ON | {"bootstrapsigner", "tokencleaner"}
 
 
 def test_unknown_controller_is_rejected_with_upstream_message() -> None:
@@ -40,17 +48,22 @@ def test_unknown_controller_is_rejected_with_upstream_message() -> None:
 @pytest.mark.parametrize(
     ("flag", "expected"),
     [
-        (["*"], {"csrapproving", "csrcleaner", "csrsigning"}),
+        (["*"], DEFAULT_ON),
         (["*", "bootstrapsigner", "tokencleaner"], ALL),
-        (["*", "-csrcleaner"], {"csrapproving", "csrsigning"}),
+        (["*", "-csrcleaner"], DEFAULT_ON - {"csrcleaner"}),
         (["csrapproving"], {"csrapproving"}),
         ([], set()),
-        (["-csrsigning", "csrsigning", "*"], {"csrapproving", "csrcleaner"}),  # first wins
+        (["-csrsigning", "csrsigning", "*"], DEFAULT_ON - {"csrsigning"}),  # first wins
+        (["*", "token-cleaner-controller"], DEFAULT_ON | {"tokencleaner"}),
+        ([" * ", ""], DEFAULT_ON),
         (
-            ["*", "token-cleaner-controller"],
-            {"csrapproving", "csrcleaner", "csrsigning", "tokencleaner"},
+            ["serviceaccount-controller", "root-ca-certificate-publisher-controller"],
+            {"serviceaccount", "root-ca-cert-publisher"},
         ),
-        ([" * ", ""], {"csrapproving", "csrcleaner", "csrsigning"}),
+        (
+            ["*", "-serviceaccount", "-root-ca-cert-publisher"],
+            {"csrapproving", "csrcleaner", "csrsigning"},
+        ),
     ],
 )
 def test_enabled_controllers(flag: list[str], expected: set[str]) -> None:

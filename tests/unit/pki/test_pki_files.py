@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kubeboot.pki.files import PUBLIC_FILE_MODE, ensure_private_dir, write_atomic
+from kubeboot.pki.files import PUBLIC_FILE_MODE, ensure_private_dir, restrict_mode, write_atomic
 
 
 @pytest.fixture
@@ -80,3 +80,25 @@ def test_ensure_private_dir_creates_0700_and_keeps_existing(tmp_path: Path) -> N
     existing.mkdir(mode=0o755)
     ensure_private_dir(existing)
     assert _mode(existing) == 0o755
+
+
+def test_restrict_mode_only_narrows(tmp_path: Path) -> None:
+    loose = tmp_path / "loose"
+    loose.write_text("x")
+    loose.chmod(0o664)
+    assert restrict_mode(loose, 0o600) == 0o664
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+    assert restrict_mode(loose, 0o600) is None  # already private: nothing to say
+    tight = tmp_path / "tight"
+    tight.write_text("x")
+    tight.chmod(0o400)
+    assert restrict_mode(tight, 0o600) is None  # never widened
+    assert stat.S_IMODE(tight.stat().st_mode) == 0o400
+    assert restrict_mode(tmp_path / "missing", 0o600) is None
+    link = tmp_path / "link"
+    target = tmp_path / "target"
+    target.write_text("x")
+    target.chmod(0o644)
+    link.symlink_to(target)
+    assert restrict_mode(link, 0o600) is None  # a planted link does not reach its target
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644

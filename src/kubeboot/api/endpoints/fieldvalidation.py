@@ -42,6 +42,8 @@ _TOP_LEVEL: dict[str, set[str]] = {
     "RoleBinding": {"subjects", "roleRef"},
     "ClusterRoleBinding": {"subjects", "roleRef"},
     "Lease": {"spec"},
+    "ServiceAccount": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
+    "TokenRequest": {"spec", "status"},
 }
 _METADATA = {
     "name",

@@ -208,7 +208,9 @@ async def open_watch(
         )
     prefix = res.storage_prefix(namespace)
     exact = sel.fields.exact_name()
-    key = prefix + exact if exact else None
+    # A name pins one key only within one namespace (or for a cluster-scoped resource); a
+    # watch across all namespaces filters by name instead.
+    key = prefix + exact if exact and (namespace or not res.namespaced) else None
     watch_prefix = key or prefix
     initial = opts.send_initial_events or (rv in (None, 0) and opts.send_initial_events is None)
     start = rv or 0
@@ -221,7 +223,7 @@ async def open_watch(
         compacted = await store.compacted_revision()
         if start < compacted:
             raise Expired(f"too old resource version: {start} ({compacted})")
-    if exact:
+    if exact and key is not None:
         # The key pins the name: with no other selector, every event on it matches, and a
         # MODIFIED one needs no decode of the previous version (a joining node's watch on its
         # own CSR saves two decodes).

@@ -29,8 +29,10 @@ from kubeboot.api.registry.listwatch import (
 )
 from kubeboot.api.registry.meta import generate_name, new_uid, validate_metadata
 from kubeboot.api.registry.patch import apply_patch
+from kubeboot.api.registry.rbac_policy import RbacWritePolicy
 from kubeboot.api.registry.store_errors import status_error_for
 from kubeboot.api.registry.strategy_table import strategy_for
+from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
 from kubeboot.auth.authz import forbidden_error
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.clock import Clock, format_time
@@ -88,6 +90,12 @@ class RestService:
     authorizer: Authorizer
     clock: Clock
     admission: list[Admission] = field(default_factory=list)
+    # Run on the object as sent, before the RBAC check and validation (NodeRestriction).
+    mutating_admission: list[MutatingAdmission] = field(default_factory=list)
+    rbac_policy: RbacWritePolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rbac_policy = RbacWritePolicy(self.store, self.authorizer)
 
     # ---- authorization -------------------------------------------------------------------
 
@@ -143,6 +151,25 @@ class RestService:
         refuse writes with a 405 that says why); :meth:`publish` is the server's own way in."""
         if verb not in res.verbs:
             raise MethodNotAllowed(res.verb_refused(verb))
+
+    async def _admit_mutating(
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        operation: str,
+        subresource: str,
+        namespace: str | None,
+        name: str,
+        obj: JsonObj | None,
+        old: JsonObj | None,
+    ) -> None:
+        if not self.mutating_admission:
+            return
+        request = AdmissionRequest(
+            user, res.group, res.plural, operation, subresource, namespace or "", name, obj, old
+        )
+        for hook in self.mutating_admission:
+            await hook(request)
 
     def _check_subresource(self, res: ResourceInfo, subresource: str) -> None:
         if subresource and subresource not in res.subresources:
@@ -201,13 +228,18 @@ class RestService:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
-        if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = generate_name(str(meta["generateName"]))
-        name = str(meta.get("name") or "")
+        requested_name = str(meta.get("name") or "")
         self.authorize(user, "create", res, namespace, "")
         if res.namespaced:
             assert namespace is not None
             await self._require_namespace(namespace)
+        # As upstream: admission and the RBAC check see the object as sent; the name is
+        # generated afterwards (BeforeCreate).
+        await self._admit_mutating(user, res, "create", "", namespace, requested_name, obj, None)
+        await self.rbac_policy.check(user, res, namespace, requested_name, obj, None)
+        if not requested_name and meta.get("generateName"):
+            meta["name"] = generate_name(str(meta["generateName"]))
+        name = str(meta.get("name") or "")
         now = self.clock.now()
         for owned in _SERVER_OWNED_META:
             meta.pop(owned, None)
@@ -254,7 +286,8 @@ class RestService:
             res,
             namespace,
             sel.fields.exact_name() or "",
-            field_selector=sel.fields.requirements(),
+            "",
+            sel.fields.requirements(),
         )
         return await list_objects(self.store, res, namespace, sel, opts)
 
@@ -268,7 +301,8 @@ class RestService:
             res,
             namespace,
             sel.fields.exact_name() or "",
-            field_selector=sel.fields.requirements(),
+            "",
+            sel.fields.requirements(),
         )
         return await open_watch(self.store, res, namespace, sel, opts)
 
@@ -405,6 +439,10 @@ class RestService:
             new_meta = new.setdefault("metadata", {})
             if not isinstance(new_meta, dict):
                 raise BadRequest("metadata must be a JSON object")
+            await self._admit_mutating(
+                user, res, "update", subresource, namespace, name, new, current
+            )
+            await self.rbac_policy.check(user, res, namespace, name, new, current)
             cur_meta = current["metadata"]
             for owned in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"):
                 if owned in cur_meta:
@@ -458,6 +496,7 @@ class RestService:
         if kv is None:
             raise NotFound.of(res.plural, res.group, name)
         current = codec.decode(kv)
+        await self._admit_mutating(user, res, "delete", "", namespace, name, None, current)
         expected_rv = parse_resource_version(resource_version)
         if uid and current["metadata"].get("uid") != uid:
             raise Conflict.of(

@@ -167,6 +167,10 @@ class FieldSelector:
     def empty(self) -> bool:
         return not self.terms
 
+    def requirements(self) -> tuple[tuple[str, str, str], ...]:
+        """``(field, "=" or "!=", value)`` per term, as the authorizer's attributes carry them."""
+        return tuple((t.field, "!=" if t.negate else "=", t.value) for t in self.terms)
+
     def exact_name(self) -> str | None:
         """The name if the selector pins ``metadata.name=<x>`` (lets watch narrow its key)."""
         for t in self.terms:
@@ -176,10 +180,6 @@ class FieldSelector:
 
     def matches(self, obj: dict[str, Any]) -> bool:
         return all(t.matches(obj) for t in self.terms)
-
-    def requirements(self) -> tuple[tuple[str, str, str], ...]:
-        """The terms as authorization sees them: ``==`` is ``=``, as upstream's Requirements."""
-        return tuple((t.field, "!=" if t.negate else "=", t.value) for t in self.terms)
 
     def without_name(self, name: str) -> FieldSelector:
         """This selector minus its ``metadata.name=<name>`` terms.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kubeboot.api.registry.csinode_strategy import CSINodeStrategy
 from kubeboot.api.registry.csr_strategy import CSRStrategy
+from kubeboot.api.registry.serviceaccount_strategy import ServiceAccountStrategy
 from kubeboot.api.registry.strategies import (
     ConfigMapStrategy,
     LeaseStrategy,
@@ -36,6 +37,7 @@ _table: dict[str, Strategy] = {
     "clusterrolebindings": RoleBindingStrategy(),
     "leases": LeaseStrategy(),
     "csinodes": CSINodeStrategy(),
+    "serviceaccounts": ServiceAccountStrategy(),
 }
 
 

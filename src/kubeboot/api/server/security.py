@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from kubeboot.api.registry.rest import RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.auth.ratelimit import BucketPolicy
 from kubeboot.auth.stack import AuthSettings, AuthStack
 from kubeboot.clock import Clock
 from kubeboot.storage.interface import Store
 
-__all__ = ["build_security"]
+__all__ = ["build_rest", "build_security"]
 
 
 def build_security(
@@ -47,3 +48,14 @@ def build_security(
         audit_forward=audit_forward,
     )
     return AuthStack(settings, store, clock)
+
+
+def build_rest(store: Store, security: AuthStack, clock: Clock) -> RestService:
+    """The REST service of one serving process, with that process's security stack."""
+    return RestService(
+        store,
+        security.authorizer,
+        clock,
+        admission=list(security.admission),
+        mutating_admission=list(security.mutating_admission),
+    )

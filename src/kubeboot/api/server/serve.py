@@ -32,7 +32,7 @@ from kubeboot.api.registry.listwatch import ListOptions
 from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.datadir_lock import DataDirLock
-from kubeboot.api.server.security import build_security
+from kubeboot.api.server.security import build_rest, build_security
 from kubeboot.api.server.site import bind_listener, start_https
 from kubeboot.api.server.workers import WorkerPool, WorkerSpec
 from kubeboot.auth.defaults import (
@@ -52,6 +52,7 @@ from kubeboot.controllers.config import ControllerConfig
 from kubeboot.controllers.manager import run_controllers
 from kubeboot.kubeadmconfig import ClusterSettings
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
+from kubeboot.pki.files import PRIVATE_DIR_MODE, ensure_private_dir, restrict_mode
 from kubeboot.resources.status import AlreadyExists
 from kubeboot.storage.compactor import PeriodicCompactor
 from kubeboot.storage.factory import StorageOptions, open_store
@@ -89,6 +90,14 @@ SERVICES = resource_info("", "v1", "services")
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
 
 
+def _private_data_dir(path: Path) -> None:
+    """The data dir holds the CA key, admin.conf and every Secret: 0700, also when it exists."""
+    ensure_private_dir(path)
+    before = restrict_mode(path, PRIVATE_DIR_MODE)
+    if before is not None:
+        log.warning("data dir %s was mode %04o; set to %04o", path, before, PRIVATE_DIR_MODE)
+
+
 class Server:
     def __init__(self, config: ServerConfig, clock: Clock | None = None) -> None:
         self.config = config
@@ -105,6 +114,7 @@ class Server:
         self.security: AuthStack | None = None
         self.port = 0
         self._lock = DataDirLock(config.data_dir)
+        self._serving = False
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a background loop owned by the server; cancelled on stop, in reverse order."""
@@ -133,7 +143,7 @@ class Server:
 
     async def start(self) -> None:
         cfg = self.config
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        _private_data_dir(cfg.data_dir)
         self._lock.acquire()  # before anything in the data dir is read or written
         sock = self._sock = bind_listener(
             self.config.bind_address or "0.0.0.0",  # noqa: S104
@@ -169,9 +179,7 @@ class Server:
         security = self.security = build_security(cfg, client_ca, self.clock, self.store)
         for loop in security.background():
             self._spawn(loop)
-        self.rest = RestService(
-            self.store, security.authorizer, self.clock, admission=list(security.admission)
-        )
+        self.rest = build_rest(self.store, security, self.clock)
         await self._ensure_default_namespaces()
         await self._ensure_default_rbac()
         await self._publish_kubernetes_service()
@@ -203,6 +211,7 @@ class Server:
                 key_file=self.pki.serving_key_file,
                 client_ca_file=Path(client_ca),
             )
+        self._serving = True
         log.info("kubeboot API server listening on %s", self.url)
 
     async def _start_workers(self, sock: socket.socket, client_ca: Path) -> None:
@@ -274,6 +283,7 @@ class Server:
                 cluster_signing_key_file=None if cfg.signer_files else signing_key,
                 signer_files=cfg.signer_files,
                 cluster_signing_duration=cfg.cluster_signing_duration,
+                root_ca_file=self.pki.ca_cert_file,
                 leader_elect=cfg.leader_elect,
             ),
             self.clock,
@@ -350,7 +360,9 @@ class Server:
                     await self.rest.create(SYSTEM_USER, res, ns, change.obj)
 
     async def stop(self) -> None:
-        started = self._lock.held
+        # Only a server that reached "listening" stops *cleanly*; one that failed to start
+        # has already said why, and a second line would contradict it.
+        served, self._serving = self._serving, False
         for task in reversed(self._tasks):
             task.cancel()
         for task in reversed(self._tasks):
@@ -376,7 +388,7 @@ class Server:
             await self.store.close()
             self.store = None
         self._lock.release()
-        if started:
+        if served:
             log.info(
                 "kubeboot API server stopped cleanly (data dir %s released)", self.config.data_dir
             )

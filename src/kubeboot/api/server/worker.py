@@ -20,9 +20,8 @@ import socket
 import sys
 
 from kubeboot.api.endpoints.app import ApiContext
-from kubeboot.api.registry.rest import RestService
 from kubeboot.api.server.eventloop import loop_factory
-from kubeboot.api.server.security import build_security
+from kubeboot.api.server.security import build_rest, build_security
 from kubeboot.api.server.site import start_https
 from kubeboot.api.server.workers import WorkerSpec
 from kubeboot.clock import SystemClock
@@ -70,7 +69,7 @@ async def run_worker(spec: WorkerSpec) -> None:
         if not synced.done():
             synced.cancel()
             return
-        rest = RestService(store, security.authorizer, clock, admission=list(security.admission))
+        rest = build_rest(store, security, clock)
         ctx = ApiContext(
             rest,
             security.gate,

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from kubeboot.resources.schema import (
     GVK,
+    INT64,
     STRING,
+    TIME,
+    UID,
     Field,
     ListOf,
     MapOf,
@@ -43,4 +46,48 @@ SELF_SUBJECT_REVIEW = Struct(
         Field("status", SELF_SUBJECT_REVIEW_STATUS, proto=2),
     ),
     gvk=GVK("authentication.k8s.io", "v1", "SelfSubjectReview"),
+)
+
+BOUND_OBJECT_REFERENCE = Struct(
+    "io.k8s.api.authentication.v1.BoundObjectReference",
+    "v1.BoundObjectReference",
+    (
+        Field("kind", STRING, proto=1),
+        Field("apiVersion", STRING, proto=2),
+        Field("name", STRING, proto=3),
+        Field("uid", UID, proto=4),
+    ),
+)
+
+TOKEN_REQUEST_SPEC = Struct(
+    "io.k8s.api.authentication.v1.TokenRequestSpec",
+    "v1.TokenRequestSpec",
+    (
+        Field("audiences", ListOf(STRING, list_type="atomic"), proto=1, omitempty=False),
+        Field("expirationSeconds", INT64, proto=4, pointer=True, omitempty=False),
+        Field("boundObjectRef", BOUND_OBJECT_REFERENCE, proto=3, pointer=True, omitempty=False),
+        Field("attestations", MapOf(ListOf(STRING, named="v1.AttestationValue")), proto=5),
+    ),
+)
+
+TOKEN_REQUEST_STATUS = Struct(
+    "io.k8s.api.authentication.v1.TokenRequestStatus",
+    "v1.TokenRequestStatus",
+    (
+        Field("token", STRING, proto=1, omitempty=False),
+        Field("expirationTimestamp", TIME, proto=2, omitempty=False),
+    ),
+)
+
+TOKEN_REQUEST = Struct(
+    "io.k8s.api.authentication.v1.TokenRequest",
+    "v1.TokenRequest",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("metadata", meta_v1.OBJECT_META, proto=1),
+        Field("spec", TOKEN_REQUEST_SPEC, proto=2, omitempty=False),
+        Field("status", TOKEN_REQUEST_STATUS, proto=3),
+    ),
+    gvk=GVK("authentication.k8s.io", "v1", "TokenRequest"),
 )

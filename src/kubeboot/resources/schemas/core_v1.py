@@ -109,6 +109,48 @@ CONFIG_MAP = Struct(
     gvk=GVK("", "v1", "ConfigMap"),
 )
 
+OBJECT_REFERENCE = Struct(
+    "io.k8s.api.core.v1.ObjectReference",
+    "v1.ObjectReference",
+    (
+        Field("kind", STRING, proto=1),
+        Field("namespace", STRING, proto=2),
+        Field("name", STRING, proto=3),
+        Field("uid", UID, proto=4),
+        Field("apiVersion", STRING, proto=5),
+        Field("resourceVersion", STRING, proto=6),
+        Field("fieldPath", STRING, proto=7),
+    ),
+    map_type="atomic",
+)
+
+LOCAL_OBJECT_REFERENCE = Struct(
+    "io.k8s.api.core.v1.LocalObjectReference",
+    "v1.LocalObjectReference",
+    (Field("name", STRING, proto=1),),
+    map_type="atomic",
+)
+
+SERVICE_ACCOUNT = Struct(
+    "io.k8s.api.core.v1.ServiceAccount",
+    "v1.ServiceAccount",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("metadata", meta_v1.OBJECT_META, proto=1),
+        Field(
+            "secrets",
+            ListOf(OBJECT_REFERENCE, list_type="map", map_keys=("name",)),
+            proto=2,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+        Field("imagePullSecrets", ListOf(LOCAL_OBJECT_REFERENCE, list_type="atomic"), proto=3),
+        Field("automountServiceAccountToken", BOOL, proto=4, pointer=True),
+    ),
+    gvk=GVK("", "v1", "ServiceAccount"),
+)
+
 TAINT = Struct(
     "io.k8s.api.core.v1.Taint",
     "v1.Taint",
@@ -323,21 +365,6 @@ NODE = Struct(
     gvk=GVK("", "v1", "Node"),
 )
 
-OBJECT_REFERENCE = Struct(
-    "io.k8s.api.core.v1.ObjectReference",
-    "v1.ObjectReference",
-    (
-        Field("kind", STRING, proto=1),
-        Field("namespace", STRING, proto=2),
-        Field("name", STRING, proto=3),
-        Field("uid", UID, proto=4),
-        Field("apiVersion", STRING, proto=5),
-        Field("resourceVersion", STRING, proto=6),
-        Field("fieldPath", STRING, proto=7),
-    ),
-    map_type="atomic",
-)
-
 EVENT_SOURCE = Struct(
     "io.k8s.api.core.v1.EventSource",
     "v1.EventSource",
@@ -463,13 +490,6 @@ NFS_VOLUME_SOURCE = Struct(
         Field("path", STRING, proto=2, required=True, omitempty=False),
         Field("readOnly", BOOL, proto=3),
     ),
-)
-
-LOCAL_OBJECT_REFERENCE = Struct(
-    "io.k8s.api.core.v1.LocalObjectReference",
-    "v1.LocalObjectReference",
-    (Field("name", STRING, proto=1),),
-    map_type="atomic",
 )
 
 ISCSI_VOLUME_SOURCE = Struct(
