@@ -256,7 +256,6 @@ def default_settings(server: str, ca_pem: bytes) -> ClusterSettings:
     network = parse_service_cidrs(DEFAULT_SERVICE_CIDR)[0]
     return ClusterSettings(
         control_plane_endpoint=server.removeprefix("https://"),
-        certificates_dir="/etc/kubernetes/pki",
         service_subnet=DEFAULT_SERVICE_CIDR,
         cluster_dns=service_ip(network, 10),
         encryption_algorithm=encryption_algorithm(x509.load_pem_x509_certificate(ca_pem)),

@@ -34,6 +34,7 @@ from kubeboot.durations import format_go_duration, timedelta_ns
 from kubeboot.resources.bootstrap_token import KUBEADM_DEFAULT_NODE_TOKEN_GROUP, NODES_GROUP
 
 __all__ = [
+    "CERTIFICATES_DIR",
     "CLUSTER_CONFIGURATION_KEY",
     "COMPONENT_CONFIG_HASH_ANNOTATION",
     "KUBEADM_CONFIG_CONFIGMAP",
@@ -64,9 +65,11 @@ COMPONENT_CONFIG_HASH_ANNOTATION = "kubeadm.kubernetes.io/component-config.hash"
 KUBERNETES_VERSION = "v1.37.2"
 _NAMESPACE = "kube-system"
 _RBAC = "rbac.authorization.k8s.io"
-# Where ``kubeadm join`` writes the cluster CA on a node (JoinConfiguration.caCertPath's
-# default); the kubelet checks client certificates of its own API against it.
-NODE_CA_FILE = "/etc/kubernetes/pki/ca.crt"
+# kubeadm's certificatesDir: where ``kubeadm join`` writes the cluster CA on every node
+# (JoinConfiguration.caCertPath's default is ca.crt there), where the published kubelet
+# configuration's clientCAFile points, and what ``kubeadm reset`` empties on a node. Never the
+# server's own pki directory: a reset on a node beside the server would delete its CA.
+CERTIFICATES_DIR = "/etc/kubernetes/pki"
 # kube-controller-manager's default --cluster-signing-duration: kubeadm writes no extraArg then.
 _DEFAULT_SIGNING_DURATION = dt.timedelta(hours=8760)
 
@@ -76,7 +79,6 @@ class ClusterSettings:
     """What the cluster says about itself in kubeadm's terms, derived from the server's flags."""
 
     control_plane_endpoint: str  # host:port, as nodes reach the API server
-    certificates_dir: str  # where the cluster CA lives on the server
     service_subnet: str  # --service-cluster-ip-range
     cluster_dns: str  # the tenth address of the primary Service range, as kubeadm picks it
     cluster_name: str = "kubernetes"
@@ -111,7 +113,7 @@ def cluster_configuration(settings: ClusterSettings) -> JsonObj:
         "certificateValidityPeriod": format_go_duration(
             timedelta_ns(settings.certificate_validity)
         ),
-        "certificatesDir": settings.certificates_dir,
+        "certificatesDir": CERTIFICATES_DIR,
         "clusterName": settings.cluster_name,
         "controlPlaneEndpoint": settings.control_plane_endpoint,
         "controllerManager": controller_manager,
@@ -144,7 +146,7 @@ def kubelet_configuration(settings: ClusterSettings) -> JsonObj:
         "authentication": {
             "anonymous": {"enabled": False},
             "webhook": {"cacheTTL": "0s", "enabled": True},
-            "x509": {"clientCAFile": NODE_CA_FILE},
+            "x509": {"clientCAFile": f"{CERTIFICATES_DIR}/ca.crt"},
         },
         "authorization": {
             "mode": "Webhook",

@@ -50,6 +50,7 @@ __all__ = [
     "KERNEL_DEFAULTS",
     "KubeletNode",
     "NodeHost",
+    "Requests",
     "ServingApprover",
     "containerd",
     "host_kubelet_config",
@@ -463,8 +464,11 @@ class Requests:
         ]
 
 
-def kubelet_requests(audit_log: Path, user_agent_prefix: str = "kubelet/") -> Requests:
-    """The kubelet's requests in an audit log (upstream's or kubeboot's: the same format)."""
+def kubelet_requests(
+    audit_log: Path, user_agent_prefix: str = "kubelet/", user_prefix: str = ""
+) -> Requests:
+    """One client's requests in an audit log (upstream's or kubeboot's: the same format), by
+    user agent and, optionally, user name."""
     found = Requests()
     if not audit_log.exists():
         return found
@@ -474,6 +478,8 @@ def kubelet_requests(audit_log: Path, user_agent_prefix: str = "kubelet/") -> Re
         except ValueError:
             continue
         if not str(event.get("userAgent", "")).startswith(user_agent_prefix):
+            continue
+        if not str((event.get("user") or {}).get("username", "")).startswith(user_prefix):
             continue
         status = event.get("responseStatus") or {}
         if "code" not in status or event.get("stage") not in _ANSWERED:

@@ -29,6 +29,7 @@ import yaml
 from tests.real.binaries import real_binary
 from tests.real.controlplane import ControlPlane, free_port, kubeboot_control_plane, wait_until
 from tests.real.kubelet_node import (
+    Requests,
     containerd,
     host_kubelet_config,
     kubelet_requests,
@@ -63,6 +64,12 @@ def _patches(directory: Path, workdir: Path, runtime: Path) -> Path:
     )
     (directory / "kubeletconfiguration+strategic.yaml").write_text(yaml.safe_dump(patch))
     return directory
+
+
+def _codes(requests: Requests) -> str:
+    return "; ".join(
+        f"{verb} {res} {sorted(c)}" for (verb, res), c in sorted(requests.codes.items())
+    )
 
 
 def _dry_run(plane: ControlPlane, join: list[str], workdir: Path, runtime: Path) -> str:
@@ -129,15 +136,19 @@ def test_kubeadm_tokens_pass_both_discoveries_and_the_dry_run_reads_the_config(
         assert 'Reading configuration from the "kubeadm-config" ConfigMap' in output, output
         assert JOINED in output, (flavor, output)
         assert "forbidden" not in output.lower(), (flavor, output)
+        # the published KubeletConfiguration is the one kubeadm would recommend for this cluster
+        assert "The recommended value for" not in output, (flavor, output)
     config = yaml.safe_load((tmp_path / "kubeboot" / "dry-run" / "config.yaml").read_text())
     assert config["clusterDNS"] == ["10.96.0.10"]
     assert config["authentication"]["x509"]["clientCAFile"] == "/etc/kubernetes/pki/ca.crt"
     assert config["cgroupDriver"] == "cgroupfs"  # the node's patch over the cluster's config
 
-    ours = kubelet_requests(kubeboot_plane.logs["audit"], "kubeadm/")
-    theirs = kubelet_requests(real_plane.logs["audit"], "kubeadm/")
+    # what `kubeadm join` asked with its bootstrap token (not `kubeadm token` as the admin)
+    ours = kubelet_requests(kubeboot_plane.logs["audit"], "kubeadm/", "system:bootstrap:")
+    theirs = kubelet_requests(real_plane.logs["audit"], "kubeadm/", "system:bootstrap:")
     assert ("get", "configmaps") in ours.codes and 200 in ours.codes[("get", "configmaps")]
-    summary("kubeadm join --dry-run requests on kubeboot: " + "; ".join(ours.table()))
+    summary("kubeadm join --dry-run, requests to kubeboot: " + _codes(ours))
+    summary("kubeadm join --dry-run, requests to kube-apiserver: " + _codes(theirs))
     only_ours = refused_only_on(ours, theirs)
     assert not only_ours, (only_ours, ours.table(), theirs.table())
 

@@ -24,13 +24,11 @@ from kubeboot.kubeadmconfig import (
 
 SETTINGS = ClusterSettings(
     control_plane_endpoint="10.0.0.1:6443",
-    certificates_dir="/var/lib/kubeboot/pki",
     service_subnet="10.96.0.0/12",
     cluster_dns="10.96.0.10",
 )
 MOVED = ClusterSettings(
     control_plane_endpoint="10.0.0.1:6443",
-    certificates_dir="/var/lib/kubeboot/pki",
     service_subnet="10.100.0.0/16",
     cluster_dns="10.100.0.10",
     cluster_name="edge",

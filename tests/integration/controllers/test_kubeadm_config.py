@@ -42,7 +42,8 @@ async def test_join_reads_the_config_with_a_bootstrap_token(tmp_path: Path) -> N
         assert cluster["kind"] == "ClusterConfiguration"
         assert cluster["apiVersion"] == "kubeadm.k8s.io/v1beta4"
         assert cluster["controlPlaneEndpoint"] == running.url.removeprefix("https://")
-        assert cluster["certificatesDir"] == str((tmp_path / "data" / "pki").resolve())
+        # kubeadm's, on the nodes: never the server's own pki (`kubeadm reset` empties it)
+        assert cluster["certificatesDir"] == "/etc/kubernetes/pki"
         assert cluster["networking"]["serviceSubnet"] == "10.96.0.0/12"
         assert "extraArgs" not in cluster["controllerManager"]  # the default 8760h
 

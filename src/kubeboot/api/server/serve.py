@@ -329,7 +329,6 @@ class Server:
             etcd = {"local": {"dataDir": str(cfg.data_dir.resolve())}}
         return ClusterSettings(
             control_plane_endpoint=self.advertised_url.removeprefix("https://"),
-            certificates_dir=str(self.pki.ca_cert_file.resolve().parent),
             service_subnet=cfg.service_cluster_ip_range,
             cluster_dns=service_ip(primary, 10),
             cluster_name=cfg.cluster_name,
