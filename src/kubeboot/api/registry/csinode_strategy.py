@@ -5,7 +5,7 @@ A kubelet creates its CSINode at start and gives up after about two minutes with
 
 * ``status`` belongs to the ``/status`` subresource; with CSIVolumeHealth off (upstream's
   default, and kubeboot has no switch for it) its ``storageHealth`` is dropped unless the
-  stored object already had one — so status stays empty.
+  stored object already had one — so status stays ``{}``, which upstream also serves.
 * a main-resource update keeps the stored status; a driver that keeps its name keeps every
   field but ``allocatable`` (MutableCSINodeAllocatableCount is GA and locked on in v1.37).
 * an update must carry a ``resourceVersion`` (``AllowUnconditionalUpdate`` is false).
@@ -120,7 +120,7 @@ class CSINodeStrategy(Strategy):
             spec["drivers"] = None
 
     def prepare_create(self, obj: JsonObj, user: UserInfo, now: dt.datetime) -> None:
-        obj.pop("status", None)
+        obj["status"] = {}
         self._normalize(obj)
 
     def prepare_update(
@@ -129,16 +129,12 @@ class CSINodeStrategy(Strategy):
         if subresource == "status":
             super().prepare_update(new, old, subresource, user, now)
             status = new.get("status")
-            old_health = (old.get("status") or {}).get("storageHealth")
-            if isinstance(status, dict) and not old_health:
+            if not isinstance(status, dict):
+                new["status"] = {}
+            elif not (old.get("status") or {}).get("storageHealth"):
                 status.pop("storageHealth", None)
-            if not new.get("status"):
-                new.pop("status", None)
             return
-        if "status" in old:
-            new["status"] = copy_object(old["status"])
-        else:
-            new.pop("status", None)
+        new["status"] = copy_object(old.get("status") or {})
         self._normalize(new)
 
     def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
