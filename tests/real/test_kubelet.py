@@ -71,13 +71,15 @@ def _renew_time(node: KubeletNode) -> str:
 
 
 def _bootstrapped(node: KubeletNode) -> None:
-    """kubelet.conf written, Node registered, CSINode created, serving certificate issued."""
+    """kubelet.conf written, Node registered, CSINode and Lease created."""
     node.wait(node.kubeconfig.exists, "the client certificate bootstrap")
     node.wait(node.node_exists, "the Node registered")
-    node.wait(
-        lambda: node.plane.kubectl("get", "csinode", node.name, check=False).returncode == 0,
-        "the CSINode created",
-    )
+    for kind, namespace in (("csinode", ""), ("lease", "kube-node-lease")):
+        args = ["get", kind, node.name, *(["-n", namespace] if namespace else [])]
+        node.wait(
+            lambda args=args: node.plane.kubectl(*args, check=False).returncode == 0,
+            f"the {kind} created",
+        )
 
 
 def _current_cert(path: Path) -> x509.Certificate:
@@ -157,7 +159,7 @@ def test_a_kubelet_lives_on_kubeboot(tmp_path: Path) -> None:
         # (a SubjectAccessReview to kubeboot) let the admin list its pods: there are none.
         code, body = ours.api_get("/pods")
         assert code == 200, body
-        assert json.loads(body)["items"] == []
+        assert not json.loads(body)["items"]  # the kubelet serves "items": null
 
         theirs_node = nodes["real"]
         assert theirs_node.host.status().get("kubelet_exits") == [], "the reference kubelet died"
@@ -168,11 +170,18 @@ def test_a_kubelet_lives_on_kubeboot(tmp_path: Path) -> None:
         f"kubelet on kubeboot: {len(clients)} client and {len(servers)} serving certificates in "
         f"{LIFETIME:.0f} s, {len(ours_requests.codes)} kinds of request"
     )
-    summary("kubelet requests refused by kubeboot: " + json.dumps(_str(ours_requests.refused())))
-    summary(
-        "kubelet requests refused by kube-apiserver: " + json.dumps(_str(real_requests.refused()))
-    )
     only_ours = refused_only_on(ours_requests, real_requests)
+    only_theirs = refused_only_on(real_requests, ours_requests)
+    same = sum(
+        1 for key, codes in ours_requests.codes.items() if real_requests.codes.get(key) == codes
+    )
+    summary(
+        f"kubelet requests, (verb, resource) with the same codes on both: {same}/"
+        f"{len(set(ours_requests.codes) | set(real_requests.codes))}; refused by kubeboot: "
+        f"{json.dumps(_str(ours_requests.refused()))}, by kube-apiserver: "
+        f"{json.dumps(_str(real_requests.refused()))}; refused only by kubeboot: "
+        f"{json.dumps(_str(only_ours))}, only by kube-apiserver: {json.dumps(_str(only_theirs))}"
+    )
     assert not only_ours, (
         "refused by kubeboot, answered by kube-apiserver:\n"
         + "\n".join(f"{k}: {v}" for k, v in only_ours.items())
