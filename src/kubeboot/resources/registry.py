@@ -64,8 +64,9 @@ class ResourceInfo:
     refusal_note: str = ""
 
     def verb_refused(self, verb: str) -> str:
-        """The message of the 405 for ``verb`` on this resource (upstream-shaped, plus why)."""
-        message = f"{verb} is not supported on {self.plural}"
+        """The message of the 405 for ``verb`` on this resource (upstream's, plus why)."""
+        kind = f"{self.plural}.{self.group}" if self.group else self.plural
+        message = f'{verb} is not supported on resources of kind "{kind}"'
         return f"{message}: {self.refusal_note}" if self.refusal_note else message
 
     @property

@@ -194,8 +194,8 @@ async def test_the_kubelets_reads_answer_and_writes_are_refused(running: Running
     status, err = await call_as(running, "POST", "/api/v1/namespaces/default/pods", pod, ctx=admin)
     assert status == 405 and err["reason"] == "MethodNotAllowed"
     assert err["message"] == (
-        "create is not supported on pods: kubeboot runs no workloads; pods is a read-only "
-        "collection that is always empty"
+        'create is not supported on resources of kind "pods": kubeboot runs no workloads; '
+        "pods is a read-only collection that is always empty"
     )
     status, err = await call_as(
         running, "DELETE", "/api/v1/namespaces/default/services/kubernetes", ctx=admin
