@@ -51,6 +51,7 @@ __all__ = [
     "CsrFacts",
     "build_csr",
     "csr_facts",
+    "dns1123_subdomain_errors",
     "parse_csr_pem",
     "signer_validation_error",
     "subject_restriction_error",
@@ -253,7 +254,8 @@ def _dns1123_label_errors(value: str) -> list[str]:
     return errors
 
 
-def _dns1123_subdomain_errors(value: str) -> list[str]:
+def dns1123_subdomain_errors(value: str) -> list[str]:
+    """Upstream's ``IsDNS1123Subdomain``: every reason ``value`` is not one, in its words."""
     errors = []
     if len(value) > 253:
         errors.append("must be no more than 253 characters")
@@ -302,7 +304,7 @@ def _validate_signer_name(signer_name: Any) -> list[FieldError]:
             )
         )
     for label in signer_path.split("."):
-        label_errors = _dns1123_subdomain_errors(label)
+        label_errors = dns1123_subdomain_errors(label)
         errors += [
             FieldError.invalid(path, signer_path, f'validating label "{label}": {e}')
             for e in label_errors

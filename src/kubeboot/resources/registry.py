@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ALL_VERBS",
+    "READ_ONLY",
     "RESOURCES",
     "GroupVersion",
     "ResourceInfo",
@@ -31,6 +32,10 @@ def subresource_verbs(subresource: str) -> tuple[str, ...]:
 
 
 CREATE_ONLY = ("create",)
+READ_ONLY = ("get", "list", "watch")
+# Why the workload kinds a kubelet watches are served read-only (docs/api.md, "Kinds kubeboot
+# serves read-only"): kubeboot schedules and runs nothing, so their truth is "none".
+_NO_WORKLOADS = "kubeboot runs no workloads"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,15 @@ class ResourceInfo:
     # DELETE answers the deleted object (upstream's ReturnDeletedObject: namespaces, pods,
     # services, serviceaccounts...) instead of a Success Status naming it.
     returns_deleted_object: bool = False
+    # For a kind served with fewer verbs than upstream on purpose: why, appended to the 405
+    # a refused verb gets, so the client learns it is deliberate and not a kubeboot bug.
+    refusal_note: str = ""
+
+    def verb_refused(self, verb: str) -> str:
+        """The message of the 405 for ``verb`` on this resource (upstream's, plus why)."""
+        kind = f"{self.plural}.{self.group}" if self.group else self.plural
+        message = f'{verb} is not supported on resources of kind "{kind}"'
+        return f"{message}: {self.refusal_note}" if self.refusal_note else message
 
     @property
     def group(self) -> str:
@@ -97,6 +111,9 @@ RBAC = GroupVersion("rbac.authorization.k8s.io", "v1")
 COORDINATION = GroupVersion("coordination.k8s.io", "v1")
 AUTHORIZATION = GroupVersion("authorization.k8s.io", "v1")
 AUTHENTICATION = GroupVersion("authentication.k8s.io", "v1")
+STORAGE = GroupVersion("storage.k8s.io", "v1")
+NODE = GroupVersion("node.k8s.io", "v1")
+RESOURCE = GroupVersion("resource.k8s.io", "v1")
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
@@ -172,6 +189,45 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         subresources=("approval", "status"),
         field_selectors=("spec.signerName",),
     ),
+    # What a kubelet lists and watches (facts/real-k8s.md): served so that it runs for good,
+    # read-only and empty because nothing runs here. Field selectors are upstream's.
+    ResourceInfo(
+        CORE,
+        "Pod",
+        "pods",
+        "pod",
+        namespaced=True,
+        verbs=READ_ONLY,
+        short_names=("po",),
+        categories=("all",),
+        field_selectors=(
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ),
+        refusal_note=f"{_NO_WORKLOADS}; pods is a read-only collection that is always empty",
+    ),
+    ResourceInfo(
+        CORE,
+        "Service",
+        "services",
+        "service",
+        namespaced=True,
+        verbs=READ_ONLY,
+        short_names=("svc",),
+        categories=("all",),
+        field_selectors=("spec.clusterIP", "spec.type"),
+        refusal_note=(
+            f"{_NO_WORKLOADS}; services is read-only and holds only default/kubernetes, "
+            "the API server's own Service, which the server maintains"
+        ),
+    ),
     ResourceInfo(RBAC, "ClusterRole", "clusterroles", "clusterrole", namespaced=False),
     ResourceInfo(
         RBAC, "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", namespaced=False
@@ -179,6 +235,60 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(RBAC, "Role", "roles", "role", namespaced=True),
     ResourceInfo(RBAC, "RoleBinding", "rolebindings", "rolebinding", namespaced=True),
     ResourceInfo(COORDINATION, "Lease", "leases", "lease", namespaced=True),
+    ResourceInfo(
+        STORAGE,
+        "CSINode",
+        "csinodes",
+        "csinode",
+        namespaced=False,
+        subresources=("status",),
+    ),
+    ResourceInfo(
+        STORAGE,
+        "CSIDriver",
+        "csidrivers",
+        "csidriver",
+        namespaced=False,
+        verbs=READ_ONLY,
+        refusal_note=f"{_NO_WORKLOADS}; csidrivers is a read-only collection that is always empty",
+    ),
+    ResourceInfo(
+        NODE,
+        "RuntimeClass",
+        "runtimeclasses",
+        "runtimeclass",
+        namespaced=False,
+        verbs=READ_ONLY,
+        refusal_note=(
+            f"{_NO_WORKLOADS}; runtimeclasses is a read-only collection that is always empty"
+        ),
+    ),
+    ResourceInfo(
+        CERTIFICATES,
+        "PodCertificateRequest",
+        "podcertificaterequests",
+        "podcertificaterequest",
+        namespaced=True,
+        verbs=READ_ONLY,
+        field_selectors=("spec.signerName", "spec.podName", "spec.nodeName"),
+        refusal_note=(
+            f"{_NO_WORKLOADS}, so no pod asks for a certificate; podcertificaterequests is a "
+            "read-only collection that is always empty"
+        ),
+    ),
+    ResourceInfo(
+        RESOURCE,
+        "ResourceSlice",
+        "resourceslices",
+        "resourceslice",
+        namespaced=False,
+        verbs=("deletecollection", *READ_ONLY),
+        field_selectors=("spec.nodeName", "spec.driver", "spec.pool.name"),
+        refusal_note=(
+            f"{_NO_WORKLOADS}; resourceslices is always empty (list, watch and a kubelet's "
+            "deletecollection of its own slices are served, and find nothing)"
+        ),
+    ),
     ResourceInfo(
         AUTHORIZATION,
         "SubjectAccessReview",

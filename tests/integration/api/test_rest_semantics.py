@@ -487,7 +487,9 @@ async def test_namespace_finalize_and_status_keep_their_parts(
 
 
 async def test_unknown_resource_and_method(admin_http: aiohttp.ClientSession) -> None:
-    status, body = await call(admin_http, "GET", "/api/v1/namespaces/default/pods")
+    status, body = await call(
+        admin_http, "GET", "/api/v1/namespaces/default/replicationcontrollers"
+    )
     assert status == 404 and body["kind"] == "Status"
     status, body = await call(
         admin_http, "GET", "/apis/authorization.k8s.io/v1/subjectaccessreviews"

@@ -43,10 +43,12 @@ from kubeboot.api.registry.listwatch import bookmark_event
 from kubeboot.api.registry.patch import PATCH_CONTENT_TYPES
 from kubeboot.api.registry.queryparams import list_options, watch_options
 from kubeboot.api.registry.rest import RestService
+from kubeboot.api.registry.selectors import parse_field_selector
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
 from kubeboot.resources.registry import ResourceInfo, served_groups
 from kubeboot.resources.status import (
+    BadRequest,
     FieldError,
     Invalid,
     MethodNotAllowed,
@@ -138,7 +140,16 @@ async def handle_resource(
         return await _watch(request, info, res, ns, user, rest, clock, negotiated)
     render = _Responder(request, res, negotiate(accept, table=res.stored, protobuf=protobuf), clock)
     if verb in _BODY_VERBS:
-        rest.authorize(user, verb, res, ns, info.name, info.subresource)
+        # Upstream authorizes in a filter, before any handler reads a byte of the body, with
+        # the field selector (a node may delete only its own ResourceSlices); one that does
+        # not parse carries no requirements there either.
+        fields: tuple[tuple[str, str, str], ...] = ()
+        if verb == "deletecollection":
+            with contextlib.suppress(BadRequest):
+                fields = parse_field_selector(
+                    request.query.get("fieldSelector"), res
+                ).requirements()
+        rest.authorize(user, verb, res, ns, info.name, info.subresource, fields)
 
     if not res.stored:
         fv = field_validation(request.query, verb)

@@ -11,7 +11,7 @@ The message schemas are derived from :mod:`kubeboot.resources.schemas` (the one 
 of every kind, with upstream's field numbers) by :mod:`.protobuf_schema`. A schema maps
 field number -> (JSON name, kind). Kinds: ``string``, ``int``, ``bool`` (a ``*`` suffix
 marks a Go pointer, whose zero value is meaningful), ``bytes`` (base64 in JSON),
-``strings``/``ints`` (repeated scalars), ``time`` (metav1.Time, whole seconds),
+``strings``/``ints``/``bools``/``quantities`` (repeated scalars), ``time`` (metav1.Time, whole seconds),
 ``microtime``, ``verbs`` (metav1.Verbs: the list in a message), ``map`` (string->string),
 ``bytesmap``, ``quantitymap``, ``extra`` (string->[]string), ``fieldsv1`` and
 ``rawextension`` (JSON held as bytes), ``IntOrString``, ``Quantity``, a message name, a
@@ -187,6 +187,8 @@ def _decode_bytes_field(obj: dict[str, Any], name: str, kind: str, value: bytes)
         obj.setdefault(name, []).append(_text(value))
     elif kind == "ints":
         obj.setdefault(name, []).extend(_packed_ints(value))
+    elif kind == "bools":
+        obj.setdefault(name, []).extend(bool(v) for v in _packed_ints(value))
     elif kind in ("time", "microtime"):
         stamp = _time_of(name, value, kind == "microtime")
         if stamp is not None:
@@ -201,6 +203,8 @@ def _decode_bytes_field(obj: dict[str, Any], name: str, kind: str, value: bytes)
             raise BadRequest(f"protobuf field {name} does not hold JSON") from exc
     elif kind == "Quantity":
         obj[name] = _message(value, "Quantity").get("string", "")
+    elif kind == "quantities":
+        obj.setdefault(name, []).append(_message(value, "Quantity").get("string", ""))
     elif kind == "verbs":
         obj[name] = _message(value, "Verbs").get("items", [])
     elif kind == "IntOrString":
@@ -235,6 +239,8 @@ def _message(data: bytes, schema_name: str) -> dict[str, Any]:
                 obj[name] = bool(value)
             elif kind == "ints":
                 obj.setdefault(name, []).append(_signed(value))
+            elif kind == "bools":
+                obj.setdefault(name, []).append(bool(value))
         elif kind == "string" and not (value or pointer):
             continue
         elif kind not in ("int", "bool"):
@@ -364,6 +370,11 @@ def _encode_field(out: bytearray, number: int, kind: str, value: Any) -> None:
     elif kind == "ints":
         for item in value:
             _put_int(out, number, _int_of(item))
+    elif kind == "bools":
+        for item in value:
+            if not isinstance(item, bool):
+                raise NotEncodable(f"expected a boolean, got {item!r}")
+            _put_int(out, number, int(item))
     elif kind in ("time", "microtime"):
         _put_bytes(out, number, _time_bytes(value, kind == "microtime"))
     elif kind in ("map", "bytesmap", "quantitymap", "extra"):
@@ -376,6 +387,9 @@ def _encode_field(out: bytearray, number: int, kind: str, value: Any) -> None:
         inner = bytearray()
         _put_bytes(inner, 1, _utf8(str(value)))
         _put_bytes(out, number, bytes(inner))
+    elif kind == "quantities":
+        for item in value:
+            _encode_field(out, number, "Quantity", item)
     elif kind == "verbs":
         inner = bytearray()
         for item in value:

@@ -50,6 +50,10 @@ def _list(t: ListOf) -> str:
             return "strings"
         if base == "int":
             return "ints"
+        if base == "bool":
+            return "bools"
+        if base == "Quantity":
+            return "quantities"
         raise ValueError(f"no protobuf form for a list of {item.go}")
     if isinstance(item, Struct):
         return _message(item) + "[]"

@@ -83,13 +83,16 @@ def check_route(info: RequestInfo, method: str, accept: str, content_type: str =
         raise NotFound("the server could not find the requested resource", empty_details=True)
     routed = "GET" if method == "HEAD" else method
     if routed not in methods:
+        res = info.info
+        table = _SUBRESOURCE if info.subresource else _ITEM if info.name else _COLLECTION
+        verb = dict(table).get(routed)
+        if res is not None and res.refusal_note and verb and not info.subresource:
+            # a kind served with fewer verbs than upstream on purpose says why
+            raise MethodNotAllowed(res.verb_refused(verb))
         raise MethodNotAllowed(
             "the server does not allow this method on the requested resource",
             empty_details=True,
         )
-    if routed == "PATCH" and not _consumes(content_type, tuple(PATCH_CONTENT_TYPES)):
-        raise UnsupportedMediaType("415: Unsupported Media Type", empty_details=True)
-    produces = SERVED
     if routed == "PATCH" and not _consumes(content_type, tuple(PATCH_CONTENT_TYPES)):
         raise UnsupportedMediaType("415: Unsupported Media Type", empty_details=True)
     produces = SERVED

@@ -161,6 +161,25 @@ def _event_last_seen(obj: JsonObj, now: dt.datetime) -> str:
     return _event_first_seen(obj, now)
 
 
+def _service_ports(obj: JsonObj, now: dt.datetime) -> str:
+    ports = (obj.get("spec") or {}).get("ports") or []
+    text = ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in ports)
+    return text or "<none>"
+
+
+def _service_external_ip(obj: JsonObj, now: dt.datetime) -> str:
+    return ",".join((obj.get("spec") or {}).get("externalIPs") or []) or "<none>"
+
+
+def _service_selector(obj: JsonObj, now: dt.datetime) -> str:
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"
+
+
+def _csinode_drivers(obj: JsonObj, now: dt.datetime) -> int:
+    return len((obj.get("spec") or {}).get("drivers") or [])
+
+
 def _event_count(obj: JsonObj, now: dt.datetime) -> int:
     series = obj.get("series")
     if isinstance(series, dict):
@@ -236,6 +255,56 @@ _D_FIELD_PATH = (
     'that triggered the event) or if no container name is specified "spec.containers[2]" '
     "(container with index 2 in this pod). This syntax is chosen only to have some "
     "well-defined way of referencing a part of an object."
+)
+
+_D_SERVICE_TYPE = (
+    "type determines how the Service is exposed. Defaults to ClusterIP. Valid options "
+    'are ExternalName, ClusterIP, NodePort, and LoadBalancer. "ClusterIP" allocates a '
+    "cluster-internal IP address for load-balancing to endpoints. Endpoints are "
+    "determined by the selector or if that is not specified, by manual construction "
+    'of an Endpoints object or EndpointSlice objects. If clusterIP is "None", no '
+    "virtual IP is allocated and the endpoints are published as a set of endpoints "
+    'rather than a virtual IP. "NodePort" builds on ClusterIP and allocates a port on '
+    'every node which routes to the same endpoints as the clusterIP. "LoadBalancer" '
+    "builds on NodePort and creates an external load-balancer (if supported in the "
+    "current cloud) which routes to the same endpoints as the clusterIP. "
+    '"ExternalName" aliases this service to the specified externalName. Several other '
+    "fields do not apply to ExternalName services. More info: "
+    "https://kubernetes.io/docs/concepts/services-networking/service/#publishing-services-service-types"
+)
+_D_SERVICE_CLUSTERIP = (
+    "clusterIP is the IP address of the service and is usually assigned randomly. If "
+    "an address is specified manually, is in-range (as per system configuration), and "
+    "is not in use, it will be allocated to the service; otherwise creation of the "
+    "service will fail. This field may not be changed through updates unless the type "
+    "field is also being changed to ExternalName (which requires this field to be "
+    "blank) or the type field is being changed from ExternalName (in which case this "
+    'field may optionally be specified, as describe above).  Valid values are "None", '
+    'empty string (""), or a valid IP address. Setting this to "None" makes a '
+    '"headless service" (no virtual IP), which is useful when direct endpoint '
+    "connections are preferred and proxying is not required.  Only applies to types "
+    "ClusterIP, NodePort, and LoadBalancer. If this field is specified when creating "
+    "a Service of type ExternalName, creation will fail. This field will be wiped "
+    "when updating a Service to type ExternalName. More info: "
+    "https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies"
+)
+_D_SERVICE_EXTERNALIPS = (
+    "externalIPs is a list of IP addresses for which nodes in the cluster will also "
+    "accept traffic for this service.  These IPs are not managed by Kubernetes.  The "
+    "user is responsible for ensuring that traffic arrives at a node with this IP.  A "
+    "common example is external load-balancers that are not part of the Kubernetes "
+    "system."
+)
+_D_SERVICE_PORTS = (
+    "The list of ports that are exposed by this service. More info: "
+    "https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies"
+)
+_D_SERVICE_SELECTOR = (
+    "Route service traffic to pods with label keys and values matching this selector. "
+    "If empty or not present, the service is assumed to have an external process "
+    "managing its endpoints, which Kubernetes will not modify. Only applies to types "
+    "ClusterIP, NodePort, and LoadBalancer. Ignored if type is ExternalName. More "
+    "info: https://kubernetes.io/docs/concepts/services-networking/service/"
 )
 
 
@@ -448,6 +517,27 @@ _COLUMNS: dict[str, list[Column]] = {
         "roleRef can reference a Role in the current namespace or a ClusterRole in the global "
         "namespace. If the RoleRef cannot be resolved, the Authorizer must return an error.",
     ),
+    "services": [
+        _NAME,
+        Column("Type", "string", _D_SERVICE_TYPE, _path("spec", "type", default="")),
+        Column(
+            "Cluster-IP", "string", _D_SERVICE_CLUSTERIP, _path("spec", "clusterIP", default="")
+        ),
+        Column("External-IP", "string", _D_SERVICE_EXTERNALIPS, _service_external_ip),
+        Column("Port(s)", "string", _D_SERVICE_PORTS, _service_ports),
+        _AGE,
+        Column("Selector", "string", _D_SERVICE_SELECTOR, _service_selector, priority=1),
+    ],
+    "csinodes": [
+        _NAME,
+        Column(
+            "Drivers",
+            "integer",
+            "Drivers indicates the number of CSI drivers registered on the node",
+            _csinode_drivers,
+        ),
+        _AGE,
+    ],
     "leases": [
         _NAME,
         Column(

@@ -191,6 +191,13 @@ class RestService:
         for hook in self.admission:
             await hook(user, res, verb, subresource, obj, old)
 
+    @staticmethod
+    def _check_verb(res: ResourceInfo, verb: str) -> None:
+        """Clients may use only the verbs the table serves (kinds kubeboot serves read-only
+        refuse writes with a 405 that says why); :meth:`publish` is the server's own way in."""
+        if verb not in res.verbs:
+            raise MethodNotAllowed(res.verb_refused(verb))
+
     async def _admit_mutating(
         self,
         user: UserInfo,
@@ -288,8 +295,30 @@ class RestService:
         ``applied``: ``body`` is a server-side apply's result, with its managedFields.
         ``dry_run`` runs every step but the write and returns what would be stored (without a
         resourceVersion, as upstream); ``manager`` owns the fields it set (managedFields)."""
-        if "create" not in res.verbs:
-            raise MethodNotAllowed(f"create is not supported on {res.plural}")
+        self._check_verb(res, "create")
+        return await self._create(
+            user,
+            res,
+            namespace,
+            body,
+            dry_run=dry_run,
+            manager=manager,
+            validation=validation,
+            applied=applied,
+        )
+
+    async def _create(
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        manager: str = SERVER_MANAGER,
+        validation: FieldValidation | None = None,
+        applied: bool = False,
+    ) -> JsonObj:
         obj = conform(res, body, validation or FieldValidation("Ignore"))
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
@@ -417,6 +446,8 @@ class RestService:
         validation: FieldValidation | None = None,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
+        if not subresource:
+            self._check_verb(res, "update")
         obj = conform(res, body, validation or FieldValidation("Ignore"))
         meta = obj.get("metadata") or {}
         if meta.get("name") not in (None, name):
@@ -434,6 +465,7 @@ class RestService:
         if precondition is None and not strategy_for(res.plural).allow_unconditional_update:
             if await self.store.get(self._key(res, namespace, name)) is None:
                 raise NotFound.of(res.plural, res.group, name)
+            # Upstream's Store.Update: the kind is named by its resource here, as upstream does.
             raise Invalid.of(
                 res.plural,
                 res.group,
@@ -475,6 +507,8 @@ class RestService:
         validation: FieldValidation | None = None,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
+        if not subresource:
+            self._check_verb(res, "patch")
         fv = validation or FieldValidation("Ignore")
         self.authorize(user, "patch", res, namespace, name, subresource)
         precondition: int | None = None
@@ -568,6 +602,37 @@ class RestService:
         )
         return updated, False
 
+    async def publish(
+        self, user: UserInfo, res: ResourceInfo, namespace: str | None, desired: JsonObj
+    ) -> tuple[JsonObj, bool]:
+        """Create or correct an object the API server itself owns: (stored object, changed).
+
+        Upstream's apiserver writes such objects (the ``default/kubernetes`` Service) from its
+        own controllers, beside the REST verbs; here they take the normal path (defaulting,
+        validation, admission, concurrency) minus the verb gate, so a kind clients may only
+        read can still hold them. ``desired``'s top-level fields other than ``metadata``
+        replace the stored ones; labels and annotations are merged in; nothing else changes.
+        """
+        name = str(desired["metadata"]["name"])
+        try:
+            return await self._create(user, res, namespace, desired), True
+        except AlreadyExists:
+            pass
+
+        def mutate(current: JsonObj) -> JsonObj:
+            for key, value in desired.items():
+                if key != "metadata":
+                    current[key] = codec.copy_object(value)
+            meta = current["metadata"]
+            for key in ("labels", "annotations"):
+                if desired["metadata"].get(key):
+                    meta[key] = {**(meta.get(key) or {}), **desired["metadata"][key]}
+            return current
+
+        before = await self.get(user, res, namespace, name)
+        after = await self._guaranteed_update(user, res, namespace, name, "", mutate, None)
+        return after, after != before
+
     async def _guaranteed_update(
         self,
         user: UserInfo,
@@ -655,6 +720,7 @@ class RestService:
         """Delete; the answer is the deleted object for kinds whose upstream registry returns
         it (``ResourceInfo.returns_deleted_object``), else a ``Success`` Status naming it."""
         options = options or DeleteOptions()
+        self._check_verb(res, "delete")
         self.authorize(user, "delete", res, namespace, name)
         if res is NAMESPACES and name in _PROTECTED_NAMESPACES:
             raise Forbidden(
@@ -792,10 +858,14 @@ class RestService:
     ) -> JsonObj:
         """Delete every listed object; the answer is the list of what was deleted."""
         dry_run = options is not None and options.dry_run
-        if "deletecollection" not in res.verbs:
-            raise MethodNotAllowed(f"deletecollection is not supported on {res.plural}")
-        self.authorize(user, "deletecollection", res, namespace)
-        listed = await self.list(user, res, namespace, opts)
+        self._check_verb(res, "deletecollection")
+        sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
+        # One decision, on deletecollection (as upstream): a node may delete its own
+        # ResourceSlices (spec.nodeName=<node>) without being allowed to list anything.
+        self.authorize(
+            user, "deletecollection", res, namespace, field_selector=sel.fields.requirements()
+        )
+        listed = await list_objects(self.store, res, namespace, sel, opts)
         deleted = []
         for obj in listed["items"]:
             meta = obj["metadata"]

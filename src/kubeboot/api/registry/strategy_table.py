@@ -7,6 +7,7 @@ here without either importing the other's user.
 
 from __future__ import annotations
 
+from kubeboot.api.registry.csinode_strategy import CSINodeStrategy
 from kubeboot.api.registry.csr_strategy import CSRStrategy
 from kubeboot.api.registry.serviceaccount_strategy import ServiceAccountStrategy
 from kubeboot.api.registry.strategies import (
@@ -37,6 +38,7 @@ _table: dict[str, Strategy] = {
     "clusterrolebindings": RoleBindingStrategy(namespaced=False),
     "leases": LeaseStrategy(),
     "events": EventStrategy(),
+    "csinodes": CSINodeStrategy(),
     "serviceaccounts": ServiceAccountStrategy(),
 }
 

@@ -15,7 +15,10 @@ from kubeboot.resources.schemas import (
     coordination_v1,
     core_v1,
     meta_v1,
+    node_v1,
     rbac_v1,
+    resource_v1,
+    storage_v1,
 )
 
 __all__ = ["KINDS", "kind_schema"]
@@ -30,7 +33,10 @@ KINDS: dict[GVK, Struct] = {
         coordination_v1,
         core_v1,
         meta_v1,
+        node_v1,
         rbac_v1,
+        resource_v1,
+        storage_v1,
     )
     for s in vars(module).values()
     if isinstance(s, Struct) and s.gvk is not None

@@ -104,6 +104,21 @@ LABEL_SELECTOR = Struct(
     map_type="atomic",
 )
 
+CONDITION = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Condition",
+    "v1.Condition",
+    (
+        Field("type", STRING, proto=1, required=True, omitempty=False),
+        Field(
+            "status", named_string("v1.ConditionStatus"), proto=2, required=True, omitempty=False
+        ),
+        Field("observedGeneration", INT64, proto=3),
+        Field("lastTransitionTime", TIME, proto=4, required=True, omitempty=False),
+        Field("reason", STRING, proto=5, required=True, omitempty=False),
+        Field("message", STRING, proto=6, required=True, omitempty=False),
+    ),
+)
+
 FIELD_SELECTOR_REQUIREMENT = Struct(
     "io.k8s.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement",
     "v1.FieldSelectorRequirement",
