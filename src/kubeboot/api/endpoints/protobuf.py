@@ -11,7 +11,8 @@ The message schemas are derived from :mod:`kubeboot.resources.schemas` (the one 
 of every kind, with upstream's field numbers) by :mod:`.protobuf_schema`. A schema maps
 field number -> (JSON name, kind). Kinds: ``string``, ``int``, ``bool`` (a ``*`` suffix
 marks a Go pointer, whose zero value is meaningful), ``bytes`` (base64 in JSON),
-``strings``/``ints``/``bools``/``quantities`` (repeated scalars), ``time`` (metav1.Time, whole seconds),
+``strings``/``ints``/``bools``/``quantities`` (repeated scalars), ``time`` (metav1.Time,
+whole seconds),
 ``microtime``, ``verbs`` (metav1.Verbs: the list in a message), ``map`` (string->string),
 ``bytesmap``, ``quantitymap``, ``extra`` (string->[]string), ``fieldsv1`` and
 ``rawextension`` (JSON held as bytes), ``IntOrString``, ``Quantity``, a message name, a
