@@ -181,11 +181,9 @@ def _camel(group: str) -> str:
 
 
 def _param(name: str, where: str, kind: str = "string") -> JsonObj:
-    param: JsonObj = {"name": name, "in": where, "schema": {"type": kind}}
+    param: JsonObj = {"name": name, "in": where, "schema": {"type": kind, "uniqueItems": True}}
     if where == "path":
         param["required"] = True
-    else:
-        param["schema"]["uniqueItems"] = True
     return param
 
 
@@ -228,11 +226,9 @@ class _Paths:
         codes: tuple[str, ...] = ("200",),
     ) -> JsonObj:
         version = self.gv.version[:1].upper() + self.gv.version[1:]
-        op: JsonObj = {
-            "tags": [self.tag],
-            "operationId": f"{verb}{self.prefix}{version}{kind}",
-            "parameters": params,
-        }
+        op: JsonObj = {"tags": [self.tag], "operationId": f"{verb}{self.prefix}{version}{kind}"}
+        if params:  # an empty list would not survive kube-openapi's round trip (omitempty)
+            op["parameters"] = params
         if body is not None:
             media = _PATCH_MEDIA if action == "patch" else _MEDIA
             op["requestBody"] = {"content": self.content(body, media), "required": True}

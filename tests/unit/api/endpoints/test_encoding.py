@@ -139,3 +139,21 @@ def test_watch_frame_is_length_prefixed_raw_watch_event() -> None:
     assert length == len(frame) - 4
     assert frame[4:11] == b"\x0a\x05ADDED"
     assert embedded in frame
+
+
+def test_times_of_year_one_keep_four_digit_years_through_the_type_check() -> None:
+    """client-go's e2e Lease spec sends MicroTime year 1 plus 2 s; Go cannot parse ``1-01-…``."""
+    from kubeboot.resources.schemas import kind_schema
+    from kubeboot.resources.typecheck import typecheck
+
+    lease = kind_schema("coordination.k8s.io", "v1", "Lease")
+    assert lease is not None
+    checked = typecheck(
+        {
+            "metadata": {"creationTimestamp": "0001-01-01T00:00:02Z"},
+            "spec": {"acquireTime": "0001-01-01T00:00:02.000000Z"},
+        },
+        lease,
+    )
+    assert checked.obj["spec"]["acquireTime"] == "0001-01-01T00:00:02.000000Z"
+    assert checked.obj["metadata"]["creationTimestamp"] == "0001-01-01T00:00:02Z"
