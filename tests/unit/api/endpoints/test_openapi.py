@@ -22,7 +22,8 @@ KEYS = sorted({_key(gv.group, gv.version) for gv in group_versions()})
 def _doc(key: str) -> dict[str, Any]:
     raw = openapi_document(key)
     assert raw is not None, key
-    return json.loads(raw)
+    doc: dict[str, Any] = json.loads(raw)
+    return doc
 
 
 def _empty_lists(node: Any, path: str = "") -> list[str]:
