@@ -75,6 +75,9 @@ class ResourceInfo:
     # For a kind served with fewer verbs than upstream on purpose: why, appended to the 405
     # a refused verb gets, so the client learns it is deliberate and not a kubeboot bug.
     refusal_note: str = ""
+    # The version upstream stores the kind in, when it is not the served one (a kind newly
+    # GA is stored at its beta version for a release); discovery's storageVersionHash says it.
+    storage_version: str = ""
 
     def verb_refused(self, verb: str) -> str:
         """The message of the 405 for ``verb`` on this resource (upstream's, plus why)."""
@@ -271,6 +274,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         namespaced=True,
         verbs=READ_ONLY,
         field_selectors=("spec.signerName", "spec.podName", "spec.nodeName"),
+        storage_version="v1beta1",
         refusal_note=(
             f"{_NO_WORKLOADS}, so no pod asks for a certificate; podcertificaterequests is a "
             "read-only collection that is always empty"

@@ -164,9 +164,9 @@ async def _non_resource(request: web.Request, ctx: ApiContext) -> web.Response |
         return _discovery(request, discovery.api_group_list(), aggregated_core=False)
     if path in ("/openapi/v3", "/openapi/v3/"):
         # Upstream writes the index without a Content-Type: Go's sniffing names it text.
-        index = web.Response(body=openapi.openapi_index(), charset="utf-8")
-        index.content_type = "text/plain"
-        return index
+        return web.Response(
+            body=openapi.openapi_index(), headers={"Content-Type": "text/plain; charset=utf-8"}
+        )
     if path.startswith("/openapi/v3/"):
         return _openapi_document(request, path[len("/openapi/v3/") :])
     if len(parts) == 2 and parts[0] == "api" and GroupVersion("", parts[1]) in group_versions():

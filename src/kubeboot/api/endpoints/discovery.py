@@ -163,7 +163,8 @@ def api_resource_list(gv: GroupVersion) -> dict[str, Any]:
             **_names(r),
         }
         if r.stored:
-            entry["storageVersionHash"] = storage_version_hash(r.group, r.gv.version, r.kind)
+            stored_as = r.storage_version or r.gv.version
+            entry["storageVersionHash"] = storage_version_hash(r.group, stored_as, r.kind)
         resources.append(entry)
         for sub in sorted(r.subresources):
             resources.append(

@@ -31,6 +31,7 @@ __all__ = [
     "encode",
     "error_response",
     "go_json",
+    "in_go_order",
     "is_pretty",
     "object_response",
     "page_not_found",
@@ -75,7 +76,13 @@ def _in_meta_order(meta: Any) -> Any:
     return meta if wanted == order else {k: meta[k] for k in wanted}
 
 
-def _type_meta_first(obj: dict[str, Any]) -> dict[str, Any]:
+def _row_in_go_order(row: Any) -> Any:
+    if isinstance(row, dict) and isinstance(row.get("object"), dict):
+        return {**row, "object": in_go_order(row["object"])}
+    return row
+
+
+def in_go_order(obj: dict[str, Any]) -> dict[str, Any]:
     """``kind`` and ``apiVersion`` lead, as Go writes the embedded TypeMeta; then metadata."""
     meta = obj.get("metadata")
     ordered = _in_meta_order(meta)
@@ -83,7 +90,10 @@ def _type_meta_first(obj: dict[str, Any]) -> dict[str, Any]:
         obj = {**obj, "metadata": ordered}
     items = obj.get("items")
     if isinstance(items, list) and items and isinstance(items[0], dict):
-        obj = {**obj, "items": [_type_meta_first(i) if isinstance(i, dict) else i for i in items]}
+        obj = {**obj, "items": [in_go_order(i) if isinstance(i, dict) else i for i in items]}
+    rows = obj.get("rows")  # a Table's rows carry their objects
+    if isinstance(rows, list) and rows and isinstance(rows[0], dict) and "object" in rows[0]:
+        obj = {**obj, "rows": [_row_in_go_order(r) for r in rows]}
     if "kind" not in obj or next(iter(obj)) == "kind":
         return obj
     head: dict[str, Any] = {k: obj[k] for k in ("kind", "apiVersion") if k in obj}
@@ -92,7 +102,7 @@ def _type_meta_first(obj: dict[str, Any]) -> dict[str, Any]:
 
 def encode(obj: dict[str, Any], media_type: str, *, pretty: bool = False) -> tuple[bytes, str]:
     """(body, content type) for ``obj``; protobuf falls back to JSON for what it cannot carry."""
-    obj = _type_meta_first(obj)
+    obj = in_go_order(obj)
     if media_type == PROTOBUF:
         try:
             return encode_protobuf_object(obj), PROTOBUF

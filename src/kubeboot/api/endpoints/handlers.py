@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubeboot.api.endpoints.encoding import go_json, object_response, page_not_found
+from kubeboot.api.endpoints.encoding import go_json, in_go_order, object_response, page_not_found
 from kubeboot.api.endpoints.fieldvalidation import field_validation, warning_headers
 from kubeboot.api.endpoints.http_io import decode_body, read_body, read_raw_body
 from kubeboot.api.endpoints.negotiation import (
@@ -248,7 +248,7 @@ async def _delete_options(request: web.Request) -> DeleteOptions:
 def _frame(negotiated: Negotiated, event_type: str, obj: JsonObj) -> bytes:
     if negotiated.media_type == PROTOBUF:
         return encode_watch_frame(event_type, encode_protobuf_object(obj))
-    return go_json({"type": event_type, "object": obj})
+    return go_json({"type": event_type, "object": in_go_order(obj)})
 
 
 async def _watch(

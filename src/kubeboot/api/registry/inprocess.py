@@ -47,9 +47,16 @@ def _store_errors_as_503() -> Iterator[None]:
 
 
 class InProcessClient:
-    def __init__(self, rest: RestService, user: UserInfo = CONTROLLER_MANAGER_USER) -> None:
+    def __init__(
+        self,
+        rest: RestService,
+        user: UserInfo = CONTROLLER_MANAGER_USER,
+        *,
+        manager: str = CONTROLLER_MANAGER,
+    ) -> None:
         self._rest = rest
         self.user = user
+        self.manager = manager  # the field manager its writes are recorded under
 
     def _ns(self, res: ResourceInfo, namespace: str | None) -> str | None:
         return namespace if res.namespaced else None
@@ -93,7 +100,7 @@ class InProcessClient:
             )
         with _store_errors_as_503():
             return await self._rest.create(
-                self.user, res, self._ns(res, namespace), obj, manager=CONTROLLER_MANAGER
+                self.user, res, self._ns(res, namespace), obj, manager=self.manager
             )
 
     async def update(
@@ -113,7 +120,7 @@ class InProcessClient:
                 name,
                 obj,
                 subresource or "",
-                manager=CONTROLLER_MANAGER,
+                manager=self.manager,
             )
 
     async def patch(
@@ -135,7 +142,7 @@ class InProcessClient:
                 patch,
                 patch_type,
                 subresource or "",
-                manager=CONTROLLER_MANAGER,
+                manager=self.manager,
             )
 
     async def delete(

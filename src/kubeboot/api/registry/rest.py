@@ -326,7 +326,7 @@ class RestService:
             if meta.get("namespace") not in (None, "", namespace):
                 raise BadRequest(
                     "the namespace of the provided object does not match the namespace sent on "
-                    f'the request ("{meta.get("namespace")}" vs "{namespace}")'
+                    "the request"
                 )
             meta["namespace"] = namespace
         else:

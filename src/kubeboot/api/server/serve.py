@@ -97,6 +97,8 @@ ROLES = resource_info(_RBAC, "v1", "roles")
 ROLE_BINDINGS = resource_info(_RBAC, "v1", "rolebindings")
 SERVICES = resource_info("", "v1", "services")
 # The identity the server uses for its own bootstrap writes.
+# The field manager of what `kubeboot init` writes (a client's is its User-Agent's name).
+INIT_MANAGER = "kubeboot"
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
 
 
@@ -198,15 +200,19 @@ class Server:
         await self._publish_kubernetes_service()
         await security.wait_synced()
         ca_pem = self.pki.ca_cert_file.read_bytes()
+        # What `kubeboot init` writes as a client against kube-apiserver is recorded under its
+        # User-Agent's field manager; the in-process run writes the same.
         self.init_result = await init_cluster(
-            InProcessClient(self.rest, SYSTEM_USER),
+            InProcessClient(self.rest, SYSTEM_USER, manager=INIT_MANAGER),
             server=self.advertised_url,
             ca_pem=ca_pem,
             clock=self.clock,
             settings=self._cluster_settings(ca_pem),
         )
         await reconcile_cluster_info(
-            InProcessClient(self.rest, SYSTEM_USER), self.advertised_url, ca_pem
+            InProcessClient(self.rest, SYSTEM_USER, manager=INIT_MANAGER),
+            self.advertised_url,
+            ca_pem,
         )
         self._spawn(self._run_controllers())
         assert self.certificate_files is not None

@@ -157,3 +157,21 @@ def test_times_of_year_one_keep_four_digit_years_through_the_type_check() -> Non
     )
     assert checked.obj["spec"]["acquireTime"] == "0001-01-01T00:00:02.000000Z"
     assert checked.obj["metadata"]["creationTimestamp"] == "0001-01-01T00:00:02Z"
+
+
+def test_objects_are_written_in_gos_field_order() -> None:
+    """The store adds resourceVersion last; Go writes ObjectMeta's fields in struct order,
+    everywhere an object appears: alone, in a list, in a Table row, in a watch event."""
+    from kubeboot.api.endpoints.encoding import in_go_order
+
+    meta = {"name": "a", "creationTimestamp": "2026-01-01T00:00:00Z", "resourceVersion": "5"}
+    want = ["name", "resourceVersion", "creationTimestamp"]
+    obj = {"metadata": meta, "apiVersion": "v1", "kind": "ConfigMap"}
+    ordered = in_go_order(obj)
+    assert list(ordered) == ["kind", "apiVersion", "metadata"]
+    assert list(ordered["metadata"]) == want
+    listed = in_go_order({"kind": "ConfigMapList", "items": [{"metadata": meta}]})
+    assert list(listed["items"][0]["metadata"]) == want
+    table = in_go_order({"kind": "Table", "rows": [{"cells": [], "object": {"metadata": meta}}]})
+    assert list(table["rows"][0]["object"]["metadata"]) == want
+    assert list(meta) == ["name", "creationTimestamp", "resourceVersion"]  # input untouched
