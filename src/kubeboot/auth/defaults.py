@@ -282,6 +282,23 @@ def default_cluster_roles() -> list[Obj]:
         ),
         _role(
             "ClusterRole",
+            "system:controller:node-controller",
+            [
+                _rule(["get", "list", "watch", "update", "delete", "patch"], [""], ["nodes"]),
+                _rule(["patch", "update"], [""], ["nodes/status"]),
+                _rule(["patch", "update"], [""], ["pods/status"]),
+                _rule(["list", "watch", "get", "delete"], [""], ["pods"]),
+                _rule(["get", "list", "watch"], ["coordination.k8s.io"], ["leases"]),
+                _EVENTS,
+            ],
+        ),
+        _role(
+            "ClusterRole",
+            "system:controller:ttl-controller",
+            [_rule(["update", "patch", "list", "watch"], [""], ["nodes"]), _EVENTS],
+        ),
+        _role(
+            "ClusterRole",
             "system:controller:namespace-controller",
             [
                 _rule(["delete", "get", "list", "watch"], [""], ["namespaces"]),
@@ -319,6 +336,8 @@ def default_cluster_role_bindings() -> list[Obj]:
                 "service-account-controller",
                 "root-ca-cert-publisher",
                 "namespace-controller",
+                "node-controller",
+                "ttl-controller",
             )
         ),
     ]

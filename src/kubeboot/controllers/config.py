@@ -36,9 +36,11 @@ CONTROLLER_ALIASES = MappingProxyType(
         "csrcleaner": "certificatesigningrequest-cleaner-controller",
         "csrsigning": "certificatesigningrequest-signing-controller",
         "namespace": "namespace-controller",
+        "nodelifecycle": "node-lifecycle-controller",
         "root-ca-cert-publisher": "root-ca-certificate-publisher-controller",
         "serviceaccount": "serviceaccount-controller",
         "tokencleaner": "token-cleaner-controller",
+        "ttl": "ttl-controller",
     }
 )
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})

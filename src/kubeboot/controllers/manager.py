@@ -29,6 +29,7 @@ from kubeboot.controllers.csrcleaner import run_csrcleaner
 from kubeboot.controllers.csrsigning import run_csrsigning
 from kubeboot.controllers.leader import run_with_leader_election
 from kubeboot.controllers.namespace import run_namespace_controller
+from kubeboot.controllers.nodelifecycle import NODELIFECYCLE, TTL, run_node_controllers
 from kubeboot.controllers.rootcapublisher import ROOT_CA_FIELD_SELECTOR, run_rootcapublisher
 from kubeboot.controllers.runtime import Informer
 from kubeboot.controllers.serviceaccounts import run_serviceaccounts_controller
@@ -123,6 +124,8 @@ TOKEN_CLEANER_SA = "token-cleaner"
 SERVICE_ACCOUNT_CONTROLLER_SA = "service-account-controller"
 ROOT_CA_PUBLISHER_SA = "root-ca-cert-publisher"
 NAMESPACE_CONTROLLER_SA = "namespace-controller"
+NODE_CONTROLLER_SA = "node-controller"
+TTL_CONTROLLER_SA = "ttl-controller"
 CONTROLLER_SA_NAMESPACE = "kube-system"
 # Which identities each controller needs (csrsigning's only when it signs).
 _SERVICE_ACCOUNTS = {
@@ -134,6 +137,8 @@ _SERVICE_ACCOUNTS = {
     "serviceaccount": (SERVICE_ACCOUNT_CONTROLLER_SA,),
     "root-ca-cert-publisher": (ROOT_CA_PUBLISHER_SA,),
     "namespace": (NAMESPACE_CONTROLLER_SA,),
+    "nodelifecycle": (NODE_CONTROLLER_SA,),
+    "ttl": (TTL_CONTROLLER_SA,),
 }
 
 ClientFor = Callable[[str], ApiClient]
@@ -209,10 +214,25 @@ async def _run_enabled(
                 run_bootstrapsigner(signer_client, configmaps, secrets, configmap_res, clock)
             )
     jobs += _namespace_jobs(manager, client_for, enabled, config, clock)
+    jobs += _node_jobs(manager, client_for, enabled)
     log.info("starting controllers: %s", ", ".join(sorted(enabled)) or "(none)")
     async with asyncio.TaskGroup() as group:
         for job in jobs:
             group.create_task(job)
+
+
+def _node_jobs(
+    manager: ApiClient, client_for: ClientFor, enabled: frozenset[str]
+) -> list[Coroutine[Any, Any, None]]:
+    """nodelifecycle and ttl: one Node cache read as the manager, writes as each
+    controller's ServiceAccount."""
+    identities = {NODELIFECYCLE: NODE_CONTROLLER_SA, TTL: TTL_CONTROLLER_SA}
+    clients = {name: client_for(sa) for name, sa in identities.items() if name in enabled}
+    if not clients:
+        return []
+    node_res = _resource("", "nodes")
+    nodes = Informer(manager, node_res)
+    return [nodes.run(), run_node_controllers(clients, nodes, node_res)]
 
 
 def _namespace_jobs(

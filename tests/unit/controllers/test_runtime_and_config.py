@@ -33,8 +33,10 @@ DEFAULT_ON = {
     "csrcleaner",
     "csrsigning",
     "namespace",
+    "nodelifecycle",
     "root-ca-cert-publisher",
     "serviceaccount",
+    "ttl",
 }
 ALL = DEFAULT_ON | {"bootstrapsigner", "tokencleaner"}
 
@@ -62,8 +64,8 @@ def test_unknown_controller_is_rejected_with_upstream_message() -> None:
             {"serviceaccount", "root-ca-cert-publisher"},
         ),
         (
-            ["*", "-serviceaccount", "-root-ca-cert-publisher", "-namespace"],
-            {"csrapproving", "csrcleaner", "csrsigning"},
+            ["*", "-serviceaccount", "-root-ca-cert-publisher", "-namespace", "-ttl"],
+            {"csrapproving", "csrcleaner", "csrsigning", "nodelifecycle"},
         ),
     ],
 )
