@@ -56,6 +56,7 @@ from kubeboot.resources.registry import GroupVersion, group_versions, served_gro
 from kubeboot.resources.status import (
     BadRequest,
     InternalError,
+    MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
     StatusError,
@@ -113,7 +114,9 @@ def _openapi_document(request: web.Request, key: str) -> web.Response:
     if wanted:
         if wanted != digest:
             location = f"/openapi/v3/{key}?hash={digest}"
-            return web.Response(status=301, headers={"Location": location})
+            headers["Location"] = location
+            headers["Content-Type"] = "application/json"  # upstream's, on an empty body
+            return web.Response(status=301, headers=headers)
         headers["Cache-Control"] = "public, immutable"
     if request.headers.get("If-None-Match") == headers["ETag"]:
         return web.Response(status=304, headers=headers)
@@ -156,6 +159,8 @@ async def _non_resource(request: web.Request, ctx: ApiContext) -> web.Response |
         return _raw_json(discovery.version_info())
     parts = [p for p in path.strip("/").split("/") if p]
     if parts and parts[0] in HEALTH_ENDPOINTS:
+        if path.endswith("/") and len(parts) == 1:
+            return None  # "/healthz/" is no check, as upstream's mux says
         state = HealthState(ctx.rest.store, lambda: not ctx.ready)
         return await health_response(request, parts[0], "/".join(parts[1:]), state)
     if path in ("/api", "/api/"):
@@ -338,12 +343,31 @@ def _audit(ctx: ApiContext, audit: AuditSink, record: AuditRecord, stage: str) -
         audit.record(record, stage)
 
 
+def _restful_route(path: str) -> bool:
+    parts = [p for p in path.strip("/").split("/") if p]
+    if parts in (["version"], ["api"]):
+        return True
+    if len(parts) == 2 and parts[0] == "api":
+        return GroupVersion("", parts[1]) in group_versions()
+    return len(parts) == 3 and parts[0] == "apis" and GroupVersion(parts[1], parts[2]) in (
+        group_versions()
+    )
+
+
 async def _serve_non_resource(
     request: web.Request, ctx: ApiContext, user: UserInfo
 ) -> web.Response:
     authorize_non_resource(ctx.rest.authorizer, user, request.method.lower(), request.path)
-    if request.method not in ("GET", "HEAD"):
-        return page_not_found()
+    if request.method not in ("GET", "HEAD") and _restful_route(request.path):
+        # go-restful's routes (/version, /api, group versions) take GET only; the mux's own
+        # handlers (/apis, /apis/<group>, health, OpenAPI, metrics) answer any method.
+        return error_response(
+            MethodNotAllowed(
+                "the server does not allow this method on the requested resource",
+                empty_details=True,
+            ),
+            request,
+        )
     if request.path == "/metrics" and ctx.metrics is not None:
         return web.Response(body=await ctx.metrics(), headers={"Content-Type": CONTENT_TYPE})
     response = await _non_resource(request, ctx)

@@ -109,7 +109,15 @@ def _role_ref(obj: JsonObj, now: dt.datetime) -> str:
 
 def _subjects(kind: str) -> Cell:
     def cell(obj: JsonObj, now: dt.datetime) -> str:
-        names = [s.get("name", "") for s in obj.get("subjects") or [] if s.get("kind") == kind]
+        names = []
+        for s in obj.get("subjects") or []:
+            if s.get("kind") != kind:
+                continue
+            name = str(s.get("name", ""))
+            # upstream's SubjectsStrings: a ServiceAccount is namespace/name when it has one
+            if kind == "ServiceAccount" and s.get("namespace"):
+                name = f"{s['namespace']}/{name}"
+            names.append(name)
         return ", ".join(names)
 
     return cell

@@ -13,6 +13,7 @@ Concurrency rules, as kube-apiserver's ``GuaranteedUpdate``:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,13 +88,34 @@ _SERVER_OWNED_META = (
 )
 
 
-def _namespace_finalized(ns: JsonObj) -> bool:
-    meta = ns.get("metadata") or {}
-    return bool(
-        meta.get("deletionTimestamp")
-        and not (ns.get("spec") or {}).get("finalizers")
-        and not meta.get("finalizers")
-    )
+def _finalized(res: ResourceInfo, obj: JsonObj) -> bool:
+    """Marked for deletion and no finalizer left: an update deletes it instead (upstream's
+    ShouldDeleteDuringUpdate; a namespace also waits for its spec.finalizers)."""
+    meta = obj.get("metadata") or {}
+    if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+        return False
+    if res is NAMESPACES:
+        return not (obj.get("spec") or {}).get("finalizers")
+    return meta.get("deletionGracePeriodSeconds") in (0, None)
+
+
+def _no_new_finalizers(obj: JsonObj, old: JsonObj) -> list[FieldError]:
+    """Upstream's ValidateObjectMetaUpdate: an object being deleted takes no new finalizer."""
+    old_meta = old.get("metadata") or {}
+    if not old_meta.get("deletionTimestamp"):
+        return []
+    before = set(old_meta.get("finalizers") or [])
+    added = sorted(set((obj.get("metadata") or {}).get("finalizers") or []) - before)
+    if not added:
+        return []
+    listed = ", ".join(json.dumps(f) for f in added)  # Go's %#v of a []string
+    return [
+        FieldError.forbidden(
+            "metadata.finalizers",
+            "no new finalizers can be added if the object is being deleted, found new "
+            f"finalizers []string{{{listed}}}",
+        )
+    ]
 
 
 def _namespaces() -> ResourceInfo:
@@ -133,6 +155,8 @@ class RestService:
         subresource: str = "",
         field_selector: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
+        if res is NAMESPACES and name:
+            namespace = name  # upstream's RequestInfo: a namespace is in itself
         attrs = Attributes(
             user=user,
             verb=verb,
@@ -227,6 +251,8 @@ class RestService:
         self, res: ResourceInfo, obj: JsonObj, old: JsonObj | None, subresource: str
     ) -> None:
         errors = validate_metadata(res, obj.get("metadata") or {})
+        if old is not None:
+            errors += _no_new_finalizers(obj, old)
         errors += strategy_for(res.plural).validate(obj, old, subresource)
         if errors:
             name = str((obj.get("metadata") or {}).get("name") or "")
@@ -672,7 +698,14 @@ class RestService:
             )
             await self.rbac_policy.check(user, res, namespace, name, new, current)
             cur_meta = current["metadata"]
-            for owned in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"):
+            for owned in (
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ):
                 if owned in cur_meta:
                     new_meta[owned] = cur_meta[owned]
                 else:
@@ -692,7 +725,7 @@ class RestService:
             await self._admit(user, res, "update", subresource, new, current)
             if dry_run:
                 return new
-            if res is NAMESPACES and _namespace_finalized(new):
+            if _finalized(res, new):
                 return await self._delete_finalized(res, key, kv.mod_revision, new)
             try:
                 stored = await self.store.update(key, codec.encode(new), kv.mod_revision)
@@ -740,6 +773,8 @@ class RestService:
             and not (current.get("spec") or {}).get("finalizers")
         ):
             return await self._begin_namespace_deletion(user, name, current, options)
+        if res is not NAMESPACES and current["metadata"].get("finalizers"):
+            return await self._mark_deleting(res, namespace, name, current, options.dry_run)
         if not options.dry_run:
             try:
                 await self.store.delete(key, kv.mod_revision)
@@ -748,6 +783,26 @@ class RestService:
             except (KeyNotFoundError, StoreUnavailable) as exc:
                 raise status_error_for(exc, res, name) from exc
         return self._deleted(res, current)
+
+    async def _mark_deleting(
+        self, res: ResourceInfo, namespace: str | None, name: str, current: JsonObj, dry_run: bool
+    ) -> JsonObj:
+        """An object with finalizers is not deleted but marked (``deletionTimestamp``, a zero
+        grace period, generation bumped) and answered as it now is; the update that removes
+        its last finalizer deletes it. Marked already: answered unchanged."""
+        if current["metadata"].get("deletionTimestamp"):
+            return current
+        now = format_time(self.clock.now())
+
+        def mark(obj: JsonObj) -> JsonObj:
+            meta = obj["metadata"]
+            if int(meta.get("generation") or 0) > 0:
+                meta["generation"] = int(meta["generation"]) + 1
+            meta["deletionTimestamp"] = now
+            meta["deletionGracePeriodSeconds"] = 0
+            return obj
+
+        return await self._write_directly(res, namespace, name, mark, dry_run)
 
     async def _delete_finalized(
         self, res: ResourceInfo, key: str, revision: int, obj: JsonObj

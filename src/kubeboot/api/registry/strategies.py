@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from kubeboot.api.registry.codec import copy_object
+from kubeboot.api.registry.meta import qualified_name_errors
 from kubeboot.api.registry.write_log import log_secret_created
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import format_time
@@ -311,17 +312,21 @@ class EventStrategy(Strategy):
             return errors
         if not involved_ns and ns not in ("default", "kube-system"):
             errors.append(mismatch)
-        for field, limit in (
-            ("reportingComponent", 0),
-            ("reportingInstance", 128),
-            ("action", 128),
-            ("reason", 128),
-        ):
+        component = str(obj.get("reportingComponent") or "")
+        if not component:
+            errors.append(FieldError.required("reportingComponent"))
+        errors += [
+            FieldError.invalid("reportingComponent", component, m)
+            for m in qualified_name_errors(component)
+        ]
+        for field, limit in (("reportingInstance", 128), ("action", 128), ("reason", 128)):
             value = str(obj.get(field) or "")
             if not value:
                 errors.append(FieldError.required(field))
-            elif limit and len(value) > limit:
+            if len(value) > limit:
                 errors.append(FieldError.invalid(field, "", f"can have at most {limit} characters"))
+        if len(str(obj.get("message") or "")) > 1024:
+            errors.append(FieldError.invalid("message", "", "can have at most 1024 characters"))
         return errors
 
 
