@@ -349,8 +349,10 @@ def _restful_route(path: str) -> bool:
         return True
     if len(parts) == 2 and parts[0] == "api":
         return GroupVersion("", parts[1]) in group_versions()
-    return len(parts) == 3 and parts[0] == "apis" and GroupVersion(parts[1], parts[2]) in (
-        group_versions()
+    return (
+        len(parts) == 3
+        and parts[0] == "apis"
+        and GroupVersion(parts[1], parts[2]) in group_versions()
     )
 
 
