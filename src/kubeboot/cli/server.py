@@ -134,6 +134,14 @@ def _signer_files(
 )
 @click.option("--failed-auth-burst", type=int, default=20, help="Burst for --failed-auth-rate.")
 @click.option(
+    "--proxy-protocol-trusted-cidrs",
+    "proxy_protocol_trusted_cidrs",
+    multiple=True,
+    help="Load balancers (CIDRs, comma-separated or repeated) that send a PROXY protocol "
+    "v1/v2 header naming the client; connections from them must carry one, others must not. "
+    "E.g. 10.0.0.10/32,10.0.0.11/32. See docs/operations.md.",
+)
+@click.option(
     "--audit-log-path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
@@ -218,6 +226,7 @@ def server(
     anonymous_burst: int,
     failed_auth_rate: float,
     failed_auth_burst: int,
+    proxy_protocol_trusted_cidrs: tuple[str, ...],
     audit_log_path: Path | None,
     audit_log_maxsize: int,
     audit_log_maxbackup: int,
@@ -276,6 +285,9 @@ def server(
         anonymous_burst=anonymous_burst,
         failed_auth_rate=failed_auth_rate,
         failed_auth_burst=failed_auth_burst,
+        proxy_protocol_trusted_cidrs=tuple(
+            cidr for value in proxy_protocol_trusted_cidrs for cidr in split_csv(value)
+        ),
         audit_log_path=audit_log_path,
         audit_log_maxsize=audit_log_maxsize,
         audit_log_maxbackup=audit_log_maxbackup,
@@ -309,10 +321,14 @@ def _check_auth_flags(config: ServerConfig) -> None:
         except AuditPolicyError as exc:
             raise click.BadParameter(str(exc), param_hint="--audit-policy-file") from exc
 
-    try:
-        SourceNetworks(config.anonymous_allowed_cidrs)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--anonymous-allowed-cidrs") from exc
+    for flag, cidrs in (
+        ("--anonymous-allowed-cidrs", config.anonymous_allowed_cidrs),
+        ("--proxy-protocol-trusted-cidrs", config.proxy_protocol_trusted_cidrs),
+    ):
+        try:
+            SourceNetworks(cidrs)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=flag) from exc
     for name, rate, burst in (
         ("anonymous", config.anonymous_rate, config.anonymous_burst),
         ("failed-auth", config.failed_auth_rate, config.failed_auth_burst),
