@@ -75,7 +75,8 @@ def agent_options(f: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--metrics-bind-address",
             default=None,
-            help="Serve /metrics on host:port (off by default; keeps the agent resident).",
+            help="Serve /metrics and /healthz on host:port (off by default); the sleeper "
+            "answers them between rotations.",
         ),
         click.option(
             "--stay-resident",
@@ -111,6 +112,7 @@ def run_agent(
 ) -> None:
     """Run the agent; between rotations, unless ``stay_resident`` (or without a
     ``wake_command`` to come back with), exec the sleeper, which execs ``wake_command``."""
+    from kubeboot.agent import metrics
     from kubeboot.agent.daemon import Agent, AgentError, AgentOptions, default_node_name
     from kubeboot.agent.hibernation import (
         DEADLINES_ENV,
@@ -130,11 +132,11 @@ def run_agent(
         rotate_server_certificates=rotate_server_certificates,
         bootstrap_wait_seconds=bootstrap_timeout,
         rotation_wait_seconds=rotation_wait,
-        metrics_address=metrics_bind_address,
         hibernate=daemon and not stay_resident and wake_command is not None and sleeper_available(),
         client_role=client_role,
     )
     deadlines = decode_deadlines(os.environ.pop(DEADLINES_ENV, ""))
+    metrics.restore_renew_errors(os.environ.pop(metrics.RENEW_ERRORS_ENV, ""))
 
     def say(line: str) -> None:
         print(line, flush=True)
@@ -145,8 +147,12 @@ def run_agent(
                 _until_sigterm(Agent(options, SystemClock(), say=say).ensure_client_certificate())
             )
             return
+        # One socket for the process's life, across the sleeper's execs (metrics.py).
+        listener = metrics.MetricsListener(metrics_bind_address) if metrics_bind_address else None
         while True:
-            agent = Agent(options, SystemClock(), say=say, deadlines=deadlines)
+            agent = Agent(
+                options, SystemClock(), say=say, deadlines=deadlines, metrics_listener=listener
+            )
             hibernation = asyncio.run(_until_sigterm(agent.run()))
             if hibernation is None or wake_command is None:
                 return
