@@ -179,7 +179,7 @@ def _answer(listener: "socket.socket", template: str, countdowns: str) -> None:
             return
 
 
-def _deadline_timer(deadline: float) -> int | None:
+def deadline_timer(deadline: float) -> int | None:
     """A timerfd that becomes readable at ``deadline`` (or when the clock is set), or None."""
     libc = _libc()
     create = getattr(libc, "timerfd_create", None)
@@ -208,7 +208,7 @@ def serve_until(deadline: float, listen_fd: int, template: str, countdowns: str)
     try:
         while (remaining := deadline - time.time()) > 0:
             if timer is None:
-                timer = _deadline_timer(deadline)
+                timer = deadline_timer(deadline)
                 if timer is not None:
                     poller.register(timer, select.POLLIN)
             # Without a timerfd: poll's own (monotonic) timeout, re-checked on every wake.
