@@ -28,6 +28,7 @@ from pathlib import Path
 import click
 
 from kubeboot.api.server.config import DEFAULT_DATA_DIR
+from kubeboot.cli.commandline import UpstreamCommand, UpstreamGroup
 from kubeboot.cli.options import CommandError
 from kubeboot.clock import SystemClock
 from kubeboot.durations import short_human_duration
@@ -58,7 +59,7 @@ _RENEWED = {
 }
 
 
-class _CertsGroup(click.Group):
+class _CertsGroup(UpstreamGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)
 
@@ -174,7 +175,7 @@ def _files(data_dir: Path) -> CertificateFiles:
         raise CommandError(f"cannot read {data_dir}/pki/files.json: {exc}") from exc
 
 
-@click.command("check-expiration")
+@click.command("check-expiration", cls=UpstreamCommand)
 @data_dir_option
 def check_expiration(data_dir: Path) -> None:
     """Show when the server's certificates and the CA expire."""
@@ -182,7 +183,7 @@ def check_expiration(data_dir: Path) -> None:
     click.echo(render_expiration(entries, SystemClock().now()), nl=False)
 
 
-@click.command()
+@click.command(cls=UpstreamCommand)
 @click.argument("name", type=click.Choice(["all", ADMIN_CONF, APISERVER]))
 @data_dir_option
 def renew(name: str, data_dir: Path) -> None:

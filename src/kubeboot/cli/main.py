@@ -10,6 +10,8 @@ import importlib
 
 import click
 
+from kubeboot.cli.commandline import UpstreamGroup
+
 __all__ = ["main"]
 
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,10 +26,11 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("kubeboot.cli.server", "server"),
     "storage": ("kubeboot.cli.storage", "storage"),
     "token": ("kubeboot.cli.token", "token"),
+    "version": ("kubeboot.cli.version", "version"),
 }
 
 
-class _LazyGroup(click.Group):
+class _LazyGroup(UpstreamGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 
@@ -41,7 +44,7 @@ class _LazyGroup(click.Group):
         return command
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, name="kubeboot")
 @click.version_option(package_name="kubeboot")
 def cli() -> None:
     """kubeboot: Kubernetes TLS bootstrapping, server and node side.

@@ -146,8 +146,12 @@ class StatusError(Exception):
         if self.kind:
             details["kind"] = self.kind
         if self.causes:
+            # Upstream's StatusCause fields are omitempty: no "field" on a cause without one.
             details["causes"] = [
-                {"reason": c.type, "message": c.message, "field": c.field} for c in self.causes
+                {"reason": c.type, "message": c.message, "field": c.field}
+                if c.field
+                else {"reason": c.type, "message": c.message}
+                for c in self.causes
             ]
         if self.retry_after is not None:
             details["retryAfterSeconds"] = self.retry_after

@@ -270,7 +270,7 @@ async def test_server_without_reachable_etcd_exits_with_a_clear_error(tmp_path: 
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 1
-    assert "Error: storage is unavailable" in done.stderr
+    assert "error: storage is unavailable" in done.stderr
     assert dead in done.stderr
     assert "Traceback" not in done.stderr
 

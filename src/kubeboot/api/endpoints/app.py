@@ -172,7 +172,8 @@ async def _serve(
     request: web.Request, ctx: ApiContext, record: AuditRecord | None
 ) -> web.StreamResponse:
     try:
-        watch = request.query.get("watch", "").lower() in ("true", "1")
+        # Upstream's RequestInfo: any value but "", "0" and "false" asks for a watch.
+        watch = request.query.get("watch", "").lower() not in ("", "0", "false")
         info = parse_request_info(request.method, request.path, watch)
         request[REQUEST_INFO] = info
         if record is not None:  # known before authentication, as upstream's RequestInfo

@@ -1,90 +1,62 @@
-"""``fieldValidation=Strict|Warn|Ignore`` (server-facts §8.7) for the fields we know.
+"""``fieldValidation`` from the query string, and the ``Warning`` headers of a Warn request.
 
-kubectl sends ``Strict`` by default once OpenAPI says the server validates. Without full
-schemas, kubeboot checks the two levels where typos are common and harmful — top-level fields
-of each kind and ``metadata`` — so ``kubectl create -f`` with a misspelt ``strinData`` fails
-loudly instead of silently dropping the data.
+The checking itself happens where every object is decoded
+(:mod:`kubeboot.api.registry.conform`, against the kind's schema at every depth); this module
+only moves the directive in and the warnings out, as kube-apiserver does:
+
+* the value is case-sensitive; anything but ``Ignore``, ``Warn``, ``Strict`` (or empty:
+  Warn) is upstream's 422 on ``CreateOptions``/``UpdateOptions``/``PatchOptions``;
+* each warning is its own ``Warning: 299 - "<text>"`` header (``"`` and ``\\`` escaped),
+  duplicates dropped, and a text with control characters is never written (a field name
+  chosen by the client must not split a header); past 4,096 characters in all, every
+  warning is cut to 256, as upstream's recorder does.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
-from kubeboot.resources.status import BadRequest
+from multidict import CIMultiDict
 
-__all__ = ["enforce_field_validation", "unknown_fields"]
+from kubeboot.api.registry.conform import FIELD_VALIDATION_DIRECTIVES, FieldValidation
+from kubeboot.resources.status import FieldError, Invalid
 
-_COMMON = {"apiVersion", "kind", "metadata"}
-_TOP_LEVEL: dict[str, set[str]] = {
-    "Secret": {"data", "stringData", "type", "immutable"},
-    "ConfigMap": {"data", "binaryData", "immutable"},
-    "Namespace": {"spec", "status"},
-    "Node": {"spec", "status"},
-    "Event": {
-        "involvedObject",
-        "reason",
-        "message",
-        "source",
-        "firstTimestamp",
-        "lastTimestamp",
-        "count",
-        "type",
-        "eventTime",
-        "series",
-        "action",
-        "related",
-        "reportingComponent",
-        "reportingInstance",
-    },
-    "CertificateSigningRequest": {"spec", "status"},
-    "Role": {"rules"},
-    "ClusterRole": {"rules", "aggregationRule"},
-    "RoleBinding": {"subjects", "roleRef"},
-    "ClusterRoleBinding": {"subjects", "roleRef"},
-    "Lease": {"spec"},
-    "ServiceAccount": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
-    "TokenRequest": {"spec", "status"},
-}
-_METADATA = {
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-}
+__all__ = ["field_validation", "warning_headers"]
+
+_OPTIONS_KIND = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions"}
+_TOTAL_RUNES = 4 * 1024
+_ITEM_RUNES = 256
 
 
-def unknown_fields(kind: str, body: Any) -> list[str]:
-    if not isinstance(body, dict) or kind not in _TOP_LEVEL:
-        return []
-    allowed = _COMMON | _TOP_LEVEL[kind]
-    found = [f'unknown field "{k}"' for k in body if k not in allowed]
-    meta = body.get("metadata")
-    if isinstance(meta, dict):
-        found += [f'unknown field "metadata.{k}"' for k in meta if k not in _METADATA]
-    return found
-
-
-def enforce_field_validation(directive: str | None, kind: str, body: Any) -> list[str]:
-    """Raise for Strict; return warnings for Warn (and for an absent directive, as upstream)."""
-    mode = (directive or "Warn").capitalize()
-    if mode == "Ignore":
-        return []
-    if mode not in ("Warn", "Strict"):
-        raise BadRequest(
-            f'fieldValidation must be one of "Ignore", "Warn" or "Strict", not "{directive}"'
+def field_validation(query: Mapping[str, str], verb: str) -> FieldValidation:
+    directive = query.get("fieldValidation", "")
+    if directive not in ("", *FIELD_VALIDATION_DIRECTIVES):
+        raise Invalid.of(
+            _OPTIONS_KIND.get(verb, "CreateOptions"),
+            "meta.k8s.io",
+            "",
+            [
+                FieldError.not_supported(
+                    "fieldValidation", directive, ["", *FIELD_VALIDATION_DIRECTIVES]
+                )
+            ],
         )
-    problems = unknown_fields(kind, body)
-    if problems and mode == "Strict":
-        raise BadRequest("strict decoding error: " + ", ".join(problems))
-    return problems
+    return FieldValidation(directive or "Warn")
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def warning_headers(warnings: list[str]) -> CIMultiDict[str]:
+    texts = [
+        w
+        for i, w in enumerate(warnings)
+        if w and w not in warnings[:i] and all(c.isprintable() for c in w)
+    ]
+    if sum(len(w) for w in texts) > _TOTAL_RUNES:
+        texts = [w[:_ITEM_RUNES] for w in texts]
+    headers: CIMultiDict[str] = CIMultiDict()
+    for text in texts:
+        headers.add("Warning", f"299 - {_quoted(text)}")
+    return headers

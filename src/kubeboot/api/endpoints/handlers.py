@@ -16,12 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from kubeboot.api.endpoints.fieldvalidation import enforce_field_validation
-from kubeboot.api.endpoints.http_io import json_response, read_body
+from kubeboot.api.endpoints.fieldvalidation import field_validation, warning_headers
+from kubeboot.api.endpoints.http_io import decode_body, json_response, read_body, read_raw_body
 from kubeboot.api.endpoints.requestinfo import RequestInfo
 from kubeboot.api.endpoints.tables import to_table, wants_table
-from kubeboot.api.registry.listwatch import ListOptions, WatchOptions, bookmark_event
+from kubeboot.api.registry.conform import conform, conform_delete_options
+from kubeboot.api.registry.listwatch import bookmark_event
 from kubeboot.api.registry.patch import PATCH_CONTENT_TYPES
+from kubeboot.api.registry.queryparams import list_options, watch_options
 from kubeboot.api.registry.rest import RestService
 from kubeboot.api.registry.reviews import review
 from kubeboot.auth.interface import UserInfo
@@ -32,6 +34,7 @@ from kubeboot.resources.status import (
     MethodNotAllowed,
     NotFound,
     UnsupportedMediaType,
+    qualified_resource,
 )
 
 __all__ = ["handle_resource"]
@@ -42,33 +45,13 @@ _MAX_WATCH_SECONDS = 1800
 # One generator for the process: seeding a new one per watch read os.urandom and cost
 # 1.2 % of the server's CPU in the join storm profile.
 _WATCH_END_JITTER = random.Random()  # noqa: S311 - spreading load, not a secret
-
-
-def _bool(value: str | None) -> bool | None:
-    if value is None:
-        return None
-    return value.lower() in ("true", "1")
-
-
-def _int(query: Any, name: str) -> int:
-    raw = query.get(name)
-    if raw in (None, ""):
-        return 0
-    if not str(raw).isdigit():
-        raise BadRequest(f'{name} must be a non-negative integer, not "{raw}"')
-    return int(raw)
-
-
-def _list_options(request: web.Request) -> ListOptions:
-    q = request.query
-    return ListOptions(
-        label_selector=q.get("labelSelector"),
-        field_selector=q.get("fieldSelector"),
-        limit=_int(q, "limit"),
-        continue_token=q.get("continue") or None,
-        resource_version=q.get("resourceVersion"),
-        resource_version_match=q.get("resourceVersionMatch"),
-    )
+# The verbs a resource path can mean (requestinfo); anything else is 405 after authorization.
+_VERBS = frozenset(
+    ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+)
+_BODY_VERBS = frozenset(("create", "update", "patch"))
+# go-restful's 405 as kube-apiserver renders it (NewGenericServerResponse).
+_METHOD_NOT_ALLOWED = "the server does not allow this method on the requested resource"
 
 
 def _render(
@@ -79,7 +62,7 @@ def _render(
     status: int = 200,
     warnings: list[str] | None = None,
 ) -> web.Response:
-    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+    headers = warning_headers(warnings) if warnings else None
     if wants_table(request.headers.get("Accept", "")) and obj.get("kind") == res.kind:
         table = to_table(
             res,
@@ -110,25 +93,28 @@ async def handle_resource(
         raise NotFound(
             f"{res.plural} are cluster-scoped; drop /namespaces/{info.namespace} from the path"
         )
-    if info.verb not in res.verbs and not (
-        info.subresource and info.verb in ("get", "update", "patch")
-    ):
-        raise MethodNotAllowed(f"{info.verb} is not supported on {res.plural}")
     ns = info.namespace if res.namespaced else None
     verb = info.verb
+    if verb in _BODY_VERBS or verb in ("delete", "deletecollection") or verb not in _VERBS:
+        # Upstream authorizes in a filter, before any handler reads a byte of the body.
+        rest.authorize(user, verb, res, ns, info.name, info.subresource)
+    _check_method(request.method, info, res)
 
     if not res.stored:
-        if verb != "create":
-            raise MethodNotAllowed(f"{res.plural} only support create")
-        body = await read_body(request)
-        return json_response(review(rest.authorizer, user, res, ns, body), 201)
+        fv = field_validation(request.query, verb)
+        body = await read_body(request, res)
+        fv.duplicates = body.decoded.duplicates
+        obj = conform(res, body.value, fv)
+        return json_response(
+            review(rest.authorizer, user, res, ns, obj), 201, headers=warning_headers(fv.warnings)
+        )
 
     if verb == "get":
-        return _render(
-            request, res, await rest.get(user, res, ns, info.name, info.subresource), clock
-        )
+        rv = request.query.get("resourceVersion")
+        got = await rest.get(user, res, ns, info.name, info.subresource, resource_version=rv)
+        return _render(request, res, got, clock)
     if verb == "list":
-        listed = await rest.list(user, res, ns, _list_options(request))
+        listed = await rest.list(user, res, ns, list_options(request.query))
         if wants_table(request.headers.get("Accept", "")):
             table = to_table(
                 res,
@@ -142,43 +128,68 @@ async def handle_resource(
     if verb == "watch":
         return await _watch(request, info, res, ns, user, rest, clock)
     if verb == "create":
-        body = await read_body(request)
-        warnings = enforce_field_validation(request.query.get("fieldValidation"), res.kind, body)
         if request.query.get("dryRun"):
             raise BadRequest("dryRun is not supported by kubeboot; drop --dry-run=server")
-        created = await rest.create(user, res, ns, body)
-        return _render(request, res, created, clock, 201, warnings)
+        fv = field_validation(request.query, verb)
+        body = await read_body(request, res)
+        fv.duplicates = body.decoded.duplicates
+        created = await rest.create(user, res, ns, body.value, validation=fv)
+        return _render(request, res, created, clock, 201, fv.warnings)
     if verb == "update":
-        body = await read_body(request)
-        warnings = enforce_field_validation(request.query.get("fieldValidation"), res.kind, body)
-        updated = await rest.update(user, res, ns, info.name, body, info.subresource)
-        return _render(request, res, updated, clock, 200, warnings)
+        fv = field_validation(request.query, verb)
+        body = await read_body(request, res)
+        fv.duplicates = body.decoded.duplicates
+        updated = await rest.update(
+            user, res, ns, info.name, body.value, info.subresource, validation=fv
+        )
+        return _render(request, res, updated, clock, 200, fv.warnings)
     if verb == "patch":
         patch_type = PATCH_CONTENT_TYPES.get(request.content_type)
         if patch_type is None:
             raise UnsupportedMediaType(
-                f'the body of the request was in an unknown format "{request.content_type}"; '
-                "accepted media types include: " + ", ".join(PATCH_CONTENT_TYPES)
+                "the body of the request was in an unknown format - accepted media types "
+                "include: " + ", ".join(PATCH_CONTENT_TYPES)
             )
-        body = await read_body(request, allowed=tuple(PATCH_CONTENT_TYPES))
-        patched = await rest.patch(user, res, ns, info.name, body, patch_type, info.subresource)
-        return _render(request, res, patched, clock)
+        fv = field_validation(request.query, verb)
+        body = await read_body(request, res, allowed=tuple(PATCH_CONTENT_TYPES), typed=False)
+        fv.duplicates = body.decoded.duplicates
+        patched = await rest.patch(
+            user, res, ns, info.name, body.value, patch_type, info.subresource, validation=fv
+        )
+        return _render(request, res, patched, clock, 200, fv.warnings)
     if verb == "delete":
         uid = rv = None
-        if request.can_read_body:
-            raw = await request.content.read(64 * 1024)
-            if raw.strip():
-                try:
-                    opts = json.loads(raw)
-                except ValueError as exc:
-                    raise BadRequest(f"the DeleteOptions body is not valid JSON: {exc}") from exc
-                pre = (opts or {}).get("preconditions") or {}
-                uid, rv = pre.get("uid"), pre.get("resourceVersion")
+        raw = await read_raw_body(request)
+        if raw:
+            opts = conform_delete_options(decode_body(request, raw).value)
+            pre = opts.get("preconditions") or {}
+            uid, rv = pre.get("uid"), pre.get("resourceVersion")
         deleted = await rest.delete(user, res, ns, info.name, uid=uid, resource_version=rv)
         return _render(request, res, deleted, clock)
     if verb == "deletecollection":
-        return json_response(await rest.delete_collection(user, res, ns, _list_options(request)))
-    raise MethodNotAllowed(f"the server does not allow {request.method} on this path")
+        return json_response(
+            await rest.delete_collection(user, res, ns, list_options(request.query))
+        )
+    raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
+
+
+def _check_method(method: str, info: RequestInfo, res: ResourceInfo) -> None:
+    """405 for a method the path does not take (go-restful's answer upstream)."""
+    verb = info.verb
+    if verb not in _VERBS:
+        raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
+    if info.subresource:
+        if info.subresource not in res.subresources:
+            raise NotFound("the server could not find the requested resource")
+        if verb not in ("get", "update", "patch"):
+            raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
+        return
+    named = bool(info.name)
+    if (verb == "create" and named) or (verb in ("update", "patch") and not named):
+        raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
+    if verb not in res.verbs:
+        kind = qualified_resource(res.plural, res.group)
+        raise MethodNotAllowed(f'{verb} is not supported on resources of kind "{kind}"')
 
 
 async def _watch(
@@ -190,23 +201,12 @@ async def _watch(
     rest: RestService,
     clock: Clock,
 ) -> web.StreamResponse:
-    q = request.query
-    field_selector = q.get("fieldSelector")
-    if info.name:
-        pin = f"metadata.name={info.name}"
-        field_selector = f"{field_selector},{pin}" if field_selector else pin
-    opts = WatchOptions(
-        label_selector=q.get("labelSelector"),
-        field_selector=field_selector,
-        resource_version=q.get("resourceVersion"),
-        resource_version_match=q.get("resourceVersionMatch"),
-        send_initial_events=_bool(q.get("sendInitialEvents")),
-        allow_bookmarks=bool(_bool(q.get("allowWatchBookmarks"))),
-    )
+    opts, timeout_seconds = watch_options(request.query, info.name)
     # Spread server-chosen watch ends so reconnects do not arrive in one wave.
-    timeout = _int(q, "timeoutSeconds") or _WATCH_END_JITTER.randint(
+    timeout = timeout_seconds or _WATCH_END_JITTER.randint(
         _MAX_WATCH_SECONDS // 2, _MAX_WATCH_SECONDS
     )
+    timeout = max(timeout, 0)
     stream = await rest.watch(user, res, ns, opts)
     events = stream.events
     as_table = wants_table(request.headers.get("Accept", ""))

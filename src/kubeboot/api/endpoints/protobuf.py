@@ -341,6 +341,24 @@ def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
     return out
 
 
+def _text(value: bytes) -> str:
+    """A protobuf string: Go does not check UTF-8 there, and its JSON encoder then writes
+    every invalid byte as U+FFFD; do the same (never a decode error)."""
+    return value.decode("utf-8", errors="replace")
+
+
+def _timestamp(name: str, seconds: int, nanos: int) -> dt.datetime:
+    """A metav1.Time on the wire; one Go could not write as RFC 3339 (years 1-9999) is a 400."""
+    try:
+        stamp = dt.datetime.fromtimestamp(seconds, dt.UTC)
+        return stamp + dt.timedelta(microseconds=nanos // 1000)
+    except (OverflowError, OSError, ValueError):
+        raise BadRequest(
+            f"protobuf body: {name} is {seconds} seconds after 1970, outside the years 1-9999 "
+            "a Kubernetes timestamp can hold"
+        ) from None
+
+
 def _message(data: bytes, schema_name: str) -> dict[str, Any]:
     schema = _SCHEMAS[schema_name]
     obj: dict[str, Any] = {}
@@ -360,21 +378,19 @@ def _message(data: bytes, schema_name: str) -> dict[str, Any]:
             continue
         elif kind == "string":
             if value or pointer:
-                obj[name] = value.decode()
+                obj[name] = _text(value)
         elif kind == "bytes":
             obj[name] = base64.b64encode(value).decode()
         elif kind == "strings":
-            obj.setdefault(name, []).append(value.decode())
+            obj.setdefault(name, []).append(_text(value))
         elif kind == "time":
             t = _message(value, "Time")
             if "seconds" in t:  # an empty Time message is Go's zero time: unset
-                obj[name] = format_time(dt.datetime.fromtimestamp(t["seconds"], dt.UTC))
+                obj[name] = format_time(_timestamp(name, t["seconds"], 0))
         elif kind == "microtime":
             t = _message(value, "Time")
             if "seconds" in t:  # Go truncates MicroTime to microseconds before marshalling
-                stamp = dt.datetime.fromtimestamp(t["seconds"], dt.UTC)
-                stamp += dt.timedelta(microseconds=t.get("nanos", 0) // 1000)
-                obj[name] = format_micro_time(stamp)
+                obj[name] = format_micro_time(_timestamp(name, t["seconds"], t.get("nanos", 0)))
         elif kind == "map":
             entry = _message(value, "MapEntry")
             obj.setdefault(name, {})[entry.get("key", "")] = entry.get("value", "")

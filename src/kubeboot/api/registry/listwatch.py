@@ -16,6 +16,7 @@ Authorization is the caller's (``RestService``); nothing here knows who asks.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -32,8 +33,9 @@ from kubeboot.api.registry.selectors import (
     parse_label_selector,
 )
 from kubeboot.api.registry.store_errors import status_error_for
+from kubeboot.resources.decoding import go_quote
 from kubeboot.resources.registry import ResourceInfo
-from kubeboot.resources.status import BadRequest, Expired, FieldError, Invalid
+from kubeboot.resources.status import BadRequest, Expired, FieldError, Timeout
 from kubeboot.storage.interface import (
     CompactedError,
     EventType,
@@ -53,9 +55,14 @@ __all__ = [
     "list_objects",
     "open_watch",
     "parse_resource_version",
+    "wait_for_revision",
 ]
 
 log = logging.getLogger("kubeboot.api")
+# kube-apiserver's watch cache waits this long for a resourceVersion it has not seen yet.
+FUTURE_REVISION_WAIT = 3.0
+_UINT64_MAX = 2**64 - 1
+_INT64_MAX = 2**63 - 1
 
 JsonObj = dict[str, Any]
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
@@ -109,13 +116,48 @@ class Selectors:
         return self.labels.matches(meta.get("labels")) and self.fields.matches(obj)
 
 
-def parse_resource_version(rv: str | None, what: str = "resourceVersion") -> int | None:
-    if rv in (None, ""):
+def parse_resource_version(rv: str | None) -> int | None:
+    """A resourceVersion as upstream's storage parses it (``strconv.ParseUint``).
+
+    None for absent or ""; 400 ``invalid resource version: ...`` if unparseable. The value
+    may be beyond any revision issued (see :func:`wait_for_revision`).
+    """
+    if rv is None or rv == "":
         return None
-    assert rv is not None
-    if not rv.isdigit():
-        raise BadRequest(f'invalid {what} "{rv}": it must be a decimal number this server issued')
-    return int(rv)
+    if rv.isascii() and rv.isdigit() and int(rv) <= _UINT64_MAX:
+        return int(rv)
+    reason = "value out of range" if rv.isascii() and rv.isdigit() else "invalid syntax"
+    raise BadRequest(
+        f"invalid resource version: resourceVersion: Invalid value: {go_quote(rv)}: "
+        f"strconv.ParseUint: parsing {go_quote(rv)}: {reason}"
+    )
+
+
+async def wait_for_revision(store: Store, revision: int) -> None:
+    """Return once the store has reached ``revision``; 504 after upstream's 3 s wait.
+
+    A client may read a resourceVersion from one replica and ask another that has not
+    caught up yet: like kube-apiserver's watch cache, wait briefly for it, then answer
+    ``Timeout: Too large resource version`` with ``ResourceVersionTooLarge`` and
+    ``retryAfterSeconds: 1`` (client-go retries).
+    """
+    current = await store.current_revision()
+    if revision <= current:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FUTURE_REVISION_WAIT
+    delay = 0.02
+    while (left := deadline - loop.time()) > 0:
+        await asyncio.sleep(min(delay, left))
+        delay = min(delay * 2, 0.25)
+        current = await store.current_revision()
+        if revision <= current:
+            return
+    raise Timeout(
+        f"Timeout: Too large resource version: {revision}, current: {current}",
+        causes=[FieldError("ResourceVersionTooLarge", "", "Too large resource version")],
+        retry_after=1,
+    )
 
 
 def _encode_continue(revision: int, start_key: str) -> str:
@@ -126,12 +168,18 @@ def _encode_continue(revision: int, start_key: str) -> str:
 def _decode_continue(token: str, prefix: str) -> tuple[int, str]:
     try:
         data = json.loads(base64.b64decode(token, validate=True))
-        revision, start = int(data["rv"]), str(data["start"])
+        revision, start = data["rv"], data["start"]
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise BadRequest(
             "continue key is not valid: not a continue token this server issued"
         ) from exc
-    if data.get("v") != "meta.k8s.io/v1" or not start.startswith(prefix) or revision <= 0:
+    if (
+        type(revision) is not int
+        or not isinstance(start, str)
+        or data.get("v") != "meta.k8s.io/v1"
+        or not start.startswith(prefix)
+        or not 0 < revision <= _INT64_MAX
+    ):
         raise BadRequest("continue key is not valid: it belongs to another list")
     return revision, start
 
@@ -144,10 +192,13 @@ async def list_objects(
     start_key: str | None = None
     if opts.continue_token:
         revision, start_key = _decode_continue(opts.continue_token, prefix)
-    elif opts.resource_version_match == "Exact":
-        revision = parse_resource_version(opts.resource_version)
+        await wait_for_revision(store, revision)
     else:
-        parse_resource_version(opts.resource_version)
+        wanted = parse_resource_version(opts.resource_version)
+        if wanted:
+            await wait_for_revision(store, wanted)
+            if opts.resource_version_match == "Exact":
+                revision = wanted
     items: list[JsonObj] = []
     more = False
     last_key = ""
@@ -194,18 +245,8 @@ async def open_watch(
 ) -> WatchStream:
     """Validate and read the starting point eagerly (errors are HTTP errors, not events)."""
     rv = parse_resource_version(opts.resource_version)
-    if opts.send_initial_events and opts.resource_version_match != "NotOlderThan":
-        raise Invalid.of(
-            "ListOptions",
-            "meta.k8s.io",
-            "",
-            [
-                FieldError.forbidden(
-                    "resourceVersionMatch",
-                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-                )
-            ],
-        )
+    if rv:
+        await wait_for_revision(store, rv)
     prefix = res.storage_prefix(namespace)
     exact = sel.fields.exact_name()
     # A name pins one key only within one namespace (or for a cluster-scoped resource); a

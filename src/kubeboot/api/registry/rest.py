@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeboot.api.registry import codec
+from kubeboot.api.registry.conform import FieldValidation, conform, conform_patched
 from kubeboot.api.registry.listwatch import (
     ListOptions,
     Selectors,
@@ -26,6 +27,7 @@ from kubeboot.api.registry.listwatch import (
     list_objects,
     open_watch,
     parse_resource_version,
+    wait_for_revision,
 )
 from kubeboot.api.registry.meta import generate_name, new_uid, validate_metadata
 from kubeboot.api.registry.patch import apply_patch
@@ -177,33 +179,21 @@ class RestService:
             name = str((obj.get("metadata") or {}).get("name") or "")
             raise Invalid.of(res.kind, res.group, name, errors)
 
-    @staticmethod
-    def _check_body(res: ResourceInfo, body: Any) -> JsonObj:
-        if not isinstance(body, dict):
-            raise BadRequest(f"the request body must be a JSON object ({res.kind})")
-        kind, api_version = body.get("kind"), body.get("apiVersion")
-        if kind is not None and kind != res.kind:
-            raise BadRequest(
-                f"the body is a {kind}, but the request is for {res.plural} (kind {res.kind})"
-            )
-        if api_version is not None and api_version != res.api_version:
-            raise BadRequest(
-                f'the body has apiVersion "{api_version}"; {res.plural} are served as '
-                f'"{res.api_version}"'
-            )
-        meta = body.get("metadata")
-        if meta is not None and not isinstance(meta, dict):
-            raise BadRequest("metadata must be a JSON object")
-        return body
-
     # ---- create --------------------------------------------------------------------------
 
     async def create(
-        self, user: UserInfo, res: ResourceInfo, namespace: str | None, body: Any
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        body: Any,
+        *,
+        validation: FieldValidation | None = None,
     ) -> JsonObj:
+        """Create ``body``; ``validation`` is the request's fieldValidation (default: Ignore)."""
         if "create" not in res.verbs:
             raise MethodNotAllowed(f"create is not supported on {res.plural}")
-        obj = codec.copy_object(self._check_body(res, body))
+        obj = conform(res, body, validation or FieldValidation("Ignore"))
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
             assert namespace is not None
@@ -253,9 +243,15 @@ class RestService:
         namespace: str | None,
         name: str,
         subresource: str = "",
+        *,
+        resource_version: str | None = None,
     ) -> JsonObj:
+        """Get one object; a ``resource_version`` is the oldest state the caller accepts."""
         self._check_subresource(res, subresource)
         self.authorize(user, "get", res, namespace, name, subresource)
+        wanted = parse_resource_version(resource_version)
+        if wanted:
+            await wait_for_revision(self.store, wanted)
         kv = await self.store.get(self._key(res, namespace, name))
         if kv is None:
             raise NotFound.of(res.plural, res.group, name)
@@ -303,9 +299,11 @@ class RestService:
         name: str,
         body: Any,
         subresource: str = "",
+        *,
+        validation: FieldValidation | None = None,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
-        obj = self._check_body(res, body)
+        obj = conform(res, body, validation or FieldValidation("Ignore"))
         meta = obj.get("metadata") or {}
         if meta.get("name") not in (None, name):
             raise BadRequest(
@@ -321,7 +319,7 @@ class RestService:
         precondition = parse_resource_version(meta.get("resourceVersion"))
 
         def mutate(current: JsonObj) -> JsonObj:
-            return codec.copy_object(obj)
+            return codec.copy_object(obj)  # a retry must not see the last attempt's edits
 
         return await self._guaranteed_update(
             user, res, namespace, name, subresource, mutate, precondition
@@ -336,17 +334,21 @@ class RestService:
         patch: Any,
         patch_type: str,
         subresource: str = "",
+        *,
+        validation: FieldValidation | None = None,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
+        fv = validation or FieldValidation("Ignore")
         self.authorize(user, "patch", res, namespace, name, subresource)
         precondition: int | None = None
         if isinstance(patch, dict):
             meta = patch.get("metadata")
-            if isinstance(meta, dict):
-                precondition = parse_resource_version(meta.get("resourceVersion"))
+            if isinstance(meta, dict) and isinstance(meta.get("resourceVersion"), str):
+                precondition = parse_resource_version(meta["resourceVersion"])
 
         def mutate(current: JsonObj) -> JsonObj:
-            patched = apply_patch(current, patch, patch_type)
+            fv.warnings.clear()  # a retry starts again from the latest object
+            patched = conform_patched(res, apply_patch(current, patch, patch_type), patch, fv)
             pmeta = patched.get("metadata")
             if not isinstance(pmeta, dict) or pmeta.get("name") != name:
                 raise BadRequest("a patch may not change metadata.name")

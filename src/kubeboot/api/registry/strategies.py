@@ -185,7 +185,7 @@ class NamespaceStrategy(Strategy):
         spec = obj.setdefault("spec", {})
         spec.setdefault("finalizers", ["kubernetes"])
         labels = obj["metadata"].setdefault("labels", {})
-        labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+        labels["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
 
     def prepare_update(
         self, new: JsonObj, old: JsonObj, subresource: str, user: UserInfo, now: dt.datetime

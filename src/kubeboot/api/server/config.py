@@ -51,6 +51,8 @@ class ServerConfig:
     # signerName -> (cert, key) from --cluster-signing-<signer>-{cert,key}-file
     signer_files: dict[str, tuple[Path, Path]] = field(default_factory=dict)
     leader_elect: bool = True
+    # --insecure-experimental-approve-all-kubelet-csrs-for-group (csrapproving, no SAR)
+    approve_all_kubelet_csrs_for_group: str = ""
     # 0: this process serves HTTPS; N: N worker processes do (kubeboot.api.server.workers)
     workers: int = 0
     # Not flags: how often the primary checks its certificates (renewal, expiry warnings)

@@ -50,6 +50,7 @@ from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, init_cluster
 from kubeboot.controllers.config import ControllerConfig
 from kubeboot.controllers.manager import run_controllers
+from kubeboot.logs import current_settings
 from kubeboot.metrics.aggregate import MetricsAggregator
 from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
@@ -299,7 +300,8 @@ class Server:
                 serving_key_file=self.pki.serving_key_file,
                 client_ca_file=client_ca,
                 server_address=self.advertised_url.removeprefix("https://"),
-                log_level=logging.getLogger().getEffectiveLevel(),
+                log_format=current_settings()[0],
+                verbosity=current_settings()[1],
                 primary_pid=os.getpid(),
             )
             for i in range(self.config.workers)
@@ -340,6 +342,7 @@ class Server:
                 cluster_signing_duration=cfg.cluster_signing_duration,
                 root_ca_file=self.pki.ca_cert_file,
                 leader_elect=cfg.leader_elect,
+                approve_all_kubelet_csrs_for_group=cfg.approve_all_kubelet_csrs_for_group,
             ),
             self.clock,
             client_for=client_for,

@@ -26,6 +26,7 @@ from kubeboot.api.server.security import build_rest, build_security
 from kubeboot.api.server.site import start_https
 from kubeboot.api.server.workers import WorkerSpec
 from kubeboot.clock import SystemClock
+from kubeboot.logs import setup_logging
 from kubeboot.metrics.aggregate import PUSH_INTERVAL, snapshot
 from kubeboot.storage.remote import RemoteStore
 
@@ -135,10 +136,7 @@ def _die_with_primary(primary_pid: int) -> None:
 def main() -> None:
     spec: WorkerSpec = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our parent
     _die_with_primary(spec.primary_pid)
-    logging.basicConfig(
-        level=spec.log_level,
-        format=f"%(asctime)s %(levelname)s %(name)s[worker {spec.index}]: %(message)s",
-    )
+    setup_logging(spec.log_format, spec.verbosity)
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(run_worker(spec))
 
