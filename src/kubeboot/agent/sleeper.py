@@ -201,7 +201,12 @@ def serve_until(deadline: float, listen_fd: int, template: str, countdowns: str)
     import select
     import socket
 
-    listener = socket.socket(fileno=listen_fd)
+    try:
+        listener = socket.socket(fileno=listen_fd)
+    except OSError as e:  # not a socket (any more): sleep without answering
+        print(f"cannot answer metrics on fd {listen_fd} ({e}); sleeping without", flush=True)
+        sleep_until(deadline)
+        return
     poller = select.poll()
     poller.register(listener, select.POLLIN)
     timer = None

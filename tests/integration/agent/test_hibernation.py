@@ -379,6 +379,20 @@ def test_the_sleeper_answers_on_its_socket_then_hands_it_on(tmp_path: Path) -> N
     assert metrics_env == "[]"
 
 
+def test_a_sleeper_whose_socket_is_gone_sleeps_without_it() -> None:
+    env = {**os.environ, LISTEN_FD_ENV: "1000"}  # nothing open there
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(SLEEPER), f"{time.time() + 1:.6f}", "/bin/echo", "back"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "cannot answer metrics on fd 1000" in done.stdout
+    assert done.stdout.endswith("back\n")
+
+
 def test_sleeper_with_a_past_deadline_execs_at_once(tmp_path: Path) -> None:
     out = tmp_path / "out"
     start = time.monotonic()

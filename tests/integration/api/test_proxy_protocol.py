@@ -210,6 +210,14 @@ async def test_an_untrusted_source_sending_a_header_is_refused(proxied: ProxiedS
 
 async def test_a_trusted_source_must_send_a_valid_header(proxied: ProxiedServer) -> None:
     ctx, target = _tls(proxied), proxied.address
+    said = len(
+        re.findall(
+            r"PROXY protocol: a header is required from 127\.0\.0\.2/32,10\.99\.0\.0/16,"
+            r"fd00:99::/64 and refused from any other address",
+            proxied.log,
+        )
+    )
+    assert said == max(1, proxied.workers)  # each serving process says it at start
     assert await refused(target, ctx, source=BALANCER)
     proxied.wait_for_log(
         r"refused a connection from 127\.0\.0\.2: expected a PROXY protocol header, got "
@@ -235,6 +243,10 @@ async def test_a_trusted_source_must_send_a_valid_header(proxied: ProxiedServer)
 async def test_a_trusted_source_that_sends_nothing_is_closed(proxied: ProxiedServer) -> None:
     if proxied.workers:
         pytest.skip("the header timeout is one code path; checked once")
+    # A plain TCP health check (connect, close) is closed quietly.
+    _, check = await asyncio.open_connection(*proxied.address, local_addr=(BALANCER, 0))
+    check.close()
+    await check.wait_closed()
     reader, writer = await asyncio.open_connection(*proxied.address, local_addr=(BALANCER, 0))
     start = time.monotonic()
     try:
@@ -245,3 +257,4 @@ async def test_a_trusted_source_that_sends_nothing_is_closed(proxied: ProxiedSer
     proxied.wait_for_log(
         r"refused a connection from 127\.0\.0\.2: no PROXY protocol header within 5s"
     )
+    assert "connection closed after 0 bytes" not in proxied.log

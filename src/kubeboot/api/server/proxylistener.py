@@ -29,7 +29,9 @@ they always did.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import socket
 import ssl
 from collections.abc import Callable
@@ -56,6 +58,8 @@ HEADER_TIMEOUT = 5.0
 # asyncio's default TLS handshake timeout; a client that says nothing is closed after it.
 FIRST_BYTES_TIMEOUT = 60.0
 _PEEK = 536  # any v1 line, a v2 header with an IPv6 block and a few hundred bytes of TLVs
+LISTEN_BATCH = 128  # connections accepted per wake at most, so the loop serves others too
+_TRUST_CACHE = 4096
 # A flood of bad connections must not flood the log: a few lines per source, then one a minute.
 _LOG_BUDGET = BucketPolicy(rate=1 / 60, burst=3)
 
@@ -67,9 +71,8 @@ async def read_proxy_header(sock: socket.socket) -> ProxyHeader:
     while True:
         peeked = await _peek(loop, sock, _PEEK)
         if not peeked:
-            raise ProxyHeaderError(
-                f"connection closed after {len(taken)} bytes, before a whole PROXY header"
-            )
+            error = _NothingSent if not taken else ProxyHeaderError
+            raise error(f"connection closed after {len(taken)} bytes, before a whole PROXY header")
         header = parse_proxy_header(taken + peeked)
         if header is None:
             taken += _consume(sock, len(peeked))
@@ -86,20 +89,46 @@ def _consume(sock: socket.socket, count: int) -> bytes:
     return data
 
 
+def _defer_accept(sock: socket.socket) -> None:
+    """Have the kernel complete ``accept`` only once a connection's first bytes are there
+    (Linux ``TCP_DEFER_ACCEPT``, as nginx's ``listen ... deferred``): the header or the TLS
+    ClientHello is then read at once, without a reader and a timer per connection. One that
+    sends nothing is still accepted after the timeout, and closed by the rules above."""
+    option = getattr(socket, "TCP_DEFER_ACCEPT", None)
+    if option is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, math.ceil(HEADER_TIMEOUT))
+
+
+def _arrived(sock: socket.socket, size: int) -> bytes | None:
+    """What is waiting on ``sock`` (at most ``size`` bytes, left there), b"" at end of
+    stream, None while nothing has arrived."""
+    try:
+        return sock.recv(size, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return None
+
+
+def _header_arrived(sock: socket.socket) -> ProxyHeader | None:
+    """The header, consumed, if all of it has arrived; None (nothing consumed) if not yet."""
+    data = _arrived(sock, _PEEK)
+    header = parse_proxy_header(data) if data else None
+    if header is not None:
+        _consume(sock, header.length)
+    return header
+
+
 async def _peek(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int) -> bytes:
     """The bytes waiting on ``sock`` (at most ``size``), once there is at least one, or b""
     at end of stream."""
-    while True:
-        try:
-            return sock.recv(size, socket.MSG_PEEK)
-        except (BlockingIOError, InterruptedError):
-            pass
+    while (data := _arrived(sock, size)) is None:
         ready = loop.create_future()
         loop.add_reader(sock.fileno(), ready.set_result, None)
         try:
             await ready
         finally:
             loop.remove_reader(sock.fileno())
+    return data
 
 
 class _PeerView(asyncio.Transport):
@@ -205,37 +234,55 @@ class ProxyProtocolListener:
         self._ssl = ssl_context
         self._trusted = trusted
         self._admitting: set[asyncio.Task[None]] = set()
-        self._accepting: asyncio.Task[None] | None = None
+        self._closed = False
+        # Peer address -> trusted? Balancers are a few addresses that connect all the time;
+        # parsing each one's address per connection showed in the profile. Bounded.
+        self._trust: dict[str, bool] = {}
         self._log_budget = RateLimiter(_LOG_BUDGET, SystemClock(), max_sources=1024)
 
     def start(self) -> None:
-        self._accepting = asyncio.create_task(self._accept_forever())
+        log.info(
+            "PROXY protocol: a header is required from %s and refused from any other address",
+            self._trusted,
+        )
+        _defer_accept(self._sock)
+        self._resume_accepting()
 
     async def close(self) -> None:
-        tasks = [*self._admitting, *([self._accepting] if self._accepting else [])]
+        self._closed = True
+        with contextlib.suppress(ValueError, OSError):  # the socket may be closed already
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+        tasks = list(self._admitting)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _accept_forever(self) -> None:
+    def _resume_accepting(self) -> None:
+        if not self._closed:
+            asyncio.get_running_loop().add_reader(self._sock.fileno(), self._accept_ready)
+
+    def _accept_ready(self) -> None:
+        """Accept what is queued (in one wake, as asyncio's own server does) and admit each."""
         loop = asyncio.get_running_loop()
-        while True:
+        for _ in range(LISTEN_BATCH):
             try:
-                conn, address = await loop.sock_accept(self._sock)
-            except (ConnectionAbortedError, InterruptedError):
+                conn, address = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
                 continue
-            except OSError as exc:  # EMFILE and the like: as asyncio's server does, wait
+            except OSError as exc:  # EMFILE and the like: as asyncio's server does, pause 1 s
                 log.error("accepting a connection failed: %s; retrying in 1s", exc)
-                await asyncio.sleep(1.0)
-                continue
+                loop.remove_reader(self._sock.fileno())
+                loop.call_later(1.0, self._resume_accepting)
+                return
+            conn.setblocking(False)
             task = loop.create_task(self._admit(conn, address[0]))
             self._admitting.add(task)
             task.add_done_callback(self._admitting.discard)
 
     async def _admit(self, conn: socket.socket, peer: str) -> None:
         try:
-            conn.setblocking(False)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client = await self._client_of(conn, peer)
         except _Refused:
             conn.close()
@@ -258,11 +305,24 @@ class ProxyProtocolListener:
             log.debug("connection from %s ended before it was served: %s", peer, exc)
 
     async def _client_of(self, conn: socket.socket, peer: str) -> Address | None:
-        """The client the header names (None: the connection's own); raises _Refused."""
-        if self._trusted.allows(peer):
+        """The client the header names (None: the connection's own); raises _Refused.
+
+        What has arrived is looked at first without waiting: a client's first bytes usually
+        come with (or before) the accept, and then no timer or reader is set up at all.
+        """
+        trusted = self._trust.get(peer)
+        if trusted is None:
+            if len(self._trust) >= _TRUST_CACHE:
+                self._trust.clear()
+            trusted = self._trust[peer] = self._trusted.allows(peer)
+        if trusted:
             try:
-                async with asyncio.timeout(HEADER_TIMEOUT):
-                    header = await read_proxy_header(conn)
+                header = _header_arrived(conn)
+                if header is None:
+                    async with asyncio.timeout(HEADER_TIMEOUT):
+                        header = await read_proxy_header(conn)
+            except _NothingSent:  # a plain TCP health check: nothing to report
+                raise _Refused() from None
             except TimeoutError:
                 raise self._refuse(
                     peer, f"no PROXY protocol header within {HEADER_TIMEOUT:g}s"
@@ -271,8 +331,10 @@ class ProxyProtocolListener:
                 raise self._refuse(peer, str(exc)) from None
             return header.source
         try:
-            async with asyncio.timeout(FIRST_BYTES_TIMEOUT):
-                first = await _peek(asyncio.get_running_loop(), conn, 12)
+            first = _arrived(conn, 12)
+            if first is None:
+                async with asyncio.timeout(FIRST_BYTES_TIMEOUT):
+                    first = await _peek(asyncio.get_running_loop(), conn, 12)
         except (TimeoutError, OSError):
             raise _Refused() from None
         if starts_like_proxy_header(first):
@@ -287,6 +349,10 @@ class ProxyProtocolListener:
         if self._log_budget.take(peer) == 0:
             log.warning("refused a connection from %s: %s", peer, why)
         return _Refused()
+
+
+class _NothingSent(ProxyHeaderError):
+    """Closed before its first byte: a load balancer's TCP health check, not an error."""
 
 
 class _Refused(Exception):
