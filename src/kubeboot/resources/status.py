@@ -128,8 +128,12 @@ class StatusError(Exception):
         kind: str | None = None,
         causes: list[FieldError] | None = None,
         retry_after: int | None = None,
+        generic: bool = False,
     ) -> None:
         super().__init__(message)
+        # go-restful's routing errors (405/406/415) reach clients through upstream's
+        # NewGenericServerResponse, whose Status always carries "details": {}.
+        self.generic = generic
         self.message = message
         self.name = name
         self.group = group
@@ -164,7 +168,7 @@ class StatusError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
-        if details:
+        if details or self.generic:
             status["details"] = details
         return status
 

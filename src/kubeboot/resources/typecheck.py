@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeboot.resources.decoding import OverflowNumber, gc_paused
+from kubeboot.resources.decoding import FieldPath, OverflowNumber, gc_paused
 from kubeboot.resources.schema import STRING, ListOf, MapOf, Scalar, Struct, Type
 
 __all__ = ["Checked", "TypeMismatch", "parse_go_time", "typecheck"]
@@ -54,14 +54,15 @@ class TypeMismatch(ValueError):
 @dataclass
 class Checked:
     obj: dict[str, Any]
-    unknown: list[str] = field(default_factory=list)  # paths of dropped unknown fields
+    unknown: list[FieldPath] = field(default_factory=list)  # dropped unknown fields
 
 
 @dataclass
 class _Ctx:
     struct: str = ""  # innermost struct holding the field being decoded
     stack: tuple[str, ...] = ()  # JSON names from the root (Go's errorContext.FieldStack)
-    unknown: list[str] = field(default_factory=list)
+    position: tuple[int, ...] = ()  # index of each key or item from the root
+    unknown: list[FieldPath] = field(default_factory=list)
 
 
 def typecheck(value: Any, struct: Struct) -> Checked:
@@ -97,17 +98,17 @@ def _struct(value: Any, t: Struct, ctx: _Ctx, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _mismatch(ctx, _jtype(value), t.go)
     present: dict[str, Any] = {}
-    for key, item in value.items():
+    for index, (key, item) in enumerate(value.items()):
         f = t.by_name.get(key)
         if f is None:
-            ctx.unknown.append(f"{path}.{key}" if path else key)
+            ctx.unknown.append(FieldPath((*ctx.position, index), f"{path}.{key}" if path else key))
             continue
         if item is None:
             continue  # Go leaves the field unset
-        outer = ctx.struct, ctx.stack
-        ctx.struct, ctx.stack = t.name, (*ctx.stack, key)
+        outer = ctx.struct, ctx.stack, ctx.position
+        ctx.struct, ctx.stack, ctx.position = t.name, (*ctx.stack, key), (*ctx.position, index)
         present[key] = _value(item, f.type, ctx, f"{path}.{key}" if path else key)
-        ctx.struct, ctx.stack = outer
+        ctx.struct, ctx.stack, ctx.position = outer
     if len(present) < 2:
         return present
     return {f.name: present[f.name] for f in t.fields if f.name in present}
@@ -122,7 +123,7 @@ def _value(value: Any, t: Type, ctx: _Ctx, path: str) -> Any:
         if t.item is STRING and all(type(item) is str for item in value):
             return list(value)  # the common case (verbs, finalizers, groups), at C speed
         return [
-            _zero(t.item) if item is None else _value(item, t.item, ctx, f"{path}[{i}]")
+            _zero(t.item) if item is None else _item(item, t.item, ctx, f"{path}[{i}]", i)
             for i, item in enumerate(value)
         ]
     if isinstance(t, MapOf):
@@ -131,10 +132,20 @@ def _value(value: Any, t: Type, ctx: _Ctx, path: str) -> Any:
         if t.value is STRING and all(type(v) is str for v in value.values()):
             return dict(value)  # labels, annotations, ConfigMap data
         return {
-            k: _zero(t.value) if v is None else _value(v, t.value, ctx, f"{path}.{k}")
-            for k, v in value.items()
+            k: _zero(t.value) if v is None else _item(v, t.value, ctx, f"{path}.{k}", i)
+            for i, (k, v) in enumerate(value.items())
         }
     return _scalar(value, t, ctx)
+
+
+def _item(value: Any, t: Type, ctx: _Ctx, path: str, index: int) -> Any:
+    """A list item or map value: one more step in the document position, not in Go's path."""
+    outer = ctx.position
+    ctx.position = (*outer, index)
+    try:
+        return _value(value, t, ctx, path)
+    finally:
+        ctx.position = outer
 
 
 def _zero(t: Type) -> Any:

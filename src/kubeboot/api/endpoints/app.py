@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from kubeboot.api.endpoints import discovery, openapi
-from kubeboot.api.endpoints.filters import authorize_non_resource, credentials_of
+from kubeboot.api.endpoints.fieldvalidation import warning_headers
+from kubeboot.api.endpoints.filters import (
+    EXTRA_SPACE_WARNING,
+    authorize_non_resource,
+    bearer_token,
+    credentials_of,
+)
 from kubeboot.api.endpoints.handlers import handle_resource
 from kubeboot.api.endpoints.http_io import error_response, json_response
 from kubeboot.api.endpoints.requestinfo import RequestInfo, parse_request_info
@@ -70,6 +76,8 @@ class ApiContext:
 API_CONTEXT = web.AppKey("api_context", ApiContext)
 REQUEST_USER = web.RequestKey("kubeboot_user", UserInfo)
 AUDIT_RECORD = web.RequestKey("kubeboot_audit", AuditRecord)
+# Warnings about the request itself (not its body), added to whatever the answer is.
+REQUEST_WARNINGS = web.RequestKey("kubeboot_warnings", list[str])
 
 
 def _non_resource(path: str, ctx: ApiContext) -> web.Response | None:
@@ -140,6 +148,8 @@ async def _serve(
             if info.is_resource:
                 record.object_ref = _object_ref(info)
         creds = credentials_of(request)
+        if bearer_token(request.headers.get("Authorization"))[1]:
+            request[REQUEST_WARNINGS] = [EXTRA_SPACE_WARNING]
         try:
             user = await ctx.gate.authenticate(creds)
         except Unauthorized as err:
@@ -193,7 +203,9 @@ def _object_ref(info: RequestInfo) -> dict[str, str]:
 
 
 async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    """Audit-ID on every audited response; the ResponseStarted event of a watch."""
+    """Request warnings; Audit-ID on every audited response; a watch's ResponseStarted event."""
+    for name, value in warning_headers(request.get(REQUEST_WARNINGS) or []).items():
+        response.headers.add(name, value)
     record = request.get(AUDIT_RECORD)
     if record is None:
         return
@@ -244,6 +256,5 @@ def build_app(ctx: ApiContext) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[API_CONTEXT] = ctx
     app.router.add_route("*", "/{tail:.*}", _dispatch)
-    if ctx.audit is not None:
-        app.on_response_prepare.append(_on_response_prepare)
+    app.on_response_prepare.append(_on_response_prepare)
     return app

@@ -17,7 +17,14 @@ from typing import Any
 from aiohttp import web
 
 from kubeboot.api.endpoints.fieldvalidation import field_validation, warning_headers
-from kubeboot.api.endpoints.http_io import decode_body, json_response, read_body, read_raw_body
+from kubeboot.api.endpoints.http_io import (
+    BODY_MEDIA_TYPES,
+    decode_body,
+    json_response,
+    read_body,
+    read_raw_body,
+)
+from kubeboot.api.endpoints.negotiation import check_acceptable, check_content_type
 from kubeboot.api.endpoints.requestinfo import RequestInfo
 from kubeboot.api.endpoints.tables import to_table, wants_table
 from kubeboot.api.registry.conform import conform, conform_delete_options
@@ -99,11 +106,17 @@ async def handle_resource(
         # Upstream authorizes in a filter, before any handler reads a byte of the body.
         rest.authorize(user, verb, res, ns, info.name, info.subresource)
     _check_method(request.method, info, res)
+    accept = request.headers.get("Accept")
+    if verb in _BODY_VERBS:
+        consumes = tuple(PATCH_CONTENT_TYPES) if verb == "patch" else BODY_MEDIA_TYPES
+        check_content_type(request.headers.get("Content-Type"), consumes)
+    if verb not in ("get", "list", "watch"):
+        check_acceptable(accept)
 
     if not res.stored:
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
-        fv.duplicates = body.decoded.duplicates
+        fv.attach(body.decoded, body.raw)
         obj = conform(res, body.value, fv)
         return json_response(
             review(rest.authorizer, user, res, ns, obj), 201, headers=warning_headers(fv.warnings)
@@ -112,9 +125,11 @@ async def handle_resource(
     if verb == "get":
         rv = request.query.get("resourceVersion")
         got = await rest.get(user, res, ns, info.name, info.subresource, resource_version=rv)
+        check_acceptable(accept)  # after authorization, as upstream's filters run first
         return _render(request, res, got, clock)
     if verb == "list":
         listed = await rest.list(user, res, ns, list_options(request.query))
+        check_acceptable(accept)
         if wants_table(request.headers.get("Accept", "")):
             table = to_table(
                 res,
@@ -132,27 +147,27 @@ async def handle_resource(
             raise BadRequest("dryRun is not supported by kubeboot; drop --dry-run=server")
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
-        fv.duplicates = body.decoded.duplicates
+        fv.attach(body.decoded, body.raw)
         created = await rest.create(user, res, ns, body.value, validation=fv)
         return _render(request, res, created, clock, 201, fv.warnings)
     if verb == "update":
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
-        fv.duplicates = body.decoded.duplicates
+        fv.attach(body.decoded, body.raw)
         updated = await rest.update(
             user, res, ns, info.name, body.value, info.subresource, validation=fv
         )
         return _render(request, res, updated, clock, 200, fv.warnings)
     if verb == "patch":
         patch_type = PATCH_CONTENT_TYPES.get(request.content_type)
-        if patch_type is None:
+        if patch_type is None:  # no Content-Type at all
             raise UnsupportedMediaType(
                 "the body of the request was in an unknown format - accepted media types "
                 "include: " + ", ".join(PATCH_CONTENT_TYPES)
             )
         fv = field_validation(request.query, verb)
         body = await read_body(request, res, allowed=tuple(PATCH_CONTENT_TYPES), typed=False)
-        fv.duplicates = body.decoded.duplicates
+        fv.attach(body.decoded, body.raw)
         patched = await rest.patch(
             user, res, ns, info.name, body.value, patch_type, info.subresource, validation=fv
         )
@@ -170,23 +185,24 @@ async def handle_resource(
         return json_response(
             await rest.delete_collection(user, res, ns, list_options(request.query))
         )
-    raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
+    raise MethodNotAllowed(_METHOD_NOT_ALLOWED, generic=True)
 
 
 def _check_method(method: str, info: RequestInfo, res: ResourceInfo) -> None:
     """405 for a method the path does not take (go-restful's answer upstream)."""
     verb = info.verb
+    not_allowed = MethodNotAllowed(_METHOD_NOT_ALLOWED, generic=True)
     if verb not in _VERBS:
-        raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
+        raise not_allowed
     if info.subresource:
         if info.subresource not in res.subresources:
             raise NotFound("the server could not find the requested resource")
         if verb not in ("get", "update", "patch"):
-            raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
+            raise not_allowed
         return
     named = bool(info.name)
     if (verb == "create" and named) or (verb in ("update", "patch") and not named):
-        raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
+        raise not_allowed
     if verb not in res.verbs:
         kind = qualified_resource(res.plural, res.group)
         raise MethodNotAllowed(f'{verb} is not supported on resources of kind "{kind}"')
@@ -208,6 +224,7 @@ async def _watch(
     )
     timeout = max(timeout, 0)
     stream = await rest.watch(user, res, ns, opts)
+    check_acceptable(request.headers.get("Accept"))
     events = stream.events
     as_table = wants_table(request.headers.get("Accept", ""))
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})

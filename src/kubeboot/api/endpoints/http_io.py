@@ -163,12 +163,13 @@ def decode_body(
 def _decode_failure(
     res: ResourceInfo | None, detail: str, raw: bytes, typed: bool, media: str
 ) -> BadRequest:
-    if res is None or not typed:
-        prefix = "error decoding patch: " if not typed else ""
-        return BadRequest(f"{prefix}{detail}")
+    if not typed:
+        return BadRequest(f"error decoding patch: {detail}")
     if media in _JSON_TYPES and not detail.startswith("json: "):
         # A syntax error: upstream fails while looking for apiVersion/kind.
         detail = f"couldn't get version/kind; json parse error: {detail}"
+    if res is None:  # DeleteOptions: upstream answers the decoder's own words
+        return BadRequest(detail)
     return BadRequest(
         f"the object provided is unrecognized (must be of type {res.kind}): {detail} "
         f"({summarize_body(raw)})"

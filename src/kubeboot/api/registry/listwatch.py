@@ -21,6 +21,7 @@ import base64
 import binascii
 import json
 import logging
+import posixpath
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +34,11 @@ from kubeboot.api.registry.selectors import (
     parse_label_selector,
 )
 from kubeboot.api.registry.store_errors import status_error_for
-from kubeboot.resources.decoding import go_quote
+from kubeboot.resources.decoding import DecodeError, decode_json, go_quote
 from kubeboot.resources.registry import ResourceInfo
+from kubeboot.resources.schema import INT64, STRING, Field, Struct
 from kubeboot.resources.status import BadRequest, Expired, FieldError, Timeout
+from kubeboot.resources.typecheck import TypeMismatch, typecheck
 from kubeboot.storage.interface import (
     CompactedError,
     EventType,
@@ -160,28 +163,56 @@ async def wait_for_revision(store: Store, revision: int) -> None:
     )
 
 
-def _encode_continue(revision: int, start_key: str) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start_key})
-    return base64.b64encode(raw.encode()).decode()
+# upstream's storage.continueToken (apiserver/pkg/storage/continue.go), for Go's error texts.
+_CONTINUE_TOKEN = Struct(
+    "",
+    "storage.continueToken",
+    (Field("v", STRING), Field("rv", INT64), Field("start", STRING)),
+)
+
+
+def _encode_continue(revision: int, next_key: str, prefix: str) -> str:
+    """Upstream's token: unpadded URL-safe base64 of ``{"v","rv","start"}``, ``start``
+    relative to the list's key prefix."""
+    relative = next_key[len(prefix) :]
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": relative})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def _decode_continue(token: str, prefix: str) -> tuple[int, str]:
+    """(revision, first key) of a continue token, or upstream's 400 for a bad one."""
+
+    def invalid(detail: str) -> BadRequest:
+        return BadRequest(f"invalid continue token: {detail}")
+
+    generic = "continue key is not valid"
+    if "=" in token or "+" in token or "/" in token:
+        bad = next(i for i, c in enumerate(token) if c in "=+/")
+        raise invalid(f"{generic}: illegal base64 data at input byte {bad}")
     try:
-        data = json.loads(base64.b64decode(token, validate=True))
-        revision, start = data["rv"], data["start"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise BadRequest(
-            "continue key is not valid: not a continue token this server issued"
-        ) from exc
-    if (
-        type(revision) is not int
-        or not isinstance(start, str)
-        or data.get("v") != "meta.k8s.io/v1"
-        or not start.startswith(prefix)
-        or not 0 < revision <= _INT64_MAX
-    ):
-        raise BadRequest("continue key is not valid: it belongs to another list")
-    return revision, start
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise invalid(f"{generic}: illegal base64 data at input byte {len(token)}") from None
+    try:
+        decoded = decode_json(data)
+        fields = typecheck(decoded.value, _CONTINUE_TOKEN).obj
+    except (DecodeError, TypeMismatch) as exc:
+        raise invalid(f"{generic}: {exc}") from None
+    if fields.get("v") != "meta.k8s.io/v1":
+        raise invalid(
+            f"{generic}: server does not recognize this encoded version {fields.get('v', '')}"
+        )
+    revision, start = fields.get("rv", 0), fields.get("start", "")
+    if revision <= 0:  # upstream checks only 0; no revision is negative
+        raise invalid(
+            f"{generic}: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+        )
+    if not start:
+        raise invalid(f"{generic}: encoded start key empty (version meta.k8s.io/v1)")
+    key = start if start.startswith("/") else "/" + start
+    if posixpath.normpath(key) != key or key.startswith("//"):
+        raise invalid(f"{generic}: {start}")  # a path trying to leave the list's prefix
+    return revision, prefix + key[1:]
 
 
 async def list_objects(
@@ -231,7 +262,7 @@ async def list_objects(
     assert read_rev is not None
     list_meta: JsonObj = {"resourceVersion": str(read_rev)}
     if more:
-        list_meta["continue"] = _encode_continue(read_rev, last_key + "\x00")
+        list_meta["continue"] = _encode_continue(read_rev, last_key + "\x00", prefix)
     return {
         "kind": res.list_kind,
         "apiVersion": res.api_version,

@@ -209,10 +209,11 @@ def parse_field_selector(text: str | None, res: ResourceInfo) -> FieldSelector:
         else:
             raise BadRequest(f'invalid selector: "{text}"; a field selector needs =, == or !=')
         if field not in allowed:
-            raise BadRequest(
-                f"field label not supported: {field} (supported for {res.plural}: "
-                + ", ".join(sorted(allowed))
-                + ")"
+            if res.field_selectors:  # upstream's per-kind conversion function
+                raise BadRequest(f"field label not supported: {field}")
+            raise BadRequest(  # upstream's default for kinds with only the metadata fields
+                f'"{field}" is not a known field selector: only "metadata.name", '
+                '"metadata.namespace"'
             )
         getter = _SPECIAL_GETTERS.get(field) or _path_getter(field)
         terms.append(_FieldTerm(field, op == "!=", value.strip(), getter))
