@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from kubeboot.pki.keys import PrivateKey, signature_hash
@@ -97,6 +98,15 @@ _DNS1123_SUBDOMAIN_MSG = (
 )
 
 
+MIN_RSA_BITS = 2048
+ACCEPTED_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+KEY_POLICY_PREFIX = "public key policy: "
+KEY_POLICY = (
+    "kubeboot signs RSA keys of 2048 bits or more, ECDSA keys on P-256, P-384 or P-521, "
+    "and Ed25519 keys"
+)
+
+
 class CsrError(ValueError):
     """A request that Go's ``ParseCSR`` + ``CheckSignature`` would reject; message is upstream's."""
 
@@ -162,8 +172,13 @@ def _parse_verified_csr(data: bytes) -> x509.CertificateSigningRequest:
         csr = x509.load_der_x509_csr(blocks[0].der)
         _ = csr.extensions  # Go parses the extension request eagerly; malformed SANs fail here.
         public_key = csr.public_key()
+    except UnsupportedAlgorithm as exc:  # an explicit-parameter or unknown curve, Ed448...
+        raise CsrError(
+            f"{KEY_POLICY_PREFIX}this key type or curve is not accepted; {KEY_POLICY}"
+        ) from exc
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
         raise CsrError("x509: malformed certificate request") from exc
+    _check_key_policy(public_key, _names_its_curve(csr.tbs_certrequest_bytes))
     if not csr.is_signature_valid:
         # Go's CheckSignature error text per key type.
         if isinstance(public_key, ec.EllipticCurvePublicKey):
@@ -172,6 +187,67 @@ def _parse_verified_csr(data: bytes) -> x509.CertificateSigningRequest:
             raise CsrError("x509: Ed25519 verification failure")
         raise CsrError("crypto/rsa: verification error")
     return csr
+
+
+def _check_key_policy(public_key: object, named_curve: bool) -> None:
+    """kubeboot's key policy for every CSR (docs/api.md): keys every signer here can sign.
+
+    Go's x509 (so kube-apiserver) also takes RSA keys from 1024 bits and P-224; kubeboot
+    asks for what kubelet and kubeadm generate at least (RSA 2048, P-256) so no weak key is
+    ever certified, and names the policy in the 422.
+    """
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < MIN_RSA_BITS:
+            raise CsrError(
+                f"{KEY_POLICY_PREFIX}an RSA key of {public_key.key_size} bits is too small; "
+                f"{KEY_POLICY}"
+            )
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+        if not named_curve:
+            # OpenSSL turns the explicit parameters of a known curve into the named curve;
+            # Go refuses them ("x509: failed to parse ECDSA parameters as named curve").
+            raise CsrError(
+                f"{KEY_POLICY_PREFIX}explicit elliptic curve parameters are not accepted; "
+                f"{KEY_POLICY}"
+            )
+        if public_key.curve.name not in ACCEPTED_CURVES:
+            raise CsrError(
+                f"{KEY_POLICY_PREFIX}the elliptic curve {public_key.curve.name} is not accepted; "
+                f"{KEY_POLICY}"
+            )
+    elif not isinstance(public_key, ed25519.Ed25519PublicKey):
+        kind = type(public_key).__name__.removeprefix("_").replace("PublicKey", "")
+        raise CsrError(f"{KEY_POLICY_PREFIX}{kind} keys are not accepted; {KEY_POLICY}")
+
+
+def _der_item(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of contents, end of contents) of the DER item at ``pos``."""
+    tag, length = data[pos], data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    return tag, pos, pos + length
+
+
+def _names_its_curve(tbs: bytes) -> bool:
+    """Whether the request's key names its curve by OID (not explicit parameters).
+
+    CertificationRequestInfo = SEQUENCE { version, subject, SubjectPublicKeyInfo, ... } and
+    SubjectPublicKeyInfo = SEQUENCE { SEQUENCE { algorithm OID, parameters }, BIT STRING };
+    a named curve's parameters are an OID (tag 6). Only called on a request that parsed.
+    """
+    try:
+        _, pos, _ = _der_item(tbs, 0)  # CertificationRequestInfo
+        for _skip in range(2):  # version, subject
+            _, _, pos = _der_item(tbs, pos)
+        _, pos, _ = _der_item(tbs, pos)  # SubjectPublicKeyInfo
+        _, pos, _ = _der_item(tbs, pos)  # AlgorithmIdentifier
+        _, _, pos = _der_item(tbs, pos)  # algorithm OID
+        return tbs[pos] == 0x06
+    except IndexError:
+        return False
 
 
 @functools.lru_cache(maxsize=_PARSED_CSR_CACHE_SIZE)

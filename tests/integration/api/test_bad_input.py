@@ -14,6 +14,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 
 from kubeboot.resources.schemas import coordination_v1
 from tests import protowire
@@ -425,3 +429,58 @@ async def test_resource_version_match_rules_are_upstreams_422(
         answer = await resp.json()
     assert_status(answer, 422, "Invalid")
     assert answer["message"] == f'ListOptions.meta.k8s.io "" is invalid: {detail}'
+
+
+# ---- CSR keys ----------------------------------------------------------------------------
+
+
+def _csr_body(name: str, key: Any) -> str:
+
+    builder = cx509.CertificateSigningRequestBuilder().subject_name(
+        cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, name)])
+    )
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    pem = builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM)
+    return json.dumps(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "request": base64.b64encode(pem).decode(),
+                "signerName": "kubernetes.io/kube-apiserver-client",
+                "usages": ["client auth"],
+            },
+        }
+    )
+
+
+async def test_weak_csr_keys_are_422_naming_the_policy(admin_http: aiohttp.ClientSession) -> None:
+
+    for name, key in (
+        ("rsa1024", rsa.generate_private_key(65537, 1024)),  # noqa: S505 - refused
+        ("k1", ec.generate_private_key(ec.SECP256K1())),
+        ("dsa", dsa.generate_private_key(2048)),
+    ):
+        _, answer = await send(admin_http, "POST", CSRS, _csr_body(name, key))
+        assert_status(answer, 422, "Invalid")
+        cause = answer["details"]["causes"][0]
+        assert cause["field"] == "spec.request"
+        assert "public key policy: " in cause["message"]
+        assert "kubeboot signs RSA keys of 2048 bits or more" in cause["message"]
+    assert await _names(admin_http, CSRS) == []
+
+
+async def test_ed25519_csr_is_signed(admin_http: aiohttp.ClientSession) -> None:
+
+    body = _csr_body("ed", ed25519.Ed25519PrivateKey.generate())
+    assert (await send(admin_http, "POST", CSRS, body))[0] == 201
+    async with admin_http.get(f"{CSRS}/ed") as resp:
+        csr = await resp.json()
+    csr["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "Test"}]}
+    assert (await send(admin_http, "PUT", f"{CSRS}/ed/approval", json.dumps(csr)))[0] == 200
+    for _ in range(100):
+        async with admin_http.get(f"{CSRS}/ed") as resp:
+            csr = await resp.json()
+        if csr["status"].get("certificate"):
+            break
+        await asyncio.sleep(0.2)
+    assert csr["status"].get("certificate"), csr["status"]
