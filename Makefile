@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean interop e2e real-binaries
+.PHONY: run test lint typecheck unit bench clean interop e2e differential real-binaries
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test,etcd]'
 	touch $(STAMP)
 
+# Extra server flags: make run ARGS='--secure-port 7443 --workers 2'
 run: $(STAMP)
-	$(BIN)/kubeboot server --data-dir ./kubeboot-data
+	$(BIN)/kubeboot server --data-dir ./kubeboot-data $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench hack
@@ -33,6 +34,14 @@ real-binaries:
 
 interop: $(STAMP) real-binaries
 	$(BIN)/pytest -q tests/real
+
+# Issue 22's upstream e2e specs against a fresh real control plane and kubeboot: both counts.
+e2e: $(STAMP) real-binaries
+	$(BIN)/python -m tests.real.e2e.run
+
+# The request/response pairs of tests/real/differential against both: <same>/<total> + diffs.
+differential: $(STAMP) real-binaries
+	$(BIN)/python -m tests.real.differential.run
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'

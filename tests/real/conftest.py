@@ -8,6 +8,11 @@ lines of every plane it used (fixtures, or started in its body) in its report.
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +26,7 @@ from tests.real.controlplane import (
     started_planes,
     tail,
 )
-from tests.real.summary import SUMMARY
+from tests.real.summary import SUMMARY, summary
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -33,6 +38,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 # Session fixtures start processes inside the first test's timeout; e2e runs take minutes.
 _DEFAULT_TIMEOUT = 600
+_KEEP_RUNS_SECONDS = 2 * 24 * 3600
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -43,14 +49,46 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def real_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    with real_control_plane(tmp_path_factory.mktemp("real-plane")) as plane:
+def real_run_dir() -> Path:
+    """This run's directory for planes, logs and reports, outside pytest's basetemp.
+
+    pytest keeps only the last 3 basetemps of a user, and on a machine shared by several
+    developers' test runs that is minutes: a failed run's logs would be gone before anyone
+    reads them. ``$KUBEBOOT_REAL_RUNS`` (default ``$TMPDIR/kubeboot-real-runs``) keeps each
+    run for two days.
+    """
+    base = Path(os.environ.get("KUBEBOOT_REAL_RUNS") or Path(tempfile.gettempdir()))
+    if "KUBEBOOT_REAL_RUNS" not in os.environ:
+        base /= "kubeboot-real-runs"
+    base.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - _KEEP_RUNS_SECONDS
+    for old in base.iterdir():
+        if old.is_dir() and old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)
+    run = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    run.mkdir()
+    summary(f"logs and reports of this run: {run}")
+    return run
+
+
+@pytest.fixture
+def real_tmp(request: pytest.FixtureRequest, real_run_dir: Path) -> Path:
+    """A per-test directory under :func:`real_run_dir` (``tmp_path``, but kept)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
+    path = real_run_dir / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_plane(real_run_dir: Path) -> Iterator[ControlPlane]:
+    with real_control_plane(real_run_dir / "real-plane") as plane:
         yield plane
 
 
 @pytest.fixture(scope="session")
-def kubeboot_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    with kubeboot_control_plane(tmp_path_factory.mktemp("kubeboot-plane")) as plane:
+def kubeboot_plane(real_run_dir: Path) -> Iterator[ControlPlane]:
+    with kubeboot_control_plane(real_run_dir / "kubeboot-plane") as plane:
         yield plane
 
 

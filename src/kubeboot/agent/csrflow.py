@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+import hashlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,8 @@ __all__ = [
     "build_request_pem",
     "csr_outcome",
     "incompatibility",
+    "krustlet_serving_naming",
+    "kubelet_naming",
     "request_name",
     "submit",
     "wait_for_certificate",
@@ -179,21 +182,52 @@ def csr_outcome(obj: Mapping[str, Any]) -> tuple[str, str, str]:
     return ("approved" if approved else "pending"), "", ""
 
 
+Naming = Callable[[PrivateKey, CertificateTemplate], Sequence[str]]
+
+
+def kubelet_naming(key: PrivateKey, template: CertificateTemplate) -> list[str]:
+    """The kubelet's one name, ``node-csr-<digest>`` (node-facts §1.6)."""
+    return [request_name(key, template)]
+
+
+def krustlet_serving_naming(hostname: str) -> Naming:
+    """Krustlet's ``<hostname>-tls`` first, so ``kubectl certificate approve <hostname>-tls``
+    works as its docs say; when that name is taken by an older CSR (a renewal, an earlier
+    node), ``<hostname>-tls-<10 hex of the key's SHA-256>``, the same for the same key."""
+    base = f"{hostname.lower()}-tls"
+
+    def names(key: PrivateKey, _template: CertificateTemplate) -> list[str]:
+        return [base, f"{base}-{hashlib.sha256(_spki(key)).hexdigest()[:10]}"]
+
+    return names
+
+
 async def submit(
-    client: ApiClient, key: PrivateKey, template: CertificateTemplate, now: dt.datetime
+    client: ApiClient,
+    key: PrivateKey,
+    template: CertificateTemplate,
+    now: dt.datetime,
+    naming: Naming = kubelet_naming,
 ) -> PendingRequest:
-    """Create our CSR, or adopt the one a previous run of this agent created."""
-    name = request_name(key, template)
-    body = csr_object(name, build_request_pem(key, template), template, template.usages(key))
-    try:
-        created = await client.create(CSR_RESOURCE, body)
-        return PendingRequest(name, str(created["metadata"].get("uid") or ""), True)
-    except AlreadyExists:
-        existing = await client.get(CSR_RESOURCE, name)
-    why = incompatibility(existing, key, template, now)
-    if why is not None:
-        raise CsrIncompatible(name, f"existing certificate signing request {name}: {why}")
-    return PendingRequest(name, str(existing["metadata"].get("uid") or ""), False)
+    """Create our CSR, or adopt the one a previous run of this agent created.
+
+    ``naming`` gives the candidate names in order; a name held by a CSR that is not ours
+    (another key, another subject) moves on to the next; the last one's refusal is raised.
+    """
+    names = list(naming(key, template))
+    for index, name in enumerate(names):
+        body = csr_object(name, build_request_pem(key, template), template, template.usages(key))
+        try:
+            created = await client.create(CSR_RESOURCE, body)
+            return PendingRequest(name, str(created["metadata"].get("uid") or ""), True)
+        except AlreadyExists:
+            existing = await client.get(CSR_RESOURCE, name)
+        why = incompatibility(existing, key, template, now)
+        if why is None:
+            return PendingRequest(name, str(existing["metadata"].get("uid") or ""), False)
+        if index == len(names) - 1:
+            raise CsrIncompatible(name, f"existing certificate signing request {name}: {why}")
+    raise AssertionError("naming gave no name")
 
 
 async def wait_for_certificate(

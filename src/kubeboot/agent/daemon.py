@@ -9,11 +9,24 @@ certificate at a jittered 70-90 % of its life, with backoff, without restarting.
 client certificate runs out anyway (the node was off, or renewal kept failing) and a
 bootstrap kubeconfig is present, bootstrap again instead of upstream's exit-and-hope
 (§2.7).
+
+Two start-up rules from the command line (``kubeboot.cli.agent``): a valid kubeconfig whose
+pair is not in the cert-dir (Krustlet's embedded ``client-certificate-data``, files
+elsewhere) is imported into the cert-dir and the kubeconfig rewritten to point at
+``kubelet-client-current.pem``, so rotation can replace it; and a kubeconfig found through
+``$KUBECONFIG`` (``kubeconfig_guarded``) that holds another identity is never overwritten.
+In Krustlet mode the serving pair is also kept at ``--cert-file``/``--private-key-file``
+(imported from there at start when valid, written there after each issuance).
+
+:meth:`Agent.ensure_client_certificate` with ``one_shot`` is ``kubeboot join
+--no-daemon``: one deadline, ``--bootstrap-timeout``, for the whole client bootstrap; when it
+passes, an :class:`AgentError` that names the CSR and the command that approves it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import logging
@@ -21,13 +34,14 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 
 from kubeboot.agent import metrics
 from kubeboot.agent.certstore import CertStore
@@ -39,7 +53,12 @@ from kubeboot.agent.constants import (
     SERVER_PREFIX,
     node_common_name,
 )
-from kubeboot.agent.csrflow import CsrDenied, PendingRequest
+from kubeboot.agent.csrflow import (
+    CsrDenied,
+    PendingRequest,
+    krustlet_serving_naming,
+    kubelet_naming,
+)
 from kubeboot.agent.hibernation import MIN_SLEEP_SECONDS, Hibernation
 from kubeboot.agent.kubeconfigs import ca_pem_of, kubelet_kubeconfig, write_kubeconfig
 from kubeboot.agent.manager import CertificateManager, seconds_until
@@ -51,8 +70,10 @@ from kubeboot.agent.templates import (
 )
 from kubeboot.agent.validity import PairVerdict, check_pair
 from kubeboot.client.http import ApiUnreachable, ClientRole, HttpApiClient, user_agent
-from kubeboot.client.kubeconfig import KubeconfigError, load_client_config
+from kubeboot.client.kubeconfig import ClientConfig, KubeconfigError, load_client_config
 from kubeboot.clock import Clock, format_time
+from kubeboot.durations import format_go_duration
+from kubeboot.pki.files import ensure_private_dir, write_atomic
 from kubeboot.resources.status import AlreadyExists, NotFound, StatusError
 
 __all__ = ["Agent", "AgentError", "AgentOptions", "kubeconfig_verdict"]
@@ -83,6 +104,13 @@ class AgentOptions:
     hibernate: bool = False
     # The User-Agent's role: "join" when `kubeboot join` runs the bootstrap, else "agent".
     client_role: ClientRole = "agent"
+    # The Node's Hostname address and DNS SAN when it is not the node name (Krustlet).
+    hostname: str | None = None
+    krustlet: bool = False
+    serving_cert_file: Path | None = None
+    serving_key_file: Path | None = None
+    # The kubeconfig came from $KUBECONFIG: never overwrite another identity's.
+    kubeconfig_guarded: bool = False
 
 
 def kubeconfig_verdict(
@@ -93,19 +121,49 @@ def kubeconfig_verdict(
         return PairVerdict(f"{path} does not exist")
     try:
         config = load_client_config(path)
-        cert_file = config.user.get("client-certificate")
-        key_file = config.user.get("client-key")
-        if not cert_file or not key_file:
+        pair = client_pair(config.user)
+        if pair is None:
             return PairVerdict(f"{path} has no client certificate")
-        return check_pair(
-            Path(cert_file).read_bytes(),
-            Path(key_file).read_bytes(),
-            ca_pem_of(config.cluster),
-            now,
-            common_name=common_name,
-        )
-    except (KubeconfigError, OSError) as e:
+        return check_pair(*pair, ca_pem_of(config.cluster), now, common_name=common_name)
+    except (KubeconfigError, OSError, ValueError) as e:
         return PairVerdict(f"{path}: {e}")
+
+
+def client_pair(user: Mapping[str, Any]) -> tuple[bytes, bytes] | None:
+    """(certificate PEM, key PEM) of a kubeconfig user, from files or embedded data."""
+
+    def pem(name: str) -> bytes | None:
+        data = user.get(f"{name}-data")
+        if data:
+            raw = str(data)
+            return raw.encode() if "-----BEGIN" in raw else base64.b64decode(raw)
+        path = user.get(name)
+        return Path(str(path)).read_bytes() if path else None
+
+    cert, key = pem("client-certificate"), pem("client-key")
+    return (cert, key) if cert and key else None
+
+
+def foreign_identity(path: Path, node_name: str) -> str | None:
+    """Why the kubeconfig at ``path`` is someone else's (None: absent, or this node's)."""
+    if not path.exists():
+        return None
+    try:
+        config = load_client_config(path)
+        pair = client_pair(config.user)
+    except (KubeconfigError, OSError, ValueError) as e:
+        return f"it cannot be read as a kubeconfig ({e})"
+    if pair is None:
+        kinds = [k for k in ("token", "tokenFile", "exec", "username") if config.user.get(k)]
+        return f"its user authenticates with {', '.join(kinds) or 'no client certificate'}"
+    certs = x509.load_pem_x509_certificates(pair[0]) if b"-----BEGIN" in pair[0] else []
+    names = [
+        str(a.value)
+        for a in (certs[0].subject.get_attributes_for_oid(NameOID.COMMON_NAME) if certs else [])
+    ]
+    if names != [node_common_name(node_name)]:
+        return f"its client certificate is for {', '.join(names) or 'no common name'}"
+    return None
 
 
 def _without_paths(error: Exception) -> str:
@@ -124,9 +182,10 @@ class _Reporter:
     async def waiting(self, store: CertStore, request: PendingRequest, state: str) -> None:
         what = "serving" if store.prefix == SERVER_PREFIX else "client"
         reused = "" if request.created else " (resumed)"
-        line = f"waiting for {what} certificate signing request {request.name}{reused}: {state}"
-        if store.prefix == SERVER_PREFIX:
-            line += f"; approve it with: kubectl certificate approve {request.name}"
+        line = (
+            f"waiting for {what} certificate signing request {request.name}{reused}: {state}"
+            f"; approve it with: kubectl certificate approve {request.name}"
+        )
         self.agent.say(line)
         await self.agent.event("Normal", "CertificateWaiting", line)
 
@@ -154,20 +213,25 @@ class Agent:
         options: AgentOptions,
         clock: Clock,
         *,
-        say: Callable[[str], None] = print,
+        say: Callable[[str], None] | None = None,
         rng: random.Random | None = None,
         deadlines: dict[str, dt.datetime] | None = None,
     ) -> None:
         self.options = options
         self.clock = clock
-        self.say = say
+        self.say = say or log.info
         self.rng = rng or random.SystemRandom()
         reporter = _Reporter(self)
         self.client_manager = CertificateManager(
             CertStore(options.cert_dir, CLIENT_PREFIX), clock, reporter
         )
         self.server_manager = CertificateManager(
-            CertStore(options.cert_dir, SERVER_PREFIX), clock, reporter
+            CertStore(options.cert_dir, SERVER_PREFIX),
+            clock,
+            reporter,
+            krustlet_serving_naming(options.hostname or options.node_name)
+            if options.krustlet
+            else kubelet_naming,
         )
         self.api: HttpApiClient | None = None
         self.node_addresses: list[dict[str, str]] = []
@@ -182,14 +246,27 @@ class Agent:
 
     # -- client certificate ---------------------------------------------------------------
 
-    async def ensure_client_certificate(self) -> None:
-        """Return once ``--kubeconfig`` works; bootstrap (and wait) if it does not."""
+    async def ensure_client_certificate(self, *, one_shot: bool = False) -> None:
+        """Return once ``--kubeconfig`` works; bootstrap (and wait) if it does not.
+
+        ``one_shot``: the whole bootstrap shares one ``bootstrap_wait_seconds`` deadline,
+        and passing it is an error instead of another try.
+        """
         opts = self.options
         verdict = kubeconfig_verdict(
             opts.kubeconfig, self.clock.now(), common_name=node_common_name(opts.node_name)
         )
         if verdict.valid:
+            self._adopt_kubeconfig_pair()
             return
+        if opts.kubeconfig_guarded:
+            foreign = foreign_identity(opts.kubeconfig, opts.node_name)
+            if foreign is not None:
+                raise AgentError(
+                    f"{opts.kubeconfig} (from $KUBECONFIG or the default) is not this node's "
+                    f"kubeconfig: {foreign}; the agent would overwrite it, so it stops. Pass "
+                    "--kubeconfig with the path of the node's own kubeconfig"
+                )
         if opts.bootstrap_kubeconfig is None or not opts.bootstrap_kubeconfig.exists():
             raise AgentError(
                 f"{verdict.reason}, and no bootstrap kubeconfig to get a new certificate "
@@ -208,20 +285,88 @@ class Agent:
             self.say(f"{verdict.reason}; reusing the stored client certificate")
         else:
             self.say(f"{verdict.reason}; bootstrapping a client certificate")
-            state = RetryState()
-            async with HttpApiClient(boot, user_agent=user_agent(opts.client_role)) as client:
-                while True:
-                    outcome = await self.client_manager.obtain(
-                        client,
-                        client_template(opts.node_name),
-                        wait_seconds=opts.bootstrap_wait_seconds,
-                    )
-                    if outcome.cert is not None:
-                        break
-                    state = state.failed(denied=outcome.denied)
-                    await self._back_off(state, outcome.denied, "client")
+            await self._bootstrap_client(boot, one_shot)
         write_kubeconfig(opts.kubeconfig, kubelet_kubeconfig(boot.cluster, current_pem))
         self.say(f"wrote {opts.kubeconfig}")
+
+    async def _bootstrap_client(self, boot: ClientConfig, one_shot: bool) -> None:
+        opts = self.options
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + opts.bootstrap_wait_seconds
+        state = RetryState()
+        async with HttpApiClient(boot, user_agent=user_agent(opts.client_role)) as client:
+            while True:
+                left = deadline - loop.time() if one_shot else opts.bootstrap_wait_seconds
+                outcome = await self.client_manager.obtain(
+                    client, client_template(opts.node_name), wait_seconds=max(left, 0.0)
+                )
+                if outcome.cert is not None:
+                    return
+                if one_shot and deadline - loop.time() <= 0:
+                    waited = format_go_duration(int(opts.bootstrap_wait_seconds * 1e9))
+                    raise AgentError(
+                        f"no client certificate within --bootstrap-timeout {waited}: "
+                        f"{outcome.error}"
+                    )
+                state = state.failed(denied=outcome.denied)
+                delay = retry_delay(state, denied=outcome.denied, draw=self.rng.random())
+                if one_shot:
+                    delay = min(delay, max(deadline - loop.time(), 0.0))
+                self.say(f"retrying the client certificate request in {delay:.0f}s")
+                await self._idle(delay)
+
+    def _adopt_kubeconfig_pair(self) -> None:
+        """A valid kubeconfig whose pair is not the cert-dir's current one (embedded data,
+        files elsewhere): import the pair and point the kubeconfig at the cert-dir, so that
+        rotation, which replaces ``kubelet-client-current.pem``, reaches the client."""
+        opts = self.options
+        current = self.client_manager.store.current_path
+        config = load_client_config(opts.kubeconfig)
+        user = config.user
+        if user.get("client-certificate") == str(current) and user.get("client-key") == str(
+            current
+        ):
+            return
+        pair = client_pair(user)
+        if pair is None:
+            return
+        stored = self.client_manager.store.read_current()
+        if stored is None or stored.cert_pem.strip() != pair[0].strip():
+            self.client_manager.store.install(pair[0], pair[1], self.clock.now())
+        write_kubeconfig(opts.kubeconfig, kubelet_kubeconfig(config.cluster, current))
+        self.say(
+            f"imported the client certificate of {opts.kubeconfig} into {current}; the "
+            "kubeconfig now points there, so rotation can replace it"
+        )
+
+    def _import_serving_files(self) -> None:
+        """Krustlet: a valid pair at --cert-file/--private-key-file is the serving pair."""
+        cert_file, key_file = self.options.serving_cert_file, self.options.serving_key_file
+        if cert_file is None or key_file is None or not cert_file.exists() or not key_file.exists():
+            return
+        cert_pem, key_pem = cert_file.read_bytes(), key_file.read_bytes()
+        verdict = check_pair(cert_pem, key_pem, None, self.clock.now())
+        if not verdict.valid:
+            self.say(f"{cert_file}: {verdict.reason}; requesting a new serving certificate")
+            return
+        stored = self.server_manager.store.read_current()
+        if stored is None or stored.cert_pem.strip() != cert_pem.strip():
+            self.server_manager.store.install(cert_pem, key_pem, self.clock.now())
+            self.say(f"using the serving certificate in {cert_file} (no CSR while it is valid)")
+
+    def _export_serving_files(self) -> None:
+        """Krustlet: the current serving pair, also at --cert-file/--private-key-file."""
+        cert_file, key_file = self.options.serving_cert_file, self.options.serving_key_file
+        pair = self.server_manager.store.read_current()
+        if cert_file is None or key_file is None or pair is None:
+            return
+        for path, data, mode in (
+            (cert_file, pair.cert_pem, 0o644),
+            (key_file, pair.key_pem, 0o600),
+        ):
+            ensure_private_dir(path.parent)
+            write_atomic(path, data, mode=mode)
+        self.say(f"wrote the serving certificate to {cert_file} and its key to {key_file}")
 
     def _connect(self) -> HttpApiClient:
         """A client with the current node certificate (a new one after each rotation)."""
@@ -246,7 +391,8 @@ class Agent:
 
     def _addresses(self) -> list[dict[str, str]]:
         addresses = [{"type": "InternalIP", "address": ip} for ip in self.options.node_ips]
-        addresses.append({"type": "Hostname", "address": self.options.node_name})
+        hostname = self.options.hostname or self.options.node_name
+        addresses.append({"type": "Hostname", "address": hostname})
         return addresses
 
     async def register_node(self) -> bool:
@@ -287,6 +433,8 @@ class Agent:
             delay = retry_delay(state, denied=False, draw=self.rng.random())
             self.say(f"retrying the Node registration in {delay:.0f}s")
             await self._idle(delay)
+        shown = ", ".join(a["address"] for a in self.node_addresses)
+        self.say(f"registered Node {self.options.node_name} ({shown})")
         self._registered = True
         self._consider_hibernating()
 
@@ -326,6 +474,7 @@ class Agent:
             self._active.add(CLIENT_PREFIX)
             loops.append(self._client_loop())
         if self.options.rotate_server_certificates:
+            self._import_serving_files()
             self._active.add(SERVER_PREFIX)
             loops.append(self._server_loop())
         if self.options.metrics_address:
@@ -476,6 +625,7 @@ class Agent:
                 self.api, template, wait_seconds=self.options.rotation_wait_seconds
             )
             if outcome.cert is not None:
+                self._export_serving_files()
                 state = RetryState()
                 continue
             state = state.failed(denied=outcome.denied)

@@ -29,7 +29,9 @@ from kubeboot.agent.csrflow import (
     CsrDenied,
     CsrError,
     CsrTimeout,
+    Naming,
     PendingRequest,
+    kubelet_naming,
     submit,
     wait_for_certificate,
 )
@@ -63,10 +65,13 @@ class Outcome:
 
 
 class CertificateManager:
-    def __init__(self, store: CertStore, clock: Clock, reporter: Reporter) -> None:
+    def __init__(
+        self, store: CertStore, clock: Clock, reporter: Reporter, naming: Naming = kubelet_naming
+    ) -> None:
         self.store = store
         self.clock = clock
         self.reporter = reporter
+        self.naming = naming
 
     def current(self, ca_pem: bytes | None, *, common_name: str | None = None) -> PairVerdict:
         pair = self.store.read_current()
@@ -87,7 +92,7 @@ class CertificateManager:
         """One attempt; never raises for an API or CSR failure, returns it instead."""
         key = self.store.pending_key()
         try:
-            request = await submit(client, key, template, self.clock.now())
+            request = await submit(client, key, template, self.clock.now(), self.naming)
             if on_request is not None:
                 await on_request(request)
 

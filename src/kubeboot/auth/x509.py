@@ -54,6 +54,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeboot.auth.interface import AuthenticationFailed, UserInfo
 from kubeboot.clock import Clock, format_time
+from kubeboot.metrics.apiserver import CLIENT_CERTIFICATE_EXPIRATION
 
 __all__ = [
     "CREDENTIAL_ID_KEY",
@@ -226,6 +227,7 @@ class ClientCertAuthenticator:
                 del self._verified[digest]
             elif hit.anchor.not_valid_before_utc <= now <= hit.anchor.not_valid_after_utc:
                 self._verified.move_to_end(digest)
+                CLIENT_CERTIFICATE_EXPIRATION.observe((hit.not_after - now).total_seconds())
                 return _fresh(hit.user)
         try:
             leaf = x509.load_der_x509_certificate(der)
@@ -239,6 +241,8 @@ class ClientCertAuthenticator:
         self._verified.move_to_end(digest)
         if len(self._verified) > self._cache_size:
             self._verified.popitem(last=False)
+        remaining = leaf.not_valid_after_utc - self._clock.now()
+        CLIENT_CERTIFICATE_EXPIRATION.observe(remaining.total_seconds())
         return _fresh(user)
 
     def _verify(self, leaf: x509.Certificate) -> x509.Certificate:

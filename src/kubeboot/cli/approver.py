@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 
 import click
 
+from kubeboot.cli.commandline import UpstreamCommand
 from kubeboot.cli.options import KubeconfigRef, kubeconfig_options, run_api
 from kubeboot.client.http import HttpApiClient
 from kubeboot.client.interface import JsonObject
@@ -32,6 +34,8 @@ from kubeboot.controllers.servingapprover import (
 )
 
 __all__ = ["approver", "describe"]
+
+log = logging.getLogger("kubeboot.approver")
 
 
 def describe(csr: JsonObject, verdict: Verdict) -> str:
@@ -52,7 +56,7 @@ async def review_pending_once(client: HttpApiClient, policy: ServingPolicy) -> l
     return lines
 
 
-@click.command()
+@click.command(cls=UpstreamCommand)
 @click.option(
     "--allowed-dns-names",
     type=click.IntRange(1, 1000),
@@ -114,10 +118,13 @@ def approver(
         return
 
     def report(csr: JsonObject, verdict: Verdict) -> None:
-        click.echo(describe(csr, verdict), err=verdict.action == "wait")
+        if verdict.action == "wait":
+            log.info(describe(csr, verdict))
+        else:
+            click.echo(describe(csr, verdict))
 
     async def watch(client: HttpApiClient) -> None:
-        click.echo(f"watching kubelet-serving CSRs on {client.server}", err=True)
+        log.info(f"watching kubelet-serving CSRs on {client.server}")
         await run_servingapprover(client, policy, report)
 
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):

@@ -25,6 +25,7 @@ kubeconfig without the CA would make the node trust whatever answers.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import click
 import yaml
 
 from kubeboot.agent.kubeconfigs import BOOTSTRAP_USER, bootstrap_kubeconfig, write_kubeconfig
+from kubeboot.cli.commandline import UpstreamGroup
 from kubeboot.cli.options import KubeconfigRef, kubeconfig_options, run_api
 from kubeboot.cli.token import create_token, ttl_option
 from kubeboot.client.http import HttpApiClient
@@ -46,6 +48,8 @@ __all__ = [
     "kubeconfig",
     "token_kubeconfig",
 ]
+
+log = logging.getLogger("kubeboot.kubeconfig")
 
 BOOTSTRAP_CONTEXT = f"{BOOTSTRAP_USER}@kubernetes"
 BOOTSTRAP_NAMESPACE = "kube-system"
@@ -75,7 +79,7 @@ def token_kubeconfig(
     return conf
 
 
-@click.group()
+@click.group(cls=UpstreamGroup)
 def kubeconfig() -> None:
     """Write kubeconfigs for nodes.
 
@@ -137,7 +141,7 @@ def bootstrap(
     token_id = token_value.partition(".")[0]
     if output == "-":
         click.echo(yaml.safe_dump(conf, sort_keys=True), nl=False)
-        click.echo(f"bootstrap token {token_id} expires {expires}", err=True)
+        log.info(f"bootstrap token {token_id} expires {expires}")
         return
     path = Path(output) if output else default_output_path()
     write_kubeconfig(path, conf)

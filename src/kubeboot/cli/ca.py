@@ -20,6 +20,7 @@ import yaml
 from cryptography import x509
 
 from kubeboot.agent.kubeconfigs import ca_pem_of
+from kubeboot.cli.commandline import UpstreamGroup
 from kubeboot.cli.options import CommandError, KubeconfigRef, kubeconfig_options, run_api
 from kubeboot.client.http import HttpApiClient
 from kubeboot.pki.pins import spki_pin
@@ -54,7 +55,7 @@ async def _cluster_info_ca(client: HttpApiClient) -> bytes:
     return pem
 
 
-@click.group()
+@click.group(cls=UpstreamGroup)
 def ca() -> None:
     """Inspect the cluster certificate authority.
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import click
 
+from kubeboot.cli.commandline import UpstreamCommand, UpstreamGroup
 from kubeboot.cli.flagtypes import GoDuration
 from kubeboot.cli.options import (
     CommandError,
@@ -277,7 +278,7 @@ async def _select(
         await asyncio.sleep(min(1.0, max(0.0, deadline - loop.time())))
 
 
-@click.group()
+@click.group(cls=UpstreamGroup)
 def csr() -> None:
     """List, approve and deny CertificateSigningRequests.
 
@@ -325,7 +326,7 @@ def list_csrs(
 def _decide_command(decision: Decision) -> click.Command:
     verb = "approve" if decision is APPROVE else "deny"
 
-    @click.command(name=verb)
+    @click.command(cls=UpstreamCommand, name=verb)
     @click.argument("names", nargs=-1)
     @selection_options
     @click.option("--reason", default=decision.reason, show_default=True, help="Condition reason.")

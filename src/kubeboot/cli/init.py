@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from kubeboot.cli.commandline import UpstreamCommand
 from kubeboot.cli.options import KubeconfigRef, kubeconfig_options, run_api
 from kubeboot.client.http import HttpApiClient
 from kubeboot.clock import SystemClock
@@ -20,7 +21,7 @@ from kubeboot.clusterinit import InitResult, init_cluster
 __all__ = ["init"]
 
 
-@click.command()
+@click.command(cls=UpstreamCommand)
 @kubeconfig_options
 def init(kubeconfig: Path | None, context: str | None) -> None:
     """Publish cluster-info, kubeadm's bootstrap RBAC and a first token; print the join command.

@@ -10,12 +10,15 @@ import importlib
 
 import click
 
+from kubeboot.cli.commandline import UpstreamGroup
+
 __all__ = ["main"]
 
 _COMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("kubeboot.cli.agent", "agent"),
     "approver": ("kubeboot.cli.approver", "approver"),
     "ca": ("kubeboot.cli.ca", "ca"),
+    "certs": ("kubeboot.cli.certs", "certs"),
     "csr": ("kubeboot.cli.csr", "csr"),
     "init": ("kubeboot.cli.init", "init"),
     "join": ("kubeboot.cli.join", "join"),
@@ -23,10 +26,11 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("kubeboot.cli.server", "server"),
     "storage": ("kubeboot.cli.storage", "storage"),
     "token": ("kubeboot.cli.token", "token"),
+    "version": ("kubeboot.cli.version", "version"),
 }
 
 
-class _LazyGroup(click.Group):
+class _LazyGroup(UpstreamGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 
@@ -40,7 +44,7 @@ class _LazyGroup(click.Group):
         return command
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, name="kubeboot")
 @click.version_option(package_name="kubeboot")
 def cli() -> None:
     """kubeboot: Kubernetes TLS bootstrapping, server and node side.

@@ -16,6 +16,7 @@ says what to do next; nothing secret (tokens) goes into a message.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,8 @@ __all__ = [
     "output_option",
     "run_api",
 ]
+
+log = logging.getLogger("kubeboot.cli")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -148,8 +151,7 @@ def run_api(kube: KubeconfigRef, work: Callable[[HttpApiClient], Awaitable[T]]) 
         raise CommandError(_describe_status(e, config.server)) from e
     except ApiUnreachable as e:
         raise CommandError(
-            f"cannot reach the API server at {config.server}: {e}; is it running, and is this "
-            "the right kubeconfig?"
+            f"cannot reach the API server: {e}; is it running, and is this the right kubeconfig?"
         ) from e
     except KubeconfigError as e:
         raise CommandError(str(e)) from e
@@ -158,8 +160,8 @@ def run_api(kube: KubeconfigRef, work: Callable[[HttpApiClient], Awaitable[T]]) 
 class Progress:
     """One line on stderr that says what we wait for and for how long, updated in place.
 
-    On a terminal the line is rewritten with ``\\r``; otherwise (logs, tests) one line is
-    printed when waiting starts and one when it ends, so output stays readable.
+    On a terminal the line is rewritten with ``\\r``; otherwise (logs, tests) one log line
+    (:mod:`kubeboot.logs`) when waiting starts and one when it ends.
     """
 
     def __init__(self, what: str) -> None:
@@ -173,11 +175,12 @@ class Progress:
         if self.tty:
             click.echo(f"\r{self.what}... {elapsed:.0f}s", err=True, nl=False)
         elif not self._shown:
-            click.echo(f"{self.what}...", err=True)
+            log.info(f"{self.what}...")
         self._shown = True
 
     def done(self, outcome: str) -> None:
         elapsed = time.monotonic() - self.start
-        prefix = "\r" if self.tty and self._shown else ""
-        if self._shown:
-            click.echo(f"{prefix}{self.what}: {outcome} after {elapsed:.0f}s", err=True)
+        if self._shown and self.tty:
+            click.echo(f"\r{self.what}: {outcome} after {elapsed:.0f}s", err=True)
+        elif self._shown:
+            log.info(f"{self.what}: {outcome} after {elapsed:.0f}s")

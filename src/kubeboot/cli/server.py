@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from kubeboot.api.server.config import ServerConfig
+from kubeboot.api.server.config import DEFAULT_DATA_DIR, ServerConfig
 from kubeboot.api.server.eventloop import loop_factory
-from kubeboot.cli.flagtypes import GoDuration, etcd_client_options, split_csv
+from kubeboot.cli.commandline import UpstreamCommand, UpstreamOption
+from kubeboot.cli.flagtypes import FeatureGates, GoDuration, etcd_client_options, split_csv
 from kubeboot.controllers.config import ControllersFlagError, enabled_controllers
 from kubeboot.storage.interface import StoreUnavailable
 
-__all__ = ["server"]
+__all__ = ["server", "server_config"]
 
+log = logging.getLogger("kubeboot.server")
+
+
+# Gates kube-apiserver / kube-controller-manager 1.37 still know that the seed documents set.
+SERVER_FEATURE_GATES = {
+    "RotateKubeletServerCertificate": "accepted; no effect on the control plane (upstream's "
+    "controller manager stopped auto-approving serving CSRs in 1.9)",
+}
 
 # kube-controller-manager's per-signer flags: --cluster-signing-<flag>-{cert,key}-file.
 _PER_SIGNER = {
@@ -64,12 +73,13 @@ def _signer_files(
     return files
 
 
-@click.command(context_settings={"show_default": True})
+@click.command(cls=UpstreamCommand, context_settings={"show_default": True})
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
-    default=Path("kubeboot-data"),
-    help="Where the CA, serving certificate, admin.conf and state.db live.",
+    default=DEFAULT_DATA_DIR,
+    help="Where the CA, serving certificate, admin.conf and state.db live "
+    "(`make run` uses ./kubeboot-data).",
 )
 @click.option("--bind-address", default="0.0.0.0", help="Address to listen on.")  # noqa: S104
 @click.option("--secure-port", type=int, default=6443, help="HTTPS port (0 picks a free one).")
@@ -84,16 +94,37 @@ def _signer_files(
     multiple=True,
     help="Extra DNS name or IP for the serving certificate (repeatable).",
 )
-@click.option("--tls-cert-file", type=click.Path(path_type=Path, exists=True), default=None)
-@click.option("--tls-private-key-file", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option(
+    "--tls-cert-file",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Serving certificate (with --tls-private-key-file) instead of the one kubeboot "
+    "issues itself in <data-dir>/pki.",
+)
+@click.option(
+    "--tls-private-key-file",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Private key of --tls-cert-file.",
+)
 @click.option(
     "--client-ca-file",
     type=click.Path(path_type=Path, exists=True),
     default=None,
     help="CA bundle for client certificates (default: the cluster CA).",
 )
-@click.option("--cluster-signing-cert-file", type=click.Path(path_type=Path), default=None)
-@click.option("--cluster-signing-key-file", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--cluster-signing-cert-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CA certificate that signs every signer's certificates (default: the cluster CA).",
+)
+@click.option(
+    "--cluster-signing-key-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Private key of --cluster-signing-cert-file.",
+)
 @click.option(
     "--storage-backend",
     type=click.Choice(["sqlite", "etcd3"]),
@@ -111,7 +142,13 @@ def _signer_files(
     default="Node,RBAC",
     help="Comma-separated: Node, RBAC, AlwaysAllow (development only).",
 )
-@click.option("--anonymous-auth/--no-anonymous-auth", default=True)
+@click.option(
+    "--anonymous-auth",
+    is_flag=True,
+    default=True,
+    help="Let unauthenticated requests through as system:anonymous (RBAC decides what they "
+    "may do: kubeadm lets them read kube-public/cluster-info for discovery).",
+)
 @click.option(
     "--anonymous-allowed-cidrs",
     default="",
@@ -158,7 +195,8 @@ def _signer_files(
     "Without it every request is logged at Metadata level.",
 )
 @click.option(
-    "--enable-bootstrap-token-auth/--disable-bootstrap-token-auth",
+    "--enable-bootstrap-token-auth",
+    is_flag=True,
     default=True,
     help="Accept bootstrap tokens (kube-system/bootstrap-token-<id> Secrets) as bearer tokens.",
 )
@@ -175,12 +213,32 @@ def _signer_files(
 )
 @click.option(
     "--cluster-signing-duration",
+    cls=UpstreamOption,
+    deprecated_aliases=["--experimental-cluster-signing-duration"],
     type=GoDuration(),
     default="8760h",
-    help="Longest validity of signed certificates (Go duration).",
+    help="Longest validity of signed certificates (Go duration). The removed "
+    "--experimental-cluster-signing-duration is read as this flag, with a warning.",
 )
 @click.option(
-    "--leader-elect/--no-leader-elect",
+    "--insecure-experimental-approve-all-kubelet-csrs-for-group",
+    "approve_all_kubelet_csrs_for_group",
+    default="",
+    metavar="GROUP",
+    help="INSECURE (the alpha auto-approval of Kubernetes 1.4-1.6): approve every kubelet "
+    "client CSR requested by a member of GROUP, without a SubjectAccessReview. Prefer a "
+    "ClusterRoleBinding to system:certificates.k8s.io:certificatesigningrequests:nodeclient.",
+)
+@click.option(
+    "--feature-gates",
+    type=FeatureGates(SERVER_FEATURE_GATES),
+    default="",
+    help="Feature gates as kube-controller-manager takes them (Name=true,Other=false); "
+    "kubeboot knows: " + ", ".join(sorted(SERVER_FEATURE_GATES)) + ".",
+)
+@click.option(
+    "--leader-elect",
+    is_flag=True,
     default=True,
     help="Run controllers only on the Lease holder.",
 )
@@ -192,44 +250,7 @@ def _signer_files(
     "this process keeps storage and controllers (0: it serves too). See docs/performance.md.",
 )
 @_per_signer_file_options
-@click.option("-v", "--verbose", count=True)
-def server(
-    data_dir: Path,
-    bind_address: str,
-    secure_port: int,
-    advertise_address: str | None,
-    tls_sans: tuple[str, ...],
-    tls_cert_file: Path | None,
-    tls_private_key_file: Path | None,
-    client_ca_file: Path | None,
-    cluster_signing_cert_file: Path | None,
-    cluster_signing_key_file: Path | None,
-    storage_backend: str,
-    etcd_servers: str,
-    etcd_cafile: Path | None,
-    etcd_certfile: Path | None,
-    etcd_keyfile: Path | None,
-    etcd_prefix: str,
-    authorization_mode: str,
-    anonymous_auth: bool,
-    anonymous_allowed_cidrs: str,
-    anonymous_rate: float,
-    anonymous_burst: int,
-    failed_auth_rate: float,
-    failed_auth_burst: int,
-    audit_log_path: Path | None,
-    audit_log_maxsize: int,
-    audit_log_maxbackup: int,
-    audit_policy_file: Path | None,
-    enable_bootstrap_token_auth: bool,
-    token_auth_file: Path | None,
-    controllers: str,
-    cluster_signing_duration: dt.timedelta,
-    leader_elect: bool,
-    workers: int,
-    verbose: int,
-    **signer_flags: Path | None,
-) -> None:
+def server(**params: Any) -> None:
     """Run the kubeboot API server on embedded SQLite (or etcd).
 
     \b
@@ -242,58 +263,76 @@ def server(
         --etcd-cafile etcd-ca.crt --etcd-certfile etcd-client.crt --etcd-keyfile etcd-client.key \\
         --cluster-signing-cert-file ca.crt --cluster-signing-key-file ca.key
     """
-    if storage_backend == "etcd3" and not split_csv(etcd_servers):
+    config = server_config(params)
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(_run(config))
+
+
+def server_config(params: dict[str, Any]) -> ServerConfig:
+    """The :class:`ServerConfig` a command line means (click's values); refuses bad flags
+    with :class:`click.BadParameter` before anything starts."""
+    if params["storage_backend"] == "etcd3" and not split_csv(params["etcd_servers"]):
         raise click.BadParameter(
             "--storage-backend etcd3 needs --etcd-servers (e.g. https://127.0.0.1:2379)",
             param_hint="--etcd-servers",
         )
-    logging.basicConfig(
-        level=logging.DEBUG if verbose > 1 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    signer_flags = {
+        k: v for k, v in params.items() if k.startswith("cluster_signing_") and k.endswith("_file")
+    }
     config = ServerConfig(
-        data_dir=data_dir,
-        bind_address=bind_address,
-        secure_port=secure_port,
-        advertise_address=advertise_address,
-        tls_sans=tls_sans,
-        tls_cert_file=tls_cert_file,
-        tls_private_key_file=tls_private_key_file,
-        client_ca_file=client_ca_file,
-        cluster_signing_cert_file=cluster_signing_cert_file,
-        cluster_signing_key_file=cluster_signing_key_file,
-        storage_backend=storage_backend,
-        etcd_servers=split_csv(etcd_servers),
-        etcd_cafile=etcd_cafile,
-        etcd_certfile=etcd_certfile,
-        etcd_keyfile=etcd_keyfile,
-        etcd_prefix=etcd_prefix,
-        authorization_mode=split_csv(authorization_mode),
-        anonymous_auth=anonymous_auth,
-        anonymous_allowed_cidrs=split_csv(anonymous_allowed_cidrs),
-        anonymous_rate=anonymous_rate,
-        anonymous_burst=anonymous_burst,
-        failed_auth_rate=failed_auth_rate,
-        failed_auth_burst=failed_auth_burst,
-        audit_log_path=audit_log_path,
-        audit_log_maxsize=audit_log_maxsize,
-        audit_log_maxbackup=audit_log_maxbackup,
-        audit_policy_file=audit_policy_file,
-        enable_bootstrap_token_auth=enable_bootstrap_token_auth,
-        token_auth_file=token_auth_file,
-        controllers=split_csv(controllers),
-        cluster_signing_duration=cluster_signing_duration,
-        leader_elect=leader_elect,
-        workers=workers,
-        signer_files=_signer_files(signer_flags, cluster_signing_cert_file),
+        data_dir=params["data_dir"],
+        bind_address=params["bind_address"],
+        secure_port=params["secure_port"],
+        advertise_address=params["advertise_address"],
+        tls_sans=tuple(params["tls_sans"]),
+        tls_cert_file=params["tls_cert_file"],
+        tls_private_key_file=params["tls_private_key_file"],
+        client_ca_file=params["client_ca_file"],
+        cluster_signing_cert_file=params["cluster_signing_cert_file"],
+        cluster_signing_key_file=params["cluster_signing_key_file"],
+        storage_backend=params["storage_backend"],
+        etcd_servers=split_csv(params["etcd_servers"]),
+        etcd_cafile=params["etcd_cafile"],
+        etcd_certfile=params["etcd_certfile"],
+        etcd_keyfile=params["etcd_keyfile"],
+        etcd_prefix=params["etcd_prefix"],
+        authorization_mode=split_csv(params["authorization_mode"]),
+        anonymous_auth=params["anonymous_auth"],
+        anonymous_allowed_cidrs=split_csv(params["anonymous_allowed_cidrs"]),
+        anonymous_rate=params["anonymous_rate"],
+        anonymous_burst=params["anonymous_burst"],
+        failed_auth_rate=params["failed_auth_rate"],
+        failed_auth_burst=params["failed_auth_burst"],
+        audit_log_path=params["audit_log_path"],
+        audit_log_maxsize=params["audit_log_maxsize"],
+        audit_log_maxbackup=params["audit_log_maxbackup"],
+        audit_policy_file=params["audit_policy_file"],
+        enable_bootstrap_token_auth=params["enable_bootstrap_token_auth"],
+        token_auth_file=params["token_auth_file"],
+        controllers=split_csv(params["controllers"]),
+        cluster_signing_duration=params["cluster_signing_duration"],
+        leader_elect=params["leader_elect"],
+        workers=params["workers"],
+        signer_files=_signer_files(signer_flags, params["cluster_signing_cert_file"]),
+        approve_all_kubelet_csrs_for_group=params["approve_all_kubelet_csrs_for_group"],
     )
     try:
         enabled_controllers(config.controllers)
     except ControllersFlagError as exc:
         raise click.BadParameter(str(exc), param_hint="--controllers") from exc
     _check_auth_flags(config)
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(_run(config))
+    if config.approve_all_kubelet_csrs_for_group:
+        log.warning(
+            "INSECURE: --insecure-experimental-approve-all-kubelet-csrs-for-group=%s: every "
+            "kubelet client CSR from a member of this group is approved without a "
+            "SubjectAccessReview, so anyone holding a credential of the group gets a node "
+            "identity of their choosing (the alpha flag was removed upstream in 1.7). Bind the "
+            "group to system:certificates.k8s.io:certificatesigningrequests:nodeclient instead.",
+            config.approve_all_kubelet_csrs_for_group,
+        )
+    for gate, enabled in params["feature_gates"].items():
+        log.info(f"feature gate {gate}={str(enabled).lower()}: {SERVER_FEATURE_GATES[gate]}")
+    return config
 
 
 def _check_auth_flags(config: ServerConfig) -> None:
@@ -344,7 +383,7 @@ async def _run(config: ServerConfig) -> None:
         await srv.stop()
         raise click.ClickException(str(exc)) from exc
     loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]
-    logging.getLogger("kubeboot.server").info("event loop: %s", loop_kind)
+    log.info("event loop: %s", loop_kind)
     assert srv.init_result is not None
     click.echo(f"kubeboot API server listening on {srv.url}")
     click.echo(f"admin kubeconfig: {srv.admin_kubeconfig}")

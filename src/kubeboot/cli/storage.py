@@ -9,12 +9,13 @@ from pathlib import Path
 
 import click
 
+from kubeboot.cli.commandline import UpstreamGroup
 from kubeboot.cli.flagtypes import etcd_client_options, split_csv
 
 __all__ = ["storage"]
 
 
-@click.group()
+@click.group(cls=UpstreamGroup)
 def storage() -> None:
     """Operations on a kubeboot server's storage."""
 

@@ -16,6 +16,7 @@ would be a false promise.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 import click
 from cryptography import x509
 
+from kubeboot.cli.commandline import UpstreamGroup
 from kubeboot.cli.flagtypes import GoDuration
 from kubeboot.cli.options import (
     CommandError,
@@ -51,6 +53,8 @@ __all__ = [
     "token_output_object",
     "token_table",
 ]
+
+log = logging.getLogger("kubeboot.token")
 
 OUTPUT_API_VERSION = "output.kubeadm.k8s.io/v1alpha3"
 DEFAULT_TTL = "24h0m0s"
@@ -219,7 +223,7 @@ def ttl_option(default: str, help_text: str) -> Callable[[F], F]:
     )
 
 
-@click.group()
+@click.group(cls=UpstreamGroup)
 def token() -> None:
     """Manage bootstrap tokens (kubeadm token), stored as Secrets in kube-system.
 
@@ -334,7 +338,7 @@ def list_tokens(output: str, kubeconfig: Path | None, context: str | None) -> No
         try:
             tokens.append(token_from_secret(secret))
         except ValueError as e:
-            click.echo(f"[token] {e}; skipping", err=True)
+            log.warning(f"[token] {e}; skipping")
     if output == "text":
         click.echo(token_table(tokens, SystemClock().now()), nl=False)
         return

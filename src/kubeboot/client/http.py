@@ -15,6 +15,7 @@ its ``timeoutSeconds``.
 
 from __future__ import annotations
 
+import errno
 import json
 import ssl
 from collections.abc import AsyncGenerator, Mapping
@@ -357,7 +358,7 @@ class HttpApiClient:
                     for event in decoder.feed(chunk):
                         yield event
             except (aiohttp.ClientError, TimeoutError) as e:
-                raise ApiUnreachable(f"watch on {self.server} ended: {_cause(e)}") from e
+                raise ApiUnreachable(f"watch ended: {_cause(e, self.server)}") from e
             for event in decoder.finish():
                 yield event
 
@@ -399,7 +400,7 @@ class HttpApiClient:
             try:
                 return await self._read_body(resp)
             except (aiohttp.ClientError, TimeoutError) as e:
-                raise ApiUnreachable(f"{method} {self.server}{path}: {_cause(e)}") from e
+                raise ApiUnreachable(f"{_cause(e, self.server)} ({method} {path})") from e
 
     # -- internals --------------------------------------------------------------------------
 
@@ -439,7 +440,7 @@ class HttpApiClient:
             try:
                 body = await self._read_body(resp)
             except (aiohttp.ClientError, TimeoutError) as e:
-                raise ApiUnreachable(f"{method} {self.server}{path}: {_cause(e)}") from e
+                raise ApiUnreachable(f"{_cause(e, self.server)} ({method} {path})") from e
             finally:
                 resp.release()
             raise error_from_response(resp.status, body)
@@ -476,7 +477,7 @@ class HttpApiClient:
                 allow_redirects=False,
             )
         except (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError) as e:
-            raise ApiUnreachable(f"{method} {self.server}{path}: {_cause(e)}") from e
+            raise ApiUnreachable(f"{_cause(e, self.server)} ({method} {path})") from e
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -543,6 +544,25 @@ def _namespace_of(res: ResourceInfo, obj: Mapping[str, Any]) -> str | None:
     return str(ns) if ns else None
 
 
-def _cause(e: BaseException) -> str:
+def _cause(e: BaseException, server: str) -> str:
+    """What went wrong, for a person: "connection refused to https://10.0.0.1:6443", not
+    aiohttp's ``ClientConnectorError … ssl:<ssl.SSLContext object at 0x…>``."""
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        return f"the TLS certificate of {server} is not trusted: {e.certificate_error}"
+    if isinstance(e, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve the host of {server}: {e.os_error.strerror or e.os_error}"
+    if isinstance(e, aiohttp.ClientConnectorError):
+        os_error = e.os_error
+        if isinstance(os_error, ConnectionRefusedError) or os_error.errno == errno.ECONNREFUSED:
+            return f"connection refused to {server}"
+        if isinstance(os_error, ssl.SSLError):
+            return f"TLS handshake with {server} failed: {os_error.reason or os_error}"
+        return f"cannot connect to {server}: {os_error.strerror or os_error}"
+    if isinstance(e, ssl.SSLError):
+        return f"TLS with {server} failed: {e.reason or e}"
+    if isinstance(e, aiohttp.ServerDisconnectedError):
+        return f"{server} closed the connection"
+    if isinstance(e, TimeoutError):
+        return f"no answer from {server} in time"
     text = str(e)
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+    return f"{server}: {type(e).__name__}: {text}" if text else f"{server}: {type(e).__name__}"

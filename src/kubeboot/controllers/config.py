@@ -96,6 +96,8 @@ class ControllerConfig:
     # Secrets); root-ca-cert-publisher is skipped without one, as upstream fails without it.
     root_ca_file: Path | None = None
     leader_elect: bool = True
+    # The alpha group auto-approver of 1.4-1.6 (csrapproving; "" = off). Insecure.
+    approve_all_kubelet_csrs_for_group: str = ""
     lease_namespace: str = "kube-system"
     lease_name: str = "kube-controller-manager"
     lease_duration: dt.timedelta = dt.timedelta(seconds=15)

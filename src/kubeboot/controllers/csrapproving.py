@@ -12,6 +12,14 @@ groups, extra from the CSR) for ``create`` on ``certificatesigningrequests/<subr
 the first allowed one appends ``Approved/AutoApproved`` with upstream's message and PUTs
 ``/approval``. A CSR that is recognised but not allowed is retried with backoff; one that no
 recognizer matches is left alone. Nothing is ever denied.
+
+``insecure_group`` (``--insecure-experimental-approve-all-kubelet-csrs-for-group``) brings
+back the alpha "group auto-approver" of Kubernetes 1.4-1.6 (removed in 1.7): a kubelet
+client CSR (the ``nodeclient`` shape above) whose ``spec.groups`` holds that group is
+approved *without* a SubjectAccessReview, with upstream's message "Auto approving of all
+kubelet CSRs is enabled on the controller manager". Anyone with a credential in the group
+gets a node identity of their choosing, hence the warning at start; the RBAC binding to
+``system:certificates.k8s.io:certificatesigningrequests:nodeclient`` does the same safely.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ _SELF_NODE_CLIENT = Recognized(
 _NODE_CLIENT = Recognized(
     "nodeclient", "Auto approving kubelet client certificate after SubjectAccessReview."
 )
+_GROUP = Recognized("", "Auto approving of all kubelet CSRs is enabled on the controller manager")
 
 
 def recognized_approvals(csr: JsonObject) -> list[Recognized]:
@@ -127,21 +136,30 @@ class NotApprovedYet(Exception):
     """Recognised but no SAR allowed it: upstream's "ignorable" error, retried with backoff."""
 
 
-async def approve_csr(client: ApiClient, csr: JsonObject) -> bool:
+async def _approve(client: ApiClient, csr: JsonObject, recognized: Recognized) -> None:
+    updated = with_status(csr, conditions=[*conditions(csr), approval_condition(recognized)])
+    await client.update(CSR_RESOURCE, updated, subresource="approval")
+
+
+async def approve_csr(client: ApiClient, csr: JsonObject, insecure_group: str = "") -> bool:
     """Run the SARs and approve; False when nothing matched; raises to retry with backoff."""
     matches = recognized_approvals(csr)
     if not matches:
         return False
+    if insecure_group and insecure_group in ((csr.get("spec") or {}).get("groups") or []):
+        await _approve(client, csr, _GROUP)
+        log.info(
+            "approved CSR without a SubjectAccessReview (insecure group approval)",
+            extra={"csr": object_key(csr), "group": insecure_group},
+        )
+        return True
     assert _SAR_RESOURCE is not None
     for recognized in matches:
         review = await client.create(
             _SAR_RESOURCE, subject_access_review(csr, recognized.subresource)
         )
         if (review.get("status") or {}).get("allowed") is True:
-            updated = with_status(
-                csr, conditions=[*conditions(csr), approval_condition(recognized)]
-            )
-            await client.update(CSR_RESOURCE, updated, subresource="approval")
+            await _approve(client, csr, recognized)
             return True
     names = ", ".join(r.subresource for r in matches)
     raise NotApprovedYet(
@@ -150,13 +168,21 @@ async def approve_csr(client: ApiClient, csr: JsonObject) -> bool:
     )
 
 
-async def run_csrapproving(client: ApiClient, informer: Informer) -> None:
+async def run_csrapproving(
+    client: ApiClient, informer: Informer, *, insecure_group: str = ""
+) -> None:
+    if insecure_group:
+        log.info(
+            "approving kubelet client CSRs of group %r without a SubjectAccessReview "
+            "(--insecure-experimental-approve-all-kubelet-csrs-for-group)",
+            insecure_group,
+        )
     queue: WorkQueue[str] = WorkQueue()
     informer.add_handler(lambda _event, obj: queue.add(object_key(obj)))
 
     async def handle(key: str) -> None:
         csr = informer.get(key)
         if csr is not None:
-            await approve_csr(client, csr)
+            await approve_csr(client, csr, insecure_group)
 
     await run_workers(CONTROLLER_NAME, queue, handle, WORKERS)

@@ -29,6 +29,7 @@ from typing import Any
 from kubeboot.client.interface import ApiClient, JsonObject
 from kubeboot.clock import Clock, format_micro_time
 from kubeboot.controllers.config import ControllerConfig
+from kubeboot.metrics.controllers import LEADER
 from kubeboot.resources.registry import ResourceInfo, find_resource
 from kubeboot.resources.status import AlreadyExists, Conflict, NotFound, StatusError
 
@@ -252,6 +253,7 @@ async def _lead_while_elected(
         await _campaign(elector, retry)
         task = asyncio.ensure_future(payload())
         last_renew = clock.monotonic()
+        LEADER.labels(config.lease_name).set(1)
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=retry)
@@ -263,6 +265,7 @@ async def _lead_while_elected(
                     log.warning("%s: lost the lease; stopping controllers", config.identity)
                     break
         finally:
+            LEADER.labels(config.lease_name).set(0)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

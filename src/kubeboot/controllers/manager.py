@@ -171,7 +171,11 @@ async def _run_enabled(
         csrs = Informer(client, CSR_RESOURCE)
         jobs.append(csrs.run())
         if "csrapproving" in enabled:
-            jobs.append(run_csrapproving(client, csrs))
+            jobs.append(
+                run_csrapproving(
+                    client, csrs, insecure_group=config.approve_all_kubelet_csrs_for_group
+                )
+            )
         if signing:
             loaders = {pair: ReloadingAuthority(*pair) for pair in set(files.values())}
             authorities = {signer: loaders[pair] for signer, pair in files.items()}

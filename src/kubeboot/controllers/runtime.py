@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from kubeboot.client.interface import ApiClient, JsonObject
+from kubeboot.metrics.controllers import QueueMetrics
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import Expired
 
@@ -73,6 +74,7 @@ def object_key(obj: JsonObject) -> str:
 
 class WorkQueue(Generic[K]):
     def __init__(self) -> None:
+        self._metrics: QueueMetrics | None = None
         self._ready: asyncio.Queue[K] = asyncio.Queue()
         self._queued: set[K] = set()
         self._processing: set[K] = set()
@@ -83,6 +85,10 @@ class WorkQueue(Generic[K]):
     def __len__(self) -> int:
         return len(self._queued)
 
+    def instrument(self, name: str) -> None:
+        """Report this queue as client-go's ``workqueue_*{name}`` metrics."""
+        self._metrics = QueueMetrics(name)
+
     def add(self, key: K) -> None:
         if key in self._processing:
             self._dirty.add(key)
@@ -90,6 +96,8 @@ class WorkQueue(Generic[K]):
         if key not in self._queued:
             self._queued.add(key)
             self._ready.put_nowait(key)
+            if self._metrics is not None:
+                self._metrics.added(key, len(self._queued))
 
     def add_after(self, key: K, delay: float) -> None:
         """Add ``key`` after ``delay`` seconds; an earlier pending wake-up wins."""
@@ -111,6 +119,8 @@ class WorkQueue(Generic[K]):
     def add_rate_limited(self, key: K) -> None:
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
+        if self._metrics is not None:
+            self._metrics.retried()
         self.add_after(key, backoff_delay(failures))
 
     def forget(self, key: K) -> None:
@@ -120,10 +130,14 @@ class WorkQueue(Generic[K]):
         key = await self._ready.get()
         self._queued.discard(key)
         self._processing.add(key)
+        if self._metrics is not None:
+            self._metrics.taken(key, len(self._queued))
         return key
 
     def done(self, key: K) -> None:
         self._processing.discard(key)
+        if self._metrics is not None:
+            self._metrics.finished(key)
         if key in self._dirty:
             self._dirty.discard(key)
             self.add(key)
@@ -137,7 +151,8 @@ class WorkQueue(Generic[K]):
 async def run_workers(
     name: str, queue: WorkQueue[K], handle: Callable[[K], Awaitable[None]], workers: int
 ) -> None:
-    """Run ``workers`` loops until cancelled."""
+    """Run ``workers`` loops until cancelled; the queue reports as ``name``."""
+    queue.instrument(name)
 
     async def worker() -> None:
         while True:

@@ -118,6 +118,10 @@ class RemoteStore:
         if self._link.transport is not None:
             self._link.send((0, kind, *args))
 
+    async def call(self, kind: str, *args: Any) -> Any:
+        """One of the primary's extra calls (not a store call), e.g. ``metrics``."""
+        return await self._call(kind, *args)
+
     async def _call(self, kind: str, *args: Any) -> Any:
         ident = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -23,7 +23,7 @@ import os
 import socket
 import struct
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,11 +42,20 @@ __all__ = ["StoreServer"]
 log = logging.getLogger("kubeboot.storage.remote")
 
 Notice = Callable[[str, tuple[Any, ...]], None]
+# Calls a worker makes that are not store calls (the merged /metrics), by name.
+ExtraCall = Callable[..., Awaitable[Any]]
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, store: Store, on_notice: Notice, live: set[_Connection]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        on_notice: Notice,
+        live: set[_Connection],
+        extra_calls: Mapping[str, ExtraCall],
+    ) -> None:
         self._store = store
+        self._extra_calls = extra_calls
         self._on_notice = on_notice
         self._live = live
         self._reader = FrameReader()
@@ -111,7 +120,7 @@ class _Connection(asyncio.Protocol):
             task = self._tasks.pop(ident, None)
             if task is not None:
                 task.cancel()
-        elif kind in ("audit", "ready"):
+        elif kind in ("audit", "ready", "metrics"):
             self._on_notice(kind, tuple(args))
         else:
             task = asyncio.create_task(self._call(ident, kind, args))
@@ -143,6 +152,8 @@ class _Connection(asyncio.Protocol):
             elif kind == "compact":
                 await store.compact(args[0])
                 result = None
+            elif kind in self._extra_calls:
+                result = await self._extra_calls[kind](*args)
             else:
                 raise ValueError(f"unknown call {kind!r}")
         except asyncio.CancelledError:
@@ -178,8 +189,15 @@ class StoreServer:
     private temporary directory, removed again on :meth:`close`.
     """
 
-    def __init__(self, store: Store, path: Path, on_notice: Notice) -> None:
+    def __init__(
+        self,
+        store: Store,
+        path: Path,
+        on_notice: Notice,
+        extra_calls: Mapping[str, ExtraCall] | None = None,
+    ) -> None:
         self._store = store
+        self._extra_calls = dict(extra_calls or {})
         self._temp_dir: Path | None = None
         if len(os.fsencode(path)) > _SUN_PATH_MAX:
             self._temp_dir = Path(tempfile.mkdtemp(prefix="kubeboot-"))
@@ -202,7 +220,7 @@ class StoreServer:
             os.umask(old_umask)
 
     def _connect(self) -> _Connection:
-        return _Connection(self._store, self._on_notice, self._live)
+        return _Connection(self._store, self._on_notice, self._live, self._extra_calls)
 
     async def close(self) -> None:
         """Stop listening and drop every link still open (its worker then stops)."""

@@ -14,7 +14,8 @@ Messages (``id`` pairs a reply with its request, or names a watch):
 
 * worker → primary: ``(id, op, *args)`` for the :class:`~kubeboot.storage.interface.Store`
   methods; ``(id, "watch", prefix, start_revision)`` and ``(id, "cancel")``;
-  ``(0, "audit", line)`` and ``(0, "ready", index)`` expect no reply;
+  ``(0, "audit", line)``, ``(0, "ready", index)`` and ``(0, "metrics", index, snapshot)``
+  expect no reply; ``(id, "merged_metrics", index, snapshot)`` asks for the merged ``/metrics``;
 * primary → worker: ``(id, "ok", result)``, ``(id, "err", kind, *args)``, and for a watch
   ``(id, "event", event)`` until ``(id, "err", ...)``.
 """

@@ -11,6 +11,7 @@ the exec back into the agent, the renewal CSR and its signature are all real.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import re
 import signal
@@ -38,7 +39,9 @@ from tests.integration.agent.nodes import (
     node_csrs,
 )
 
-SLEEPING = r"^nothing to do until (\S+) \((client|serving) certificate rotation\); .*same pid (\d+)"
+SLEEPING = (
+    r"\] nothing to do until (\S+) \((client|serving) certificate rotation\); .*same pid (\d+)"
+)
 # Real seconds from issue to the rotation deadline. The agent hands over to the sleeper only
 # if the deadline is MIN_SLEEP_SECONDS (3 s) away once its Node is registered, and issue is
 # NotBefore in whole seconds: 5 s left it 1-2 s from issue to registration (about 1 s spare
@@ -136,7 +139,7 @@ def test_join_sleeps_in_a_small_process_and_sigterm_exits_0(
         assert ctx.params["bootstrap_kubeconfig"] == node.bootstrap_kubeconfig
         assert ctx.params["kubeconfig"] == node.kubeconfig
         assert ctx.params["node_name"] == "hib-join"
-        assert ctx.params["node_ips"] == ("10.0.0.9",)
+        assert ctx.params["node_ips"] == ((ipaddress.IPv4Address("10.0.0.9"),),)
         # Asleep means asleep: not one context switch.
         before = _context_switches(pid)
         time.sleep(2.0)
@@ -206,7 +209,9 @@ def test_no_sleep_while_a_serving_request_waits_for_approval(
         "10.0.0.8",
         "--rotate-server-certificates",
     ) as proc:
-        approve = proc.wait_for(r"; approve it with: (kubectl certificate approve \S+)$")
+        approve = proc.wait_for(
+            r"waiting for serving .*; approve it with: (kubectl certificate approve \S+)$"
+        )
         time.sleep(1.5)  # the client side is idle long since; the serving CSR still waits
         assert "nothing to do until" not in proc.output()
         assert str(SLEEPER) not in _cmdline(proc.proc.pid)
@@ -240,7 +245,7 @@ def test_metrics_keep_the_agent_resident(cluster: RunningServer, tmp_path: Path)
         "--metrics-bind-address",
         address,
     ) as proc:
-        proc.wait_for(r"^wrote " + str(node.kubeconfig))
+        proc.wait_for(r"\] wrote " + str(node.kubeconfig))
         deadline = time.monotonic() + 20
         while "kubelet_certificate_manager_client_ttl_seconds" not in _scrape(address):
             assert time.monotonic() < deadline, proc.output()
@@ -289,23 +294,33 @@ def test_sleeper_that_cannot_exec_the_agent_says_so_and_exits_1(tmp_path: Path) 
     assert f"cannot start the agent again ({missing} -m kubeboot)" in done.stderr
 
 
-def test_join_flags_become_the_same_agent_flags() -> None:
-    values: dict[str, object] = {
-        "bootstrap_kubeconfig": Path("boot.conf"),
-        "kubeconfig": Path("k.conf"),
-        "cert_dir": Path("pki"),
-        "node_name": None,
-        "node_ips": ("10.0.0.1", "fd00::1"),
-        "rotate_certificates": False,
-        "rotate_server_certificates": True,
-        "bootstrap_timeout": 12.5,
-        "rotation_wait": 900.0,
-        "metrics_bind_address": None,
-        "stay_resident": False,
-        "token": "abcdef.0123456789abcdef",  # join's own: not passed on
-    }
-    params = agent.make_context("agent", agent_flags(values)).params
-    assert params == {k: v for k, v in values.items() if k != "token"}
+def test_join_plan_becomes_the_same_agent_plan() -> None:
+    """What join execs after discovery (``kubeboot agent`` + agent_flags) means the same."""
+    from kubeboot.cli.agent import given_on, resolve_agent
+    from kubeboot.cli.join import join, join_spec
+
+    args = [
+        "10.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--bootstrap-kubeconfig",
+        "boot.conf", "--kubeconfig", "k.conf", "--cert-dir", "pki", "--node-name", "n1",
+        "--node-ip", "10.0.0.1,fd00::1", "--rotate-certificates=false",
+        "--rotate-server-certificates", "--bootstrap-timeout", "12.5s", "--rotation-wait=15m",
+    ]  # fmt: skip
+    ctx = join.make_context("join", args)
+    plan = join_spec(ctx.params, given_on(ctx)).agent
+    assert plan is not None
+    flags = agent_flags(plan)
+    assert not any("abcdef.0123456789abcdef" in f for f in flags)  # the token stays behind
+    again_ctx = agent.make_context("agent", flags)
+    again = resolve_agent(again_ctx.params, given_on(again_ctx))
+    assert (again.kubeconfig, again.cert_dir, again.node_name, again.node_ips) == (
+        Path("k.conf"),
+        Path("pki"),
+        "n1",
+        ["10.0.0.1", "fd00::1"],
+    )
+    assert again.bootstrap_kubeconfig == Path("boot.conf")
+    assert (again.rotate_certificates, again.rotate_server_certificates) == (False, True)
+    assert (again.bootstrap_wait_seconds, again.rotation_wait_seconds) == (12.5, 900.0)
 
 
 def test_interpreter_prefix() -> None:

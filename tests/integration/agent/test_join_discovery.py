@@ -59,7 +59,7 @@ def _join(info: JoinInfo, node: NodePaths, *extra: str, endpoint: str | None = N
         info.token,
         *extra,
         "--discovery-timeout",
-        "1",
+        "1s",
         "--no-daemon",
         *node.flags(),
     )
@@ -185,7 +185,7 @@ def test_token_without_a_signature_is_refused(
         "--discovery-token-ca-cert-hash",
         info.pin,
         "--discovery-timeout",
-        "1",
+        "1s",
         "--no-daemon",
         *node.flags(),
     )
@@ -304,7 +304,7 @@ def test_idle_agent_does_not_wake_up(cluster: RunningServer, tmp_path: Path) -> 
         *node.flags(),
         "--stay-resident",  # the full agent; the sleeper is test_hibernation.py's
     ) as proc:
-        proc.wait_for(r"^wrote " + str(node.kubeconfig))
+        proc.wait_for(r"\] wrote " + str(node.kubeconfig))
         deadline = time.monotonic() + 20
         # Registered: created, then its status (addresses) patched; the last request.
         jsonpath = "-o=jsonpath={.status.addresses[*].address}"

@@ -35,7 +35,14 @@ def _free_port() -> int:
         (["--token", TOKEN, "--discovery-token-ca-cert-hash", "md5:00"], "unknown hash format"),
         (["--token", TOKEN, "--discovery-token-ca-cert-hash", "sha256:abcd"], "32 byte"),
         (
-            ["--token", TOKEN, "--discovery-token-ca-cert-hash", PIN, "--discovery-timeout", "0.2"],
+            [
+                "--token",
+                TOKEN,
+                "--discovery-token-ca-cert-hash",
+                PIN,
+                "--discovery-timeout",
+                "200ms",
+            ],
             "cannot reach",
         ),
     ],

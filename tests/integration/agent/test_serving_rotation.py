@@ -52,7 +52,11 @@ from tests.integration.agent.nodes import (
     run_kubeboot,
 )
 
-SERVING_WAIT = r"; approve it with: (kubectl certificate approve (node-csr-[A-Za-z0-9_-]+))$"
+SERVING_HINT = "waiting for serving certificate signing request"
+SERVING_WAIT = (
+    r"waiting for serving certificate signing request .*; "
+    r"approve it with: (kubectl certificate approve (node-csr-[A-Za-z0-9_-]+))$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -327,7 +331,7 @@ def test_expired_while_offline_bootstraps_again(cluster: RunningServer, tmp_path
 
     with AgentProcess(tmp_path / "agent.log", "agent", *node.flags()) as proc:
         proc.wait_for(r"expired at .*; bootstrapping a client certificate")
-        proc.wait_for(r"^wrote " + str(node.kubeconfig))
+        proc.wait_for(r"\] wrote " + str(node.kubeconfig))
     new = store.current_path.resolve()
     assert new != old
     assert old.exists()  # kept: the newest three pairs stay
@@ -389,8 +393,8 @@ async def test_client_rotation_while_a_serving_request_waits_keeps_the_wait(
     task = asyncio.create_task(agent.run())
     try:
         async with asyncio.timeout(30):
-            await until(lambda: any("approve it with" in line for line in lines))
-            name = next(line for line in lines if "approve it with" in line).split()[-1]
+            await until(lambda: any(SERVING_HINT in line for line in lines))
+            name = next(line for line in lines if SERVING_HINT in line).split()[-1]
             await until(lambda: sum("kubelet-client certificate issued" in x for x in lines) >= 2)
             assert clock.ahead == dt.timedelta(0)  # the next rotation is 9 min away
             await asyncio.to_thread(cluster.kubectl, "certificate", "approve", name)
@@ -431,7 +435,7 @@ def test_a_renamed_node_does_not_keep_the_old_identity(
             r"certificate is for system:node:rename-a, not system:node:rename-b "
             r"\(was the node name changed\?\); bootstrapping a client certificate"
         )
-        proc.wait_for(r"^wrote " + str(new.kubeconfig))
+        proc.wait_for(r"\] wrote " + str(new.kubeconfig))
     whoami = json.loads(
         cluster.kubectl("auth", "whoami", "-o", "json", kubeconfig=new.kubeconfig).stdout
     )

@@ -285,7 +285,7 @@ def test_a_second_server_on_the_same_port_fails_instead_of_sharing_it(tmp_path: 
         )
         assert second.returncode == 1
         assert second.stderr.strip() == (
-            f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+            f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
         )
         running.kubectl("get", "namespaces")  # the first one still serves
 

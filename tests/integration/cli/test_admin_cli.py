@@ -293,7 +293,7 @@ def test_missing_kubeconfig_and_unreachable_server_exit_1(
     (tmp_path / "down.conf").write_text(yaml.safe_dump(conf))
     down = kb(cluster, "token", "list", "--kubeconfig", str(tmp_path / "down.conf"))
     assert down.exit_code == 1
-    assert "cannot reach the API server at https://127.0.0.1:1" in down.stderr
+    assert "cannot reach the API server: connection refused to https://127.0.0.1:1" in down.stderr
 
 
 # -- kubeconfig bootstrap -------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import re
 import ssl
 import subprocess
@@ -269,7 +270,7 @@ async def test_server_without_reachable_etcd_exits_with_a_clear_error(tmp_path: 
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 1
-    assert "Error: storage is unavailable" in done.stderr
+    assert "error: storage is unavailable" in done.stderr
     assert dead in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -303,7 +304,15 @@ async def test_a_replica_with_every_file_given_by_flags_writes_no_pki_of_its_own
             *("--tls-private-key-file", str(shared / "apiserver.key")),
         )
         two_replicas.servers.append(third)
-        assert sorted(p.name for p in (third.data_dir / "pki").iterdir()) == []
+        # No key or certificate of its own: only the record of which files it serves with.
+        assert sorted(p.name for p in (third.data_dir / "pki").iterdir()) == ["files.json"]
+        record = json.loads((third.data_dir / "pki" / "files.json").read_text())
+        assert record["apiserver"] == {
+            "cert": str(shared / "apiserver.crt"),
+            "key": str(shared / "apiserver.key"),
+            "external": True,
+        }
+        assert record["ca"]["external"] is True
         host, port = third.url.removeprefix("https://").rsplit(":", 1)
         served = await asyncio.to_thread(ssl.get_server_certificate, (host, int(port)))
         assert x509.load_pem_x509_certificate(served.encode()) == cert

@@ -66,9 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.update_expected and args.select:
         parser.error("--update-expected needs a full run (no -k)")
-    with tempfile.TemporaryDirectory(prefix="kubeboot-diff-") as tmp:
-        verdict = differential(args.workdir or Path(tmp), args.select)
+    # Kept after the run: the planes' logs explain a surprising answer.
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kubeboot-diff-"))
+    verdict = differential(workdir, args.select)
     sys.stdout.write(verdict.text())
+    print(f"logs: {workdir}")
     if args.update_expected:
         same = sorted(r.pair_id for r in verdict.results if r.same)
         header = "# Pairs of the differential tier known to be the same (report.py).\n"

@@ -16,11 +16,11 @@ from tests.real.summary import summary
 
 
 @pytest.mark.timeout(1200)
-def test_listed_pairs_stay_the_same_as_kube_apiserver(tmp_path: Path) -> None:
+def test_listed_pairs_stay_the_same_as_kube_apiserver(real_tmp: Path) -> None:
     for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl"):
         real_binary(name)
-    verdict = differential(tmp_path)
-    report = tmp_path / "differential-report.txt"
+    verdict = differential(real_tmp)
+    report = real_tmp / "differential-report.txt"
     report.write_text(verdict.text())
     summary(f"differential: {verdict.figure} pairs the same as kube-apiserver ({report})")
     if verdict.newly_same:

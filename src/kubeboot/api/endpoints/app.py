@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -44,6 +46,8 @@ from kubeboot.auth.gate import AuthenticationGate
 from kubeboot.auth.impersonation import impersonate, is_impersonation_header
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
+from kubeboot.metrics import CONTENT_TYPE
+from kubeboot.metrics.apiserver import InflightWatermark, record_request
 from kubeboot.resources.registry import GroupVersion, group_versions
 from kubeboot.resources.status import (
     InternalError,
@@ -71,10 +75,14 @@ class ApiContext:
     ready: bool = True
     audit: AuditSink | None = None
     audit_policy: AuditPolicy | None = None  # None: every event at Metadata level
+    # The Prometheus text of this server (all its processes), and the in-flight counts.
+    metrics: Callable[[], Awaitable[bytes]] | None = None
+    inflight: InflightWatermark = field(default_factory=InflightWatermark)
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)
 REQUEST_USER = web.RequestKey("kubeboot_user", UserInfo)
+REQUEST_INFO = web.RequestKey("kubeboot_request_info", RequestInfo)
 AUDIT_RECORD = web.RequestKey("kubeboot_audit", AuditRecord)
 # Warnings about the request itself (not its body), added to whatever the answer is.
 REQUEST_WARNINGS = web.RequestKey("kubeboot_warnings", list[str])
@@ -112,7 +120,40 @@ def _non_resource(path: str, ctx: ApiContext) -> web.Response | None:
 
 
 async def _dispatch(request: web.Request) -> web.StreamResponse:
+    """Every request, measured as upstream's ``MonitorRequest`` (count, latency, in flight)."""
     ctx = request.app[API_CONTEXT]
+    kind = "readOnly" if request.method in ("GET", "HEAD") else "mutating"
+    ctx.inflight.started(kind)
+    start = time.perf_counter()
+    code = 500
+    try:
+        response = await _audited(request, ctx)
+        code = response.status
+        return response
+    finally:
+        ctx.inflight.finished(kind)
+        info = request.get(REQUEST_INFO)
+        if info is not None and info.is_resource:
+            scope = (
+                "resource"
+                if info.name or info.verb == "create"
+                else ("namespace" if info.namespace else "cluster")
+            )
+            record_request(
+                info.verb,
+                info.group,
+                info.version,
+                info.resource,
+                info.subresource,
+                scope,
+                code,
+                time.perf_counter() - start,
+            )
+        else:
+            record_request(request.method, "", "", "", "", "", code, time.perf_counter() - start)
+
+
+async def _audited(request: web.Request, ctx: ApiContext) -> web.StreamResponse:
     audit = ctx.audit
     if audit is None:
         return await _serve(request, ctx, None)
@@ -142,6 +183,7 @@ async def _serve(
         # Upstream's RequestInfo: any value but "", "0" and "false" asks for a watch.
         watch = request.query.get("watch", "").lower() not in ("", "0", "false")
         info = parse_request_info(request.method, request.path, watch)
+        request[REQUEST_INFO] = info
         if record is not None:  # known before authentication, as upstream's RequestInfo
             record.verb = info.verb
             record.long_running = info.verb == "watch"
@@ -239,6 +281,8 @@ async def _serve_non_resource(
     if request.method not in ("GET", "HEAD"):
         raise NotFound("the server could not find the requested resource")
     authorize_non_resource(ctx.rest.authorizer, user, "get", request.path)
+    if request.path == "/metrics" and ctx.metrics is not None:
+        return web.Response(body=await ctx.metrics(), headers={"Content-Type": CONTENT_TYPE})
     if request.path == "/readyz" and (problem := await _storage_problem(ctx)):
         # A replica cut off from etcd leaves the load balancer's rotation.
         log.warning("readyz: storage not ready: %s", problem)

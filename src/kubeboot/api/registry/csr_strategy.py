@@ -19,6 +19,7 @@ from kubeboot.api.registry.codec import copy_object
 from kubeboot.api.registry.strategies import JsonObj, Strategy, stamp_conditions
 from kubeboot.api.registry.write_log import log_csr_update
 from kubeboot.auth.interface import UserInfo
+from kubeboot.metrics.csr import record_csr_update
 from kubeboot.pki.csr import validate_csr_spec, validate_issued_certificate
 from kubeboot.resources.status import FieldError
 
@@ -85,6 +86,7 @@ class CSRStrategy(Strategy):
         self, new: JsonObj, old: JsonObj, subresource: str, user: UserInfo, now: dt.datetime
     ) -> None:
         log_csr_update(new, old, user)
+        record_csr_update(new, old, now)
 
     def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
         errors: list[FieldError] = []

@@ -6,12 +6,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ServerConfig"]
+__all__ = ["DEFAULT_DATA_DIR", "ServerConfig"]
+
+# Installed use (the systemd unit, docs/operations.md); `make run` passes ./kubeboot-data.
+DEFAULT_DATA_DIR = Path("/var/lib/kubeboot")
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    data_dir: Path = Path("kubeboot-data")
+    data_dir: Path = DEFAULT_DATA_DIR
     bind_address: str = "0.0.0.0"  # noqa: S104 - an API server listens on the network
     secure_port: int = 6443
     advertise_address: str | None = None
@@ -46,6 +49,13 @@ class ServerConfig:
     # signerName -> (cert, key) from --cluster-signing-<signer>-{cert,key}-file
     signer_files: dict[str, tuple[Path, Path]] = field(default_factory=dict)
     leader_elect: bool = True
+    # --insecure-experimental-approve-all-kubelet-csrs-for-group (csrapproving, no SAR)
+    approve_all_kubelet_csrs_for_group: str = ""
     # 0: this process serves HTTPS; N: N worker processes do (kubeboot.api.server.workers)
     workers: int = 0
+    # Not flags: how often the primary checks its certificates (renewal, expiry warnings)
+    # and each serving process looks for a changed serving pair; tests shorten them.
+    certificate_check_interval: float = 3600.0
+    serving_reload_interval: float = 5.0
+    inventory_interval: float = 60.0  # object, token and certificate counts for /metrics
     extra: dict[str, object] = field(default_factory=dict)

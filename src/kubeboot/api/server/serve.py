@@ -18,16 +18,21 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from kubeboot.api.endpoints.app import ApiContext
 from kubeboot.api.registry.inprocess import CONTROLLER_MANAGER_USER, InProcessClient
 from kubeboot.api.registry.listwatch import ListOptions
 from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.datadir_lock import DataDirLock
+from kubeboot.api.server.inventory import record_server_certificates, run_inventory
+from kubeboot.api.server.reconcile import (
+    reconcile_admin_conf,
+    reconcile_cluster_info,
+    reconcile_serving_certificate,
+)
 from kubeboot.api.server.security import build_rest, build_security
-from kubeboot.api.server.site import bind_listener, start_https
+from kubeboot.api.server.servingcert import CertificateMaintenance
+from kubeboot.api.server.site import HttpsSite, bind_listener, start_https
 from kubeboot.api.server.workers import WorkerPool, WorkerSpec
 from kubeboot.auth.defaults import (
     default_cluster_role_bindings,
@@ -44,8 +49,12 @@ from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, init_cluster
 from kubeboot.controllers.config import ControllerConfig
 from kubeboot.controllers.manager import run_controllers
+from kubeboot.logs import current_settings
+from kubeboot.metrics.aggregate import MetricsAggregator
+from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
 from kubeboot.pki.files import PRIVATE_DIR_MODE, ensure_private_dir, restrict_mode
+from kubeboot.pki.renewal import CertificateFiles
 from kubeboot.resources.status import AlreadyExists
 from kubeboot.storage.compactor import PeriodicCompactor
 from kubeboot.storage.factory import StorageOptions, open_store
@@ -98,15 +107,17 @@ class Server:
         self.rest: RestService | None = None
         self.pki: ClusterPki | None = None
         self.init_result: InitResult | None = None
-        self._runner: web.AppRunner | None = None
+        self._site: HttpsSite | None = None
+        self.certificate_files: CertificateFiles | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._sock: socket.socket | None = None
         self._store_server: StoreServer | None = None
         self.workers: WorkerPool | None = None
         self.security: AuthStack | None = None
         self.port = 0
+        self.metrics = MetricsAggregator()
         self._lock = DataDirLock(config.data_dir)
-        self._serving = False
+        self._started = False  # start() completed: a stop then is a clean stop
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a background loop owned by the server; cancelled on stop, in reverse order."""
@@ -155,6 +166,7 @@ class Server:
             serving_cert_file=cfg.tls_cert_file,
             serving_key_file=cfg.tls_private_key_file,
         )
+        self._reconcile_files(sans)
         client_ca = cfg.client_ca_file or self.pki.ca_cert_file
         self.store = await open_store(
             StorageOptions(
@@ -181,7 +193,22 @@ class Server:
             ca_pem=self.pki.ca_cert_file.read_bytes(),
             clock=self.clock,
         )
+        await reconcile_cluster_info(
+            InProcessClient(self.rest, SYSTEM_USER),
+            self.advertised_url,
+            self.pki.ca_cert_file.read_bytes(),
+        )
         self._spawn(self._run_controllers())
+        assert self.certificate_files is not None
+        self._spawn(
+            CertificateMaintenance(
+                self.certificate_files,
+                self.clock,
+                check_interval=cfg.certificate_check_interval,
+                on_checked=record_server_certificates,
+            ).run()
+        )
+        self._spawn(run_inventory(self.store, self.clock, cfg.inventory_interval))
         if cfg.workers:
             await self._start_workers(sock, client_ca)
         else:
@@ -192,16 +219,50 @@ class Server:
                 server_address=self.advertised_url.removeprefix("https://"),
                 audit=security.audit,
                 audit_policy=security.audit_policy,
+                metrics=self._render_metrics,
             )
-            self._runner = await start_https(
+            self._spawn(ctx.inflight.run())
+            self._site = await start_https(
                 ctx,
                 sock,
                 cert_file=self.pki.serving_cert_file,
                 key_file=self.pki.serving_key_file,
                 client_ca_file=Path(client_ca),
+                reload_interval=cfg.serving_reload_interval,
             )
-        self._serving = True
+        self._started = True
         log.info("kubeboot API server listening on %s", self.url)
+
+    async def _render_metrics(self) -> bytes:
+        return self.metrics.render()
+
+    async def _worker_metrics(self, index: int, snapshot: object) -> bytes:
+        """A worker's scrape: its fresh figures merged with everyone else's."""
+        return self.metrics.render(index, snapshot)
+
+    def _reconcile_files(self, sans: list[str]) -> None:
+        """What kubeboot generated follows the flags (:mod:`.reconcile`); record the files."""
+        assert self.pki is not None
+        cfg, pki = self.config, self.pki
+        files = self.certificate_files = CertificateFiles(
+            ca_cert=pki.ca_cert_file,
+            ca_key=pki.ca_key_file,
+            serving_cert=pki.serving_cert_file,
+            serving_key=pki.serving_key_file,
+            admin_conf=pki.admin_kubeconfig_file,
+            ca_external=cfg.cluster_signing_cert_file is not None,
+            serving_external=cfg.tls_cert_file is not None,
+        )
+        reconcile_serving_certificate(
+            pki.serving_cert_file,
+            pki.serving_key_file,
+            generated=not files.serving_external,
+            wanted=sans,
+            ca=CertificateAuthority.load(pki.ca_cert_file, pki.ca_key_file),
+            clock=self.clock,
+        )
+        reconcile_admin_conf(pki.admin_kubeconfig_file, self.url)
+        files.record(cfg.data_dir)
 
     async def _start_workers(self, sock: socket.socket, client_ca: Path) -> None:
         """Serve the store to the workers, then start them on the bound socket."""
@@ -215,12 +276,16 @@ class Server:
                 self.workers.notice_ready(args[0])
             elif kind == "audit" and isinstance(args[0], bytes) and audit_log is not None:
                 audit_log.emit_line(args[0])
+            elif kind == "metrics" and isinstance(args[0], int):
+                self.metrics.pushed(args[0], args[1])
 
         # The workers load the serving pair; a bad one should stop the server here, once,
         # with the same error as without workers, not as N worker crashes.
         make_server_ssl_context(self.pki.serving_cert_file, self.pki.serving_key_file, client_ca)
         socket_path = self.config.data_dir / "run" / "store.sock"
-        self._store_server = StoreServer(self.store, socket_path, on_notice)
+        self._store_server = StoreServer(
+            self.store, socket_path, on_notice, extra_calls={"merged_metrics": self._worker_metrics}
+        )
         await self._store_server.start()
         specs = [
             WorkerSpec(
@@ -233,7 +298,8 @@ class Server:
                 serving_key_file=self.pki.serving_key_file,
                 client_ca_file=client_ca,
                 server_address=self.advertised_url.removeprefix("https://"),
-                log_level=logging.getLogger().getEffectiveLevel(),
+                log_format=current_settings()[0],
+                verbosity=current_settings()[1],
                 primary_pid=os.getpid(),
             )
             for i in range(self.config.workers)
@@ -274,6 +340,7 @@ class Server:
                 cluster_signing_duration=cfg.cluster_signing_duration,
                 root_ca_file=self.pki.ca_cert_file,
                 leader_elect=cfg.leader_elect,
+                approve_all_kubelet_csrs_for_group=cfg.approve_all_kubelet_csrs_for_group,
             ),
             self.clock,
             client_for=client_for,
@@ -308,7 +375,7 @@ class Server:
     async def stop(self) -> None:
         # Only a server that reached "listening" stops *cleanly*; one that failed to start
         # has already said why, and a second line would contradict it.
-        served, self._serving = self._serving, False
+        started, self._started = self._started, False
         for task in reversed(self._tasks):
             task.cancel()
         for task in reversed(self._tasks):
@@ -321,9 +388,9 @@ class Server:
         if self._store_server is not None:
             await self._store_server.close()
             self._store_server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._site is not None:
+            await self._site.cleanup()
+            self._site = None
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -334,7 +401,7 @@ class Server:
             await self.store.close()
             self.store = None
         self._lock.release()
-        if served:
+        if started:
             log.info(
                 "kubeboot API server stopped cleanly (data dir %s released)", self.config.data_dir
             )

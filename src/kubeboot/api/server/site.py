@@ -1,7 +1,13 @@
-"""The listening socket and the HTTPS site on it: one code path for the server and its workers."""
+"""The listening socket and the HTTPS site on it: one code path for the server and its workers.
+
+The site's TLS context is live-reloaded (:class:`~.servingcert.ServingCertReloader`): a
+renewed or replaced serving pair is presented to new connections without a restart.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import sys
@@ -13,9 +19,11 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from kubeboot.api.endpoints.app import ApiContext, build_app
+from kubeboot.api.server.servingcert import ServingCertReloader
 from kubeboot.auth.x509 import make_server_ssl_context
 
-__all__ = ["LISTEN_BACKLOG", "ListenError", "bind_listener", "start_https"]
+__all__ = ["LISTEN_BACKLOG", "HttpsSite", "ListenError", "bind_listener", "start_https"]
+
 
 # A storm of nodes connects faster than a loaded loop accepts; when the accept queue
 # overflows, Linux (with SYN cookies) answers a client's first data with a reset. aiohttp's
@@ -99,6 +107,20 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
+class HttpsSite:
+    """A serving API site and its certificate reloader; :meth:`cleanup` stops both."""
+
+    def __init__(self, runner: web.AppRunner, reloader: asyncio.Task[None]) -> None:
+        self.runner = runner
+        self._reloader = reloader
+
+    async def cleanup(self) -> None:
+        self._reloader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reloader
+        await self.runner.cleanup()
+
+
 async def start_https(
     ctx: ApiContext,
     sock: socket.socket,
@@ -106,8 +128,9 @@ async def start_https(
     cert_file: Path,
     key_file: Path,
     client_ca_file: Path,
-) -> web.AppRunner:
-    """Serve the API on ``sock``; the caller cleans the returned runner up on stop."""
+    reload_interval: float,
+) -> HttpsSite:
+    """Serve the API on ``sock``; the caller cleans the returned site up on stop."""
     # handler_cancellation: a client that goes away cancels its handler. Without it a
     # watch whose client left keeps its task, TLS transport and buffers until its
     # timeout (15-30 min): a joined node's watch is left exactly so, and 10,000 joins
@@ -125,6 +148,7 @@ async def start_https(
     )
     await runner.setup()
     ssl_ctx = make_server_ssl_context(cert_file, key_file, client_ca_file)
+    reloader = ServingCertReloader(ssl_ctx, cert_file, key_file)
     site = web.SockSite(runner, sock, ssl_context=ssl_ctx, backlog=LISTEN_BACKLOG)
     await site.start()
-    return runner
+    return HttpsSite(runner, asyncio.create_task(reloader.run(reload_interval)))

@@ -25,6 +25,8 @@ from kubeboot.api.server.security import build_rest, build_security
 from kubeboot.api.server.site import start_https
 from kubeboot.api.server.workers import WorkerSpec
 from kubeboot.clock import SystemClock
+from kubeboot.logs import setup_logging
+from kubeboot.metrics.aggregate import PUSH_INTERVAL, snapshot
 from kubeboot.storage.remote import RemoteStore
 
 __all__ = ["main", "run_worker"]
@@ -77,7 +79,10 @@ async def run_worker(spec: WorkerSpec) -> None:
             server_address=spec.server_address,
             audit=security.audit,
             audit_policy=security.audit_policy,
+            metrics=lambda: _merged_metrics(store, spec.index),
         )
+        tasks.append(asyncio.create_task(ctx.inflight.run()))
+        tasks.append(asyncio.create_task(_push_metrics(store, spec.index)))
         sock = socket.socket(fileno=spec.listen_fd)
         sock.setblocking(False)
         runner = await start_https(
@@ -86,6 +91,7 @@ async def run_worker(spec: WorkerSpec) -> None:
             cert_file=spec.serving_cert_file,
             key_file=spec.serving_key_file,
             client_ca_file=spec.client_ca_file,
+            reload_interval=spec.config.serving_reload_interval,
         )
         store.notify("ready", spec.index)
         await stop.wait()
@@ -97,6 +103,18 @@ async def run_worker(spec: WorkerSpec) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         await security.close()
         await store.close()
+
+
+async def _merged_metrics(store: RemoteStore, index: int) -> bytes:
+    text: bytes = await store.call("merged_metrics", index, snapshot())
+    return text
+
+
+async def _push_metrics(store: RemoteStore, index: int) -> None:
+    """This worker's figures to the primary, for scrapes that other workers answer."""
+    while True:
+        await asyncio.sleep(PUSH_INTERVAL)
+        store.notify("metrics", index, snapshot())
 
 
 def _die_with_primary(primary_pid: int) -> None:
@@ -116,10 +134,7 @@ def _die_with_primary(primary_pid: int) -> None:
 def main() -> None:
     spec: WorkerSpec = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our parent
     _die_with_primary(spec.primary_pid)
-    logging.basicConfig(
-        level=spec.log_level,
-        format=f"%(asctime)s %(levelname)s %(name)s[worker {spec.index}]: %(message)s",
-    )
+    setup_logging(spec.log_format, spec.verbosity)
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(run_worker(spec))
 

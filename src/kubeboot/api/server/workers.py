@@ -65,8 +65,10 @@ class WorkerSpec:
     server_address: str
     """host:port as advertised (discovery's serverAddressByClientCIDRs)."""
     primary_pid: int
-    log_level: int = logging.INFO
-    """The primary's (``-v``), so a worker logs what its primary would."""
+    log_format: str = "text"
+    verbosity: int = 0
+    """The primary's ``--logging-format`` and ``-v`` (:mod:`kubeboot.logs`), so a worker logs
+    what, and as, its primary would."""
 
 
 class WorkerPool:
