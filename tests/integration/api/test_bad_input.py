@@ -484,3 +484,135 @@ async def test_ed25519_csr_is_signed(admin_http: aiohttp.ClientSession) -> None:
             break
         await asyncio.sleep(0.2)
     assert csr["status"].get("certificate"), csr["status"]
+
+
+# ---- validation gaps (upstream's 422 paths and messages) ---------------------------------
+
+_QUALIFIED = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+    "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "causes"),
+    [
+        (
+            CM,
+            {"metadata": {"name": "v1", "labels": {"a" * 254 + "/b": "c"}}},
+            [("metadata.labels", "prefix part must be no more than 253 bytes")],
+        ),
+        (
+            CM,
+            {"metadata": {"name": "v2", "finalizers": ["bad finalizer"]}},
+            [
+                ("metadata.finalizers", _QUALIFIED),
+                (
+                    "metadata.finalizers[0]",
+                    "name is neither a standard finalizer name nor is it fully qualified",
+                ),
+            ],
+        ),
+        (
+            CM,
+            {
+                "metadata": {
+                    "name": "v3",
+                    "ownerReferences": [
+                        {"apiVersion": "v1", "kind": "Node", "name": "", "uid": ""}
+                    ],
+                }
+            },
+            [
+                ("metadata.ownerReferences[0].name", "Required value: must not be empty"),
+                ("metadata.ownerReferences[0].uid", "Required value: must not be empty"),
+            ],
+        ),
+        (
+            CM,
+            {"metadata": {"name": "v5", "annotations": {"bad key!": "x"}}},
+            [("metadata.annotations", _QUALIFIED)],
+        ),
+        (
+            "/api/v1/namespaces/default/secrets",
+            {"metadata": {"name": "tls"}, "type": "kubernetes.io/tls", "data": {}},
+            [("data[tls.crt]", "Required value"), ("data[tls.key]", "Required value")],
+        ),
+        (
+            LEASES,
+            {"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": 0}},
+            [("spec.leaseDurationSeconds", "Invalid value: 0: must be greater than 0")],
+        ),
+        (
+            EVENTS,
+            {
+                "metadata": {"name": "ev"},
+                "involvedObject": {"kind": "Pod", "namespace": "other", "name": "p"},
+                "reason": "R",
+            },
+            [
+                (
+                    "involvedObject.namespace",
+                    'Invalid value: "other": does not match event.namespace',
+                )
+            ],
+        ),
+        (
+            "/api/v1/namespaces/kube-system/events",
+            {"metadata": {"name": "ev2"}, "involvedObject": {"kind": "Node", "name": "n"}},
+            [("involvedObject.namespace", 'Invalid value: "": does not match event.namespace')],
+        ),
+    ],
+    ids=[
+        "label-prefix",
+        "finalizer",
+        "owner-refs",
+        "annotation-key",
+        "tls",
+        "lease",
+        "event",
+        "event-ns",
+    ],
+)
+async def test_validation_is_upstreams_422(
+    admin_http: aiohttp.ClientSession,
+    path: str,
+    body: dict[str, Any],
+    causes: list[tuple[str, str]],
+) -> None:
+    _, answer = await send(admin_http, "POST", path, json.dumps(body))
+    assert_status(answer, 422, "Invalid")
+    got = [(c["field"], c["message"]) for c in answer["details"]["causes"]]
+    for field, message in causes:
+        assert any(f == field and message in m for f, m in got), (field, message, got)
+    assert len(got) == len(causes), got
+    assert body["metadata"]["name"] not in await _names(admin_http, path)
+
+
+async def test_generate_name_is_cut_to_58_characters(admin_http: aiohttp.ClientSession) -> None:
+    body = {"metadata": {"generateName": "a" * 70 + "-"}}
+    status, created = await send(admin_http, "POST", CM, json.dumps(body))
+    assert status == 201, created
+    name = created["metadata"]["name"]
+    assert len(name) == 63 and name.startswith("a" * 58)
+    assert created["metadata"]["generateName"] == "a" * 70 + "-"
+
+
+async def test_node_events_in_default_namespace_stay_valid(
+    admin_http: aiohttp.ClientSession,
+) -> None:
+    """What a kubelet writes: a Node's event in ``default`` with no involved namespace."""
+    body = {
+        "metadata": {"name": "n1.17a"},
+        "involvedObject": {"kind": "Node", "name": "n1", "uid": "n1"},
+        "reason": "Starting",
+        "message": "Starting kubelet.",
+        "source": {"component": "kubelet", "host": "n1"},
+        "type": "Normal",
+        "count": 1,
+    }
+    status, created = await send(
+        admin_http, "POST", "/api/v1/namespaces/default/events", json.dumps(body)
+    )
+    assert status == 201, created

@@ -173,7 +173,9 @@ class RestService:
     def _validate(
         self, res: ResourceInfo, obj: JsonObj, old: JsonObj | None, subresource: str
     ) -> None:
-        errors = validate_metadata(res, obj.get("metadata") or {})
+        errors = validate_metadata(
+            res, obj.get("metadata") or {}, None if old is None else old.get("metadata") or {}
+        )
         errors += strategy_for(res.plural).validate(obj, old, subresource)
         if errors:
             name = str((obj.get("metadata") or {}).get("name") or "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -137,6 +138,7 @@ class SecretStrategy(Strategy):
         errors = _key_errors(data, "data")
         if sum(len(base64.b64decode(v)) for v in data.values()) > _MAX_SECRET_BYTES:
             errors.append(FieldError.too_long("data", _MAX_SECRET_BYTES))
+        errors += _secret_type_errors(obj)
         if old is not None:
             if obj.get("type") != old.get("type"):
                 errors.append(FieldError.invalid("type", obj.get("type"), "field is immutable"))
@@ -147,6 +149,47 @@ class SecretStrategy(Strategy):
                     FieldError.forbidden("data", "field is immutable when `immutable` is set")
                 )
         return errors
+
+
+# Upstream's ValidateSecret: the keys each built-in Secret type must hold.
+_TLS = "kubernetes.io/tls"
+_SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+
+
+def _secret_type_errors(obj: JsonObj) -> list[FieldError]:
+    stype = obj.get("type") or "Opaque"
+    data = obj.get("data") or {}
+    if stype == _TLS:
+        return [FieldError.required(f"data[{k}]") for k in ("tls.crt", "tls.key") if k not in data]
+    if stype == "kubernetes.io/service-account-token":
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if not annotations.get(_SA_NAME_ANNOTATION):
+            return [FieldError.required(f"metadata.annotations[{_SA_NAME_ANNOTATION}]")]
+    if stype == "kubernetes.io/basic-auth" and "username" not in data and "password" not in data:
+        return [FieldError.required("data[username]"), FieldError.required("data[password]")]
+    if stype == "kubernetes.io/ssh-auth" and not data.get("ssh-privatekey"):
+        return [FieldError.required("data[ssh-privatekey]")]
+    for dtype, key in (
+        ("kubernetes.io/dockercfg", ".dockercfg"),
+        ("kubernetes.io/dockerconfigjson", ".dockerconfigjson"),
+    ):
+        if stype != dtype:
+            continue
+        if key not in data:
+            return [FieldError.required(f"data[{key}]")]
+        try:
+            parsed = json.loads(base64.b64decode(data[key]))
+        except ValueError as exc:
+            return [FieldError.invalid(f"data[{key}]", "<secret contents redacted>", str(exc))]
+        if not isinstance(parsed, dict):
+            return [
+                FieldError.invalid(
+                    f"data[{key}]",
+                    "<secret contents redacted>",
+                    "json: cannot unmarshal into Go value of type map[string]interface {}",
+                )
+            ]
+    return []
 
 
 class ConfigMapStrategy(Strategy):
@@ -260,6 +303,66 @@ class RoleStrategy(Strategy):
 
 class LeaseStrategy(Strategy):
     status_subresources = ()
+
+    def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
+        """Upstream's ValidateLeaseSpec."""
+        spec = obj.get("spec") or {}
+        errors = []
+        duration = spec.get("leaseDurationSeconds")
+        if duration is not None and duration <= 0:
+            errors.append(
+                FieldError.invalid("spec.leaseDurationSeconds", duration, "must be greater than 0")
+            )
+        transitions = spec.get("leaseTransitions")
+        if transitions is not None and transitions < 0:
+            errors.append(
+                FieldError.invalid(
+                    "spec.leaseTransitions", transitions, "must be greater than or equal to 0"
+                )
+            )
+        if spec.get("preferredHolder") and not spec.get("strategy"):
+            errors.append(
+                FieldError.forbidden(
+                    "spec.preferredHolder", "may only be specified if `strategy` is defined"
+                )
+            )
+        return errors
+
+
+class EventStrategy(Strategy):
+    """core/v1 Events: upstream validates only its legacy rules for this version."""
+
+    status_subresources = ()
+
+    def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
+        namespace = (obj.get("metadata") or {}).get("namespace") or ""
+        involved = (obj.get("involvedObject") or {}).get("namespace") or ""
+        if obj.get("eventTime"):  # a "new" event: reporting fields required (as upstream)
+            errors = []
+            if not involved and namespace not in ("default", "kube-system"):
+                errors.append(_namespace_mismatch(involved))
+            for field, limit in (("reportingComponent", 0), ("reportingInstance", 128)):
+                value = obj.get(field) or ""
+                if not value:
+                    errors.append(FieldError.required(field))
+                elif limit and len(value) > limit:
+                    errors.append(
+                        FieldError.invalid(field, "", f"can have at most {limit} characters")
+                    )
+            if not obj.get("action"):
+                errors.append(FieldError.required("action"))
+            if not obj.get("reason"):
+                errors.append(FieldError.required("reason"))
+            return errors
+        if (involved or namespace not in ("", "default")) and involved != namespace:
+            return [_namespace_mismatch(involved)]
+        return []
+
+
+def _namespace_mismatch(involved: str) -> FieldError:
+    return FieldError.invalid(
+        "involvedObject.namespace", involved, "does not match event.namespace"
+    )
 
 
 def stamp_conditions(new: list[JsonObj], old: list[JsonObj], now: dt.datetime) -> None:

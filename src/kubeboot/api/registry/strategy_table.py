@@ -11,6 +11,7 @@ from kubeboot.api.registry.csr_strategy import CSRStrategy
 from kubeboot.api.registry.serviceaccount_strategy import ServiceAccountStrategy
 from kubeboot.api.registry.strategies import (
     ConfigMapStrategy,
+    EventStrategy,
     LeaseStrategy,
     NamespaceStrategy,
     NodeStrategy,
@@ -35,6 +36,7 @@ _table: dict[str, Strategy] = {
     "rolebindings": RoleBindingStrategy(),
     "clusterrolebindings": RoleBindingStrategy(),
     "leases": LeaseStrategy(),
+    "events": EventStrategy(),
     "serviceaccounts": ServiceAccountStrategy(),
 }
 
