@@ -10,13 +10,16 @@ runs them with the ``fuzz`` profile (many more examples, no deadline).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from kubeboot.resources.schema import ListOf, MapOf, Scalar, Struct, Type
 
 __all__ = [
+    "budget",
     "json_texts",
     "json_values",
     "mutated_json",
@@ -25,6 +28,20 @@ __all__ = [
     "raw_bodies",
     "yaml_texts",
 ]
+
+
+def budget(share: float = 1.0) -> settings:
+    """Settings for a fuzz test: ``share`` of the active profile's examples, no deadline.
+
+    ``make test`` runs Hypothesis's default profile (100 examples); ``make fuzz`` the
+    ``fuzz`` profile (tests/conftest.py), so a share keeps slow tests proportionate in both.
+    """
+    return settings(
+        max_examples=max(5, int(settings().max_examples * share)),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
 
 # Strings that have broken parsers before: surrogates, controls, digits that are not ASCII,
 # separators, and very long or empty ones.
@@ -116,22 +133,25 @@ json_texts = st.one_of(
 )
 
 
-def _mutate(text: str, data: st.DataObject) -> str:
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+
+def _mutate(text: str, draw: Draw) -> str:
     if not text:
         return text
-    at = data.draw(st.integers(0, len(text) - 1))
-    how = data.draw(st.sampled_from(["cut", "insert", "replace"]))
+    at = draw(st.integers(0, len(text) - 1))
+    how = draw(st.sampled_from(["cut", "insert", "replace"]))
     if how == "cut":
         return text[:at]
-    piece = data.draw(st.sampled_from(["NaN", "1e400", "\\ud800", '"', "{", "]", ",", "\x00", "٣"]))
+    piece: str = draw(st.sampled_from(["NaN", "1e400", "\\ud800", '"', "{", "]", ",", "\x00", "٣"]))
     return text[:at] + piece + text[at + (how == "replace") :]
 
 
-def mutated_json(value: Any, data: st.DataObject) -> bytes:
-    """``value`` as JSON, perhaps with one damaging edit."""
+def mutated_json(value: Any, draw: Draw) -> bytes:
+    """``value`` as JSON, perhaps with one damaging edit (``draw``: ``data.draw``)."""
     text = json.dumps(value, default=str)
-    if data.draw(st.booleans()):
-        text = _mutate(text, data)
+    if draw(st.booleans()):
+        text = _mutate(text, draw)
     return text.encode("utf-8", errors="surrogatepass")
 
 

@@ -463,7 +463,7 @@ def _bounded(value: Any, fix_surrogates: bool, depth_message: str, *, shared: bo
     (YAML aliases): copy sub-trees that appear more than once, so that every container in
     the result has one parent and later in-place edits cannot show up twice.
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[tuple[Any, int]] = [(value, 0)] if isinstance(value, dict | list) else []
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
