@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean interop e2e differential real-binaries
+.PHONY: run test lint typecheck unit bench clean interop e2e differential real-binaries fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
