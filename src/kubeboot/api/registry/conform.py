@@ -214,13 +214,42 @@ def conform_delete_options(body: Any) -> JsonObj:
         raise BadRequest(str(exc)) from None
 
 
+def _go_format(value: Any) -> str:
+    """Go's ``%+v`` of a decoded JSON value (``map[data:map[a:5]]``), sorted as Go prints."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go_format(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_format(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def conform_patched(
-    res: ResourceInfo, patched: Any, patch_body: Any, validation: FieldValidation
+    res: ResourceInfo,
+    patched: Any,
+    patch_body: Any,
+    validation: FieldValidation,
+    patch_type: str = "merge",
 ) -> JsonObj:
-    """A patch's result through the same gate; failures are upstream's 422 on ``patch``."""
+    """A patch's result through the same gate; failures are upstream's 422 on ``patch``.
+
+    The invalid value is what upstream shows: the patched object as JSON (top-level keys
+    sorted, as its JSON-patch library writes it) for JSON and merge patches, Go's ``%+v``
+    of the patch for a strategic merge patch; cut at 1 KiB (upstream shows it all).
+    """
 
     def invalid(detail: str) -> Invalid:
-        value = json.dumps(patch_body, separators=(",", ":"), default=str)
+        if patch_type == "strategic":
+            value = _go_format(patch_body)
+        elif isinstance(patched, dict):
+            value = json.dumps(
+                {k: patched[k] for k in sorted(patched)}, separators=(",", ":"), default=str
+            )
+        else:
+            value = json.dumps(patched, separators=(",", ":"), default=str)
         if len(value) > 1024:
             value = value[:1024] + "..."
         return Invalid.of("", "", "", [FieldError.invalid("patch", value, detail)])

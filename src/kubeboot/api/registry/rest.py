@@ -350,7 +350,9 @@ class RestService:
 
         def mutate(current: JsonObj) -> JsonObj:
             fv.warnings.clear()  # a retry starts again from the latest object
-            patched = conform_patched(res, apply_patch(current, patch, patch_type), patch, fv)
+            patched = conform_patched(
+                res, apply_patch(current, patch, patch_type), patch, fv, patch_type
+            )
             pmeta = patched.get("metadata")
             if not isinstance(pmeta, dict) or pmeta.get("name") != name:
                 raise BadRequest("a patch may not change metadata.name")
