@@ -201,3 +201,11 @@ async def test_malformed_http_is_one_warning_line_without_traceback(
     # Six requests within a second: the first is logged, the rest counted into the next.
     assert 1 <= len(warnings) <= 2, [r.getMessage() for r in warnings]
     assert "\n" not in warnings[0].getMessage()
+
+
+async def test_a_newline_in_the_path_is_a_status(admin_http: aiohttp.ClientSession) -> None:
+    """Found by the fuzz test: aiohttp's route did not match %0A and answered plain text."""
+    async with admin_http.get(f"{CM}/%0A") as resp:
+        answer = await _json(resp)
+    assert resp.status == 404
+    assert answer["kind"] == "Status" and answer["reason"] == "NotFound"

@@ -299,6 +299,8 @@ def build_app(ctx: ApiContext) -> web.Application:
     # client_max_size is a backstop; read_body enforces the documented 3 MiB with a Status.
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[API_CONTEXT] = ctx
-    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    # [\s\S]: "." would not match a newline (a %0A in the path), leaving aiohttp's
+    # plain-text 404 instead of a Status (found by tests/integration/api/test_fuzz_requests.py).
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", _dispatch)
     app.on_response_prepare.append(_on_response_prepare)
     return app
