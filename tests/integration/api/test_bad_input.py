@@ -219,8 +219,43 @@ async def test_protobuf_invalid_utf8_and_far_timestamps(admin_http: aiohttp.Clie
             "version/kind; json parse error: json: cannot unmarshal array into Go value of type "
             "struct { APIVersion string",
         ),
+        (
+            CLUSTERROLES,
+            '{"metadata":{"name":"r"},"rules":[{"verbs":"get","resources":["x"]}]}',
+            "json: cannot unmarshal string into Go struct field PolicyRule.rules.verbs of type "
+            "[]string",
+        ),
+        (
+            CM,
+            '{"metadata":{"name":"o","ownerReferences":"x"}}',
+            "json: cannot unmarshal string into Go struct field ObjectMeta.metadata."
+            "ownerReferences of type []v1.OwnerReference",
+        ),
+        (
+            CM,
+            '{"metadata":{"name":"t","creationTimestamp":"yesterday"}}',
+            'parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" '
+            'as "2006"',
+        ),
+        (
+            CSRS,
+            '{"metadata":{"name":"s"},"status":"approved"}',
+            "json: cannot unmarshal string into Go struct field CertificateSigningRequest.status "
+            "of type v1.CertificateSigningRequestStatus",
+        ),
     ],
-    ids=["binaryData", "namespace-spec", "rules", "subjects", "usages", "array"],
+    ids=[
+        "binaryData",
+        "namespace-spec",
+        "rules",
+        "subjects",
+        "usages",
+        "array",
+        "verbs-string",
+        "owner-refs-string",
+        "timestamp-yesterday",
+        "csr-status-string",
+    ],
 )
 async def test_type_errors_are_400_with_upstream_text(
     admin_http: aiohttp.ClientSession, path: str, body: str, message: str
