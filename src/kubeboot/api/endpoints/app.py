@@ -46,10 +46,12 @@ from kubeboot.auth.gate import AuthenticationGate
 from kubeboot.auth.impersonation import impersonate, is_impersonation_header
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
+from kubeboot.durations import parse_go_duration_ns
 from kubeboot.metrics import CONTENT_TYPE
 from kubeboot.metrics.apiserver import InflightWatermark, record_request
 from kubeboot.resources.registry import GroupVersion, group_versions
 from kubeboot.resources.status import (
+    BadRequest,
     InternalError,
     NotFound,
     ServiceUnavailable,
@@ -183,6 +185,8 @@ async def _serve(
         # Upstream's RequestInfo: any value but "", "0" and "false" asks for a watch.
         watch = request.query.get("watch", "").lower() not in ("", "0", "false")
         info = parse_request_info(request.method, request.path, watch)
+        if not watch:
+            _check_timeout(request.query.get("timeout"))
         request[REQUEST_INFO] = info
         if record is not None:  # known before authentication, as upstream's RequestInfo
             record.verb = info.verb
@@ -224,6 +228,16 @@ async def _serve(
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
         return _failed(record, InternalError("an internal error occurred; see the server log"))
+
+
+def _check_timeout(value: str | None) -> None:
+    """Upstream's WithRequestDeadline: a ``timeout`` that is not a Go duration is a 400
+    before authentication (kubeboot does not shorten requests by it; they are short)."""
+    if value:
+        try:
+            parse_go_duration_ns(value)
+        except ValueError as exc:
+            raise BadRequest(f"invalid timeout specified in the request URL - {exc}") from None
 
 
 def _failed(record: AuditRecord | None, err: StatusError) -> web.Response:

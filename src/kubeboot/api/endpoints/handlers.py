@@ -18,7 +18,6 @@ from aiohttp import web
 
 from kubeboot.api.endpoints.fieldvalidation import field_validation, warning_headers
 from kubeboot.api.endpoints.http_io import (
-    BODY_MEDIA_TYPES,
     decode_body,
     json_response,
     read_body,
@@ -107,9 +106,8 @@ async def handle_resource(
         rest.authorize(user, verb, res, ns, info.name, info.subresource)
     _check_method(request.method, info, res)
     accept = request.headers.get("Accept")
-    if verb in _BODY_VERBS:
-        consumes = tuple(PATCH_CONTENT_TYPES) if verb == "patch" else BODY_MEDIA_TYPES
-        check_content_type(request.headers.get("Content-Type"), consumes)
+    if verb == "patch":  # its route declares the patch types (POST/PUT negotiate later)
+        check_content_type(request.headers.get("Content-Type"), tuple(PATCH_CONTENT_TYPES))
     if verb not in ("get", "list", "watch"):
         check_acceptable(accept)
 
@@ -196,7 +194,7 @@ def _check_method(method: str, info: RequestInfo, res: ResourceInfo) -> None:
         raise not_allowed
     if info.subresource:
         if info.subresource not in res.subresources:
-            raise NotFound("the server could not find the requested resource")
+            raise NotFound("the server could not find the requested resource", generic=True)
         if verb not in ("get", "update", "patch"):
             raise not_allowed
         return

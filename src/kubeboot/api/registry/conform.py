@@ -175,7 +175,7 @@ def conform(res: ResourceInfo, body: Any, validation: FieldValidation = IGNORE) 
         if kind_schema(group, version, kind) is None:
             detail = (
                 f'no kind "{kind}" is registered for version "{api_version}" in scheme '
-                '"pkg/api/legacyscheme/scheme.go:30"'
+                '"pkg/runtime/scheme.go:111"'
             )
         else:  # a kind kubeboot knows, sent to another kind's URL
             target = res.group.split(".")[0] if res.group else "core"  # the internal package
