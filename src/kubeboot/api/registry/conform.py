@@ -26,12 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeboot.resources.decoding import Decoded, FieldPath, OverflowNumber
+from kubeboot.resources.decoding import Decoded, FieldPath
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.schema import Struct
 from kubeboot.resources.schemas import kind_schema, meta_v1
 from kubeboot.resources.status import BadRequest, FieldError, Invalid
-from kubeboot.resources.typecheck import TypeMismatch, typecheck
+from kubeboot.resources.typecheck import TypeMismatch, json_type, typecheck
 
 __all__ = [
     "FIELD_VALIDATION_DIRECTIVES",
@@ -132,7 +132,7 @@ def _interpret(res: ResourceInfo, body: Any, raw: bytes | None) -> tuple[str, st
     if raw is None:
         raw = json.dumps(body, separators=(",", ":"), default=str).encode()
     if not isinstance(body, dict):
-        what = "null" if body is None else _json_type(body)
+        what = "null" if body is None else json_type(body)
         raise unrecognized(
             res,
             "couldn't get version/kind; json parse error: json: cannot unmarshal "
@@ -146,7 +146,7 @@ def _interpret(res: ResourceInfo, body: Any, raw: bytes | None) -> tuple[str, st
             raise unrecognized(
                 res,
                 "couldn't get version/kind; json parse error: json: cannot unmarshal "
-                f"{_json_type(value)} into Go struct field .{key} of type string",
+                f"{json_type(value)} into Go struct field .{key} of type string",
                 raw,
             )
         found[key] = value or ""
@@ -154,16 +154,6 @@ def _interpret(res: ResourceInfo, body: Any, raw: bytes | None) -> tuple[str, st
     if api_version.count("/") > 1:
         raise unrecognized(res, f"unexpected GroupVersion string: {api_version}", raw)
     return api_version, found["kind"] or res.kind
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, int | float | OverflowNumber):
-        return "number"
-    return "array" if isinstance(value, list) else "object"
 
 
 def conform(res: ResourceInfo, body: Any, validation: FieldValidation = IGNORE) -> JsonObj:
@@ -200,7 +190,7 @@ def conform_delete_options(body: Any) -> JsonObj:
     Upstream answers these errors with the decoder's own text (no "cannot be handled as").
     """
     if not isinstance(body, dict):
-        what = "null" if body is None else _json_type(body)
+        what = "null" if body is None else json_type(body)
         raise BadRequest(
             "couldn't get version/kind; json parse error: json: cannot unmarshal "
             f"{what} into Go value of type {_FIND_KIND}"
