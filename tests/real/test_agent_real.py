@@ -39,8 +39,9 @@ from tests.real.controlplane import (
 
 SIGNING = "3m"
 NODE_IP = "192.0.2.44"
-ISSUED = r"^{prefix} certificate issued by (\S+), valid until"
-APPROVE = r"; approve it with: kubectl certificate approve (\S+)$"
+# The agent's lines may carry a klog header ("I1202 08:33:56.394541 2205 daemon.py:200] ").
+ISSUED = r"(?:^|\] ){prefix} certificate issued by (\S+), valid until"
+SERVING_WAIT = r"waiting for serving certificate signing request (\S+): pending"
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d")
 
 
@@ -106,7 +107,7 @@ def _bootstrap_and_serve(plane: ControlPlane, agent: AgentProcess, node: NodePat
     assert {"type": "InternalIP", "address": NODE_IP} in stored["status"]["addresses"]
     assert stored["metadata"]["labels"]["kubernetes.io/hostname"] == node.name
 
-    serving = agent.wait_for(APPROVE, timeout=120).group(1)
+    serving = agent.wait_for(SERVING_WAIT, timeout=120).group(1)
     plane.kubectl("certificate", "approve", serving)
     agent.wait_for(ISSUED.format(prefix="kubelet-server"), timeout=120)
 
@@ -234,7 +235,7 @@ def test_agent_joins_serves_and_rotates_on_both_planes_with_the_same_files(
 
 def _refused(plane: ControlPlane, node: NodePaths, *args: str) -> str:
     result = run_kubeboot(
-        "join", *args, "--discovery-timeout", "3", "--no-daemon", *node.flags(), timeout=120
+        "join", *args, "--discovery-timeout", "3s", "--no-daemon", *node.flags(), timeout=120
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert node.files() == [], f"{plane.flavor}: a refused join wrote {node.files()}"

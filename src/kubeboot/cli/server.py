@@ -11,6 +11,11 @@ from typing import Any
 
 import click
 
+from kubeboot.api.registry.kubernetes_service import (
+    DEFAULT_SERVICE_CIDR,
+    ServiceCidrError,
+    parse_service_cidrs,
+)
 from kubeboot.api.server.config import DEFAULT_DATA_DIR, ServerConfig
 from kubeboot.api.server.eventloop import loop_factory
 from kubeboot.cli.commandline import UpstreamCommand, UpstreamOption
@@ -229,6 +234,17 @@ def _signer_files(
     "--experimental-cluster-signing-duration is read as this flag, with a warning.",
 )
 @click.option(
+    "--service-cluster-ip-range",
+    default=DEFAULT_SERVICE_CIDR,
+    help="CIDR of Service addresses: its first address is the default/kubernetes Service's "
+    "ClusterIP, its tenth the clusterDNS in kube-system/kubelet-config (kubeadm's default).",
+)
+@click.option(
+    "--cluster-name",
+    default="kubernetes",
+    help="The cluster's name, published as clusterName in kube-system/kubeadm-config.",
+)
+@click.option(
     "--insecure-experimental-approve-all-kubelet-csrs-for-group",
     "approve_all_kubelet_csrs_for_group",
     default="",
@@ -322,6 +338,8 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
         token_auth_file=params["token_auth_file"],
         controllers=split_csv(params["controllers"]),
         cluster_signing_duration=params["cluster_signing_duration"],
+        service_cluster_ip_range=params["service_cluster_ip_range"],
+        cluster_name=params["cluster_name"],
         leader_elect=params["leader_elect"],
         workers=params["workers"],
         signer_files=_signer_files(signer_flags, params["cluster_signing_cert_file"]),
@@ -332,6 +350,10 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
     except ControllersFlagError as exc:
         raise click.BadParameter(str(exc), param_hint="--controllers") from exc
     _check_auth_flags(config)
+    try:
+        parse_service_cidrs(config.service_cluster_ip_range)
+    except ServiceCidrError as exc:
+        raise click.BadParameter(str(exc), param_hint="--service-cluster-ip-range") from exc
     if config.approve_all_kubelet_csrs_for_group:
         log.warning(
             "INSECURE: --insecure-experimental-approve-all-kubelet-csrs-for-group=%s: every "

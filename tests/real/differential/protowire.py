@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MAGIC", "ProtobufError", "decode_k8s_protobuf", "decode_message"]
+__all__ = [
+    "MAGIC",
+    "ProtobufError",
+    "decode_k8s_protobuf",
+    "decode_message",
+    "normalize_envelopes",
+]
 
 MAGIC = b"k8s\x00"
 _MAX_DEPTH = 32
@@ -36,6 +42,12 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _length_delimited(chunk: bytes, depth: int) -> Any:
+    if chunk.startswith(MAGIC) and depth < _MAX_DEPTH:
+        # A nested envelope: a watch event's object (RawExtension) carries its own magic.
+        try:
+            return {"envelope": decode_message(chunk[len(MAGIC) :], depth + 1)}
+        except ProtobufError:
+            pass
     if chunk and depth < _MAX_DEPTH:
         try:
             return decode_message(chunk, depth + 1)
@@ -83,3 +95,55 @@ def decode_k8s_protobuf(body: bytes) -> dict[str, list[Any]]:
     if not body.startswith(MAGIC):
         raise ProtobufError("no k8s protobuf magic prefix")
     return decode_message(body[len(MAGIC) :])
+
+
+# Field numbers of what must differ, from k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto.
+_OBJECT_META_VOLATILE = {"5": "<uid>", "6": "<rv>", "8": "<time>", "9": "<time>"}
+_LIST_META_VOLATILE = {"2": "<rv>", "3": "<continue>"}
+_MANAGED_FIELDS, _MANAGED_TIME = "17", "4"
+
+
+def _normalize_object_meta(meta: dict[str, list[Any]]) -> None:
+    for number, placeholder in _OBJECT_META_VOLATILE.items():
+        if number in meta:
+            meta[number] = [placeholder for _ in meta[number]]
+    for entry in meta.get(_MANAGED_FIELDS, []):
+        if isinstance(entry, dict) and _MANAGED_TIME in entry:
+            entry[_MANAGED_TIME] = ["<time>"]
+
+
+def _normalize_object(kind: str, obj: dict[str, list[Any]]) -> None:
+    """Field 1 of every top-level kind is its ObjectMeta (ListMeta for lists and Status);
+    a list's items (field 2) each start with their ObjectMeta."""
+    meta = (obj.get("1") or [None])[0]
+    if not isinstance(meta, dict):
+        return
+    if kind.endswith("List") or kind == "Status":
+        for number, placeholder in _LIST_META_VOLATILE.items():
+            if number in meta and meta[number] != [""]:
+                meta[number] = [placeholder for _ in meta[number]]
+        for item in obj.get("2", []) if kind.endswith("List") else []:
+            item_meta = (item.get("1") or [None])[0] if isinstance(item, dict) else None
+            if isinstance(item_meta, dict):
+                _normalize_object_meta(item_meta)
+    else:
+        _normalize_object_meta(meta)
+
+
+def normalize_envelopes(tree: Any) -> Any:
+    """Replace uids, resourceVersions and timestamps in every ``runtime.Unknown`` envelope of
+    a decoded tree (in place; returns it): field 1 TypeMeta (apiVersion, kind), field 2 the
+    object. Strings elsewhere are left to the generic text normalization."""
+    if isinstance(tree, list):
+        for item in tree:
+            normalize_envelopes(item)
+    elif isinstance(tree, dict):
+        for values in tree.values():
+            normalize_envelopes(values)
+        type_meta = (tree.get("1") or [None])[0]
+        obj = (tree.get("2") or [None])[0]
+        if isinstance(type_meta, dict) and isinstance(obj, dict):
+            kind = (type_meta.get("2") or [""])[0]
+            if isinstance(kind, str) and kind[:1].isupper():
+                _normalize_object(kind, obj)
+    return tree

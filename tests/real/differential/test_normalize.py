@@ -16,6 +16,7 @@ from tests.real.differential.protowire import (
     ProtobufError,
     decode_k8s_protobuf,
     decode_message,
+    normalize_envelopes,
 )
 
 SERVER = {"https://127.0.0.1:40123": "<server>", "127.0.0.1:40123": "<server>"}
@@ -31,6 +32,16 @@ SERVER = {"https://127.0.0.1:40123": "<server>", "127.0.0.1:40123": "<server>"}
         ("eyJhbGciOiJIUzI1NiIsImtpZCI6ImFiYyJ9..c2lnbmF0dXJlLWJ5dGVz", "<jws>"),
         ("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "<pem:CERTIFICATE>"),
         ("A" * 80, "<b64>"),
+        (
+            "the ResourceVersion in the precondition (1) does not match the ResourceVersion in "
+            "record (316). The object might have been modified",
+            "the ResourceVersion in the precondition (1) does not match the ResourceVersion in "
+            "record (<rv>). The object might have been modified",
+        ),
+        (
+            "Timeout: Too large resource version: 999999999, current: 367",
+            "Timeout: Too large resource version: 999999999, current: <rv>",
+        ),
     ],
 )
 def test_generated_values_become_placeholders(raw: str, expected: str) -> None:
@@ -99,3 +110,36 @@ def test_malformed_protobuf_is_refused(bad: bytes) -> None:
 def test_missing_magic_is_refused() -> None:
     with pytest.raises(ProtobufError, match="magic"):
         decode_k8s_protobuf(b"\x0a\x00")
+
+
+def _envelope(kind: bytes, obj: bytes) -> bytes:
+    return MAGIC + _ld(1, _ld(1, b"v1") + _ld(2, kind)) + _ld(2, obj)
+
+
+def test_protobuf_object_meta_volatile_fields_become_placeholders() -> None:
+    time = _ld(8, _field(1, 0, b"\x96\x01"))
+    meta = _ld(1, b"cm") + _ld(6, b"123") + time + _ld(5, b"0f8e9c2a-1b2c-4d5e-8f90-123456789abc")
+    tree = normalize_envelopes(decode_k8s_protobuf(_envelope(b"ConfigMap", _ld(1, meta))))
+    assert tree["2"][0]["1"][0] == {"1": ["cm"], "6": ["<rv>"], "8": ["<time>"], "5": ["<uid>"]}
+
+
+def test_protobuf_list_meta_and_items_are_normalized_but_not_a_configmaps_data() -> None:
+    item = _ld(1, _ld(1, b"cm") + _ld(6, b"7")) + _ld(2, _ld(1, b"key") + _ld(2, b"12345"))
+    listed = _ld(1, _ld(2, b"99")) + _ld(2, item)
+    tree = normalize_envelopes(decode_k8s_protobuf(_envelope(b"ConfigMapList", listed)))
+    obj = tree["2"][0]
+    assert obj["1"][0] == {"2": ["<rv>"]}
+    assert obj["2"][0]["1"][0] == {"1": ["cm"], "6": ["<rv>"]}
+    assert obj["2"][0]["2"][0] == {"1": ["key"], "2": ["12345"]}
+
+
+def test_a_json_watch_is_read_line_by_line() -> None:
+    from tests.real.differential.framework import decode_body
+
+    body = b'{"type":"ADDED","object":{}}\n{"type":"DELETED","object":{}}\n'
+    assert decode_body("application/json", body) == [
+        {"type": "ADDED", "object": {}},
+        {"type": "DELETED", "object": {}},
+    ]
+    assert decode_body("application/json", b'{"a": 1}') == {"a": 1}
+    assert str(decode_body("application/json", b"{nope")).startswith("<undecodable")

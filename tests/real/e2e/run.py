@@ -70,8 +70,12 @@ def table(runs: Sequence[E2eRun], expected: set[str]) -> str:
         mark = " [expected on kubeboot]" if name in expected else ""
         out.append(f"{cells}{name}{mark}")
     for run in runs:
-        failed = [o for o in run.outcomes.values() if o.state == "failed" and o.message]
-        if failed:
+        failed = [o for o in run.outcomes.values() if o.state != "passed" and o.message]
+        reasons = {o.message for o in failed}
+        if len(failed) > 1 and len(reasons) == 1:
+            out.append("")
+            out.append(f"on {run.flavor}, every spec not passed: {reasons.pop()[:400]}")
+        elif failed:
             out.append("")
             out.append(f"first lines of the failures on {run.flavor}:")
             for outcome in failed:

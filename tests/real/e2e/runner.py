@@ -31,6 +31,7 @@ __all__ = [
     "SPECS_FILE",
     "SpecOutcome",
     "focus_regex",
+    "go_quote_meta",
     "parse_junit",
     "read_names",
     "run_e2e",
@@ -64,25 +65,54 @@ def read_names(path: Path) -> list[str]:
     return [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+_GO_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
+
+
+def go_quote_meta(text: str) -> str:
+    """Go's ``regexp.QuoteMeta``: Python's ``re.escape`` also escapes spaces, which RE2
+    (ginkgo's regex engine) refuses as an invalid escape."""
+    return _GO_META.sub(r"\\\1", text)
+
+
 def focus_regex(names: Iterable[str]) -> str:
     """A ginkgo focus matching exactly these full spec names (anchored at the end only)."""
-    return "(" + "|".join(re.escape(name) + "$" for name in names) + ")"
+    return "(" + "|".join(go_quote_meta(name) + "$" for name in names) + ")"
+
+
+_LABELS = re.compile(r" \[[^\[\]]*\]$")
+
+
+def _listed_name(testcase_name: str, listed: set[str]) -> str | None:
+    """The spec a ginkgo v2 JUnit testcase is, if listed: its name is ``[It] <full text>``
+    followed by the label list (``[sig-auth, Conformance]``), which the listed names omit.
+    Exact, not a substring: ``.../authentication/v1`` must not claim ``.../v1beta1``."""
+    text = testcase_name.removeprefix("[It] ")
+    if text in listed:
+        return text
+    stripped = _LABELS.sub("", text)
+    return stripped if stripped in listed else None
 
 
 def parse_junit(report: Path, names: Sequence[str]) -> dict[str, SpecOutcome]:
     """Outcome of each of ``names`` from a ginkgo JUnit report (``not-run`` when absent)."""
     outcomes = {name: SpecOutcome(name, "not-run") for name in names}
+    listed = set(names)
     if not report.exists():
         return outcomes
     root = ET.parse(report).getroot()  # noqa: S314
+    suite_failures = [
+        f"{case.get('name')} failed: {failure.get('message', '')}"
+        for case in root.iter("testcase")
+        if "Suite]" in case.get("name", "") and (failure := case.find("failure")) is not None
+    ]
+    if suite_failures:
+        # Every spec the suite did not reach says why (a failed BeforeSuite skips them all).
+        reason = "; ".join(suite_failures)
+        outcomes = {name: SpecOutcome(name, "not-run", reason) for name in names}
     for case in root.iter("testcase"):
-        full = case.get("name", "")
-        # The testcase name wraps the spec text ("[It] <text> [labels]"); the longest listed
-        # name inside it is the spec (one name may be a prefix of another).
-        matches = [n for n in names if n in full]
-        if not matches:
+        match = _listed_name(case.get("name", ""), listed)
+        if match is None:
             continue
-        match = max(matches, key=len)
         status = case.get("status") or (
             "failed"
             if case.find("failure") is not None or case.find("error") is not None

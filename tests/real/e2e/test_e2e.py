@@ -13,7 +13,7 @@ import pytest
 
 from tests.real.binaries import real_binary
 from tests.real.e2e.run import e2e_against, table
-from tests.real.e2e.runner import EXPECTED_FILE, SPECS_FILE, read_names
+from tests.real.e2e.runner import EXPECTED_FILE, read_names
 from tests.real.summary import summary
 
 pytestmark = pytest.mark.timeout(3600)
@@ -23,13 +23,6 @@ pytestmark = pytest.mark.timeout(3600)
 def _binaries() -> None:
     for name in ("e2e.test", "etcd", "kube-apiserver", "kube-controller-manager", "kubectl"):
         real_binary(name)
-
-
-def test_the_focus_list_is_issue_22s_58_specs_and_the_expected_list_a_subset_of_it() -> None:
-    specs = read_names(SPECS_FILE)
-    assert len(specs) == len(set(specs)) == 58
-    stale = set(read_names(EXPECTED_FILE)) - set(specs)
-    assert not stale, f"{EXPECTED_FILE.name} names specs not in {SPECS_FILE.name}: {stale}"
 
 
 def test_every_spec_passes_on_the_real_control_plane(real_tmp: Path) -> None:

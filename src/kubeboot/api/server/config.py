@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubeboot.api.registry.kubernetes_service import DEFAULT_SERVICE_CIDR
+
 __all__ = ["DEFAULT_DATA_DIR", "ServerConfig"]
 
 # Installed use (the systemd unit, docs/operations.md); `make run` passes ./kubeboot-data.
@@ -51,6 +53,10 @@ class ServerConfig:
     # signerName -> (cert, key) from --cluster-signing-<signer>-{cert,key}-file
     signer_files: dict[str, tuple[Path, Path]] = field(default_factory=dict)
     leader_elect: bool = True
+    # What the cluster publishes about itself: the default/kubernetes Service's range and
+    # kubeadm's ClusterConfiguration (kube-apiserver's and kube-controller-manager's flags).
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
+    cluster_name: str = "kubernetes"
     # --insecure-experimental-approve-all-kubelet-csrs-for-group (csrapproving, no SAR)
     approve_all_kubelet_csrs_for_group: str = ""
     # 0: this process serves HTTPS; N: N worker processes do (kubeboot.api.server.workers)
