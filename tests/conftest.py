@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -20,13 +21,18 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 import yaml
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.serve import Server
+from kubeboot.clock import SystemClock
+from kubeboot.pki.authority import CertificateAuthority
+from kubeboot.pki.keys import dump_private_key_pem
 
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or "kubectl"
 
@@ -170,6 +176,53 @@ def admin_ssl_context(running: RunningServer) -> ssl.SSLContext:
 
 def anonymous_ssl_context(running: RunningServer) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(running.ca_file))
+
+
+def cluster_ca(running: RunningServer) -> CertificateAuthority:
+    pki = running.data_dir / "pki"
+    return CertificateAuthority.load(pki / "ca.crt", pki / "ca.key")
+
+
+def node_ssl_context(running: RunningServer, node: str) -> ssl.SSLContext:
+    """A client TLS context as ``system:node:<node>`` (group system:nodes), from the CA."""
+    cert, key = cluster_ca(running).issue_client_cert(
+        common_name=f"system:node:{node}", organizations=["system:nodes"], clock=SystemClock()
+    )
+    crt = running.data_dir / f"{node}.crt"
+    pem = running.data_dir / f"{node}.key"
+    crt.write_bytes(cert.public_bytes(encoding=Encoding.PEM))
+    pem.write_bytes(dump_private_key_pem(key))
+    ctx = anonymous_ssl_context(running)
+    ctx.load_cert_chain(str(crt), str(pem))
+    return ctx
+
+
+async def call_as(
+    running: RunningServer,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    ctx: ssl.SSLContext | None = None,
+    token: str | None = None,
+    content_type: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """One request with a fresh session (anonymous unless ``ctx`` or ``token``): the body as
+    JSON, or, with ``content_type``, as given (bytes or text) or JSON-encoded under that type
+    (a patch type, say); returns the status and the decoded JSON answer."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    kwargs: dict[str, Any] = {}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+        kwargs["data"] = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    elif body is not None:
+        kwargs["json"] = body
+    connector = aiohttp.TCPConnector(ssl=ctx or anonymous_ssl_context(running))
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.request(method, running.url + path, headers=headers, **kwargs) as resp,
+    ):
+        return resp.status, await resp.json(content_type=None)
 
 
 @pytest.fixture

@@ -34,11 +34,19 @@ OUT = ROOT / "src" / "kubeboot" / "resources" / "schemas"
 KUBERNETES = "k8s.io/kubernetes@v1.37.2"
 # Kinds that are request bodies or responses without a row in the resource table, and where
 # client-go's scheme registers their Go type (it has no meta.k8s.io group version).
+# Responses that are not kinds of the table: partial metadata, the discovery documents.
 EXTRA_KINDS = {
     "meta.k8s.io/v1/DeleteOptions": "/v1/DeleteOptions",
     "/v1/Status": "/v1/Status",
     # The body of serviceaccounts/token (a subresource, so no row of its own).
     "authentication.k8s.io/v1/TokenRequest": "authentication.k8s.io/v1/TokenRequest",
+    "meta.k8s.io/v1/PartialObjectMetadata": "meta.k8s.io/v1/PartialObjectMetadata",
+    "meta.k8s.io/v1/PartialObjectMetadataList": "meta.k8s.io/v1/PartialObjectMetadataList",
+    "/v1/APIVersions": "/v1/APIVersions",
+    "/v1/APIGroupList": "/v1/APIGroupList",
+    "/v1/APIGroup": "/v1/APIGroup",
+    "/v1/APIResourceList": "/v1/APIResourceList",
+    "apidiscovery.k8s.io/v2/APIGroupDiscoveryList": "apidiscovery.k8s.io/v2/APIGroupDiscoveryList",
 }
 META_PKG = "k8s.io/apimachinery/pkg/apis/meta/v1"
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 )
@@ -122,10 +124,27 @@ func visit(t reflect.Type) {
 	add(t)
 }
 
+// wireLists are the list kinds served as documents of their own (not <Kind>List of a kind).
+var wireLists = map[string]bool{
+	"PartialObjectMetadataList": true, "APIGroupDiscoveryList": true,
+	"APIGroupList": true, "APIResourceList": true,
+}
+
 func main() {
+	// client-go's scheme, plus the meta.k8s.io kinds (partial metadata) and aggregated
+	// discovery, which the server writes but client-go's typed scheme does not register.
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		scheme.AddToScheme, metav1.AddMetaToScheme, apidiscoveryv2.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
 	kinds := map[string]string{}
-	for gvk, t := range scheme.Scheme.AllKnownTypes() {
-		if gvk.Version == runtime.APIVersionInternal || strings.HasSuffix(gvk.Kind, "List") {
+	for gvk, t := range s.AllKnownTypes() {
+		if gvk.Version == runtime.APIVersionInternal ||
+			(strings.HasSuffix(gvk.Kind, "List") && !wireLists[gvk.Kind]) {
 			continue
 		}
 		visit(t)

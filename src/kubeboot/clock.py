@@ -52,13 +52,19 @@ class FakeClock:
 
 
 def format_time(t: dt.datetime) -> str:
-    """metav1.Time wire format: RFC 3339, UTC, whole seconds (``2024-05-01T12:00:00Z``)."""
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """metav1.Time wire format: RFC 3339, UTC, whole seconds (``2024-05-01T12:00:00Z``).
+
+    The one formatter of API times. Years are always four digits, as Go's RFC 3339 writes
+    them (``0001-01-01T00:00:02Z``); ``strftime("%Y")`` would write ``1`` on glibc and give
+    every client a time it cannot parse.
+    """
+    u = t.astimezone(dt.UTC)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
 
 
 def format_micro_time(t: dt.datetime) -> str:
     """metav1.MicroTime: RFC 3339 in UTC with exactly six fractional digits."""
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(t)[:-1] + f".{t.astimezone(dt.UTC).microsecond:06d}Z"
 
 
 def parse_time(s: str) -> dt.datetime:

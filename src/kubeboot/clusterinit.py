@@ -12,7 +12,13 @@ re-run changes nothing that exists (server-facts §7.2):
   RoleBinding in ``kube-public``;
 * a first bootstrap token (24 h, signing + authentication, group
   ``system:bootstrappers:kubeadm:default-node-token``). An init token that is still valid is
-  reused, so restarting the server prints the same join command instead of minting tokens.
+  reused, so restarting the server prints the same join command instead of minting tokens;
+* ``kube-system/kubeadm-config`` and ``kube-system/kubelet-config``, which ``kubeadm join``
+  reads, with kubeadm's Roles/RoleBindings ``kubeadm:nodes-kubeadm-config`` and
+  ``kubeadm:kubelet-config`` (:mod:`kubeboot.kubeadmconfig`). The server passes the
+  :class:`~kubeboot.kubeadmconfig.ClusterSettings` its flags imply and the two ConfigMaps are
+  reconciled with them on every start, each change logged; ``kubeboot init`` over HTTPS knows
+  no flags and only creates them when missing.
 """
 
 from __future__ import annotations
@@ -20,17 +26,32 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from kubeboot.api.registry.kubernetes_service import (
+    DEFAULT_SERVICE_CIDR,
+    parse_service_cidrs,
+    service_ip,
+)
 from kubeboot.client.interface import ApiClient, JsonObject
 from kubeboot.clock import Clock
+from kubeboot.kubeadmconfig import (
+    ClusterSettings,
+    config_rbac_objects,
+    kubeadm_config_configmap,
+    kubelet_config_configmap,
+    reconcile_kubeadm_config,
+    reconcile_kubelet_config,
+)
 from kubeboot.pki.kubeconfig import cluster_info_kubeconfig
 from kubeboot.pki.pins import spki_pin
 from kubeboot.resources import bootstrap_token as bt
 from kubeboot.resources.registry import ResourceInfo, find_by_kind
-from kubeboot.resources.status import AlreadyExists, StatusError
+from kubeboot.resources.status import AlreadyExists, Conflict, NotFound, StatusError
 
 __all__ = ["INIT_TOKEN_DESCRIPTION", "InitResult", "init_cluster", "join_command"]
 
@@ -220,15 +241,94 @@ async def _agreed_init_token(client: ApiClient, now: dt.datetime) -> tuple[str, 
     return oldest[1], False
 
 
+def encryption_algorithm(ca: x509.Certificate) -> str:
+    """kubeadm's ``encryptionAlgorithm`` name for the CA's key type."""
+    key = ca.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA-{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp384r1":
+        return "ECDSA-P384"
+    return "ECDSA-P256"  # kubeboot's own CA; kubeadm has no name for other key types
+
+
+def default_settings(server: str, ca_pem: bytes) -> ClusterSettings:
+    """What ``kubeboot init`` assumes without the server's flags: kubeadm's defaults."""
+    network = parse_service_cidrs(DEFAULT_SERVICE_CIDR)[0]
+    return ClusterSettings(
+        control_plane_endpoint=server.removeprefix("https://"),
+        service_subnet=DEFAULT_SERVICE_CIDR,
+        cluster_dns=service_ip(network, 10),
+        encryption_algorithm=encryption_algorithm(x509.load_pem_x509_certificate(ca_pem)),
+    )
+
+
+async def _reconcile_configmap(
+    client: ApiClient,
+    desired: JsonObject,
+    reconcile: Callable[[JsonObject, ClusterSettings], tuple[JsonObject | None, list[str]]],
+    settings: ClusterSettings,
+) -> None:
+    res = _res("", "ConfigMap")
+    meta = desired["metadata"]
+    try:
+        stored = await client.get(res, meta["name"], meta["namespace"])
+    except NotFound:
+        stored = None
+    if stored is None:
+        with contextlib.suppress(AlreadyExists):  # another replica was first; next start
+            await client.create(res, desired, meta["namespace"])
+            log.info("published %s/%s", meta["namespace"], meta["name"])
+        return
+    updated, changes = reconcile(stored, settings)
+    if updated is None:
+        return
+    try:
+        await client.update(res, updated, meta["namespace"])
+    except Conflict:  # another replica rewrote it meanwhile, from the same flags or its own
+        log.warning(
+            "%s/%s changed while being reconciled; left as is", meta["namespace"], meta["name"]
+        )
+        return
+    for change in changes:
+        log.info("%s/%s: %s", meta["namespace"], meta["name"], change)
+
+
+async def publish_kubeadm_config(
+    client: ApiClient, settings: ClusterSettings, *, reconcile: bool
+) -> None:
+    """kubeadm's uploaded configuration and its RBAC; with ``reconcile`` the ConfigMaps are
+    brought in line with ``settings``, else only created when missing."""
+    for obj in config_rbac_objects():
+        if await _create_if_missing(client, obj):
+            log.info("created %s kube-system/%s", obj["kind"], obj["metadata"]["name"])
+    for desired, how in (
+        (kubeadm_config_configmap(settings), reconcile_kubeadm_config),
+        (kubelet_config_configmap(settings), reconcile_kubelet_config),
+    ):
+        if reconcile:
+            await _reconcile_configmap(client, desired, how, settings)
+        elif await _create_if_missing(client, desired):
+            log.info("published kube-system/%s", desired["metadata"]["name"])
+
+
 async def init_cluster(
-    client: ApiClient, *, server: str, ca_pem: bytes, clock: Clock
+    client: ApiClient,
+    *,
+    server: str,
+    ca_pem: bytes,
+    clock: Clock,
+    settings: ClusterSettings | None = None,
 ) -> InitResult:
-    """Create what kubeadm init creates for bootstrapping; never change what exists."""
+    """Create what kubeadm init creates for bootstrapping; never change what exists, except
+    the kubeadm configuration when the server's ``settings`` say otherwise."""
     if await _create_if_missing(client, cluster_info_configmap(server, ca_pem)):
         log.info("published kube-public/cluster-info for %s", server)
     for obj in kubeadm_rbac_objects():
         if await _create_if_missing(client, obj):
             log.info("created %s %s", obj["kind"], obj["metadata"]["name"])
+    await publish_kubeadm_config(
+        client, settings or default_settings(server, ca_pem), reconcile=settings is not None
+    )
     token, created = await _agreed_init_token(client, clock.now())
     ca = x509.load_pem_x509_certificate(ca_pem)
     return InitResult(token=token, token_created=created, ca_cert_hash=spki_pin(ca), server=server)

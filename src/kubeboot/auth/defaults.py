@@ -280,6 +280,32 @@ def default_cluster_roles() -> list[Obj]:
             "system:controller:root-ca-cert-publisher",
             [_rule(["create", "update"], [""], ["configmaps"]), _EVENTS],
         ),
+        _role(
+            "ClusterRole",
+            "system:controller:node-controller",
+            [
+                _rule(["get", "list", "watch", "update", "delete", "patch"], [""], ["nodes"]),
+                _rule(["patch", "update"], [""], ["nodes/status"]),
+                _rule(["patch", "update"], [""], ["pods/status"]),
+                _rule(["list", "watch", "get", "delete"], [""], ["pods"]),
+                _rule(["get", "list", "watch"], ["coordination.k8s.io"], ["leases"]),
+                _EVENTS,
+            ],
+        ),
+        _role(
+            "ClusterRole",
+            "system:controller:ttl-controller",
+            [_rule(["update", "patch", "list", "watch"], [""], ["nodes"]), _EVENTS],
+        ),
+        _role(
+            "ClusterRole",
+            "system:controller:namespace-controller",
+            [
+                _rule(["delete", "get", "list", "watch"], [""], ["namespaces"]),
+                _rule(["update"], [""], ["namespaces/finalize", "namespaces/status"]),
+                _rule(["delete", "deletecollection", "get", "list"], ["*"], ["*"]),
+            ],
+        ),
     ]
     roles += [
         _role(
@@ -309,6 +335,9 @@ def default_cluster_role_bindings() -> list[Obj]:
                 "certificate-controller",
                 "service-account-controller",
                 "root-ca-cert-publisher",
+                "namespace-controller",
+                "node-controller",
+                "ttl-controller",
             )
         ),
     ]

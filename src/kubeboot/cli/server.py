@@ -11,6 +11,11 @@ from typing import Any
 
 import click
 
+from kubeboot.api.registry.kubernetes_service import (
+    DEFAULT_SERVICE_CIDR,
+    ServiceCidrError,
+    parse_service_cidrs,
+)
 from kubeboot.api.server.config import DEFAULT_DATA_DIR, ServerConfig
 from kubeboot.api.server.eventloop import loop_factory
 from kubeboot.cli.commandline import UpstreamCommand, UpstreamOption
@@ -170,6 +175,14 @@ def _signer_files(
 )
 @click.option("--failed-auth-burst", type=int, default=20, help="Burst for --failed-auth-rate.")
 @click.option(
+    "--proxy-protocol-trusted-cidrs",
+    "proxy_protocol_trusted_cidrs",
+    multiple=True,
+    help="Load balancers (CIDRs, comma-separated or repeated) that send a PROXY protocol "
+    "v1/v2 header naming the client; connections from them must carry one, others must not. "
+    "E.g. 10.0.0.10/32,10.0.0.11/32. See docs/operations.md.",
+)
+@click.option(
     "--audit-log-path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
@@ -219,6 +232,17 @@ def _signer_files(
     default="8760h",
     help="Longest validity of signed certificates (Go duration). The removed "
     "--experimental-cluster-signing-duration is read as this flag, with a warning.",
+)
+@click.option(
+    "--service-cluster-ip-range",
+    default=DEFAULT_SERVICE_CIDR,
+    help="CIDR of Service addresses: its first address is the default/kubernetes Service's "
+    "ClusterIP, its tenth the clusterDNS in kube-system/kubelet-config (kubeadm's default).",
+)
+@click.option(
+    "--cluster-name",
+    default="kubernetes",
+    help="The cluster's name, published as clusterName in kube-system/kubeadm-config.",
 )
 @click.option(
     "--insecure-experimental-approve-all-kubelet-csrs-for-group",
@@ -303,6 +327,9 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
         anonymous_burst=params["anonymous_burst"],
         failed_auth_rate=params["failed_auth_rate"],
         failed_auth_burst=params["failed_auth_burst"],
+        proxy_protocol_trusted_cidrs=tuple(
+            cidr for value in params["proxy_protocol_trusted_cidrs"] for cidr in split_csv(value)
+        ),
         audit_log_path=params["audit_log_path"],
         audit_log_maxsize=params["audit_log_maxsize"],
         audit_log_maxbackup=params["audit_log_maxbackup"],
@@ -311,6 +338,8 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
         token_auth_file=params["token_auth_file"],
         controllers=split_csv(params["controllers"]),
         cluster_signing_duration=params["cluster_signing_duration"],
+        service_cluster_ip_range=params["service_cluster_ip_range"],
+        cluster_name=params["cluster_name"],
         leader_elect=params["leader_elect"],
         workers=params["workers"],
         signer_files=_signer_files(signer_flags, params["cluster_signing_cert_file"]),
@@ -321,6 +350,10 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
     except ControllersFlagError as exc:
         raise click.BadParameter(str(exc), param_hint="--controllers") from exc
     _check_auth_flags(config)
+    try:
+        parse_service_cidrs(config.service_cluster_ip_range)
+    except ServiceCidrError as exc:
+        raise click.BadParameter(str(exc), param_hint="--service-cluster-ip-range") from exc
     if config.approve_all_kubelet_csrs_for_group:
         log.warning(
             "INSECURE: --insecure-experimental-approve-all-kubelet-csrs-for-group=%s: every "
@@ -347,10 +380,14 @@ def _check_auth_flags(config: ServerConfig) -> None:
         except AuditPolicyError as exc:
             raise click.BadParameter(str(exc), param_hint="--audit-policy-file") from exc
 
-    try:
-        SourceNetworks(config.anonymous_allowed_cidrs)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--anonymous-allowed-cidrs") from exc
+    for flag, cidrs in (
+        ("--anonymous-allowed-cidrs", config.anonymous_allowed_cidrs),
+        ("--proxy-protocol-trusted-cidrs", config.proxy_protocol_trusted_cidrs),
+    ):
+        try:
+            SourceNetworks(cidrs)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=flag) from exc
     for name, rate, burst in (
         ("anonymous", config.anonymous_rate, config.anonymous_burst),
         ("failed-auth", config.failed_auth_rate, config.failed_auth_burst),

@@ -35,9 +35,12 @@ CONTROLLER_ALIASES = MappingProxyType(
         "csrapproving": "certificatesigningrequest-approving-controller",
         "csrcleaner": "certificatesigningrequest-cleaner-controller",
         "csrsigning": "certificatesigningrequest-signing-controller",
+        "namespace": "namespace-controller",
+        "nodelifecycle": "node-lifecycle-controller",
         "root-ca-cert-publisher": "root-ca-certificate-publisher-controller",
         "serviceaccount": "serviceaccount-controller",
         "tokencleaner": "token-cleaner-controller",
+        "ttl": "ttl-controller",
     }
 )
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})

@@ -28,6 +28,8 @@ from kubeboot.controllers.csrapproving import run_csrapproving
 from kubeboot.controllers.csrcleaner import run_csrcleaner
 from kubeboot.controllers.csrsigning import run_csrsigning
 from kubeboot.controllers.leader import run_with_leader_election
+from kubeboot.controllers.namespace import run_namespace_controller
+from kubeboot.controllers.nodelifecycle import NODELIFECYCLE, TTL, run_node_controllers
 from kubeboot.controllers.rootcapublisher import ROOT_CA_FIELD_SELECTOR, run_rootcapublisher
 from kubeboot.controllers.runtime import Informer
 from kubeboot.controllers.serviceaccounts import run_serviceaccounts_controller
@@ -121,6 +123,9 @@ BOOTSTRAP_SIGNER_SA = "bootstrap-signer"
 TOKEN_CLEANER_SA = "token-cleaner"
 SERVICE_ACCOUNT_CONTROLLER_SA = "service-account-controller"
 ROOT_CA_PUBLISHER_SA = "root-ca-cert-publisher"
+NAMESPACE_CONTROLLER_SA = "namespace-controller"
+NODE_CONTROLLER_SA = "node-controller"
+TTL_CONTROLLER_SA = "ttl-controller"
 CONTROLLER_SA_NAMESPACE = "kube-system"
 # Which identities each controller needs (csrsigning's only when it signs).
 _SERVICE_ACCOUNTS = {
@@ -131,6 +136,9 @@ _SERVICE_ACCOUNTS = {
     "tokencleaner": (TOKEN_CLEANER_SA, BOOTSTRAP_SIGNER_SA),
     "serviceaccount": (SERVICE_ACCOUNT_CONTROLLER_SA,),
     "root-ca-cert-publisher": (ROOT_CA_PUBLISHER_SA,),
+    "namespace": (NAMESPACE_CONTROLLER_SA,),
+    "nodelifecycle": (NODE_CONTROLLER_SA,),
+    "ttl": (TTL_CONTROLLER_SA,),
 }
 
 ClientFor = Callable[[str], ApiClient]
@@ -205,19 +213,38 @@ async def _run_enabled(
             jobs.append(
                 run_bootstrapsigner(signer_client, configmaps, secrets, configmap_res, clock)
             )
-    jobs += _service_account_jobs(manager, client_for, enabled, config)
+    jobs += _namespace_jobs(manager, client_for, enabled, config, clock)
+    jobs += _node_jobs(manager, client_for, enabled)
     log.info("starting controllers: %s", ", ".join(sorted(enabled)) or "(none)")
     async with asyncio.TaskGroup() as group:
         for job in jobs:
             group.create_task(job)
 
 
-def _service_account_jobs(
-    manager: ApiClient, client_for: ClientFor, enabled: frozenset[str], config: ControllerConfig
+def _node_jobs(
+    manager: ApiClient, client_for: ClientFor, enabled: frozenset[str]
 ) -> list[Coroutine[Any, Any, None]]:
-    """serviceaccount and root-ca-cert-publisher; their caches are read as the manager
-    (upstream's shared informers), their writes made as their own ServiceAccounts."""
-    wanted = enabled & {"serviceaccount", "root-ca-cert-publisher"}
+    """nodelifecycle and ttl: one Node cache read as the manager, writes as each
+    controller's ServiceAccount."""
+    identities = {NODELIFECYCLE: NODE_CONTROLLER_SA, TTL: TTL_CONTROLLER_SA}
+    clients = {name: client_for(sa) for name, sa in identities.items() if name in enabled}
+    if not clients:
+        return []
+    node_res = _resource("", "nodes")
+    nodes = Informer(manager, node_res)
+    return [nodes.run(), run_node_controllers(clients, nodes, node_res)]
+
+
+def _namespace_jobs(
+    manager: ApiClient,
+    client_for: ClientFor,
+    enabled: frozenset[str],
+    config: ControllerConfig,
+    clock: Clock,
+) -> list[Coroutine[Any, Any, None]]:
+    """namespace, serviceaccount and root-ca-cert-publisher: one shared namespace cache read
+    as the manager (upstream's shared informers), writes as each controller's ServiceAccount."""
+    wanted = enabled & {"namespace", "serviceaccount", "root-ca-cert-publisher"}
     ca_pem = None
     if "root-ca-cert-publisher" in wanted:
         if config.root_ca_file is None:
@@ -227,8 +254,13 @@ def _service_account_jobs(
             ca_pem = config.root_ca_file.read_text()
     if not wanted:
         return []
-    namespaces = Informer(manager, _resource("", "namespaces"))
+    ns_res = _resource("", "namespaces")
+    namespaces = Informer(manager, ns_res)
     jobs: list[Coroutine[Any, Any, None]] = [namespaces.run()]
+    if "namespace" in wanted:
+        jobs.append(
+            run_namespace_controller(client_for(NAMESPACE_CONTROLLER_SA), namespaces, ns_res, clock)
+        )
     if "serviceaccount" in wanted:
         sa_res = _resource("", "serviceaccounts")
         service_accounts = Informer(manager, sa_res)

@@ -51,6 +51,7 @@ __all__ = [
     "CsrFacts",
     "build_csr",
     "csr_facts",
+    "dns1123_subdomain_errors",
     "parse_csr_pem",
     "signer_validation_error",
     "subject_restriction_error",
@@ -201,13 +202,6 @@ def csr_facts(csr: x509.CertificateSigningRequest) -> CsrFacts:
 # --- API validation (server-facts §4.3, §4.5) ----------------------------------------------
 
 
-def _go_bytes(data: bytes | None) -> str:
-    """How Go's ``%#v`` prints a ``[]byte`` field value in a ``field.Invalid`` message."""
-    if data is None:
-        return "[]byte(nil)"
-    return "[]byte{" + ", ".join(f"0x{b:x}" for b in data) + "}"
-
-
 def _decode_request(value: Any) -> bytes | None:
     if value is None:
         return None
@@ -229,7 +223,9 @@ def _validate_request(value: Any) -> list[FieldError]:
     try:
         parse_csr_pem(request or b"")
     except CsrError as exc:
-        message = f"Invalid value: {_go_bytes(request)}: {exc}"
+        # field.Error prints a []byte as JSON does: its base64, quoted (upstream v1.37).
+        shown = "null" if request is None else '"' + base64.b64encode(request).decode() + '"'
+        message = f"Invalid value: {shown}: {exc}"
         return [FieldError("FieldValueInvalid", "spec.request", message)]
     return []
 
@@ -258,7 +254,8 @@ def _dns1123_label_errors(value: str) -> list[str]:
     return errors
 
 
-def _dns1123_subdomain_errors(value: str) -> list[str]:
+def dns1123_subdomain_errors(value: str) -> list[str]:
+    """Upstream's ``IsDNS1123Subdomain``: every reason ``value`` is not one, in its words."""
     errors = []
     if len(value) > 253:
         errors.append("must be no more than 253 characters")
@@ -307,7 +304,7 @@ def _validate_signer_name(signer_name: Any) -> list[FieldError]:
             )
         )
     for label in signer_path.split("."):
-        label_errors = _dns1123_subdomain_errors(label)
+        label_errors = dns1123_subdomain_errors(label)
         errors += [
             FieldError.invalid(path, signer_path, f'validating label "{label}": {e}')
             for e in label_errors

@@ -253,6 +253,12 @@ _RESOLVERS = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# go-yaml v2 (YAML 1.1) also reads a lone y, Y, n or N as a boolean ("x: y" is x: true).
+_BOOL = "tag:yaml.org,2002:bool"
+_SHORT_BOOL = re.compile(r"^(?:y|Y|n|N)$")
+for _first in "yYnN":
+    _RESOLVERS[_first] = [(_BOOL, _SHORT_BOOL), *_RESOLVERS.get(_first, [])]
+_BOOL_VALUES = {**yaml.constructor.SafeConstructor.bool_values, "y": True, "n": False}
 
 
 class _Loader(yaml.CSafeLoader):
@@ -318,6 +324,11 @@ def _refuse(loader: _Loader, node: yaml.Node) -> None:
     )
 
 
+def _construct_bool(loader: _Loader, node: yaml.ScalarNode) -> bool:
+    return _BOOL_VALUES[str(loader.construct_scalar(node)).lower()]
+
+
+_Loader.add_constructor(_BOOL, _construct_bool)
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _Loader.add_constructor("tag:yaml.org,2002:set", _construct_set)
 _Loader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)

@@ -11,16 +11,31 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ALL_VERBS",
+    "READ_ONLY",
     "RESOURCES",
     "GroupVersion",
     "ResourceInfo",
     "find_by_kind",
     "find_resource",
     "group_versions",
+    "served_groups",
+    "subresource_verbs",
 ]
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+# Subresources answer get/patch/update, except those that only take a whole object.
+_SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {"finalize": ("update",)}
+
+
+def subresource_verbs(subresource: str) -> tuple[str, ...]:
+    return _SUBRESOURCE_VERBS.get(subresource, ("get", "patch", "update"))
+
+
 CREATE_ONLY = ("create",)
+READ_ONLY = ("get", "list", "watch")
+# Why the workload kinds a kubelet watches are served read-only (docs/api.md, "Kinds kubeboot
+# serves read-only"): kubeboot schedules and runs nothing, so their truth is "none".
+_NO_WORKLOADS = "kubeboot runs no workloads"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +69,21 @@ class ResourceInfo:
     # Virtual resources (reviews) are never stored: create computes and returns an answer.
     stored: bool = True
     categories: tuple[str, ...] = field(default=())
+    # DELETE answers the deleted object (upstream's ReturnDeletedObject: namespaces, pods,
+    # services, serviceaccounts...) instead of a Success Status naming it.
+    returns_deleted_object: bool = False
+    # For a kind served with fewer verbs than upstream on purpose: why, appended to the 405
+    # a refused verb gets, so the client learns it is deliberate and not a kubeboot bug.
+    refusal_note: str = ""
+    # The version upstream stores the kind in, when it is not the served one (a kind newly
+    # GA is stored at its beta version for a release); discovery's storageVersionHash says it.
+    storage_version: str = ""
+
+    def verb_refused(self, verb: str) -> str:
+        """The message of the 405 for ``verb`` on this resource (upstream's, plus why)."""
+        kind = f"{self.plural}.{self.group}" if self.group else self.plural
+        message = f'{verb} is not supported on resources of kind "{kind}"'
+        return f"{message}: {self.refusal_note}" if self.refusal_note else message
 
     @property
     def group(self) -> str:
@@ -84,6 +114,9 @@ RBAC = GroupVersion("rbac.authorization.k8s.io", "v1")
 COORDINATION = GroupVersion("coordination.k8s.io", "v1")
 AUTHORIZATION = GroupVersion("authorization.k8s.io", "v1")
 AUTHENTICATION = GroupVersion("authentication.k8s.io", "v1")
+STORAGE = GroupVersion("storage.k8s.io", "v1")
+NODE = GroupVersion("node.k8s.io", "v1")
+RESOURCE = GroupVersion("resource.k8s.io", "v1")
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
@@ -94,8 +127,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         namespaced=False,
         verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
         short_names=("ns",),
-        subresources=("status",),
-        field_selectors=("status.phase",),
+        subresources=("status", "finalize"),
+        field_selectors=("status.phase", "name"),
+        returns_deleted_object=True,
     ),
     ResourceInfo(
         CORE,
@@ -115,6 +149,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "serviceaccount",
         namespaced=True,
         short_names=("sa",),
+        returns_deleted_object=True,
     ),
     ResourceInfo(
         CORE,
@@ -157,6 +192,45 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         subresources=("approval", "status"),
         field_selectors=("spec.signerName",),
     ),
+    # What a kubelet lists and watches (facts/real-k8s.md): served so that it runs for good,
+    # read-only and empty because nothing runs here. Field selectors are upstream's.
+    ResourceInfo(
+        CORE,
+        "Pod",
+        "pods",
+        "pod",
+        namespaced=True,
+        verbs=READ_ONLY,
+        short_names=("po",),
+        categories=("all",),
+        field_selectors=(
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ),
+        refusal_note=f"{_NO_WORKLOADS}; pods is a read-only collection that is always empty",
+    ),
+    ResourceInfo(
+        CORE,
+        "Service",
+        "services",
+        "service",
+        namespaced=True,
+        verbs=READ_ONLY,
+        short_names=("svc",),
+        categories=("all",),
+        field_selectors=("spec.clusterIP", "spec.type"),
+        refusal_note=(
+            f"{_NO_WORKLOADS}; services is read-only and holds only default/kubernetes, "
+            "the API server's own Service, which the server maintains"
+        ),
+    ),
     ResourceInfo(RBAC, "ClusterRole", "clusterroles", "clusterrole", namespaced=False),
     ResourceInfo(
         RBAC, "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", namespaced=False
@@ -164,6 +238,61 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(RBAC, "Role", "roles", "role", namespaced=True),
     ResourceInfo(RBAC, "RoleBinding", "rolebindings", "rolebinding", namespaced=True),
     ResourceInfo(COORDINATION, "Lease", "leases", "lease", namespaced=True),
+    ResourceInfo(
+        STORAGE,
+        "CSINode",
+        "csinodes",
+        "csinode",
+        namespaced=False,
+        subresources=("status",),
+    ),
+    ResourceInfo(
+        STORAGE,
+        "CSIDriver",
+        "csidrivers",
+        "csidriver",
+        namespaced=False,
+        verbs=READ_ONLY,
+        refusal_note=f"{_NO_WORKLOADS}; csidrivers is a read-only collection that is always empty",
+    ),
+    ResourceInfo(
+        NODE,
+        "RuntimeClass",
+        "runtimeclasses",
+        "runtimeclass",
+        namespaced=False,
+        verbs=READ_ONLY,
+        refusal_note=(
+            f"{_NO_WORKLOADS}; runtimeclasses is a read-only collection that is always empty"
+        ),
+    ),
+    ResourceInfo(
+        CERTIFICATES,
+        "PodCertificateRequest",
+        "podcertificaterequests",
+        "podcertificaterequest",
+        namespaced=True,
+        verbs=READ_ONLY,
+        field_selectors=("spec.signerName", "spec.podName", "spec.nodeName"),
+        storage_version="v1beta1",
+        refusal_note=(
+            f"{_NO_WORKLOADS}, so no pod asks for a certificate; podcertificaterequests is a "
+            "read-only collection that is always empty"
+        ),
+    ),
+    ResourceInfo(
+        RESOURCE,
+        "ResourceSlice",
+        "resourceslices",
+        "resourceslice",
+        namespaced=False,
+        verbs=("deletecollection", *READ_ONLY),
+        field_selectors=("spec.nodeName", "spec.driver", "spec.pool.name"),
+        refusal_note=(
+            f"{_NO_WORKLOADS}; resourceslices is always empty (list, watch and a kubelet's "
+            "deletecollection of its own slices are served, and find nothing)"
+        ),
+    ),
     ResourceInfo(
         AUTHORIZATION,
         "SubjectAccessReview",
@@ -214,6 +343,11 @@ def find_resource(group: str, version: str, plural: str) -> ResourceInfo | None:
 
 def find_by_kind(group: str, kind: str) -> ResourceInfo | None:
     return _BY_GROUP_KIND.get((group, kind))
+
+
+def served_groups() -> frozenset[str]:
+    """The named API groups served (the core group is "")."""
+    return frozenset(gv.group for gv in group_versions() if gv.group)
 
 
 def group_versions() -> list[GroupVersion]:

@@ -27,6 +27,7 @@ raise them back so controllers and the agent branch on ``reason`` exactly as cli
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -104,13 +105,17 @@ class FieldError:
 
 
 def _go_value(value: Any) -> str:
+    """How apimachinery's field.Error prints a value: quoted strings (%q), plain numbers and
+    booleans, ``null``, and JSON for anything else (lists, maps)."""
     if isinstance(value, str):
-        return f'"{value}"'
+        return json.dumps(value, ensure_ascii=False)
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class StatusError(Exception):
@@ -128,6 +133,8 @@ class StatusError(Exception):
         kind: str | None = None,
         causes: list[FieldError] | None = None,
         retry_after: int | None = None,
+        empty_details: bool = False,
+        list_meta: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -136,6 +143,11 @@ class StatusError(Exception):
         self.kind = kind
         self.causes = causes or []
         self.retry_after = retry_after
+        # Upstream writes ``"details": {}`` for errors made with an empty resource (router
+        # errors, non-resource 403s) and leaves the key out for errors made without one.
+        self.empty_details = empty_details
+        # The Status's own ListMeta (a 410 on a compacted continue carries a new token).
+        self.list_meta = list_meta or {}
 
     def to_status(self) -> dict[str, Any]:
         details: dict[str, Any] = {}
@@ -158,14 +170,14 @@ class StatusError(Exception):
         status: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": dict(self.list_meta),
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
-        if details:
+        if details or self.empty_details:
             status["details"] = details
+        status["code"] = self.code  # metav1.Status field order: details before code
         return status
 
 
@@ -328,9 +340,12 @@ def status_error_from_dict(status: dict[str, Any], http_code: int) -> StatusErro
 
 def success_status(name: str, group: str, kind: str, uid: str) -> dict[str, Any]:
     """The ``Status`` a delete returns when it does not return the object."""
-    details: dict[str, Any] = {"name": name, "kind": kind, "uid": uid}
+    details: dict[str, Any] = {"name": name}
     if group:
         details["group"] = group
+    details["kind"] = kind
+    if uid:
+        details["uid"] = uid
     return {
         "kind": "Status",
         "apiVersion": "v1",

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubeboot.clock import format_micro_time, format_time
 from kubeboot.resources.decoding import OverflowNumber, gc_paused
 from kubeboot.resources.schema import STRING, ListOf, MapOf, Scalar, Struct, Type
 
@@ -324,6 +325,5 @@ def parse_go_time(value: str, layout: str) -> dt.datetime:
 
 
 def _format_time(stamp: dt.datetime, kind: str) -> str:
-    if kind == "time":
-        return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the one formatter of API times (four-digit years: strftime writes year 1 as "1")
+    return format_time(stamp) if kind == "time" else format_micro_time(stamp)

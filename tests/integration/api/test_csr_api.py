@@ -126,7 +126,7 @@ async def test_approval_rules(admin_http: aiohttp.ClientSession) -> None:
     both = approved(approved(created), "Denied")
     status, body = await call(admin_http, "PUT", f"{CSRS}/appr/approval", both)
     assert status == 422
-    assert "mutually exclusive" in body["message"]
+    assert 'must specify at most one of: `conditions[{"type": "Approved"}]`' in body["message"]
     status, ok = await call(admin_http, "PUT", f"{CSRS}/appr/approval", approved(created))
     assert status == 200
     cond = ok["status"]["conditions"][0]

@@ -14,27 +14,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import json
 import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from kubeboot.clock import SystemClock
-from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.csr import build_csr
-from kubeboot.pki.keys import dump_private_key_pem, generate_private_key
+from kubeboot.pki.keys import generate_private_key
 from tests.conftest import (
     RunningServer,
     admin_ssl_context,
-    anonymous_ssl_context,
+    call_as,
+    cluster_ca,
     in_process_server,
+    node_ssl_context,
 )
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
@@ -51,47 +50,6 @@ async def running(tmp_path: Path) -> AsyncIterator[RunningServer]:
     tokens.write_text(f"{BOB_TOKEN},bob,uid-bob\n")
     async with in_process_server(tmp_path / "data", token_auth_file=tokens) as running:
         yield running
-
-
-def _ca(running: RunningServer) -> CertificateAuthority:
-    pki = running.data_dir / "pki"
-    return CertificateAuthority.load(pki / "ca.crt", pki / "ca.key")
-
-
-def _node_ctx(running: RunningServer, node: str) -> ssl.SSLContext:
-    cert, key = _ca(running).issue_client_cert(
-        common_name=f"system:node:{node}", organizations=["system:nodes"], clock=SystemClock()
-    )
-    crt = running.data_dir / f"{node}.crt"
-    pem = running.data_dir / f"{node}.key"
-    crt.write_bytes(cert.public_bytes(encoding=_PEM))
-    pem.write_bytes(dump_private_key_pem(key))
-    ctx = anonymous_ssl_context(running)
-    ctx.load_cert_chain(str(crt), str(pem))
-    return ctx
-
-
-async def _call(
-    running: RunningServer,
-    method: str,
-    path: str,
-    body: Any = None,
-    *,
-    ctx: ssl.SSLContext | None = None,
-    token: str | None = None,
-    content_type: str | None = None,
-) -> tuple[int, dict[str, Any]]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    kwargs: dict[str, Any] = {"json": body}
-    if content_type:
-        headers["Content-Type"] = content_type
-        kwargs = {"data": json.dumps(body)}
-    connector = aiohttp.TCPConnector(ssl=ctx or anonymous_ssl_context(running))
-    async with (
-        aiohttp.ClientSession(connector=connector) as session,
-        session.request(method, running.url + path, headers=headers, **kwargs) as resp,
-    ):
-        return resp.status, await resp.json(content_type=None)
 
 
 def _admin(running: RunningServer) -> ssl.SSLContext:
@@ -121,47 +79,47 @@ CLIENT_USAGES = ["digital signature", "client auth"]
 
 
 async def test_a_node_touches_only_its_own_objects(running: RunningServer) -> None:
-    a = _node_ctx(running, "a")
+    a = node_ssl_context(running, "a")
     admin = _admin(running)
-    assert (await _call(running, "POST", NODES, _node("b"), ctx=admin))[0] == 201
-    status, created = await _call(running, "POST", NODES, _node("a"), ctx=a)
+    assert (await call_as(running, "POST", NODES, _node("b"), ctx=admin))[0] == 201
+    status, created = await call_as(running, "POST", NODES, _node("a"), ctx=a)
     assert status == 201, created
-    status, own = await _call(running, "GET", f"{NODES}/a", ctx=a)
+    status, own = await call_as(running, "GET", f"{NODES}/a", ctx=a)
     assert status == 200
     own["metadata"]["labels"] = {"ready": "yes"}
-    assert (await _call(running, "PUT", f"{NODES}/a", own, ctx=a))[0] == 200
+    assert (await call_as(running, "PUT", f"{NODES}/a", own, ctx=a))[0] == 200
 
-    status, err = await _call(running, "GET", f"{NODES}/b", ctx=a)
+    status, err = await call_as(running, "GET", f"{NODES}/b", ctx=a)
     assert status == 403
     assert err["message"] == (
         'nodes "b" is forbidden: User "system:node:a" cannot get resource "nodes" in API group '
         "\"\" at the cluster scope: node: node 'a' cannot read 'b', only its own Node object"
     )
-    _, other = await _call(running, "GET", f"{NODES}/b", ctx=admin)
+    _, other = await call_as(running, "GET", f"{NODES}/b", ctx=admin)
     other["metadata"]["labels"] = {"hijacked": "yes"}
-    status, err = await _call(running, "PUT", f"{NODES}/b", other, ctx=a)
+    status, err = await call_as(running, "PUT", f"{NODES}/b", other, ctx=a)
     assert status == 403
     assert err["message"] == 'nodes "b" is forbidden: node "a" is not allowed to modify node "b"'
 
     # list/watch name the Node through metadata.name, as upstream's RequestInfo does.
-    status, listed = await _call(running, "GET", f"{NODES}?fieldSelector=metadata.name=a", ctx=a)
+    status, listed = await call_as(running, "GET", f"{NODES}?fieldSelector=metadata.name=a", ctx=a)
     assert status == 200
     assert [n["metadata"]["name"] for n in listed["items"]] == ["a"]
-    status, err = await _call(running, "GET", NODES, ctx=a)
+    status, err = await call_as(running, "GET", NODES, ctx=a)
     assert status == 403
     assert err["message"] == (
         'nodes is forbidden: User "system:node:a" cannot list resource "nodes" in API group "" '
         "at the cluster scope: node: node 'a' cannot read all nodes, only its own Node object"
     )
-    status, err = await _call(running, "GET", f"{NODES}?fieldSelector=metadata.name=b", ctx=a)
+    status, err = await call_as(running, "GET", f"{NODES}?fieldSelector=metadata.name=b", ctx=a)
     assert status == 403
-    status, err = await _call(running, "GET", f"{NODES}?watch=true", ctx=a)
+    status, err = await call_as(running, "GET", f"{NODES}?watch=true", ctx=a)
     assert status == 403
     assert err["message"].endswith("node: node 'a' cannot read all nodes, only its own Node object")
-    status, err = await _call(running, "POST", NODES, _node("c"), ctx=a)
+    status, err = await call_as(running, "POST", NODES, _node("c"), ctx=a)
     assert status == 403 and 'node "a" is not allowed to modify node "c"' in err["message"]
-    assert (await _call(running, "DELETE", f"{NODES}/b", ctx=a))[0] == 403
-    status, err = await _call(running, "GET", "/api/v1/namespaces/kube-system/secrets/x", ctx=a)
+    assert (await call_as(running, "DELETE", f"{NODES}/b", ctx=a))[0] == 403
+    status, err = await call_as(running, "GET", "/api/v1/namespaces/kube-system/secrets/x", ctx=a)
     assert status == 403
     assert err["message"] == (
         'secrets "x" is forbidden: User "system:node:a" cannot get resource "secrets" in API '
@@ -171,7 +129,7 @@ async def test_a_node_touches_only_its_own_objects(running: RunningServer) -> No
 
 
 async def _conditions(running: RunningServer, name: str) -> list[str]:
-    _, obj = await _call(running, "GET", f"{CSRS}/{name}", ctx=_admin(running))
+    _, obj = await call_as(running, "GET", f"{CSRS}/{name}", ctx=_admin(running))
     return [c["type"] for c in (obj.get("status") or {}).get("conditions") or []]
 
 
@@ -179,20 +137,20 @@ async def test_a_node_asks_only_for_its_own_name_and_cannot_approve(
     running: RunningServer,
 ) -> None:
     """NodeRestriction: a kubelet CSR (client or serving signer) must name the node itself."""
-    a = _node_ctx(running, "a")
+    a = node_ssl_context(running, "a")
     for signer, usages in (
         (KUBELET_CLIENT, CLIENT_USAGES),
         ("kubernetes.io/kubelet-serving", ["digital signature", "server auth"]),
     ):
         asks_b = _csr("a-asks-b", "system:node:b", signer, usages)
-        status, err = await _call(running, "POST", CSRS, asks_b, ctx=a)
+        status, err = await call_as(running, "POST", CSRS, asks_b, ctx=a)
         assert (status, err["reason"]) == (403, "Forbidden")
         assert err["message"] == (
             'certificatesigningrequests.certificates.k8s.io "a-asks-b" is forbidden: can only '
             "create a node CSR with CN=system:node:a"
         )
     renews = _csr("a-renews", "system:node:a", KUBELET_CLIENT, CLIENT_USAGES)
-    status, own = await _call(running, "POST", CSRS, renews, ctx=a)
+    status, own = await call_as(running, "POST", CSRS, renews, ctx=a)
     assert status == 201, own
     assert own["spec"]["username"] == "system:node:a"  # the server records who asked
     deadline = time.monotonic() + 10
@@ -200,12 +158,12 @@ async def test_a_node_asks_only_for_its_own_name_and_cannot_approve(
         assert time.monotonic() < deadline, "node a's own CSR was not approved"
         await asyncio.sleep(0.05)
     # a node reads CSRs back (the agent waits on its own) but cannot approve any
-    status, got = await _call(running, "GET", f"{CSRS}/a-renews", ctx=a)
+    status, got = await call_as(running, "GET", f"{CSRS}/a-renews", ctx=a)
     assert status == 200
     got.setdefault("status", {})["conditions"] = [
         {"type": "Denied", "status": "True", "reason": "Self", "message": "x"}
     ]
-    status, err = await _call(running, "PUT", f"{CSRS}/a-renews/approval", got, ctx=a)
+    status, err = await call_as(running, "PUT", f"{CSRS}/a-renews/approval", got, ctx=a)
     assert status == 403
     assert 'cannot update resource "certificatesigningrequests/approval"' in err["message"]
 
@@ -218,9 +176,9 @@ def _lease(name: str) -> dict[str, Any]:
 
 
 async def test_node_leases_labels_and_taints(running: RunningServer) -> None:
-    a = _node_ctx(running, "a")
+    a = node_ssl_context(running, "a")
     admin = _admin(running)
-    status, err = await _call(
+    status, err = await call_as(
         running, "POST", f"{LEASES}/kube-node-lease/leases", _lease("b"), ctx=a
     )
     assert status == 403
@@ -228,9 +186,11 @@ async def test_node_leases_labels_and_taints(running: RunningServer) -> None:
         'leases.coordination.k8s.io "b" is forbidden: can only access node lease with the same '
         "name as the requesting node"
     )
-    status, _ = await _call(running, "POST", f"{LEASES}/kube-node-lease/leases", _lease("a"), ctx=a)
+    status, _ = await call_as(
+        running, "POST", f"{LEASES}/kube-node-lease/leases", _lease("a"), ctx=a
+    )
     assert status == 201
-    status, err = await _call(running, "POST", f"{LEASES}/default/leases", _lease("a"), ctx=a)
+    status, err = await call_as(running, "POST", f"{LEASES}/default/leases", _lease("a"), ctx=a)
     assert status == 403
     assert err["message"] == (
         'leases.coordination.k8s.io is forbidden: User "system:node:a" cannot create resource '
@@ -238,8 +198,8 @@ async def test_node_leases_labels_and_taints(running: RunningServer) -> None:
         'access leases in the "kube-node-lease" system namespace'
     )
     # the admin's lease for b: a may neither read, update nor delete it
-    await _call(running, "POST", f"{LEASES}/kube-node-lease/leases", _lease("b"), ctx=admin)
-    status, err = await _call(running, "DELETE", f"{LEASES}/kube-node-lease/leases/b", ctx=a)
+    await call_as(running, "POST", f"{LEASES}/kube-node-lease/leases", _lease("b"), ctx=admin)
+    status, err = await call_as(running, "DELETE", f"{LEASES}/kube-node-lease/leases/b", ctx=a)
     assert status == 403
     assert err["message"].endswith(
         "node: can only access node lease with the same name as the requesting node"
@@ -248,21 +208,21 @@ async def test_node_leases_labels_and_taints(running: RunningServer) -> None:
     labelled = _node("a") | {
         "metadata": {"name": "a", "labels": {"node-restriction.kubernetes.io/pool": "gpu"}}
     }
-    status, err = await _call(running, "POST", NODES, labelled, ctx=a)
+    status, err = await call_as(running, "POST", NODES, labelled, ctx=a)
     assert status == 403
     assert err["message"] == (
         'nodes "a" is forbidden: node "a" is not allowed to set the following labels: '
         "node-restriction.kubernetes.io/pool"
     )
     tainted = {**_node("a"), "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]}}
-    assert (await _call(running, "POST", NODES, tainted, ctx=a))[0] == 201
-    _, own = await _call(running, "GET", f"{NODES}/a", ctx=a)
+    assert (await call_as(running, "POST", NODES, tainted, ctx=a))[0] == 201
+    _, own = await call_as(running, "GET", f"{NODES}/a", ctx=a)
     own["spec"]["taints"] = []
-    status, err = await _call(running, "PUT", f"{NODES}/a", own, ctx=a)
+    status, err = await call_as(running, "PUT", f"{NODES}/a", own, ctx=a)
     assert status == 403
     assert err["message"] == 'nodes "a" is forbidden: node "a" is not allowed to modify taints'
     patch = {"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}}
-    status, err = await _call(
+    status, err = await call_as(
         running, "PATCH", f"{NODES}/a", patch, ctx=a, content_type="application/merge-patch+json"
     )
     assert status == 403
@@ -272,11 +232,11 @@ async def test_node_leases_labels_and_taints(running: RunningServer) -> None:
     )
     # its own kubelet labels are fine; the admin may do anything
     ok = {"metadata": {"labels": {"kubernetes.io/hostname": "a", "example.com/x": "y"}}}
-    status, _ = await _call(
+    status, _ = await call_as(
         running, "PATCH", f"{NODES}/a", ok, ctx=a, content_type="application/merge-patch+json"
     )
     assert status == 200
-    status, _ = await _call(
+    status, _ = await call_as(
         running,
         "PATCH",
         f"{NODES}/a",
@@ -295,8 +255,8 @@ async def _bind(running: RunningServer, name: str, rules: list[dict[str, Any]]) 
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}],
     }
-    assert (await _call(running, "POST", f"{RBAC}/clusterroles", role, ctx=admin))[0] == 201
-    status, body = await _call(running, "POST", f"{RBAC}/clusterrolebindings", binding, ctx=admin)
+    assert (await call_as(running, "POST", f"{RBAC}/clusterroles", role, ctx=admin))[0] == 201
+    status, body = await call_as(running, "POST", f"{RBAC}/clusterrolebindings", binding, ctx=admin)
     assert status == 201, body
 
 
@@ -306,7 +266,7 @@ async def _until_status(
     """RBAC follows a watch: retry briefly until a new binding is visible."""
     deadline = time.monotonic() + 5
     while True:
-        status, got = await _call(running, method, path, body, token=BOB_TOKEN)
+        status, got = await call_as(running, method, path, body, token=BOB_TOKEN)
         if status == want:
             return got
         assert time.monotonic() < deadline, (status, got)
@@ -315,7 +275,7 @@ async def _until_status(
 
 async def test_approve_and_sign_need_the_signer_verbs(running: RunningServer) -> None:
     admin = _admin(running)
-    status, csr = await _call(
+    status, csr = await call_as(
         running, "POST", CSRS, _csr("custom", "bob-client", SIGNER, CLIENT_USAGES), ctx=admin
     )
     assert status == 201, csr
@@ -334,7 +294,7 @@ async def test_approve_and_sign_need_the_signer_verbs(running: RunningServer) ->
             }
         ],
     )
-    _, csr = await _call(running, "GET", f"{CSRS}/custom", ctx=admin)
+    _, csr = await call_as(running, "GET", f"{CSRS}/custom", ctx=admin)
     csr["status"] = {
         "conditions": [{"type": "Approved", "status": "True", "reason": "Ok", "message": "m"}]
     }
@@ -357,7 +317,7 @@ async def test_approve_and_sign_need_the_signer_verbs(running: RunningServer) ->
     assert [c["type"] for c in approved["status"]["conditions"]] == ["Approved"]
 
     request = x509.load_pem_x509_csr(base64.b64decode(approved["spec"]["request"]))
-    cert = _ca(running).sign_request(
+    cert = cluster_ca(running).sign_request(
         request, usages=CLIENT_USAGES, ttl=dt.timedelta(hours=1), clock=SystemClock()
     )
     approved["status"]["certificate"] = base64.b64encode(cert.public_bytes(_PEM)).decode()

@@ -364,7 +364,7 @@ def decode_body(content_type: str, data: bytes) -> Any:
         if media == "application/json" and "stream=watch" in content_type:
             return [json.loads(line) for line in data.splitlines() if line.strip()]
         if media == "application/json" or media.endswith("+json"):
-            return json.loads(data)
+            return _json_or_lines(data)
         if media in ("application/yaml", "application/x-yaml"):
             return {"yaml": yaml.safe_load(data)}
         if media == "application/vnd.kubernetes.protobuf":
@@ -374,6 +374,18 @@ def decode_body(content_type: str, data: bytes) -> Any:
     except (ValueError, yaml.YAMLError, ProtobufError) as exc:
         return f"<undecodable {media}: {exc}>\n{data[:2000].decode(errors='replace')}"
     return data.decode(errors="replace")
+
+
+def _json_or_lines(data: bytes) -> Any:
+    """One JSON document, or a JSON watch (kube-apiserver answers a JSON watch as plain
+    ``application/json``, one event per line)."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        lines = [line for line in data.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise
+        return [json.loads(line) for line in lines]
 
 
 def _protobuf_frames(data: bytes) -> list[Any]:

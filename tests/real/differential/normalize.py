@@ -13,7 +13,9 @@ Rules, applied to every string in a decoded body (and to plain-text bodies and h
   of 64+ characters → ``<b64>`` (certificate-authority-data, status.certificate, keys);
 * RFC 3339 times → ``<time>``; UUIDs → ``<uid>``;
 
-and by key: ``resourceVersion`` values → ``<rv>``; a non-empty ``continue`` → ``<continue>``.
+and by key: ``resourceVersion`` values → ``<rv>``; a non-empty ``continue`` → ``<continue>``;
+a server's resourceVersion quoted in an error message (``in record (N)``, ``current: N``) →
+``<rv>``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ _B64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{64,}={0,2}(?![A-Za-z0-9+/=])
 _TIME = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
 _UID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _VOLATILE_KEYS = {"resourceVersion": "<rv>", "continue": "<continue>"}
+# A server's resourceVersion quoted in a message (precondition and too-large-RV errors).
+_RV_IN_TEXT = re.compile(r"(in record \(|, current: |ResourceVersion in object meta: )\d+")
 
 
 def normalize_text(text: str, replacements: Mapping[str, str]) -> str:
@@ -43,6 +47,7 @@ def normalize_text(text: str, replacements: Mapping[str, str]) -> str:
     text = _JWS.sub("<jws>", text)
     text = _B64.sub("<b64>", text)
     text = _TIME.sub("<time>", text)
+    text = _RV_IN_TEXT.sub(r"\1<rv>", text)
     return _UID.sub("<uid>", text)
 
 

@@ -32,6 +32,16 @@ SERVER = {"https://127.0.0.1:40123": "<server>", "127.0.0.1:40123": "<server>"}
         ("eyJhbGciOiJIUzI1NiIsImtpZCI6ImFiYyJ9..c2lnbmF0dXJlLWJ5dGVz", "<jws>"),
         ("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "<pem:CERTIFICATE>"),
         ("A" * 80, "<b64>"),
+        (
+            "the ResourceVersion in the precondition (1) does not match the ResourceVersion in "
+            "record (316). The object might have been modified",
+            "the ResourceVersion in the precondition (1) does not match the ResourceVersion in "
+            "record (<rv>). The object might have been modified",
+        ),
+        (
+            "Timeout: Too large resource version: 999999999, current: 367",
+            "Timeout: Too large resource version: 999999999, current: <rv>",
+        ),
     ],
 )
 def test_generated_values_become_placeholders(raw: str, expected: str) -> None:
@@ -121,3 +131,15 @@ def test_protobuf_list_meta_and_items_are_normalized_but_not_a_configmaps_data()
     assert obj["1"][0] == {"2": ["<rv>"]}
     assert obj["2"][0]["1"][0] == {"1": ["cm"], "6": ["<rv>"]}
     assert obj["2"][0]["2"][0] == {"1": ["key"], "2": ["12345"]}
+
+
+def test_a_json_watch_is_read_line_by_line() -> None:
+    from tests.real.differential.framework import decode_body
+
+    body = b'{"type":"ADDED","object":{}}\n{"type":"DELETED","object":{}}\n'
+    assert decode_body("application/json", body) == [
+        {"type": "ADDED", "object": {}},
+        {"type": "DELETED", "object": {}},
+    ]
+    assert decode_body("application/json", b'{"a": 1}') == {"a": 1}
+    assert str(decode_body("application/json", b"{nope")).startswith("<undecodable")

@@ -32,8 +32,11 @@ DEFAULT_ON = {
     "csrapproving",
     "csrcleaner",
     "csrsigning",
+    "namespace",
+    "nodelifecycle",
     "root-ca-cert-publisher",
     "serviceaccount",
+    "ttl",
 }
 ALL = DEFAULT_ON | {"bootstrapsigner", "tokencleaner"}
 
@@ -61,8 +64,8 @@ def test_unknown_controller_is_rejected_with_upstream_message() -> None:
             {"serviceaccount", "root-ca-cert-publisher"},
         ),
         (
-            ["*", "-serviceaccount", "-root-ca-cert-publisher"],
-            {"csrapproving", "csrcleaner", "csrsigning"},
+            ["*", "-serviceaccount", "-root-ca-cert-publisher", "-namespace", "-ttl"],
+            {"csrapproving", "csrcleaner", "csrsigning", "nodelifecycle"},
         ),
     ],
 )

@@ -103,8 +103,11 @@ def test_controller_service_accounts_follow_the_enabled_controllers() -> None:
     assert controller_service_accounts(enabled_controllers(["*", "bootstrapsigner"])) == [
         "bootstrap-signer",
         "certificate-controller",
+        "namespace-controller",
+        "node-controller",
         "root-ca-cert-publisher",
         "service-account-controller",
+        "ttl-controller",
     ]
     assert controller_service_accounts(enabled_controllers(["tokencleaner"])) == [
         "bootstrap-signer",

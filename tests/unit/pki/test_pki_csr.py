@@ -105,16 +105,13 @@ def test_build_csr_shape_and_rsa_key() -> None:
 # --- spec validation ---------------------------------------------------------------------
 
 
-def test_request_error_carries_go_byte_rendering() -> None:
+def test_request_error_shows_the_bytes_as_upstream_v137() -> None:
+    """field.Error prints a []byte as JSON: base64 quoted, and null when absent."""
     errors = validate_csr_spec(_spec(request=base64.b64encode(b"-x").decode()))
     assert [(e.type, e.field) for e in errors] == [("FieldValueInvalid", "spec.request")]
-    assert errors[0].message == (
-        "Invalid value: []byte{0x2d, 0x78}: PEM block type must be CERTIFICATE REQUEST"
-    )
+    assert errors[0].message == 'Invalid value: "LXg=": PEM block type must be CERTIFICATE REQUEST'
     missing = validate_csr_spec(_spec(request=None))
-    assert missing[0].message == (
-        "Invalid value: []byte(nil): PEM block type must be CERTIFICATE REQUEST"
-    )
+    assert missing[0].message == "Invalid value: null: PEM block type must be CERTIFICATE REQUEST"
 
 
 def test_request_that_is_not_base64() -> None:

@@ -14,18 +14,27 @@ their headers go out and when they end, everything else once.
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
 from kubeboot.api.endpoints import discovery, openapi
+from kubeboot.api.endpoints.encoding import (
+    encode,
+    error_response,
+    is_pretty,
+    object_response,
+    page_not_found,
+)
 from kubeboot.api.endpoints.filters import authorize_non_resource, credentials_of
 from kubeboot.api.endpoints.handlers import handle_resource
-from kubeboot.api.endpoints.http_io import error_response, json_response
+from kubeboot.api.endpoints.health import HEALTH_ENDPOINTS, HealthState, health_response
+from kubeboot.api.endpoints.negotiation import negotiate_plain, wants_aggregated_discovery
 from kubeboot.api.endpoints.requestinfo import RequestInfo, parse_request_info
 from kubeboot.api.registry.rest import RestService
 from kubeboot.auth.audit import (
@@ -40,11 +49,14 @@ from kubeboot.auth.gate import AuthenticationGate
 from kubeboot.auth.impersonation import impersonate, is_impersonation_header
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
+from kubeboot.durations import parse_go_duration_ns
 from kubeboot.metrics import CONTENT_TYPE
 from kubeboot.metrics.apiserver import InflightWatermark, record_request
-from kubeboot.resources.registry import GroupVersion, group_versions
+from kubeboot.resources.registry import GroupVersion, group_versions, served_groups
 from kubeboot.resources.status import (
+    BadRequest,
     InternalError,
+    MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
     StatusError,
@@ -56,8 +68,7 @@ __all__ = ["AUDIT_RECORD", "REQUEST_USER", "ApiContext", "build_app"]
 
 log = logging.getLogger("kubeboot.api")
 
-_READYZ_STORAGE_SECONDS = 2.0
-_HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/healthz/ping", "/livez/ping", "/readyz/ping"}
+HEALTH_PREFIXES = tuple(f"/{e}" for e in HEALTH_ENDPOINTS)
 
 
 @dataclass
@@ -80,34 +91,100 @@ REQUEST_INFO = web.RequestKey("kubeboot_request_info", RequestInfo)
 AUDIT_RECORD = web.RequestKey("kubeboot_audit", AuditRecord)
 
 
-def _non_resource(path: str, ctx: ApiContext) -> web.Response | None:
+def _not_found(path: str) -> web.Response:
+    """Under ``/api/`` or a served group, upstream's router answers a JSON 404 Status; any
+    other unknown path is its mux's text 404."""
+    parts = [p for p in path.split("/") if p]
+    routed = parts[:1] == ["api"] and len(parts) > 1
+    routed |= len(parts) > 1 and parts[0] == "apis" and parts[1] in served_groups()
+    if routed:
+        raise NotFound("the server could not find the requested resource", empty_details=True)
+    return page_not_found()
+
+
+def _openapi_document(request: web.Request, key: str) -> web.Response:
+    """A group version's document; a stale ``?hash=`` is redirected to the current one and a
+    current one may be cached for a year, as kube-openapi's handler does."""
+    doc = openapi.openapi_document(key)
+    if doc is None:
+        return web.Response(status=404)  # upstream: an empty 404
+    digest = openapi.document_hash(doc)
+    headers = {"ETag": f'"{digest}"', "Vary": "Accept"}
+    wanted = request.query.get("hash")
+    if wanted:
+        if wanted != digest:
+            location = f"/openapi/v3/{key}?hash={digest}"
+            headers["Location"] = location
+            headers["Content-Type"] = "application/json"  # upstream's, on an empty body
+            return web.Response(status=301, headers=headers)
+        headers["Cache-Control"] = "public, immutable"
+    if request.headers.get("If-None-Match") == headers["ETag"]:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=doc, content_type="application/json", headers=headers)
+
+
+def _raw_json(data: Any) -> web.Response:
+    """upstream's WriteRawJSON (``/version``): indented, no trailing newline."""
+    return web.Response(body=json.dumps(data, indent=2).encode(), content_type="application/json")
+
+
+def _discovery(
+    request: web.Request, doc: dict[str, Any], *, aggregated_core: bool | None = None
+) -> web.Response:
+    """A discovery document, negotiated; ``/api`` and ``/apis`` also speak aggregated v2."""
+    accept = request.headers.get("Accept", "")
+    if aggregated_core is not None and (chosen := wants_aggregated_discovery(accept)):
+        etag = discovery.discovery_etag(aggregated_core)
+        headers = {"ETag": etag, "Vary": "Accept", "Cache-Control": "public"}
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        body, ctype = encode(
+            discovery.aggregated_discovery(aggregated_core),
+            chosen.media_type,
+            pretty=is_pretty(request, chosen),
+        )
+        response = web.Response(body=body, headers=headers)
+        response.content_type = ctype
+        response.headers["Content-Type"] = (
+            f"{ctype};g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+        )
+        return response
+    negotiated = negotiate_plain(accept)
+    return object_response(request, negotiated, doc)
+
+
+async def _non_resource(request: web.Request, ctx: ApiContext) -> web.Response | None:
+    path = request.path
     if path in ("/version", "/version/"):
-        return json_response(discovery.version_info())
-    if path in _HEALTH_PATHS:
-        if not ctx.ready and path.startswith("/readyz"):
-            return web.Response(status=500, text="not ready", content_type="text/plain")
-        return web.Response(text="ok", content_type="text/plain")
-    if path in ("/api", "/api/"):
-        return json_response(discovery.api_versions(ctx.server_address))
-    if path in ("/apis", "/apis/"):
-        return json_response(discovery.api_group_list())
-    if path == "/openapi/v3" or path == "/openapi/v3/":
-        return json_response(openapi.openapi_index())
-    if path.startswith("/openapi/v3/"):
-        doc = openapi.openapi_document(path[len("/openapi/v3/") :])
-        return json_response(doc) if doc is not None else None
+        return _raw_json(discovery.version_info())
     parts = [p for p in path.strip("/").split("/") if p]
+    if parts and parts[0] in HEALTH_ENDPOINTS:
+        if path.endswith("/") and len(parts) == 1:
+            return None  # "/healthz/" is no check, as upstream's mux says
+        state = HealthState(ctx.rest.store, lambda: not ctx.ready)
+        return await health_response(request, parts[0], "/".join(parts[1:]), state)
+    if path in ("/api", "/api/"):
+        return _discovery(request, discovery.api_versions(ctx.server_address), aggregated_core=True)
+    if path in ("/apis", "/apis/"):
+        return _discovery(request, discovery.api_group_list(), aggregated_core=False)
+    if path in ("/openapi/v3", "/openapi/v3/"):
+        # Upstream writes the index without a Content-Type: Go's sniffing names it text.
+        return web.Response(
+            body=openapi.openapi_index(), headers={"Content-Type": "text/plain; charset=utf-8"}
+        )
+    if path.startswith("/openapi/v3/"):
+        return _openapi_document(request, path[len("/openapi/v3/") :])
     if len(parts) == 2 and parts[0] == "api" and GroupVersion("", parts[1]) in group_versions():
-        return json_response(discovery.api_resource_list(GroupVersion("", parts[1])))
+        return _discovery(request, discovery.api_resource_list(GroupVersion("", parts[1])))
     if len(parts) == 2 and parts[0] == "apis":
         group = discovery.api_group(parts[1])
-        return json_response(group) if group else None
+        return _discovery(request, group) if group else None
     if (
         len(parts) == 3
         and parts[0] == "apis"
         and GroupVersion(parts[1], parts[2]) in group_versions()
     ):
-        return json_response(discovery.api_resource_list(GroupVersion(parts[1], parts[2])))
+        return _discovery(request, discovery.api_resource_list(GroupVersion(parts[1], parts[2])))
     return None
 
 
@@ -181,6 +258,7 @@ async def _serve(
             record.long_running = info.verb == "watch"
             if info.is_resource:
                 record.object_ref = _object_ref(info)
+        _check_timeout(request, info)
         creds = credentials_of(request)
         try:
             user = await ctx.gate.authenticate(creds)
@@ -188,7 +266,7 @@ async def _serve(
             if record is not None:
                 record.authentication_failed = True
                 record.status = {"message": authentication_failure_message(creds)}
-            return error_response(err)
+            return error_response(err, request)
         if record is not None:
             record.user = user
         impersonated = impersonate(user, request.headers.items(), ctx.rest.authorizer)
@@ -203,23 +281,37 @@ async def _serve(
             return await handle_resource(request, info, user, ctx.rest, ctx.clock)
         return await _serve_non_resource(request, ctx, user)
     except StatusError as err:
-        return _failed(record, err)
+        return _failed(request, record, err)
     except StoreUnavailable as exc:
         # Any storage read not translated deeper down (etcd without quorum, a closed store).
         log.warning("storage unavailable serving %s %s: %s", request.method, request.path, exc)
         return _failed(
+            request,
             record,
             ServiceUnavailable(f"storage is unavailable: {exc}; retry shortly", retry_after=1),
         )
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
-        return _failed(record, InternalError("an internal error occurred; see the server log"))
+        return _failed(
+            request, record, InternalError("an internal error occurred; see the server log")
+        )
 
 
-def _failed(record: AuditRecord | None, err: StatusError) -> web.Response:
+def _check_timeout(request: web.Request, info: RequestInfo) -> None:
+    """``?timeout=`` is a Go duration; a bad one is 400 before authentication, as upstream's
+    request-deadline filter (long-running requests — watches — are not checked)."""
+    raw = request.query.get("timeout", "")
+    if raw and info.verb != "watch":
+        try:
+            parse_go_duration_ns(raw)
+        except ValueError as exc:
+            raise BadRequest(f"invalid timeout specified in the request URL - {exc}") from exc
+
+
+def _failed(request: web.Request, record: AuditRecord | None, err: StatusError) -> web.Response:
     if record is not None:
         record.status = {"status": "Failure", "message": err.message, "reason": err.reason}
-    return error_response(err)
+    return error_response(err, request)
 
 
 def _object_ref(info: RequestInfo) -> dict[str, str]:
@@ -251,35 +343,40 @@ def _audit(ctx: ApiContext, audit: AuditSink, record: AuditRecord, stage: str) -
         audit.record(record, stage)
 
 
-async def _storage_problem(ctx: ApiContext) -> str | None:
-    """Why storage cannot serve a quorum read now (kube-apiserver's ``etcd`` readyz check)."""
-    try:
-        async with asyncio.timeout(_READYZ_STORAGE_SECONDS):
-            await ctx.rest.store.current_revision()
-    except StoreUnavailable as exc:
-        return str(exc)
-    except TimeoutError:
-        return f"no answer within {_READYZ_STORAGE_SECONDS:g}s"
-    return None
+def _restful_route(path: str) -> bool:
+    parts = [p for p in path.strip("/").split("/") if p]
+    if parts in (["version"], ["api"]):
+        return True
+    if len(parts) == 2 and parts[0] == "api":
+        return GroupVersion("", parts[1]) in group_versions()
+    return (
+        len(parts) == 3
+        and parts[0] == "apis"
+        and GroupVersion(parts[1], parts[2]) in group_versions()
+    )
 
 
 async def _serve_non_resource(
     request: web.Request, ctx: ApiContext, user: UserInfo
 ) -> web.Response:
-    if request.method not in ("GET", "HEAD"):
-        raise NotFound("the server could not find the requested resource")
-    authorize_non_resource(ctx.rest.authorizer, user, "get", request.path)
+    authorize_non_resource(ctx.rest.authorizer, user, request.method.lower(), request.path)
+    if request.method not in ("GET", "HEAD") and _restful_route(request.path):
+        # go-restful's routes (/version, /api, group versions) take GET only; the mux's own
+        # handlers (/apis, /apis/<group>, health, OpenAPI, metrics) answer any method.
+        return error_response(
+            MethodNotAllowed(
+                "the server does not allow this method on the requested resource",
+                empty_details=True,
+            ),
+            request,
+        )
     if request.path == "/metrics" and ctx.metrics is not None:
         return web.Response(body=await ctx.metrics(), headers={"Content-Type": CONTENT_TYPE})
-    if request.path == "/readyz" and (problem := await _storage_problem(ctx)):
-        # A replica cut off from etcd leaves the load balancer's rotation.
-        log.warning("readyz: storage not ready: %s", problem)
-        return web.Response(
-            status=500, text="[-]etcd failed: reason withheld\nreadyz check failed\n"
-        )
-    response = _non_resource(request.path, ctx)
+    response = await _non_resource(request, ctx)
     if response is None:
-        raise NotFound("the server could not find the requested resource")
+        return _not_found(request.path)
+    if response.status == 500 and request.path.startswith(HEALTH_PREFIXES):
+        log.warning("%s failed: %s", request.path, (response.text or "").replace("\n", "; "))
     return response
 
 
@@ -288,6 +385,12 @@ def build_app(ctx: ApiContext) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[API_CONTEXT] = ctx
     app.router.add_route("*", "/{tail:.*}", _dispatch)
+    app.on_response_prepare.append(_cache_control)
     if ctx.audit is not None:
         app.on_response_prepare.append(_on_response_prepare)
     return app
+
+
+async def _cache_control(request: web.Request, response: web.StreamResponse) -> None:
+    """Upstream's WithCacheControl: nothing the API answers is cached unless it says so."""
+    response.headers.setdefault("Cache-Control", "no-cache, private")

@@ -41,5 +41,6 @@ def authorize_non_resource(authorizer: Authorizer, user: UserInfo, verb: str, pa
     if not decision.allowed:
         raise Forbidden(
             f'forbidden: User "{user.name}" cannot {verb} path "{path}"'
-            + (f": {decision.reason}" if decision.reason else "")
+            + (f": {decision.reason}" if decision.reason else ""),
+            empty_details=True,  # upstream names an empty GroupResource: "details": {}
         )

@@ -1,40 +1,57 @@
-"""Resource requests over HTTP: parse query and body, call the REST service, render.
+"""Resource requests over HTTP: negotiate, authorize, decode, call the REST service, render.
 
 Handlers only move bytes (style rule 1): every decision is made in ``RestService``, the
-strategies or the authorizer. Watches stream newline-delimited JSON events with chunked
-encoding, end after ``timeoutSeconds``, and send bookmarks when the client allows them.
+strategies or the authorizer. In upstream's order: the response type is negotiated first
+(406 before anything else), the request is authorized from its path before any body is
+read (a forbidden delete is 403 whatever its body), then the body is decoded. Responses go
+out in the negotiated type (JSON, YAML, protobuf), converted when asked
+(:mod:`.transform`). Watches stream events framed for their type (newline-delimited JSON or
+length-prefixed protobuf), end after ``timeoutSeconds``, and send bookmarks when allowed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
+from kubeboot.api.endpoints.encoding import go_json, in_go_order, object_response, page_not_found
 from kubeboot.api.endpoints.fieldvalidation import field_validation, warning_headers
-from kubeboot.api.endpoints.http_io import decode_body, json_response, read_body, read_raw_body
+from kubeboot.api.endpoints.http_io import decode_body, read_body, read_raw_body
+from kubeboot.api.endpoints.negotiation import (
+    PROTOBUF,
+    Negotiated,
+    negotiate,
+    negotiate_stream,
+)
+from kubeboot.api.endpoints.protobuf import can_encode, encode_protobuf_object, encode_watch_frame
 from kubeboot.api.endpoints.requestinfo import RequestInfo
-from kubeboot.api.endpoints.tables import to_table, wants_table
+from kubeboot.api.endpoints.routes import check_route
+from kubeboot.api.endpoints.transform import include_object_option, transform
 from kubeboot.api.registry.conform import conform, conform_delete_options
+from kubeboot.api.registry.deleteoptions import (
+    DeleteOptions,
+    dry_run_error,
+    parse_delete_options,
+)
+from kubeboot.api.registry.fieldmanager import manager_name
 from kubeboot.api.registry.listwatch import bookmark_event
 from kubeboot.api.registry.patch import PATCH_CONTENT_TYPES
 from kubeboot.api.registry.queryparams import list_options, watch_options
 from kubeboot.api.registry.rest import RestService
-from kubeboot.api.registry.reviews import review
+from kubeboot.api.registry.selectors import parse_field_selector
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
-from kubeboot.resources.registry import ResourceInfo
+from kubeboot.resources.registry import ResourceInfo, served_groups
 from kubeboot.resources.status import (
     BadRequest,
+    FieldError,
+    Invalid,
     MethodNotAllowed,
-    NotFound,
-    UnsupportedMediaType,
-    qualified_resource,
 )
 
 __all__ = ["handle_resource"]
@@ -45,151 +62,193 @@ _MAX_WATCH_SECONDS = 1800
 # One generator for the process: seeding a new one per watch read os.urandom and cost
 # 1.2 % of the server's CPU in the join storm profile.
 _WATCH_END_JITTER = random.Random()  # noqa: S311 - spreading load, not a secret
-# The verbs a resource path can mean (requestinfo); anything else is 405 after authorization.
-_VERBS = frozenset(
-    ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
-)
-_BODY_VERBS = frozenset(("create", "update", "patch"))
-# go-restful's 405 as kube-apiserver renders it (NewGenericServerResponse).
-_METHOD_NOT_ALLOWED = "the server does not allow this method on the requested resource"
+# Verbs whose request carries a body: authorized before it is read.
+_BODY_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 
-def _render(
-    request: web.Request,
-    res: ResourceInfo,
-    obj: JsonObj,
-    clock: Clock,
-    status: int = 200,
-    warnings: list[str] | None = None,
-) -> web.Response:
-    headers = warning_headers(warnings) if warnings else None
-    if wants_table(request.headers.get("Accept", "")) and obj.get("kind") == res.kind:
-        table = to_table(
-            res,
-            [obj],
-            clock.now(),
-            list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-            include_object=request.query.get("includeObject", "Metadata"),
+def _dry_run(request: web.Request, options_kind: str) -> bool:
+    """``dryRun=All`` (the only value upstream accepts; 422 on the options kind otherwise)."""
+    values = request.query.getall("dryRun", [])
+    invalid = dry_run_error(options_kind, values)
+    if invalid is not None:
+        raise invalid
+    return bool(values)
+
+
+def _apply_options(request: web.Request, patch_type: str) -> bool:
+    """``force`` (apply only) and the field manager an apply must name (422s as upstream)."""
+    force = request.query.get("force")
+    causes = []
+    if patch_type == "apply" and not request.query.get("fieldManager"):
+        causes.append(FieldError.required("fieldManager", "is required for apply patch"))
+    if force is not None and patch_type != "apply":
+        causes.append(FieldError.forbidden("force", "may not be specified for non-apply patch"))
+    if causes:
+        raise Invalid.of("PatchOptions", "meta.k8s.io", "", causes)
+    return (force or "").lower() in ("true", "1")
+
+
+def _manager(request: web.Request) -> str:
+    """The field manager of a write (managedFields): ``fieldManager``, else the User-Agent."""
+    return manager_name(request.query.get("fieldManager"), request.headers.get("User-Agent", ""))
+
+
+class _Responder:
+    """Renders objects for one request: negotiated type, conversion, warnings."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        res: ResourceInfo,
+        negotiated: Negotiated,
+        clock: Clock,
+    ) -> None:
+        self.request = request
+        self.res = res
+        self.negotiated = negotiated
+        self.clock = clock
+        self.include_object = include_object_option(request.query, negotiated)
+
+    def __call__(
+        self, obj: JsonObj, status: int = 200, warnings: list[str] | None = None
+    ) -> web.Response:
+        headers = warning_headers(warnings) if warnings else None
+        out = transform(
+            obj,
+            self.negotiated,
+            self.res,
+            self.clock.now(),
+            include_object=self.include_object,
         )
-        return json_response(table, status, headers=headers)
-    return json_response(obj, status, headers=headers)
+        return object_response(self.request, self.negotiated, out, status, headers=headers)
 
 
 async def handle_resource(
     request: web.Request, info: RequestInfo, user: UserInfo, rest: RestService, clock: Clock
 ) -> web.StreamResponse:
+    if info.group and info.group not in served_groups():
+        return page_not_found()  # no such group: the mux's text 404
+    accept = request.headers.get("Accept", "")
+    check_route(info, request.method, accept, request.headers.get("Content-Type", ""))
     res = info.info
-    if res is None:
-        raise NotFound(
-            f"the server could not find the requested resource ({info.resource} in "
-            f"{(info.group + '/') if info.group else ''}{info.version})"
-        )
-    if res.namespaced and info.namespace is None and info.verb not in ("list", "watch"):
-        raise NotFound(
-            f"{res.plural} are namespaced: use /{res.gv.path.strip('/')}/namespaces/<namespace>/"
-            f"{res.plural}"
-        )
-    if not res.namespaced and info.namespace is not None:
-        raise NotFound(
-            f"{res.plural} are cluster-scoped; drop /namespaces/{info.namespace} from the path"
-        )
+    assert res is not None  # check_route found a route for it
     ns = info.namespace if res.namespaced else None
     verb = info.verb
-    if verb in _BODY_VERBS or verb in ("delete", "deletecollection") or verb not in _VERBS:
-        # Upstream authorizes in a filter, before any handler reads a byte of the body.
-        rest.authorize(user, verb, res, ns, info.name, info.subresource)
-    _check_method(request.method, info, res)
+    protobuf = can_encode(res.kind)
+    if verb == "watch":
+        negotiated = negotiate_stream(accept, table=res.stored, protobuf=protobuf)
+        return await _watch(request, info, res, ns, user, rest, clock, negotiated)
+    render = _Responder(request, res, negotiate(accept, table=res.stored, protobuf=protobuf), clock)
+    if verb in _BODY_VERBS:
+        # Upstream authorizes in a filter, before any handler reads a byte of the body, with
+        # the field selector (a node may delete only its own ResourceSlices); one that does
+        # not parse carries no requirements there either.
+        fields: tuple[tuple[str, str, str], ...] = ()
+        if verb == "deletecollection":
+            with contextlib.suppress(BadRequest):
+                fields = parse_field_selector(
+                    request.query.get("fieldSelector"), res
+                ).requirements()
+        rest.authorize(user, verb, res, ns, info.name, info.subresource, fields)
 
     if not res.stored:
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
         fv.duplicates = body.decoded.duplicates
         obj = conform(res, body.value, fv)
-        return json_response(
-            review(rest.authorizer, user, res, ns, obj), 201, headers=warning_headers(fv.warnings)
-        )
+        return render(rest.review(user, res, ns, obj, manager=_manager(request)), 201, fv.warnings)
 
     if verb == "get":
         rv = request.query.get("resourceVersion")
         got = await rest.get(user, res, ns, info.name, info.subresource, resource_version=rv)
-        return _render(request, res, got, clock)
+        return render(got)
     if verb == "list":
-        listed = await rest.list(user, res, ns, list_options(request.query))
-        if wants_table(request.headers.get("Accept", "")):
-            table = to_table(
-                res,
-                listed["items"],
-                clock.now(),
-                list_meta=listed["metadata"],
-                include_object=request.query.get("includeObject", "Metadata"),
-            )
-            return json_response(table)
-        return json_response(listed)
-    if verb == "watch":
-        return await _watch(request, info, res, ns, user, rest, clock)
+        return render(await rest.list(user, res, ns, list_options(request.query)))
     if verb == "create":
-        if request.query.get("dryRun"):
-            raise BadRequest("dryRun is not supported by kubeboot; drop --dry-run=server")
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
         fv.duplicates = body.decoded.duplicates
-        created = await rest.create(user, res, ns, body.value, validation=fv)
-        return _render(request, res, created, clock, 201, fv.warnings)
+        created = await rest.create(
+            user,
+            res,
+            ns,
+            body.value,
+            dry_run=_dry_run(request, "CreateOptions"),
+            manager=_manager(request),
+            validation=fv,
+        )
+        return render(created, 201, fv.warnings)
     if verb == "update":
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
         fv.duplicates = body.decoded.duplicates
         updated = await rest.update(
-            user, res, ns, info.name, body.value, info.subresource, validation=fv
+            user,
+            res,
+            ns,
+            info.name,
+            body.value,
+            info.subresource,
+            dry_run=_dry_run(request, "UpdateOptions"),
+            manager=_manager(request),
+            validation=fv,
         )
-        return _render(request, res, updated, clock, 200, fv.warnings)
+        return render(updated, 200, fv.warnings)
     if verb == "patch":
-        patch_type = PATCH_CONTENT_TYPES.get(request.content_type)
-        if patch_type is None:
-            raise UnsupportedMediaType(
-                "the body of the request was in an unknown format - accepted media types "
-                "include: " + ", ".join(PATCH_CONTENT_TYPES)
-            )
+        patch_type = PATCH_CONTENT_TYPES[request.content_type]  # the route checked it
         fv = field_validation(request.query, verb)
         body = await read_body(request, res, allowed=tuple(PATCH_CONTENT_TYPES), typed=False)
         fv.duplicates = body.decoded.duplicates
+        force = _apply_options(request, patch_type)
+        if patch_type == "apply":
+            result, was_created = await rest.apply(
+                user,
+                res,
+                ns,
+                info.name,
+                body.value,
+                info.subresource,
+                manager=_manager(request),
+                validation=fv,
+                dry_run=_dry_run(request, "PatchOptions"),
+                force=force,
+            )
+            return render(result, 201 if was_created else 200, fv.warnings)
         patched = await rest.patch(
-            user, res, ns, info.name, body.value, patch_type, info.subresource, validation=fv
+            user,
+            res,
+            ns,
+            info.name,
+            body.value,
+            patch_type,
+            info.subresource,
+            dry_run=_dry_run(request, "PatchOptions"),
+            manager=_manager(request),
+            validation=fv,
         )
-        return _render(request, res, patched, clock, 200, fv.warnings)
+        return render(patched, 200, fv.warnings)
     if verb == "delete":
-        uid = rv = None
-        raw = await read_raw_body(request)
-        if raw:
-            opts = conform_delete_options(decode_body(request, raw).value)
-            pre = opts.get("preconditions") or {}
-            uid, rv = pre.get("uid"), pre.get("resourceVersion")
-        deleted = await rest.delete(user, res, ns, info.name, uid=uid, resource_version=rv)
-        return _render(request, res, deleted, clock)
+        options = await _delete_options(request)
+        return render(await rest.delete(user, res, ns, info.name, options))
     if verb == "deletecollection":
-        return json_response(
-            await rest.delete_collection(user, res, ns, list_options(request.query))
+        options = await _delete_options(request)
+        return render(
+            await rest.delete_collection(user, res, ns, list_options(request.query), options)
         )
-    raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
+    raise MethodNotAllowed(f"the server does not allow {request.method} on this path")
 
 
-def _check_method(method: str, info: RequestInfo, res: ResourceInfo) -> None:
-    """405 for a method the path does not take (go-restful's answer upstream)."""
-    verb = info.verb
-    if verb not in _VERBS:
-        raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
-    if info.subresource:
-        if info.subresource not in res.subresources:
-            raise NotFound("the server could not find the requested resource")
-        if verb not in ("get", "update", "patch"):
-            raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
-        return
-    named = bool(info.name)
-    if (verb == "create" and named) or (verb in ("update", "patch") and not named):
-        raise MethodNotAllowed(_METHOD_NOT_ALLOWED)
-    if verb not in res.verbs:
-        kind = qualified_resource(res.plural, res.group)
-        raise MethodNotAllowed(f'{verb} is not supported on resources of kind "{kind}"')
+async def _delete_options(request: web.Request) -> DeleteOptions:
+    """The body's DeleteOptions (JSON, YAML or protobuf), else the query's; validated."""
+    raw = await read_raw_body(request)
+    body = conform_delete_options(decode_body(request, raw).value) if raw.strip() else None
+    return parse_delete_options(body, request.query)
+
+
+def _frame(negotiated: Negotiated, event_type: str, obj: JsonObj) -> bytes:
+    if negotiated.media_type == PROTOBUF:
+        return encode_watch_frame(event_type, encode_protobuf_object(obj))
+    return go_json({"type": event_type, "object": in_go_order(obj)})
 
 
 async def _watch(
@@ -200,7 +259,9 @@ async def _watch(
     user: UserInfo,
     rest: RestService,
     clock: Clock,
+    negotiated: Negotiated,
 ) -> web.StreamResponse:
+    include_object = include_object_option(request.query, negotiated)
     opts, timeout_seconds = watch_options(request.query, info.name)
     # Spread server-chosen watch ends so reconnects do not arrive in one wave.
     timeout = timeout_seconds or _WATCH_END_JITTER.randint(
@@ -209,8 +270,8 @@ async def _watch(
     timeout = max(timeout, 0)
     stream = await rest.watch(user, res, ns, opts)
     events = stream.events
-    as_table = wants_table(request.headers.get("Accept", ""))
-    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    ctype = f"{PROTOBUF};stream=watch" if negotiated.media_type == PROTOBUF else "application/json"
+    response = web.StreamResponse(status=200, headers={"Content-Type": ctype})
     response.enable_chunked_encoding()
     await response.prepare(request)
     first = True
@@ -225,11 +286,17 @@ async def _watch(
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if rv:
                     last_rv = rv
-                if as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                    obj = to_table(res, [obj], clock.now(), with_columns=first)
-                    first = False
-                    event = {"type": event["type"], "object": obj}
-                await response.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+                # Upstream sends the Table's column definitions with the first event only.
+                obj = transform(
+                    obj,
+                    negotiated,
+                    res,
+                    clock.now(),
+                    include_object=include_object,
+                    with_columns=first,
+                )
+                first = False
+                await response.write(_frame(negotiated, event["type"], obj))
     except TimeoutError:
         pass  # timeoutSeconds elapsed: end the stream cleanly, the client re-watches
     finally:

@@ -54,6 +54,7 @@ _JSON_TYPES = {
     "application/json-patch+json",
     "application/strategic-merge-patch+json",
 }
+_YAML_TO_JSON = "error converting YAML to JSON: "
 _YAML_TYPES = {"application/yaml", "application/apply-patch+yaml"}
 
 
@@ -163,6 +164,9 @@ def decode_body(
 def _decode_failure(
     res: ResourceInfo | None, detail: str, raw: bytes, typed: bool, media: str
 ) -> BadRequest:
+    if media == "application/apply-patch+yaml":
+        # upstream transcodes an apply patch to JSON first and names that step
+        return BadRequest(f"error encoding patch: {detail.removeprefix(_YAML_TO_JSON)}")
     if res is None or not typed:
         prefix = "error decoding patch: " if not typed else ""
         return BadRequest(f"{prefix}{detail}")

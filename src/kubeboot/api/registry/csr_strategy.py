@@ -26,6 +26,14 @@ from kubeboot.resources.status import FieldError
 __all__ = ["CSRStrategy"]
 
 _BUILTIN = ("Approved", "Denied", "Failed")
+# Upstream's union validation (declarative, v1.37) on Approved + Denied, text as it prints.
+_UNION_MEMBERS = '`conditions[{"type": "Approved"}]`, `conditions[{"type": "Denied"}]`'
+_UNION_ERROR = FieldError(
+    "FieldValueInvalid",
+    "status.conditions",
+    'Invalid value: "{conditions[{\\"type\\": \\"Approved\\"}], '
+    'conditions[{\\"type\\": \\"Denied\\"}]}": must specify at most one of: ' + _UNION_MEMBERS,
+)
 
 
 def _conditions(obj: JsonObj) -> list[JsonObj]:
@@ -97,6 +105,7 @@ class CSRStrategy(Strategy):
         if subresource == "status" and old is not None:
             errors += self._validate_status_keeps_decisions(obj, old)
         errors += self._validate_certificate(obj, old)
+        errors += self._validate_kept_conditions(obj, old)  # upstream checks these last
         return errors
 
     @staticmethod
@@ -106,13 +115,7 @@ class CSRStrategy(Strategy):
         old_conds = _conditions(old) if old is not None else []
         relaxed_exclusive = _count(old_conds, "Approved") and _count(old_conds, "Denied")
         if _count(conds, "Approved") and _count(conds, "Denied") and not relaxed_exclusive:
-            errors.append(
-                FieldError.invalid(
-                    "status.conditions",
-                    None,
-                    "Approved and Denied conditions are mutually exclusive",
-                )
-            )
+            errors.append(_UNION_ERROR)
         seen: set[str] = set()
         old_types = [c.get("type") for c in old_conds]
         for i, cond in enumerate(conds):
@@ -136,14 +139,18 @@ class CSRStrategy(Strategy):
                         f"{field}.status", cond.get("status"), ["False", "True", "Unknown"]
                     )
                 )
-        for ctype in _BUILTIN:
-            if _count(old_conds, ctype) and not _count(conds, ctype):
-                errors.append(
-                    FieldError.forbidden(
-                        "status.conditions", f'updates may not remove a condition of type "{ctype}"'
-                    )
-                )
         return errors
+
+    @staticmethod
+    def _validate_kept_conditions(obj: JsonObj, old: JsonObj | None) -> list[FieldError]:
+        conds, old_conds = _conditions(obj), _conditions(old) if old is not None else []
+        return [
+            FieldError.forbidden(
+                "status.conditions", f'updates may not remove a condition of type "{ctype}"'
+            )
+            for ctype in _BUILTIN
+            if _count(old_conds, ctype) and not _count(conds, ctype)
+        ]
 
     @staticmethod
     def _validate_status_keeps_decisions(obj: JsonObj, old: JsonObj) -> list[FieldError]:

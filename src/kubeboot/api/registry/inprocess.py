@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from kubeboot.api.registry.deleteoptions import DeleteOptions
 from kubeboot.api.registry.listwatch import ListOptions, WatchOptions
 from kubeboot.api.registry.rest import RestService
 from kubeboot.api.registry.reviews import review
@@ -31,6 +32,10 @@ CONTROLLER_MANAGER_USER = UserInfo(
 )
 
 
+# The field manager of controller writes, as kube-controller-manager's User-Agent makes it.
+CONTROLLER_MANAGER = "kube-controller-manager"
+
+
 @contextlib.contextmanager
 def _store_errors_as_503() -> Iterator[None]:
     try:
@@ -42,9 +47,16 @@ def _store_errors_as_503() -> Iterator[None]:
 
 
 class InProcessClient:
-    def __init__(self, rest: RestService, user: UserInfo = CONTROLLER_MANAGER_USER) -> None:
+    def __init__(
+        self,
+        rest: RestService,
+        user: UserInfo = CONTROLLER_MANAGER_USER,
+        *,
+        manager: str = CONTROLLER_MANAGER,
+    ) -> None:
         self._rest = rest
         self.user = user
+        self.manager = manager  # the field manager its writes are recorded under
 
     def _ns(self, res: ResourceInfo, namespace: str | None) -> str | None:
         return namespace if res.namespaced else None
@@ -78,9 +90,18 @@ class InProcessClient:
         self, res: ResourceInfo, obj: JsonObject, namespace: str | None = None
     ) -> JsonObject:
         if not res.stored:
-            return review(self._rest.authorizer, self.user, res, self._ns(res, namespace), obj)
+            return review(
+                self._rest.authorizer,
+                self.user,
+                res,
+                self._ns(res, namespace),
+                obj,
+                self._rest.clock.now(),
+            )
         with _store_errors_as_503():
-            return await self._rest.create(self.user, res, self._ns(res, namespace), obj)
+            return await self._rest.create(
+                self.user, res, self._ns(res, namespace), obj, manager=self.manager
+            )
 
     async def update(
         self,
@@ -93,7 +114,13 @@ class InProcessClient:
         name = str((obj.get("metadata") or {}).get("name") or "")
         with _store_errors_as_503():
             return await self._rest.update(
-                self.user, res, self._ns(res, namespace), name, obj, subresource or ""
+                self.user,
+                res,
+                self._ns(res, namespace),
+                name,
+                obj,
+                subresource or "",
+                manager=self.manager,
             )
 
     async def patch(
@@ -115,6 +142,7 @@ class InProcessClient:
                 patch,
                 patch_type,
                 subresource or "",
+                manager=self.manager,
             )
 
     async def delete(
@@ -132,8 +160,7 @@ class InProcessClient:
                 res,
                 self._ns(res, namespace),
                 name,
-                uid=uid,
-                resource_version=resource_version,
+                DeleteOptions(uid=uid, resource_version=resource_version),
             )
 
     async def watch(

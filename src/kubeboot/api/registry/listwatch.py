@@ -21,6 +21,8 @@ import base64
 import binascii
 import json
 import logging
+import posixpath
+import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -160,28 +162,63 @@ async def wait_for_revision(store: Store, revision: int) -> None:
     )
 
 
-def _encode_continue(revision: int, start_key: str) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start_key})
-    return base64.b64encode(raw.encode()).decode()
+_LIST_TOO_OLD = "The resourceVersion for the provided list is too old."
+_INCONSISTENT_CONTINUE = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted between "
+    "the time the first chunk was returned and now may show up in the list."
+)
 
 
-def _decode_continue(token: str, prefix: str) -> tuple[int, str]:
+def _encode_continue(revision: int, start_key: str, prefix: str) -> str:
+    """Upstream's token: unpadded base64url of ``{"v", "rv", "start"}`` (start relative to the
+    list's key prefix); rv -1 continues at the latest revision."""
+    token = {"v": "meta.k8s.io/v1", "rv": revision, "start": start_key.removeprefix(prefix)}
+    raw = json.dumps(token, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _invalid_continue(detail: str) -> BadRequest:
+    return BadRequest(f"invalid continue token: continue key is not valid{detail}")
+
+
+def _decode_continue(token: str, prefix: str) -> tuple[int | None, str]:
+    """(revision or None for the latest, first key); 400s with upstream's texts."""
+    if "=" in token or not re.fullmatch(r"[A-Za-z0-9_-]*", token):
+        bad = next((i for i, c in enumerate(token) if not re.match(r"[A-Za-z0-9_-]", c)), 0)
+        raise _invalid_continue(f": illegal base64 data at input byte {bad}")
     try:
-        data = json.loads(base64.b64decode(token, validate=True))
-        revision, start = data["rv"], data["start"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise BadRequest(
-            "continue key is not valid: not a continue token this server issued"
-        ) from exc
-    if (
-        type(revision) is not int
-        or not isinstance(start, str)
-        or data.get("v") != "meta.k8s.io/v1"
-        or not start.startswith(prefix)
-        or not 0 < revision <= _INT64_MAX
-    ):
-        raise BadRequest("continue key is not valid: it belongs to another list")
-    return revision, start
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise _invalid_continue(f": {exc}") from exc
+    if not isinstance(data, dict):
+        raise _invalid_continue(": json: cannot unmarshal into Go value of type continueToken")
+    version = data.get("v")
+    if version != "meta.k8s.io/v1":
+        raise _invalid_continue(
+            f": server does not recognize this encoded version {version or ''}".rstrip()
+        )
+    revision = data.get("rv")
+    if type(revision) is not int or revision == 0 or revision > _INT64_MAX:
+        raise _invalid_continue(
+            ": incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+        )
+    start = data.get("start")
+    if not isinstance(start, str) or not start:
+        raise _invalid_continue(": encoded start key empty (version meta.k8s.io/v1)")
+    key = start if start.startswith("/") else "/" + start
+    if posixpath.normpath(key) != key or key.startswith("//"):
+        raise _invalid_continue(f": {start}")
+    return (revision if revision > 0 else None), prefix + key[1:]
+
+
+def _strip_type_meta(obj: JsonObj) -> JsonObj:
+    """List items carry no kind/apiVersion: the list's own say what they are."""
+    obj.pop("kind", None)
+    obj.pop("apiVersion", None)
+    return obj
 
 
 async def list_objects(
@@ -191,8 +228,11 @@ async def list_objects(
     revision: int | None = None
     start_key: str | None = None
     if opts.continue_token:
+        if opts.resource_version not in (None, "", "0"):
+            raise BadRequest("specifying resource version is not allowed when using continue")
         revision, start_key = _decode_continue(opts.continue_token, prefix)
-        await wait_for_revision(store, revision)
+        if revision is not None:  # None: continue at the latest revision
+            await wait_for_revision(store, revision)
     else:
         wanted = parse_resource_version(opts.resource_version)
         if wanted:
@@ -212,26 +252,30 @@ async def list_objects(
                 last_key = kv.key
                 obj = codec.decode(kv)
                 if sel.matches(obj):
-                    items.append(obj)
+                    items.append(_strip_type_meta(obj))
             if not result.more:
                 break
             start_key = last_key + "\x00"
             if opts.limit and len(items) >= opts.limit:
                 more = True
                 break
+        remaining = None
+        if more and sel.empty:
+            rest = await store.range(prefix, start_key=start_key, revision=read_rev)
+            remaining = len(rest.kvs)
     except CompactedError as exc:
-        if opts.continue_token:
-            raise Expired(
-                "The provided continue parameter is too old to display a consistent list "
-                "result. You can start a new list without the continue parameter."
-            ) from exc
-        raise status_error_for(exc, res, "") from exc
+        if opts.continue_token and start_key is not None:
+            token = _encode_continue(-1, start_key, prefix)
+            raise Expired(_INCONSISTENT_CONTINUE, list_meta={"continue": token}) from exc
+        raise Expired(_LIST_TOO_OLD) from exc
     except StoreUnavailable as exc:
         raise status_error_for(exc, res, "") from exc
     assert read_rev is not None
     list_meta: JsonObj = {"resourceVersion": str(read_rev)}
     if more:
-        list_meta["continue"] = _encode_continue(read_rev, last_key + "\x00")
+        list_meta["continue"] = _encode_continue(read_rev, last_key + "\x00", prefix)
+        if remaining is not None:
+            list_meta["remainingItemCount"] = remaining
     return {
         "kind": res.list_kind,
         "apiVersion": res.api_version,

@@ -7,12 +7,14 @@ import secrets
 import uuid
 from typing import Any
 
+from kubeboot.pki.csr import dns1123_subdomain_errors
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import FieldError
 
 __all__ = [
     "generate_name",
     "new_uid",
+    "qualified_name_errors",
     "validate_metadata",
 ]
 
@@ -44,6 +46,37 @@ def new_uid() -> str:
     return str(uuid.uuid4())
 
 
+_QUALIFIED_PART_MESSAGE = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+
+
+def qualified_name_errors(value: str) -> list[str]:
+    """Upstream's ``IsQualifiedName`` (a label key: ``[prefix/]name``), in its words."""
+    parts = value.split("/")
+    if len(parts) > 2:
+        return [
+            "a valid label key " + _QUALIFIED_PART_MESSAGE + " with an optional DNS subdomain "
+            "prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    errors = []
+    name = parts[-1]
+    if len(parts) == 2:
+        if not parts[0]:
+            errors.append("prefix part must be non-empty")
+        else:
+            errors += [f"prefix part {m}" for m in dns1123_subdomain_errors(parts[0])]
+    if not name:
+        errors.append("name part must be non-empty")
+    elif len(name) > 63:
+        errors.append("name part must be no more than 63 characters")
+    if not _QUALIFIED_NAME.match(name):
+        errors.append("name part " + _QUALIFIED_PART_MESSAGE)
+    return errors
+
+
 def _name_errors(res: ResourceInfo, name: str, field: str) -> list[FieldError]:
     if res.plural in _PATH_SEGMENT_NAMES:
         if name in (".", "..") or "/" in name or "%" in name:
@@ -62,18 +95,7 @@ def _name_errors(res: ResourceInfo, name: str, field: str) -> list[FieldError]:
                 )
             ]
         return []
-    if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
-        return [
-            FieldError.invalid(
-                field,
-                name,
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                "characters, '-' or '.', and must start and end with an alphanumeric character "
-                "(e.g. 'example.com', regex used for validation is "
-                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-            )
-        ]
-    return []
+    return [FieldError.invalid(field, name, m) for m in dns1123_subdomain_errors(name)]
 
 
 def _key_errors(keys: Any, field: str) -> list[FieldError]:

@@ -10,11 +10,14 @@ Every other list is replaced whole. Directive keys (``$patch``, ``$setElementOrd
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 from kubeboot.resources.status import BadRequest, Invalid, UnsupportedMediaType
 
 __all__ = ["PATCH_CONTENT_TYPES", "apply_patch"]
+
+log = logging.getLogger("kubeboot.api")
 
 PATCH_CONTENT_TYPES = {
     "application/merge-patch+json": "merge",
@@ -47,11 +50,8 @@ def apply_patch(original: dict[str, Any], patch: Any, patch_type: str) -> dict[s
         if not isinstance(patch, dict):
             raise BadRequest("a strategic merge patch must be a JSON object")
         result = _strategic(original, patch, "")
-    else:
-        raise UnsupportedMediaType(
-            "server-side apply (application/apply-patch+yaml) is not supported by kubeboot; "
-            "use client-side `kubectl apply` (without --server-side)"
-        )
+    else:  # apply patches are not patches: RestService.patch hands them to registry.apply
+        raise UnsupportedMediaType(f"{patch_type} is not a patch type apply_patch applies")
     if not isinstance(result, dict):
         raise BadRequest("the patch must produce a JSON object")
     return result
@@ -153,10 +153,19 @@ def _json_patch(document: dict[str, Any], operations: Any) -> Any:
             )
         elif kind == "test":
             if _pointer_get(doc, path) != _value(op):
-                raise Invalid(f"the JSON patch test operation failed at {path}")
+                raise _json_patch_failed(f"the JSON patch test operation failed at {path}")
         else:
             raise BadRequest(f"unknown JSON patch operation {kind!r}")
     return doc
+
+
+def _json_patch_failed(detail: str) -> Invalid:
+    """Upstream answers any failure to apply a JSON patch with the generic 422 (its text does
+    not carry the detail); the detail goes to the log."""
+    log.info("JSON patch not applied: %s", detail)
+    return Invalid(
+        "the server rejected our request due to an error in our request", empty_details=True
+    )
 
 
 def _value(op: dict[str, Any]) -> Any:
@@ -183,17 +192,17 @@ def _container(doc: Any, tokens: list[str], path: str) -> Any:
 def _child(cur: Any, token: str, path: str) -> Any:
     if isinstance(cur, dict):
         if token not in cur:
-            raise Invalid(f"the JSON patch path {path} does not exist")
+            raise _json_patch_failed(f"the JSON patch path {path} does not exist")
         return cur[token]
     if isinstance(cur, list):
         index = _index(token, len(cur) - 1, path)
         return cur[index]
-    raise Invalid(f"the JSON patch path {path} does not exist")
+    raise _json_patch_failed(f"the JSON patch path {path} does not exist")
 
 
 def _index(token: str, maximum: int, path: str) -> int:
     if not token.isdigit() or int(token) > maximum:
-        raise Invalid(f"the JSON patch path {path} has an invalid array index {token!r}")
+        raise _json_patch_failed(f"the JSON patch path {path} has an invalid array index {token!r}")
     return int(token)
 
 
@@ -217,18 +226,18 @@ def _pointer_set(doc: Any, path: str, value: Any, *, insert: bool) -> Any:
         else:
             parent[_index(last, len(parent) - 1, path)] = value
     else:
-        raise Invalid(f"the JSON patch path {path} does not exist")
+        raise _json_patch_failed(f"the JSON patch path {path} does not exist")
     return doc
 
 
 def _pointer_remove(doc: Any, path: str) -> tuple[Any, Any]:
     tokens = _tokens(path)
     if not tokens:
-        raise Invalid("a JSON patch may not remove the whole object")
+        raise _json_patch_failed("a JSON patch may not remove the whole object")
     parent = _container(doc, tokens[:-1], path)
     last = tokens[-1]
     if isinstance(parent, dict) and last in parent:
         return doc, parent.pop(last)
     if isinstance(parent, list):
         return doc, parent.pop(_index(last, len(parent) - 1, path))
-    raise Invalid(f"the JSON patch path {path} does not exist")
+    raise _json_patch_failed(f"the JSON patch path {path} does not exist")

@@ -13,12 +13,17 @@ Concurrency rules, as kube-apiserver's ``GuaranteedUpdate``:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubeboot.api.registry import codec
+from kubeboot.api.registry.apply import apply_configuration
 from kubeboot.api.registry.conform import FieldValidation, conform, conform_patched
+from kubeboot.api.registry.defaults import apply_defaults
+from kubeboot.api.registry.deleteoptions import DeleteOptions
+from kubeboot.api.registry.fieldmanager import update_managed_fields
 from kubeboot.api.registry.listwatch import (
     ListOptions,
     Selectors,
@@ -32,20 +37,29 @@ from kubeboot.api.registry.listwatch import (
 from kubeboot.api.registry.meta import generate_name, new_uid, validate_metadata
 from kubeboot.api.registry.patch import apply_patch
 from kubeboot.api.registry.rbac_policy import RbacWritePolicy
+from kubeboot.api.registry.reviews import review
 from kubeboot.api.registry.store_errors import status_error_for
 from kubeboot.api.registry.strategy_table import strategy_for
 from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
 from kubeboot.auth.authz import forbidden_error
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.clock import Clock, format_time
+from kubeboot.resources.goshape import go_shape
 from kubeboot.resources.registry import ResourceInfo, find_resource
+from kubeboot.resources.schema import Struct
+from kubeboot.resources.schemas import kind_schema
 from kubeboot.resources.status import (
+    AlreadyExists,
     BadRequest,
     Conflict,
+    FieldError,
     Forbidden,
     Invalid,
     MethodNotAllowed,
     NotFound,
+    UnsupportedMediaType,
+    qualified_resource,
+    success_status,
 )
 from kubeboot.storage.interface import (
     KeyExistsError,
@@ -55,10 +69,12 @@ from kubeboot.storage.interface import (
     StoreUnavailable,
 )
 
-__all__ = ["NAMESPACES", "Admission", "RestService"]
+__all__ = ["NAMESPACES", "SERVER_MANAGER", "Admission", "RestService"]
 
 JsonObj = dict[str, Any]
 _MAX_GUARANTEED_UPDATE_RETRIES = 16
+# The field manager of writes the server makes itself (default RBAC, namespaces).
+SERVER_MANAGER = "kube-apiserver"
 _PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # Set by the server on create; whatever a client sends for them is dropped.
 _SERVER_OWNED_META = (
@@ -70,6 +86,36 @@ _SERVER_OWNED_META = (
     "managedFields",
     "selfLink",
 )
+
+
+def _finalized(res: ResourceInfo, obj: JsonObj) -> bool:
+    """Marked for deletion and no finalizer left: an update deletes it instead (upstream's
+    ShouldDeleteDuringUpdate; a namespace also waits for its spec.finalizers)."""
+    meta = obj.get("metadata") or {}
+    if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+        return False
+    if res is NAMESPACES:
+        return not (obj.get("spec") or {}).get("finalizers")
+    return meta.get("deletionGracePeriodSeconds") in (0, None)
+
+
+def _no_new_finalizers(obj: JsonObj, old: JsonObj) -> list[FieldError]:
+    """Upstream's ValidateObjectMetaUpdate: an object being deleted takes no new finalizer."""
+    old_meta = old.get("metadata") or {}
+    if not old_meta.get("deletionTimestamp"):
+        return []
+    before = set(old_meta.get("finalizers") or [])
+    added = sorted(set((obj.get("metadata") or {}).get("finalizers") or []) - before)
+    if not added:
+        return []
+    listed = ", ".join(json.dumps(f) for f in added)  # Go's %#v of a []string
+    return [
+        FieldError.forbidden(
+            "metadata.finalizers",
+            "no new finalizers can be added if the object is being deleted, found new "
+            f"finalizers []string{{{listed}}}",
+        )
+    ]
 
 
 def _namespaces() -> ResourceInfo:
@@ -109,6 +155,8 @@ class RestService:
         subresource: str = "",
         field_selector: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
+        if res is NAMESPACES and name:
+            namespace = name  # upstream's RequestInfo: a namespace is in itself
         attrs = Attributes(
             user=user,
             verb=verb,
@@ -129,9 +177,31 @@ class RestService:
     def _key(self, res: ResourceInfo, namespace: str | None, name: str) -> str:
         return res.storage_key(namespace if res.namespaced else None, name)
 
-    async def _require_namespace(self, namespace: str) -> None:
-        if await self.store.get(self._key(NAMESPACES, None, namespace)) is None:
+    async def _require_namespace(self, res: ResourceInfo, namespace: str, name: str) -> None:
+        """The namespace exists and is not being deleted (NamespaceLifecycle admission)."""
+        kv = await self.store.get(self._key(NAMESPACES, None, namespace))
+        if kv is None:
             raise NotFound.of("namespaces", "", namespace)
+        ns = codec.decode(kv)
+        if (
+            ns["metadata"].get("deletionTimestamp")
+            or (ns.get("status") or {}).get("phase") == "Terminating"
+        ):
+            raise Forbidden(
+                f"{qualified_resource(res.plural, res.group)} "
+                f'"{name}" is forbidden: unable to create new content in namespace {namespace} '
+                "because it is being terminated",
+                name=name,
+                group=res.group,
+                kind=res.plural,
+                causes=[
+                    FieldError(
+                        "NamespaceTerminating",
+                        "metadata.namespace",
+                        f"namespace {namespace} is being terminated",
+                    )
+                ],
+            )
 
     async def _admit(
         self,
@@ -144,6 +214,13 @@ class RestService:
     ) -> None:
         for hook in self.admission:
             await hook(user, res, verb, subresource, obj, old)
+
+    @staticmethod
+    def _check_verb(res: ResourceInfo, verb: str) -> None:
+        """Clients may use only the verbs the table serves (kinds kubeboot serves read-only
+        refuse writes with a 405 that says why); :meth:`publish` is the server's own way in."""
+        if verb not in res.verbs:
+            raise MethodNotAllowed(res.verb_refused(verb))
 
     async def _admit_mutating(
         self,
@@ -174,10 +251,57 @@ class RestService:
         self, res: ResourceInfo, obj: JsonObj, old: JsonObj | None, subresource: str
     ) -> None:
         errors = validate_metadata(res, obj.get("metadata") or {})
+        if old is not None:
+            errors += _no_new_finalizers(obj, old)
         errors += strategy_for(res.plural).validate(obj, old, subresource)
         if errors:
             name = str((obj.get("metadata") or {}).get("name") or "")
             raise Invalid.of(res.kind, res.group, name, errors)
+
+    def _managed_fields(
+        self,
+        res: ResourceInfo,
+        schema: Struct | None,
+        live: JsonObj | None,
+        new: JsonObj,
+        manager: str,
+        subresource: str,
+    ) -> list[JsonObj]:
+        if schema is None:
+            return []
+        return update_managed_fields(
+            live,
+            new,
+            schema,
+            manager=manager,
+            resource=res.plural,
+            subresource=subresource,
+            api_version=res.api_version,
+            now=self.clock.now(),
+        )
+
+    # ---- reviews -------------------------------------------------------------------------
+
+    def review(
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        body: Any,
+        *,
+        manager: str = SERVER_MANAGER,
+    ) -> JsonObj:
+        """Answer an access review (never stored). As upstream, the answer is the request in
+        Go's shape with its status, and managedFields for what the requester set."""
+        answer = review(self.authorizer, user, res, namespace, body, self.clock.now())
+        schema = kind_schema(res.group, res.gv.version, res.kind)
+        if schema is None:
+            return answer
+        if res.plural != "selfsubjectreviews" and isinstance(body, dict):
+            managed = self._managed_fields(res, schema, None, body, manager, "")
+            if managed:
+                answer.setdefault("metadata", {})["managedFields"] = managed
+        return go_shape(answer, schema)
 
     # ---- create --------------------------------------------------------------------------
 
@@ -188,11 +312,39 @@ class RestService:
         namespace: str | None,
         body: Any,
         *,
+        dry_run: bool = False,
+        manager: str = SERVER_MANAGER,
         validation: FieldValidation | None = None,
+        applied: bool = False,
     ) -> JsonObj:
-        """Create ``body``; ``validation`` is the request's fieldValidation (default: Ignore)."""
-        if "create" not in res.verbs:
-            raise MethodNotAllowed(f"create is not supported on {res.plural}")
+        """Create ``body``; ``validation`` is the request's fieldValidation (default: Ignore).
+        ``applied``: ``body`` is a server-side apply's result, with its managedFields.
+        ``dry_run`` runs every step but the write and returns what would be stored (without a
+        resourceVersion, as upstream); ``manager`` owns the fields it set (managedFields)."""
+        self._check_verb(res, "create")
+        return await self._create(
+            user,
+            res,
+            namespace,
+            body,
+            dry_run=dry_run,
+            manager=manager,
+            validation=validation,
+            applied=applied,
+        )
+
+    async def _create(
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        manager: str = SERVER_MANAGER,
+        validation: FieldValidation | None = None,
+        applied: bool = False,
+    ) -> JsonObj:
         obj = conform(res, body, validation or FieldValidation("Ignore"))
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
@@ -200,16 +352,22 @@ class RestService:
             if meta.get("namespace") not in (None, "", namespace):
                 raise BadRequest(
                     "the namespace of the provided object does not match the namespace sent on "
-                    f'the request ("{meta.get("namespace")}" vs "{namespace}")'
+                    "the request"
                 )
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
+        apply_defaults(res.plural, obj)
+        schema = kind_schema(res.group, res.gv.version, res.kind)
+        if applied:
+            managed = list(meta.get("managedFields") or [])
+        else:
+            managed = self._managed_fields(res, schema, None, obj, manager, "")
         requested_name = str(meta.get("name") or "")
         self.authorize(user, "create", res, namespace, "")
         if res.namespaced:
             assert namespace is not None
-            await self._require_namespace(namespace)
+            await self._require_namespace(res, namespace, requested_name)
         # As upstream: admission and the RBAC check see the object as sent; the name is
         # generated afterwards (BeforeCreate).
         await self._admit_mutating(user, res, "create", "", namespace, requested_name, obj, None)
@@ -222,10 +380,19 @@ class RestService:
             meta.pop(owned, None)
         meta["uid"] = new_uid()
         meta["creationTimestamp"] = format_time(now)
+        if managed:
+            meta["managedFields"] = managed
         obj["kind"], obj["apiVersion"] = res.kind, res.api_version
         strategy_for(res.plural).prepare_create(obj, user, now)
+        if schema is not None:
+            obj = go_shape(obj, schema)
+            meta = obj["metadata"]
         self._validate(res, obj, None, "")
         await self._admit(user, res, "create", "", obj, None)
+        if dry_run:
+            if await self.store.get(self._key(res, namespace, name)) is not None:
+                raise AlreadyExists.of(res.plural, res.group, name)
+            return obj
         try:
             kv = await self.store.create(self._key(res, namespace, name), codec.encode(obj))
         except (KeyExistsError, StoreUnavailable) as exc:
@@ -300,9 +467,13 @@ class RestService:
         body: Any,
         subresource: str = "",
         *,
+        dry_run: bool = False,
+        manager: str = SERVER_MANAGER,
         validation: FieldValidation | None = None,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
+        if not subresource:
+            self._check_verb(res, "update")
         obj = conform(res, body, validation or FieldValidation("Ignore"))
         meta = obj.get("metadata") or {}
         if meta.get("name") not in (None, name):
@@ -317,12 +488,34 @@ class RestService:
             )
         self.authorize(user, "update", res, namespace, name, subresource)
         precondition = parse_resource_version(meta.get("resourceVersion"))
+        if precondition is None and not strategy_for(res.plural).allow_unconditional_update:
+            if await self.store.get(self._key(res, namespace, name)) is None:
+                raise NotFound.of(res.plural, res.group, name)
+            # Upstream's Store.Update: the kind is named by its resource here, as upstream does.
+            raise Invalid.of(
+                res.plural,
+                res.group,
+                name,
+                [
+                    FieldError.invalid(
+                        "metadata.resourceVersion", 0, "must be specified for an update"
+                    )
+                ],
+            )
 
         def mutate(current: JsonObj) -> JsonObj:
             return codec.copy_object(obj)  # a retry must not see the last attempt's edits
 
         return await self._guaranteed_update(
-            user, res, namespace, name, subresource, mutate, precondition
+            user,
+            res,
+            namespace,
+            name,
+            subresource,
+            mutate,
+            precondition,
+            dry_run=dry_run,
+            manager=manager,
         )
 
     async def patch(
@@ -335,9 +528,13 @@ class RestService:
         patch_type: str,
         subresource: str = "",
         *,
+        dry_run: bool = False,
+        manager: str = SERVER_MANAGER,
         validation: FieldValidation | None = None,
     ) -> JsonObj:
         self._check_subresource(res, subresource)
+        if not subresource:
+            self._check_verb(res, "patch")
         fv = validation or FieldValidation("Ignore")
         self.authorize(user, "patch", res, namespace, name, subresource)
         precondition: int | None = None
@@ -355,8 +552,112 @@ class RestService:
             return patched
 
         return await self._guaranteed_update(
-            user, res, namespace, name, subresource, mutate, precondition
+            user,
+            res,
+            namespace,
+            name,
+            subresource,
+            mutate,
+            precondition,
+            dry_run=dry_run,
+            manager=manager,
         )
+
+    async def apply(
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        subresource: str = "",
+        *,
+        manager: str,
+        validation: FieldValidation | None = None,
+        dry_run: bool = False,
+        force: bool = False,
+    ) -> tuple[JsonObj, bool]:
+        """Server-side apply (:mod:`.apply`): (the object, whether it was created — applying
+        to an object that is not there creates it)."""
+        self._check_subresource(res, subresource)
+        fv = validation or FieldValidation("Ignore")
+        self.authorize(user, "patch", res, namespace, name, subresource)
+        schema = kind_schema(res.group, res.gv.version, res.kind)
+        if schema is None:
+            raise UnsupportedMediaType(f"server-side apply is not supported for {res.plural}")
+        _check_applied_kind(res, body)
+        config = conform(res, body, fv)
+        meta = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
+        assert isinstance(meta, dict)
+        if meta.get("name") not in (None, "", name):
+            raise BadRequest(
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL "
+                f"({name})"
+            )
+        config.setdefault("metadata", {})["name"] = name
+
+        def applied(live: JsonObj | None) -> JsonObj:
+            return apply_configuration(
+                live,
+                config,
+                schema,
+                manager=manager,
+                resource=res.plural,
+                subresource=subresource,
+                api_version=res.api_version,
+                now=self.clock.now(),
+                force=force,
+            )
+
+        if await self.store.get(self._key(res, namespace, name)) is None and not subresource:
+            created = await self.create(
+                user, res, namespace, applied(None), dry_run=dry_run, manager=manager, applied=True
+            )
+            return created, True
+        updated = await self._guaranteed_update(
+            user,
+            res,
+            namespace,
+            name,
+            subresource,
+            applied,
+            None,
+            dry_run=dry_run,
+            manager=manager,
+            applied=True,
+        )
+        return updated, False
+
+    async def publish(
+        self, user: UserInfo, res: ResourceInfo, namespace: str | None, desired: JsonObj
+    ) -> tuple[JsonObj, bool]:
+        """Create or correct an object the API server itself owns: (stored object, changed).
+
+        Upstream's apiserver writes such objects (the ``default/kubernetes`` Service) from its
+        own controllers, beside the REST verbs; here they take the normal path (defaulting,
+        validation, admission, concurrency) minus the verb gate, so a kind clients may only
+        read can still hold them. ``desired``'s top-level fields other than ``metadata``
+        replace the stored ones; labels and annotations are merged in; nothing else changes.
+        """
+        name = str(desired["metadata"]["name"])
+        try:
+            return await self._create(user, res, namespace, desired), True
+        except AlreadyExists:
+            pass
+
+        def mutate(current: JsonObj) -> JsonObj:
+            for key, value in desired.items():
+                if key != "metadata":
+                    current[key] = codec.copy_object(value)
+            meta = current["metadata"]
+            for key in ("labels", "annotations"):
+                if desired["metadata"].get(key):
+                    meta[key] = {**(meta.get(key) or {}), **desired["metadata"][key]}
+            return current
+
+        before = await self.get(user, res, namespace, name)
+        after = await self._guaranteed_update(user, res, namespace, name, "", mutate, None)
+        return after, after != before
 
     async def _guaranteed_update(
         self,
@@ -367,9 +668,15 @@ class RestService:
         subresource: str,
         mutate: Callable[[JsonObj], JsonObj],
         precondition: int | None,
+        *,
+        dry_run: bool = False,
+        manager: str = SERVER_MANAGER,
+        applied: bool = False,
     ) -> JsonObj:
+        """``applied``: ``mutate`` is a server-side apply, which sets managedFields itself."""
         key = self._key(res, namespace, name)
         strategy = strategy_for(res.plural)
+        schema = kind_schema(res.group, res.gv.version, res.kind)
         for _ in range(_MAX_GUARANTEED_UPDATE_RETRIES):
             kv = await self.store.get(key)
             if kv is None:
@@ -381,25 +688,45 @@ class RestService:
             new_meta = new.setdefault("metadata", {})
             if not isinstance(new_meta, dict):
                 raise BadRequest("metadata must be a JSON object")
+            apply_defaults(res.plural, new)
+            if applied:
+                managed = list(new_meta.get("managedFields") or [])
+            else:
+                managed = self._managed_fields(res, schema, current, new, manager, subresource)
             await self._admit_mutating(
                 user, res, "update", subresource, namespace, name, new, current
             )
             await self.rbac_policy.check(user, res, namespace, name, new, current)
             cur_meta = current["metadata"]
-            for owned in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"):
+            for owned in (
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ):
                 if owned in cur_meta:
                     new_meta[owned] = cur_meta[owned]
                 else:
                     new_meta.pop(owned, None)
             new_meta.pop("managedFields", None)
+            if managed:
+                new_meta["managedFields"] = managed
             new["kind"], new["apiVersion"] = res.kind, res.api_version
             strategy.prepare_update(new, current, subresource, user, self.clock.now())
+            if schema is not None:
+                new = go_shape(new, schema)
             new_meta = new["metadata"]
             new_meta["resourceVersion"] = cur_meta.get("resourceVersion")
             self._validate(res, new, current, subresource)
             if new == current:
                 return current
             await self._admit(user, res, "update", subresource, new, current)
+            if dry_run:
+                return new
+            if _finalized(res, new):
+                return await self._delete_finalized(res, key, kv.mod_revision, new)
             try:
                 stored = await self.store.update(key, codec.encode(new), kv.mod_revision)
             except RevisionMismatch:
@@ -421,10 +748,12 @@ class RestService:
         res: ResourceInfo,
         namespace: str | None,
         name: str,
-        *,
-        uid: str | None = None,
-        resource_version: str | None = None,
+        options: DeleteOptions | None = None,
     ) -> JsonObj:
+        """Delete; the answer is the deleted object for kinds whose upstream registry returns
+        it (``ResourceInfo.returns_deleted_object``), else a ``Success`` Status naming it."""
+        options = options or DeleteOptions()
+        self._check_verb(res, "delete")
         self.authorize(user, "delete", res, namespace, name)
         if res is NAMESPACES and name in _PROTECTED_NAMESPACES:
             raise Forbidden(
@@ -438,64 +767,187 @@ class RestService:
             raise NotFound.of(res.plural, res.group, name)
         current = codec.decode(kv)
         await self._admit_mutating(user, res, "delete", "", namespace, name, None, current)
-        expected_rv = parse_resource_version(resource_version)
-        if uid and current["metadata"].get("uid") != uid:
-            raise Conflict.of(
-                res.plural,
-                res.group,
-                name,
-                f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
-                f"{current['metadata'].get('uid')}",
-            )
-        if expected_rv is not None and expected_rv != kv.mod_revision:
-            raise Conflict.of(
-                res.plural,
-                res.group,
-                name,
-                f"Precondition failed: ResourceVersion in precondition: {expected_rv}, "
-                f"ResourceVersion in object meta: {kv.mod_revision}",
-            )
-        if res is NAMESPACES:
-            await self._delete_namespace_contents(name)
+        self._check_delete_preconditions(res, current, options, kv.mod_revision)
+        if res is NAMESPACES and not (
+            current["metadata"].get("deletionTimestamp")
+            and not (current.get("spec") or {}).get("finalizers")
+        ):
+            return await self._begin_namespace_deletion(user, name, current, options)
+        if res is not NAMESPACES and current["metadata"].get("finalizers"):
+            return await self._mark_deleting(res, namespace, name, current, options.dry_run)
+        if not options.dry_run:
+            try:
+                await self.store.delete(key, kv.mod_revision)
+            except RevisionMismatch as exc:
+                raise Conflict.of(res.plural, res.group, name) from exc
+            except (KeyNotFoundError, StoreUnavailable) as exc:
+                raise status_error_for(exc, res, name) from exc
+        return self._deleted(res, current)
+
+    async def _mark_deleting(
+        self, res: ResourceInfo, namespace: str | None, name: str, current: JsonObj, dry_run: bool
+    ) -> JsonObj:
+        """An object with finalizers is not deleted but marked (``deletionTimestamp``, a zero
+        grace period, generation bumped) and answered as it now is; the update that removes
+        its last finalizer deletes it. Marked already: answered unchanged."""
+        if current["metadata"].get("deletionTimestamp"):
+            return current
+        now = format_time(self.clock.now())
+
+        def mark(obj: JsonObj) -> JsonObj:
+            meta = obj["metadata"]
+            if int(meta.get("generation") or 0) > 0:
+                meta["generation"] = int(meta["generation"]) + 1
+            meta["deletionTimestamp"] = now
+            meta["deletionGracePeriodSeconds"] = 0
+            return obj
+
+        return await self._write_directly(res, namespace, name, mark, dry_run)
+
+    async def _delete_finalized(
+        self, res: ResourceInfo, key: str, revision: int, obj: JsonObj
+    ) -> JsonObj:
+        """A Terminating namespace whose last finalizer went: deleted instead of updated
+        (upstream's ShouldDeleteNamespaceDuringUpdate)."""
+        name = str(obj["metadata"].get("name") or "")
         try:
-            await self.store.delete(key, kv.mod_revision)
+            await self.store.delete(key, revision)
         except RevisionMismatch as exc:
             raise Conflict.of(res.plural, res.group, name) from exc
         except (KeyNotFoundError, StoreUnavailable) as exc:
             raise status_error_for(exc, res, name) from exc
-        return current
+        return obj
 
-    async def _delete_namespace_contents(self, namespace: str) -> None:
-        """Cascade immediately (kube-apiserver's namespace controller does this in the
-        background while the namespace is Terminating; here the delete is synchronous)."""
-        from kubeboot.resources.registry import RESOURCES
+    @staticmethod
+    def _deleted(res: ResourceInfo, obj: JsonObj) -> JsonObj:
+        if res.returns_deleted_object:
+            return obj
+        meta = obj["metadata"]
+        return success_status(meta["name"], res.group, res.plural, str(meta.get("uid") or ""))
 
-        for res in RESOURCES:
-            if not (res.namespaced and res.stored):
+    @staticmethod
+    def _check_delete_preconditions(
+        res: ResourceInfo, current: JsonObj, options: DeleteOptions, revision: int
+    ) -> None:
+        """409 when a precondition fails, with upstream's texts: the namespace registry's
+        own, and BeforeDelete's for the other kinds (which name the Kind, not the resource)."""
+        name = str(current["metadata"].get("name") or "")
+        uid = str(current["metadata"].get("uid") or "")
+        expected_rv = parse_resource_version(options.resource_version)
+        if res is NAMESPACES:
+            resource, rv_detail, uid_detail = (
+                res.plural,
+                f"Precondition failed: ResourceVersion in precondition: {expected_rv}, "
+                f"ResourceVersion in object meta: {revision}",
+                f"Precondition failed: UID in precondition: {options.uid}, UID in object meta: "
+                f"{uid}",
+            )
+        else:
+            resource = res.kind
+            uid_detail = (
+                f"the UID in the precondition ({options.uid}) does not match the UID in record "
+                f"({uid}). The object might have been deleted and then recreated"
+            )
+            rv_detail = (
+                f"the ResourceVersion in the precondition ({options.resource_version}) does not "
+                f"match the ResourceVersion in record ({revision}). The object might have been "
+                "modified"
+            )
+        if options.uid and options.uid != uid:
+            raise Conflict.of(resource, res.group, name, uid_detail)
+        if expected_rv is not None and expected_rv != revision:
+            raise Conflict.of(resource, res.group, name, rv_detail)
+
+    async def _begin_namespace_deletion(
+        self, user: UserInfo, name: str, current: JsonObj, options: DeleteOptions
+    ) -> JsonObj:
+        """Namespaces are deleted in two steps, as upstream: the first DELETE marks the
+        namespace (``deletionTimestamp``, phase Terminating) and answers it; the namespace
+        controller removes its content and its ``kubernetes`` finalizer (``/finalize``), which
+        deletes it. A namespace already marked is answered as it is."""
+        if current["metadata"].get("deletionTimestamp"):
+            return current
+        now = format_time(self.clock.now())
+
+        def mark(obj: JsonObj) -> JsonObj:
+            obj["metadata"].setdefault("deletionTimestamp", now)
+            obj.setdefault("status", {})["phase"] = "Terminating"
+            return obj
+
+        return await self._write_directly(NAMESPACES, None, name, mark, options.dry_run)
+
+    async def _write_directly(
+        self,
+        res: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        change: Callable[[JsonObj], JsonObj],
+        dry_run: bool,
+    ) -> JsonObj:
+        """A server-side change of a stored object (no strategy, no field manager)."""
+        key = self._key(res, namespace, name)
+        for _ in range(_MAX_GUARANTEED_UPDATE_RETRIES):
+            kv = await self.store.get(key)
+            if kv is None:
+                raise NotFound.of(res.plural, res.group, name)
+            new = change(codec.decode(kv))
+            if dry_run:
+                return new
+            try:
+                stored = await self.store.update(key, codec.encode(new), kv.mod_revision)
+            except RevisionMismatch:
                 continue
-            result = await self.store.range(res.storage_prefix(namespace))
-            for kv in result.kvs:
-                try:
-                    await self.store.delete(kv.key, kv.mod_revision)
-                except (KeyNotFoundError, RevisionMismatch):
-                    continue
+            except (KeyNotFoundError, StoreUnavailable) as exc:
+                raise status_error_for(exc, res, name) from exc
+            new["metadata"]["resourceVersion"] = str(stored.mod_revision)
+            return new
+        raise Conflict.of(res.plural, res.group, name, "too many concurrent writers; try again")
 
     async def delete_collection(
-        self, user: UserInfo, res: ResourceInfo, namespace: str | None, opts: ListOptions
+        self,
+        user: UserInfo,
+        res: ResourceInfo,
+        namespace: str | None,
+        opts: ListOptions,
+        options: DeleteOptions | None = None,
     ) -> JsonObj:
-        if "deletecollection" not in res.verbs:
-            raise MethodNotAllowed(f"deletecollection is not supported on {res.plural}")
-        self.authorize(user, "deletecollection", res, namespace)
-        listed = await self.list(user, res, namespace, opts)
+        """Delete every listed object; the answer is the list of what was deleted."""
+        dry_run = options is not None and options.dry_run
+        self._check_verb(res, "deletecollection")
+        sel = Selectors.parse(res, opts.label_selector, opts.field_selector)
+        # One decision, on deletecollection (as upstream): a node may delete its own
+        # ResourceSlices (spec.nodeName=<node>) without being allowed to list anything.
+        self.authorize(
+            user, "deletecollection", res, namespace, field_selector=sel.fields.requirements()
+        )
+        listed = await list_objects(self.store, res, namespace, sel, opts)
         deleted = []
         for obj in listed["items"]:
             meta = obj["metadata"]
+            if dry_run:
+                deleted.append(obj)
+                continue
             try:
                 await self.store.delete(
-                    self._key(res, meta.get("namespace"), meta["name"]),
+                    self._key(res, meta.get("namespace") or namespace, meta["name"]),
                     int(meta["resourceVersion"]),
                 )
                 deleted.append(obj)
             except (KeyNotFoundError, RevisionMismatch):
                 continue
         return {**listed, "items": deleted}
+
+
+def _check_applied_kind(res: ResourceInfo, body: Any) -> None:
+    """An apply configuration names exactly the resource's group, version and kind."""
+    fields = body if isinstance(body, dict) else {}
+    api_version = fields.get("apiVersion")
+    kind = fields.get("kind")
+    api_version = api_version if isinstance(api_version, str) else ""
+    kind = kind if isinstance(kind, str) else ""
+    if api_version == res.api_version and kind == res.kind:
+        return
+    group, _, version = api_version.rpartition("/")
+    if api_version.count("/") > 1:
+        group, version = "", ""
+    raise BadRequest(f"invalid object type: {group}/{version}, Kind={kind}")

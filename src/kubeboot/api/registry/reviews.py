@@ -7,10 +7,12 @@ authorizer the request path uses, so their answers can never drift apart.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from kubeboot.api.registry.codec import copy_object
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
+from kubeboot.clock import format_time
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import BadRequest, FieldError, Invalid
 
@@ -41,7 +43,7 @@ def _attributes(user: UserInfo, spec: JsonObj, namespace: str | None) -> Attribu
             path=str(nra.get("path") or ""),
         )
     raise Invalid.of(
-        "SubjectAccessReview",
+        "",  # upstream names the kind from the decoded object's (empty) TypeMeta
         "authorization.k8s.io",
         "",
         [
@@ -57,7 +59,7 @@ def _attributes(user: UserInfo, spec: JsonObj, namespace: str | None) -> Attribu
 def _user_from_spec(spec: JsonObj) -> UserInfo:
     if not spec.get("user") and not spec.get("groups"):
         raise Invalid.of(
-            "SubjectAccessReview",
+            "",
             "authorization.k8s.io",
             "",
             [
@@ -81,13 +83,18 @@ def review(
     res: ResourceInfo,
     namespace: str | None,
     body: Any,
+    now: dt.datetime,
 ) -> JsonObj:
+    """The answer to a review; a SelfSubjectReview is a new object stamped ``now`` (the
+    request's metadata is not echoed, as upstream)."""
     if not isinstance(body, dict):
         raise BadRequest(f"the request body must be a {res.kind} object")
     out = copy_object(body)
     out["kind"], out["apiVersion"] = res.kind, res.api_version
     out.setdefault("metadata", {})
     if res.plural == "selfsubjectreviews":
+        out = {"kind": res.kind, "apiVersion": res.api_version}
+        out["metadata"] = {"creationTimestamp": format_time(now)}
         out["status"] = {
             "userInfo": {
                 "username": requester.name,

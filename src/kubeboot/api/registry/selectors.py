@@ -193,11 +193,40 @@ class FieldSelector:
         return self if len(kept) == len(self.terms) else FieldSelector(kept)
 
 
+# Kinds whose upstream registers its own field-label conversion, with its own refusal text;
+# True where metadata.namespace is one of its labels. The others take the default conversion
+# (metadata.name and metadata.namespace, on namespaced and cluster-scoped kinds alike).
+_OWN_CONVERSION = {
+    "pods": True,
+    "nodes": False,
+    "events": True,
+    "namespaces": False,
+    "secrets": True,
+    "services": True,
+    "certificatesigningrequests": False,
+    "podcertificaterequests": False,
+    "resourceslices": False,
+}
+
+
+def _unsupported(res: ResourceInfo, field: str) -> BadRequest:
+    """Upstream's words for a field label the kind's conversion does not know."""
+    if res.plural == "resourceslices":
+        return BadRequest(
+            f"field label not supported for {res.api_version}, Kind={res.kind}: {field}"
+        )
+    if res.plural in _OWN_CONVERSION:
+        return BadRequest(f"field label not supported: {field}")
+    return BadRequest(
+        f'"{field}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    )
+
+
 def parse_field_selector(text: str | None, res: ResourceInfo) -> FieldSelector:
     if not text:
         return FieldSelector(())
     allowed = {"metadata.name", *res.field_selectors}
-    if res.namespaced:
+    if _OWN_CONVERSION.get(res.plural, True):
         allowed.add("metadata.namespace")
     terms: list[_FieldTerm] = []
     for part in _split_top_level(text):
@@ -209,11 +238,7 @@ def parse_field_selector(text: str | None, res: ResourceInfo) -> FieldSelector:
         else:
             raise BadRequest(f'invalid selector: "{text}"; a field selector needs =, == or !=')
         if field not in allowed:
-            raise BadRequest(
-                f"field label not supported: {field} (supported for {res.plural}: "
-                + ", ".join(sorted(allowed))
-                + ")"
-            )
+            raise _unsupported(res, field)
         getter = _SPECIAL_GETTERS.get(field) or _path_getter(field)
         terms.append(_FieldTerm(field, op == "!=", value.strip(), getter))
     return FieldSelector(tuple(terms))

@@ -7,10 +7,12 @@ here without either importing the other's user.
 
 from __future__ import annotations
 
+from kubeboot.api.registry.csinode_strategy import CSINodeStrategy
 from kubeboot.api.registry.csr_strategy import CSRStrategy
 from kubeboot.api.registry.serviceaccount_strategy import ServiceAccountStrategy
 from kubeboot.api.registry.strategies import (
     ConfigMapStrategy,
+    EventStrategy,
     LeaseStrategy,
     NamespaceStrategy,
     NodeStrategy,
@@ -30,11 +32,13 @@ _table: dict[str, Strategy] = {
     "configmaps": ConfigMapStrategy(),
     "namespaces": NamespaceStrategy(),
     "nodes": NodeStrategy(),
-    "roles": RoleStrategy(),
-    "clusterroles": RoleStrategy(),
-    "rolebindings": RoleBindingStrategy(),
-    "clusterrolebindings": RoleBindingStrategy(),
+    "roles": RoleStrategy(namespaced=True),
+    "clusterroles": RoleStrategy(namespaced=False),
+    "rolebindings": RoleBindingStrategy(namespaced=True),
+    "clusterrolebindings": RoleBindingStrategy(namespaced=False),
     "leases": LeaseStrategy(),
+    "events": EventStrategy(),
+    "csinodes": CSINodeStrategy(),
     "serviceaccounts": ServiceAccountStrategy(),
 }
 

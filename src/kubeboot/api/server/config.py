@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubeboot.api.registry.kubernetes_service import DEFAULT_SERVICE_CIDR
+
 __all__ = ["DEFAULT_DATA_DIR", "ServerConfig"]
 
 # Installed use (the systemd unit, docs/operations.md); `make run` passes ./kubeboot-data.
@@ -39,6 +41,8 @@ class ServerConfig:
     anonymous_burst: int = 40
     failed_auth_rate: float = 5.0
     failed_auth_burst: int = 20
+    # Load balancers whose PROXY protocol headers name the client (empty: no PROXY protocol).
+    proxy_protocol_trusted_cidrs: tuple[str, ...] = ()
     audit_log_path: Path | None = None
     audit_log_maxsize: int = 0  # MB; 0 = 100 MB, as kube-apiserver
     audit_log_maxbackup: int = 0  # 0 = keep every rotated file, as kube-apiserver
@@ -49,6 +53,10 @@ class ServerConfig:
     # signerName -> (cert, key) from --cluster-signing-<signer>-{cert,key}-file
     signer_files: dict[str, tuple[Path, Path]] = field(default_factory=dict)
     leader_elect: bool = True
+    # What the cluster publishes about itself: the default/kubernetes Service's range and
+    # kubeadm's ClusterConfiguration (kube-apiserver's and kube-controller-manager's flags).
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
+    cluster_name: str = "kubernetes"
     # --insecure-experimental-approve-all-kubelet-csrs-for-group (csrapproving, no SAR)
     approve_all_kubelet_csrs_for_group: str = ""
     # 0: this process serves HTTPS; N: N worker processes do (kubeboot.api.server.workers)

@@ -18,13 +18,21 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from kubeboot.api.endpoints.app import ApiContext
 from kubeboot.api.registry.inprocess import CONTROLLER_MANAGER_USER, InProcessClient
+from kubeboot.api.registry.kubernetes_service import (
+    kubernetes_service,
+    parse_service_cidrs,
+    service_ip,
+)
 from kubeboot.api.registry.listwatch import ListOptions
 from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.datadir_lock import DataDirLock
 from kubeboot.api.server.inventory import record_server_certificates, run_inventory
+from kubeboot.api.server.proxylistener import trusted_networks
 from kubeboot.api.server.reconcile import (
     reconcile_admin_conf,
     reconcile_cluster_info,
@@ -46,9 +54,10 @@ from kubeboot.auth.mirror import resource_info
 from kubeboot.auth.stack import AuthStack
 from kubeboot.auth.x509 import make_server_ssl_context
 from kubeboot.clock import Clock, SystemClock
-from kubeboot.clusterinit import InitResult, init_cluster
+from kubeboot.clusterinit import InitResult, encryption_algorithm, init_cluster
 from kubeboot.controllers.config import ControllerConfig
 from kubeboot.controllers.manager import run_controllers
+from kubeboot.kubeadmconfig import ClusterSettings
 from kubeboot.logs import current_settings
 from kubeboot.metrics.aggregate import MetricsAggregator
 from kubeboot.pki.authority import CertificateAuthority
@@ -87,7 +96,10 @@ CLUSTER_ROLES = resource_info(_RBAC, "v1", "clusterroles")
 CLUSTER_ROLE_BINDINGS = resource_info(_RBAC, "v1", "clusterrolebindings")
 ROLES = resource_info(_RBAC, "v1", "roles")
 ROLE_BINDINGS = resource_info(_RBAC, "v1", "rolebindings")
+SERVICES = resource_info("", "v1", "services")
 # The identity the server uses for its own bootstrap writes.
+# The field manager of what `kubeboot init` writes (a client's is its User-Agent's name).
+INIT_MANAGER = "kubeboot"
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
 
 
@@ -186,17 +198,22 @@ class Server:
         self.rest = build_rest(self.store, security, self.clock)
         await self._ensure_default_namespaces()
         await self._ensure_default_rbac()
+        await self._publish_kubernetes_service()
         await security.wait_synced()
+        ca_pem = self.pki.ca_cert_file.read_bytes()
+        # What `kubeboot init` writes as a client against kube-apiserver is recorded under its
+        # User-Agent's field manager; the in-process run writes the same.
         self.init_result = await init_cluster(
-            InProcessClient(self.rest, SYSTEM_USER),
+            InProcessClient(self.rest, SYSTEM_USER, manager=INIT_MANAGER),
             server=self.advertised_url,
-            ca_pem=self.pki.ca_cert_file.read_bytes(),
+            ca_pem=ca_pem,
             clock=self.clock,
+            settings=self._cluster_settings(ca_pem),
         )
         await reconcile_cluster_info(
-            InProcessClient(self.rest, SYSTEM_USER),
+            InProcessClient(self.rest, SYSTEM_USER, manager=INIT_MANAGER),
             self.advertised_url,
-            self.pki.ca_cert_file.read_bytes(),
+            ca_pem,
         )
         self._spawn(self._run_controllers())
         assert self.certificate_files is not None
@@ -229,6 +246,7 @@ class Server:
                 key_file=self.pki.serving_key_file,
                 client_ca_file=Path(client_ca),
                 reload_interval=cfg.serving_reload_interval,
+                proxy_trusted=trusted_networks(cfg.proxy_protocol_trusted_cidrs),
             )
         self._started = True
         log.info("kubeboot API server listening on %s", self.url)
@@ -352,6 +370,48 @@ class Server:
             with contextlib.suppress(AlreadyExists):
                 await self.rest.create(SYSTEM_USER, NAMESPACES, None, {"metadata": {"name": name}})
 
+    async def _publish_kubernetes_service(self) -> None:
+        """default/kubernetes, kept in line with --service-cluster-ip-range and the port."""
+        assert self.rest is not None
+        primary = parse_service_cidrs(self.config.service_cluster_ip_range)[0]
+        desired = kubernetes_service(primary, self.port)
+        _, changed = await self.rest.publish(SYSTEM_USER, SERVICES, "default", desired)
+        if changed:
+            log.info(
+                "published Service default/kubernetes: %s:443 -> port %d",
+                desired["spec"]["clusterIP"],
+                self.port,
+            )
+
+    def _cluster_settings(self, ca_pem: bytes) -> ClusterSettings:
+        """What kubeadm's ClusterConfiguration says about this cluster, from the flags."""
+        assert self.pki is not None
+        cfg = self.config
+        primary = parse_service_cidrs(cfg.service_cluster_ip_range)[0]
+        etcd: dict[str, object]
+        if cfg.storage_backend == "etcd3":
+            external: dict[str, object] = {"endpoints": list(cfg.etcd_servers)}
+            for key, path in (
+                ("caFile", cfg.etcd_cafile),
+                ("certFile", cfg.etcd_certfile),
+                ("keyFile", cfg.etcd_keyfile),
+            ):
+                if path is not None:
+                    external[key] = str(path.resolve())
+            etcd = {"external": external}
+        else:  # the embedded SQLite state lives in the data dir
+            etcd = {"local": {"dataDir": str(cfg.data_dir.resolve())}}
+        return ClusterSettings(
+            control_plane_endpoint=self.advertised_url.removeprefix("https://"),
+            service_subnet=cfg.service_cluster_ip_range,
+            cluster_dns=service_ip(primary, 10),
+            cluster_name=cfg.cluster_name,
+            encryption_algorithm=encryption_algorithm(x509.load_pem_x509_certificate(ca_pem)),
+            cert_sans=cfg.tls_sans,
+            cluster_signing_duration=cfg.cluster_signing_duration,
+            etcd=etcd,
+        )
+
     async def _ensure_default_rbac(self) -> None:
         """kube-apiserver's RBAC bootstrap: create or extend defaults, never clobber edits."""
         assert self.rest is not None
@@ -361,8 +421,10 @@ class Server:
             (ROLES, default_roles()),
             (ROLE_BINDINGS, default_role_bindings()),
         ):
-            existing = await self.rest.list(SYSTEM_USER, res, None, ListOptions())
-            for change in reconcile(existing["items"], desired):
+            listed = await self.rest.list(SYSTEM_USER, res, None, ListOptions())
+            # List items carry no kind (as upstream); the reconciler keys objects by it.
+            existing = [{**item, "kind": res.kind} for item in listed["items"]]
+            for change in reconcile(existing, desired):
                 meta = change.obj["metadata"]
                 ns, name = meta.get("namespace"), meta["name"]
                 if change.action == "recreate":

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from kubeboot.resources.schema import GVK, Struct
 from kubeboot.resources.schemas import (
+    apidiscovery_v2,
     authentication_v1,
     authorization_v1,
     certificates_v1,
     coordination_v1,
     core_v1,
     meta_v1,
+    node_v1,
     rbac_v1,
+    resource_v1,
+    storage_v1,
 )
 
 __all__ = ["KINDS", "kind_schema"]
@@ -22,13 +26,17 @@ __all__ = ["KINDS", "kind_schema"]
 KINDS: dict[GVK, Struct] = {
     s.gvk: s
     for module in (
+        apidiscovery_v2,
         authentication_v1,
         authorization_v1,
         certificates_v1,
         coordination_v1,
         core_v1,
         meta_v1,
+        node_v1,
         rbac_v1,
+        resource_v1,
+        storage_v1,
     )
     for s in vars(module).values()
     if isinstance(s, Struct) and s.gvk is not None

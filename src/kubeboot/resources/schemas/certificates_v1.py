@@ -12,6 +12,7 @@ from kubeboot.resources.schema import (
     INT32,
     STRING,
     TIME,
+    UID,
     Field,
     ListOf,
     MapOf,
@@ -76,4 +77,52 @@ CERTIFICATE_SIGNING_REQUEST = Struct(
         Field("status", CERTIFICATE_SIGNING_REQUEST_STATUS, proto=3),
     ),
     gvk=GVK("certificates.k8s.io", "v1", "CertificateSigningRequest"),
+)
+
+POD_CERTIFICATE_REQUEST_SPEC = Struct(
+    "io.k8s.api.certificates.v1.PodCertificateRequestSpec",
+    "v1.PodCertificateRequestSpec",
+    (
+        Field("signerName", STRING, proto=1, required=True, omitempty=False),
+        Field("podName", STRING, proto=2, required=True, omitempty=False),
+        Field("podUID", UID, proto=3, required=True, omitempty=False),
+        Field("serviceAccountName", STRING, proto=4, required=True, omitempty=False),
+        Field("serviceAccountUID", UID, proto=5, required=True, omitempty=False),
+        Field("nodeName", named_string("types.NodeName"), proto=6, required=True, omitempty=False),
+        Field("nodeUID", UID, proto=7, required=True, omitempty=False),
+        Field("maxExpirationSeconds", INT32, proto=8, pointer=True),
+        Field("stubPKCS10Request", BYTES, proto=12, required=True, omitempty=False),
+        Field("unverifiedUserAnnotations", MapOf(STRING), proto=11),
+    ),
+)
+
+POD_CERTIFICATE_REQUEST_STATUS = Struct(
+    "io.k8s.api.certificates.v1.PodCertificateRequestStatus",
+    "v1.PodCertificateRequestStatus",
+    (
+        Field(
+            "conditions",
+            ListOf(meta_v1.CONDITION, list_type="map", map_keys=("type",)),
+            proto=1,
+            patch_strategy="merge",
+            patch_merge_key="type",
+        ),
+        Field("certificateChain", STRING, proto=2),
+        Field("notBefore", TIME, proto=4, pointer=True),
+        Field("beginRefreshAt", TIME, proto=5, pointer=True),
+        Field("notAfter", TIME, proto=6, pointer=True),
+    ),
+)
+
+POD_CERTIFICATE_REQUEST = Struct(
+    "io.k8s.api.certificates.v1.PodCertificateRequest",
+    "v1.PodCertificateRequest",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("metadata", meta_v1.OBJECT_META, proto=1),
+        Field("spec", POD_CERTIFICATE_REQUEST_SPEC, proto=2, required=True, omitempty=False),
+        Field("status", POD_CERTIFICATE_REQUEST_STATUS, proto=3),
+    ),
+    gvk=GVK("certificates.k8s.io", "v1", "PodCertificateRequest"),
 )

@@ -12,6 +12,7 @@ from kubeboot.resources.schema import (
     GVK,
     INT32,
     INT64,
+    INT_OR_STRING,
     MICROTIME,
     QUANTITY,
     STRING,
@@ -405,4 +406,1928 @@ EVENT = Struct(
         Field("reportingInstance", STRING, proto=15, omitempty=False),
     ),
     gvk=GVK("", "v1", "Event"),
+)
+
+HOST_PATH_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.HostPathVolumeSource",
+    "v1.HostPathVolumeSource",
+    (
+        Field("path", STRING, proto=1, required=True, omitempty=False),
+        Field("type", named_string("v1.HostPathType"), proto=2, pointer=True),
+    ),
+)
+
+EMPTY_DIR_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.EmptyDirVolumeSource",
+    "v1.EmptyDirVolumeSource",
+    (
+        Field("medium", named_string("v1.StorageMedium"), proto=1),
+        Field("sizeLimit", QUANTITY, proto=2, pointer=True),
+        Field("mode", INT32, proto=3, pointer=True),
+    ),
+)
+
+GCE_PERSISTENT_DISK_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.GCEPersistentDiskVolumeSource",
+    "v1.GCEPersistentDiskVolumeSource",
+    (
+        Field("pdName", STRING, proto=1, required=True, omitempty=False),
+        Field("fsType", STRING, proto=2),
+        Field("partition", INT32, proto=3),
+        Field("readOnly", BOOL, proto=4),
+    ),
+)
+
+AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource",
+    "v1.AWSElasticBlockStoreVolumeSource",
+    (
+        Field("volumeID", STRING, proto=1, required=True, omitempty=False),
+        Field("fsType", STRING, proto=2),
+        Field("partition", INT32, proto=3),
+        Field("readOnly", BOOL, proto=4),
+    ),
+)
+
+GIT_REPO_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.GitRepoVolumeSource",
+    "v1.GitRepoVolumeSource",
+    (
+        Field("repository", STRING, proto=1, required=True, omitempty=False),
+        Field("revision", STRING, proto=2),
+        Field("directory", STRING, proto=3),
+    ),
+)
+
+KEY_TO_PATH = Struct(
+    "io.k8s.api.core.v1.KeyToPath",
+    "v1.KeyToPath",
+    (
+        Field("key", STRING, proto=1, required=True, omitempty=False),
+        Field("path", STRING, proto=2, required=True, omitempty=False),
+        Field("mode", INT32, proto=3, pointer=True),
+        Field("user", INT64, proto=4, pointer=True),
+    ),
+)
+
+SECRET_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.SecretVolumeSource",
+    "v1.SecretVolumeSource",
+    (
+        Field("secretName", STRING, proto=1),
+        Field("items", ListOf(KEY_TO_PATH, list_type="atomic"), proto=2),
+        Field("defaultMode", INT32, proto=3, pointer=True),
+        Field("optional", BOOL, proto=4, pointer=True),
+        Field("defaultUser", INT64, proto=5, pointer=True),
+    ),
+)
+
+NFS_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.NFSVolumeSource",
+    "v1.NFSVolumeSource",
+    (
+        Field("server", STRING, proto=1, required=True, omitempty=False),
+        Field("path", STRING, proto=2, required=True, omitempty=False),
+        Field("readOnly", BOOL, proto=3),
+    ),
+)
+
+ISCSI_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.ISCSIVolumeSource",
+    "v1.ISCSIVolumeSource",
+    (
+        Field("targetPortal", STRING, proto=1, required=True, omitempty=False),
+        Field("iqn", STRING, proto=2, required=True, omitempty=False),
+        Field("lun", INT32, proto=3, required=True, omitempty=False),
+        Field("iscsiInterface", STRING, proto=4),
+        Field("fsType", STRING, proto=5),
+        Field("readOnly", BOOL, proto=6),
+        Field("portals", ListOf(STRING, list_type="atomic"), proto=7),
+        Field("chapAuthDiscovery", BOOL, proto=8),
+        Field("chapAuthSession", BOOL, proto=11),
+        Field("secretRef", LOCAL_OBJECT_REFERENCE, proto=10, pointer=True),
+        Field("initiatorName", STRING, proto=12, pointer=True),
+    ),
+)
+
+GLUSTERFS_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.GlusterfsVolumeSource",
+    "v1.GlusterfsVolumeSource",
+    (
+        Field("endpoints", STRING, proto=1, required=True, omitempty=False),
+        Field("path", STRING, proto=2, required=True, omitempty=False),
+        Field("readOnly", BOOL, proto=3),
+    ),
+)
+
+PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource",
+    "v1.PersistentVolumeClaimVolumeSource",
+    (
+        Field("claimName", STRING, proto=1, required=True, omitempty=False),
+        Field("readOnly", BOOL, proto=2),
+    ),
+)
+
+RBD_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.RBDVolumeSource",
+    "v1.RBDVolumeSource",
+    (
+        Field(
+            "monitors", ListOf(STRING, list_type="atomic"), proto=1, required=True, omitempty=False
+        ),
+        Field("image", STRING, proto=2, required=True, omitempty=False),
+        Field("fsType", STRING, proto=3),
+        Field("pool", STRING, proto=4),
+        Field("user", STRING, proto=5),
+        Field("keyring", STRING, proto=6),
+        Field("secretRef", LOCAL_OBJECT_REFERENCE, proto=7, pointer=True),
+        Field("readOnly", BOOL, proto=8),
+    ),
+)
+
+FLEX_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.FlexVolumeSource",
+    "v1.FlexVolumeSource",
+    (
+        Field("driver", STRING, proto=1, required=True, omitempty=False),
+        Field("fsType", STRING, proto=2),
+        Field("secretRef", LOCAL_OBJECT_REFERENCE, proto=3, pointer=True),
+        Field("readOnly", BOOL, proto=4),
+        Field("options", MapOf(STRING), proto=5),
+    ),
+)
+
+CINDER_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.CinderVolumeSource",
+    "v1.CinderVolumeSource",
+    (
+        Field("volumeID", STRING, proto=1, required=True, omitempty=False),
+        Field("fsType", STRING, proto=2),
+        Field("readOnly", BOOL, proto=3),
+        Field("secretRef", LOCAL_OBJECT_REFERENCE, proto=4, pointer=True),
+    ),
+)
+
+CEPH_FS_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.CephFSVolumeSource",
+    "v1.CephFSVolumeSource",
+    (
+        Field(
+            "monitors", ListOf(STRING, list_type="atomic"), proto=1, required=True, omitempty=False
+        ),
+        Field("path", STRING, proto=2),
+        Field("user", STRING, proto=3),
+        Field("secretFile", STRING, proto=4),
+        Field("secretRef", LOCAL_OBJECT_REFERENCE, proto=5, pointer=True),
+        Field("readOnly", BOOL, proto=6),
+    ),
+)
+
+FLOCKER_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.FlockerVolumeSource",
+    "v1.FlockerVolumeSource",
+    (
+        Field("datasetName", STRING, proto=1),
+        Field("datasetUUID", STRING, proto=2),
+    ),
+)
+
+OBJECT_FIELD_SELECTOR = Struct(
+    "io.k8s.api.core.v1.ObjectFieldSelector",
+    "v1.ObjectFieldSelector",
+    (
+        Field("apiVersion", STRING, proto=1),
+        Field("fieldPath", STRING, proto=2, required=True, omitempty=False),
+    ),
+    map_type="atomic",
+)
+
+RESOURCE_FIELD_SELECTOR = Struct(
+    "io.k8s.api.core.v1.ResourceFieldSelector",
+    "v1.ResourceFieldSelector",
+    (
+        Field("containerName", STRING, proto=1),
+        Field("resource", STRING, proto=2, required=True, omitempty=False),
+        Field("divisor", QUANTITY, proto=3),
+    ),
+    map_type="atomic",
+)
+
+DOWNWARD_API_VOLUME_FILE = Struct(
+    "io.k8s.api.core.v1.DownwardAPIVolumeFile",
+    "v1.DownwardAPIVolumeFile",
+    (
+        Field("path", STRING, proto=1, required=True, omitempty=False),
+        Field("fieldRef", OBJECT_FIELD_SELECTOR, proto=2, pointer=True),
+        Field("resourceFieldRef", RESOURCE_FIELD_SELECTOR, proto=3, pointer=True),
+        Field("mode", INT32, proto=4, pointer=True),
+        Field("user", INT64, proto=5, pointer=True),
+    ),
+)
+
+DOWNWARD_API_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.DownwardAPIVolumeSource",
+    "v1.DownwardAPIVolumeSource",
+    (
+        Field("items", ListOf(DOWNWARD_API_VOLUME_FILE, list_type="atomic"), proto=1),
+        Field("defaultMode", INT32, proto=2, pointer=True),
+        Field("defaultUser", INT64, proto=3, pointer=True),
+    ),
+)
+
+FC_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.FCVolumeSource",
+    "v1.FCVolumeSource",
+    (
+        Field("targetWWNs", ListOf(STRING, list_type="atomic"), proto=1),
+        Field("lun", INT32, proto=2, pointer=True),
+        Field("fsType", STRING, proto=3),
+        Field("readOnly", BOOL, proto=4),
+        Field("wwids", ListOf(STRING, list_type="atomic"), proto=5),
+    ),
+)
+
+AZURE_FILE_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.AzureFileVolumeSource",
+    "v1.AzureFileVolumeSource",
+    (
+        Field("secretName", STRING, proto=1, required=True, omitempty=False),
+        Field("shareName", STRING, proto=2, required=True, omitempty=False),
+        Field("readOnly", BOOL, proto=3),
+    ),
+)
+
+CONFIG_MAP_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.ConfigMapVolumeSource",
+    "v1.ConfigMapVolumeSource",
+    (
+        Field("name", STRING, proto=1),
+        Field("items", ListOf(KEY_TO_PATH, list_type="atomic"), proto=2),
+        Field("defaultMode", INT32, proto=3, pointer=True),
+        Field("optional", BOOL, proto=4, pointer=True),
+        Field("defaultUser", INT64, proto=5, pointer=True),
+    ),
+)
+
+VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.VsphereVirtualDiskVolumeSource",
+    "v1.VsphereVirtualDiskVolumeSource",
+    (
+        Field("volumePath", STRING, proto=1, required=True, omitempty=False),
+        Field("fsType", STRING, proto=2),
+        Field("storagePolicyName", STRING, proto=3),
+        Field("storagePolicyID", STRING, proto=4),
+    ),
+)
+
+QUOBYTE_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.QuobyteVolumeSource",
+    "v1.QuobyteVolumeSource",
+    (
+        Field("registry", STRING, proto=1, required=True, omitempty=False),
+        Field("volume", STRING, proto=2, required=True, omitempty=False),
+        Field("readOnly", BOOL, proto=3),
+        Field("user", STRING, proto=4),
+        Field("group", STRING, proto=5),
+        Field("tenant", STRING, proto=6),
+    ),
+)
+
+AZURE_DISK_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.AzureDiskVolumeSource",
+    "v1.AzureDiskVolumeSource",
+    (
+        Field("diskName", STRING, proto=1, required=True, omitempty=False),
+        Field("diskURI", STRING, proto=2, required=True, omitempty=False),
+        Field("cachingMode", named_string("v1.AzureDataDiskCachingMode"), proto=3, pointer=True),
+        Field("fsType", STRING, proto=4, pointer=True),
+        Field("readOnly", BOOL, proto=5, pointer=True),
+        Field("kind", named_string("v1.AzureDataDiskKind"), proto=6, pointer=True),
+    ),
+)
+
+PHOTON_PERSISTENT_DISK_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.PhotonPersistentDiskVolumeSource",
+    "v1.PhotonPersistentDiskVolumeSource",
+    (
+        Field("pdID", STRING, proto=1, required=True, omitempty=False),
+        Field("fsType", STRING, proto=2),
+    ),
+)
+
+SECRET_PROJECTION = Struct(
+    "io.k8s.api.core.v1.SecretProjection",
+    "v1.SecretProjection",
+    (
+        Field("name", STRING, proto=1),
+        Field("items", ListOf(KEY_TO_PATH, list_type="atomic"), proto=2),
+        Field("optional", BOOL, proto=4, pointer=True),
+    ),
+)
+
+DOWNWARD_API_PROJECTION = Struct(
+    "io.k8s.api.core.v1.DownwardAPIProjection",
+    "v1.DownwardAPIProjection",
+    (Field("items", ListOf(DOWNWARD_API_VOLUME_FILE, list_type="atomic"), proto=1),),
+)
+
+CONFIG_MAP_PROJECTION = Struct(
+    "io.k8s.api.core.v1.ConfigMapProjection",
+    "v1.ConfigMapProjection",
+    (
+        Field("name", STRING, proto=1),
+        Field("items", ListOf(KEY_TO_PATH, list_type="atomic"), proto=2),
+        Field("optional", BOOL, proto=4, pointer=True),
+    ),
+)
+
+SERVICE_ACCOUNT_TOKEN_PROJECTION = Struct(
+    "io.k8s.api.core.v1.ServiceAccountTokenProjection",
+    "v1.ServiceAccountTokenProjection",
+    (
+        Field("audience", STRING, proto=1),
+        Field("expirationSeconds", INT64, proto=2, pointer=True),
+        Field("path", STRING, proto=3, required=True, omitempty=False),
+        Field("user", INT64, proto=4, pointer=True),
+    ),
+)
+
+CLUSTER_TRUST_BUNDLE_PROJECTION = Struct(
+    "io.k8s.api.core.v1.ClusterTrustBundleProjection",
+    "v1.ClusterTrustBundleProjection",
+    (
+        Field("name", STRING, proto=1, pointer=True),
+        Field("signerName", STRING, proto=2, pointer=True),
+        Field("labelSelector", meta_v1.LABEL_SELECTOR, proto=3, pointer=True),
+        Field("optional", BOOL, proto=5, pointer=True),
+        Field("path", STRING, proto=4, required=True, omitempty=False),
+        Field("user", INT64, proto=6, pointer=True),
+    ),
+)
+
+POD_CERTIFICATE_PROJECTION = Struct(
+    "io.k8s.api.core.v1.PodCertificateProjection",
+    "v1.PodCertificateProjection",
+    (
+        Field("signerName", STRING, proto=1, required=True),
+        Field("keyType", STRING, proto=2, required=True),
+        Field("maxExpirationSeconds", INT32, proto=3, pointer=True),
+        Field("credentialBundlePath", STRING, proto=4),
+        Field("keyPath", STRING, proto=5),
+        Field("certificateChainPath", STRING, proto=6),
+        Field("userAnnotations", MapOf(STRING), proto=7),
+        Field("user", INT64, proto=8, pointer=True),
+    ),
+)
+
+VOLUME_PROJECTION = Struct(
+    "io.k8s.api.core.v1.VolumeProjection",
+    "v1.VolumeProjection",
+    (
+        Field("secret", SECRET_PROJECTION, proto=1, pointer=True),
+        Field("downwardAPI", DOWNWARD_API_PROJECTION, proto=2, pointer=True),
+        Field("configMap", CONFIG_MAP_PROJECTION, proto=3, pointer=True),
+        Field("serviceAccountToken", SERVICE_ACCOUNT_TOKEN_PROJECTION, proto=4, pointer=True),
+        Field("clusterTrustBundle", CLUSTER_TRUST_BUNDLE_PROJECTION, proto=5, pointer=True),
+        Field("podCertificate", POD_CERTIFICATE_PROJECTION, proto=6, pointer=True),
+    ),
+)
+
+PROJECTED_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.ProjectedVolumeSource",
+    "v1.ProjectedVolumeSource",
+    (
+        Field("sources", ListOf(VOLUME_PROJECTION, list_type="atomic"), proto=1, omitempty=False),
+        Field("defaultMode", INT32, proto=2, pointer=True),
+        Field("defaultUser", INT64, proto=3, pointer=True),
+    ),
+)
+
+PORTWORX_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.PortworxVolumeSource",
+    "v1.PortworxVolumeSource",
+    (
+        Field("volumeID", STRING, proto=1, required=True, omitempty=False),
+        Field("fsType", STRING, proto=2),
+        Field("readOnly", BOOL, proto=3),
+    ),
+)
+
+SCALE_IO_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.ScaleIOVolumeSource",
+    "v1.ScaleIOVolumeSource",
+    (
+        Field("gateway", STRING, proto=1, required=True, omitempty=False),
+        Field("system", STRING, proto=2, required=True, omitempty=False),
+        Field(
+            "secretRef",
+            LOCAL_OBJECT_REFERENCE,
+            proto=3,
+            required=True,
+            pointer=True,
+            omitempty=False,
+        ),
+        Field("sslEnabled", BOOL, proto=4),
+        Field("protectionDomain", STRING, proto=5),
+        Field("storagePool", STRING, proto=6),
+        Field("storageMode", STRING, proto=7),
+        Field("volumeName", STRING, proto=8),
+        Field("fsType", STRING, proto=9),
+        Field("readOnly", BOOL, proto=10),
+    ),
+)
+
+STORAGE_OS_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.StorageOSVolumeSource",
+    "v1.StorageOSVolumeSource",
+    (
+        Field("volumeName", STRING, proto=1),
+        Field("volumeNamespace", STRING, proto=2),
+        Field("fsType", STRING, proto=3),
+        Field("readOnly", BOOL, proto=4),
+        Field("secretRef", LOCAL_OBJECT_REFERENCE, proto=5, pointer=True),
+    ),
+)
+
+CSI_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.CSIVolumeSource",
+    "v1.CSIVolumeSource",
+    (
+        Field("driver", STRING, proto=1, required=True, omitempty=False),
+        Field("readOnly", BOOL, proto=2, pointer=True),
+        Field("fsType", STRING, proto=3, pointer=True),
+        Field("volumeAttributes", MapOf(STRING), proto=4),
+        Field("nodePublishSecretRef", LOCAL_OBJECT_REFERENCE, proto=5, pointer=True),
+    ),
+)
+
+VOLUME_RESOURCE_REQUIREMENTS = Struct(
+    "io.k8s.api.core.v1.VolumeResourceRequirements",
+    "v1.VolumeResourceRequirements",
+    (
+        Field("limits", MapOf(QUANTITY), proto=1),
+        Field("requests", MapOf(QUANTITY), proto=2),
+    ),
+)
+
+TYPED_LOCAL_OBJECT_REFERENCE = Struct(
+    "io.k8s.api.core.v1.TypedLocalObjectReference",
+    "v1.TypedLocalObjectReference",
+    (
+        Field("apiGroup", STRING, proto=1, pointer=True, omitempty=False),
+        Field("kind", STRING, proto=2, required=True, omitempty=False),
+        Field("name", STRING, proto=3, required=True, omitempty=False),
+    ),
+    map_type="atomic",
+)
+
+TYPED_OBJECT_REFERENCE = Struct(
+    "io.k8s.api.core.v1.TypedObjectReference",
+    "v1.TypedObjectReference",
+    (
+        Field("apiGroup", STRING, proto=1, pointer=True, omitempty=False),
+        Field("kind", STRING, proto=2, required=True, omitempty=False),
+        Field("name", STRING, proto=3, required=True, omitempty=False),
+        Field("namespace", STRING, proto=4, pointer=True),
+    ),
+)
+
+PERSISTENT_VOLUME_CLAIM_SPEC = Struct(
+    "io.k8s.api.core.v1.PersistentVolumeClaimSpec",
+    "v1.PersistentVolumeClaimSpec",
+    (
+        Field(
+            "accessModes",
+            ListOf(named_string("v1.PersistentVolumeAccessMode"), list_type="atomic"),
+            proto=1,
+        ),
+        Field("selector", meta_v1.LABEL_SELECTOR, proto=4, pointer=True),
+        Field("resources", VOLUME_RESOURCE_REQUIREMENTS, proto=2),
+        Field("volumeName", STRING, proto=3),
+        Field("storageClassName", STRING, proto=5, pointer=True),
+        Field("volumeMode", named_string("v1.PersistentVolumeMode"), proto=6, pointer=True),
+        Field("dataSource", TYPED_LOCAL_OBJECT_REFERENCE, proto=7, pointer=True),
+        Field("dataSourceRef", TYPED_OBJECT_REFERENCE, proto=8, pointer=True),
+        Field("volumeAttributesClassName", STRING, proto=9, pointer=True),
+    ),
+)
+
+PERSISTENT_VOLUME_CLAIM_TEMPLATE = Struct(
+    "io.k8s.api.core.v1.PersistentVolumeClaimTemplate",
+    "v1.PersistentVolumeClaimTemplate",
+    (
+        Field("metadata", meta_v1.OBJECT_META, proto=1),
+        Field("spec", PERSISTENT_VOLUME_CLAIM_SPEC, proto=2, required=True, omitempty=False),
+    ),
+)
+
+EPHEMERAL_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.EphemeralVolumeSource",
+    "v1.EphemeralVolumeSource",
+    (Field("volumeClaimTemplate", PERSISTENT_VOLUME_CLAIM_TEMPLATE, proto=1, pointer=True),),
+)
+
+IMAGE_VOLUME_SOURCE = Struct(
+    "io.k8s.api.core.v1.ImageVolumeSource",
+    "v1.ImageVolumeSource",
+    (
+        Field("reference", STRING, proto=1),
+        Field("pullPolicy", named_string("v1.PullPolicy"), proto=2),
+    ),
+)
+
+VOLUME = Struct(
+    "io.k8s.api.core.v1.Volume",
+    "v1.Volume",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("hostPath", HOST_PATH_VOLUME_SOURCE, proto=1, pointer=True),
+        Field("emptyDir", EMPTY_DIR_VOLUME_SOURCE, proto=2, pointer=True),
+        Field("gcePersistentDisk", GCE_PERSISTENT_DISK_VOLUME_SOURCE, proto=3, pointer=True),
+        Field("awsElasticBlockStore", AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE, proto=4, pointer=True),
+        Field("gitRepo", GIT_REPO_VOLUME_SOURCE, proto=5, pointer=True),
+        Field("secret", SECRET_VOLUME_SOURCE, proto=6, pointer=True),
+        Field("nfs", NFS_VOLUME_SOURCE, proto=7, pointer=True),
+        Field("iscsi", ISCSI_VOLUME_SOURCE, proto=8, pointer=True),
+        Field("glusterfs", GLUSTERFS_VOLUME_SOURCE, proto=9, pointer=True),
+        Field(
+            "persistentVolumeClaim", PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE, proto=10, pointer=True
+        ),
+        Field("rbd", RBD_VOLUME_SOURCE, proto=11, pointer=True),
+        Field("flexVolume", FLEX_VOLUME_SOURCE, proto=12, pointer=True),
+        Field("cinder", CINDER_VOLUME_SOURCE, proto=13, pointer=True),
+        Field("cephfs", CEPH_FS_VOLUME_SOURCE, proto=14, pointer=True),
+        Field("flocker", FLOCKER_VOLUME_SOURCE, proto=15, pointer=True),
+        Field("downwardAPI", DOWNWARD_API_VOLUME_SOURCE, proto=16, pointer=True),
+        Field("fc", FC_VOLUME_SOURCE, proto=17, pointer=True),
+        Field("azureFile", AZURE_FILE_VOLUME_SOURCE, proto=18, pointer=True),
+        Field("configMap", CONFIG_MAP_VOLUME_SOURCE, proto=19, pointer=True),
+        Field("vsphereVolume", VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE, proto=20, pointer=True),
+        Field("quobyte", QUOBYTE_VOLUME_SOURCE, proto=21, pointer=True),
+        Field("azureDisk", AZURE_DISK_VOLUME_SOURCE, proto=22, pointer=True),
+        Field("photonPersistentDisk", PHOTON_PERSISTENT_DISK_VOLUME_SOURCE, proto=23, pointer=True),
+        Field("projected", PROJECTED_VOLUME_SOURCE, proto=26, pointer=True),
+        Field("portworxVolume", PORTWORX_VOLUME_SOURCE, proto=24, pointer=True),
+        Field("scaleIO", SCALE_IO_VOLUME_SOURCE, proto=25, pointer=True),
+        Field("storageos", STORAGE_OS_VOLUME_SOURCE, proto=27, pointer=True),
+        Field("csi", CSI_VOLUME_SOURCE, proto=28, pointer=True),
+        Field("ephemeral", EPHEMERAL_VOLUME_SOURCE, proto=29, pointer=True),
+        Field("image", IMAGE_VOLUME_SOURCE, proto=30, pointer=True),
+    ),
+)
+
+CONTAINER_PORT = Struct(
+    "io.k8s.api.core.v1.ContainerPort",
+    "v1.ContainerPort",
+    (
+        Field("name", STRING, proto=1),
+        Field("hostPort", INT32, proto=2),
+        Field("containerPort", INT32, proto=3, required=True, omitempty=False),
+        Field("protocol", named_string("v1.Protocol"), proto=4),
+        Field("hostIP", STRING, proto=5),
+    ),
+)
+
+CONFIG_MAP_ENV_SOURCE = Struct(
+    "io.k8s.api.core.v1.ConfigMapEnvSource",
+    "v1.ConfigMapEnvSource",
+    (
+        Field("name", STRING, proto=1),
+        Field("optional", BOOL, proto=2, pointer=True),
+    ),
+)
+
+SECRET_ENV_SOURCE = Struct(
+    "io.k8s.api.core.v1.SecretEnvSource",
+    "v1.SecretEnvSource",
+    (
+        Field("name", STRING, proto=1),
+        Field("optional", BOOL, proto=2, pointer=True),
+    ),
+)
+
+ENV_FROM_SOURCE = Struct(
+    "io.k8s.api.core.v1.EnvFromSource",
+    "v1.EnvFromSource",
+    (
+        Field("prefix", STRING, proto=1),
+        Field("configMapRef", CONFIG_MAP_ENV_SOURCE, proto=2, pointer=True),
+        Field("secretRef", SECRET_ENV_SOURCE, proto=3, pointer=True),
+    ),
+)
+
+CONFIG_MAP_KEY_SELECTOR = Struct(
+    "io.k8s.api.core.v1.ConfigMapKeySelector",
+    "v1.ConfigMapKeySelector",
+    (
+        Field("name", STRING, proto=1),
+        Field("key", STRING, proto=2, required=True, omitempty=False),
+        Field("optional", BOOL, proto=3, pointer=True),
+    ),
+    map_type="atomic",
+)
+
+SECRET_KEY_SELECTOR = Struct(
+    "io.k8s.api.core.v1.SecretKeySelector",
+    "v1.SecretKeySelector",
+    (
+        Field("name", STRING, proto=1),
+        Field("key", STRING, proto=2, required=True, omitempty=False),
+        Field("optional", BOOL, proto=3, pointer=True),
+    ),
+    map_type="atomic",
+)
+
+FILE_KEY_SELECTOR = Struct(
+    "io.k8s.api.core.v1.FileKeySelector",
+    "v1.FileKeySelector",
+    (
+        Field("volumeName", STRING, proto=1, required=True, omitempty=False),
+        Field("path", STRING, proto=2, required=True, omitempty=False),
+        Field("key", STRING, proto=3, required=True, omitempty=False),
+        Field("optional", BOOL, proto=4, pointer=True),
+    ),
+    map_type="atomic",
+)
+
+ENV_VAR_SOURCE = Struct(
+    "io.k8s.api.core.v1.EnvVarSource",
+    "v1.EnvVarSource",
+    (
+        Field("fieldRef", OBJECT_FIELD_SELECTOR, proto=1, pointer=True),
+        Field("resourceFieldRef", RESOURCE_FIELD_SELECTOR, proto=2, pointer=True),
+        Field("configMapKeyRef", CONFIG_MAP_KEY_SELECTOR, proto=3, pointer=True),
+        Field("secretKeyRef", SECRET_KEY_SELECTOR, proto=4, pointer=True),
+        Field("fileKeyRef", FILE_KEY_SELECTOR, proto=5, pointer=True),
+    ),
+)
+
+ENV_VAR = Struct(
+    "io.k8s.api.core.v1.EnvVar",
+    "v1.EnvVar",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("value", STRING, proto=2),
+        Field("valueFrom", ENV_VAR_SOURCE, proto=3, pointer=True),
+    ),
+)
+
+RESOURCE_CLAIM = Struct(
+    "io.k8s.api.core.v1.ResourceClaim",
+    "v1.ResourceClaim",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("request", STRING, proto=2),
+    ),
+)
+
+RESOURCE_REQUIREMENTS = Struct(
+    "io.k8s.api.core.v1.ResourceRequirements",
+    "v1.ResourceRequirements",
+    (
+        Field("limits", MapOf(QUANTITY), proto=1),
+        Field("requests", MapOf(QUANTITY), proto=2),
+        Field("claims", ListOf(RESOURCE_CLAIM, list_type="map", map_keys=("name",)), proto=3),
+    ),
+)
+
+CONTAINER_RESIZE_POLICY = Struct(
+    "io.k8s.api.core.v1.ContainerResizePolicy",
+    "v1.ContainerResizePolicy",
+    (
+        Field(
+            "resourceName", named_string("v1.ResourceName"), proto=1, required=True, omitempty=False
+        ),
+        Field(
+            "restartPolicy",
+            named_string("v1.ResourceResizeRestartPolicy"),
+            proto=2,
+            required=True,
+            omitempty=False,
+        ),
+    ),
+)
+
+CONTAINER_RESTART_RULE_ON_EXIT_CODES = Struct(
+    "io.k8s.api.core.v1.ContainerRestartRuleOnExitCodes",
+    "v1.ContainerRestartRuleOnExitCodes",
+    (
+        Field(
+            "operator",
+            named_string("v1.ContainerRestartRuleOnExitCodesOperator"),
+            proto=1,
+            required=True,
+        ),
+        Field("values", ListOf(INT32, list_type="set"), proto=2),
+    ),
+)
+
+CONTAINER_RESTART_RULE = Struct(
+    "io.k8s.api.core.v1.ContainerRestartRule",
+    "v1.ContainerRestartRule",
+    (
+        Field("action", named_string("v1.ContainerRestartRuleAction"), proto=1, required=True),
+        Field("exitCodes", CONTAINER_RESTART_RULE_ON_EXIT_CODES, proto=2, pointer=True),
+    ),
+)
+
+VOLUME_MOUNT = Struct(
+    "io.k8s.api.core.v1.VolumeMount",
+    "v1.VolumeMount",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("readOnly", BOOL, proto=2),
+        Field("recursiveReadOnly", named_string("v1.RecursiveReadOnlyMode"), proto=7, pointer=True),
+        Field("mountPath", STRING, proto=3, required=True, omitempty=False),
+        Field("subPath", STRING, proto=4),
+        Field("mountPropagation", named_string("v1.MountPropagationMode"), proto=5, pointer=True),
+        Field("subPathExpr", STRING, proto=6),
+        Field("bindMountOptions", ListOf(STRING, list_type="set"), proto=8),
+    ),
+)
+
+VOLUME_DEVICE = Struct(
+    "io.k8s.api.core.v1.VolumeDevice",
+    "v1.VolumeDevice",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("devicePath", STRING, proto=2, required=True, omitempty=False),
+    ),
+)
+
+EXEC_ACTION = Struct(
+    "io.k8s.api.core.v1.ExecAction",
+    "v1.ExecAction",
+    (Field("command", ListOf(STRING, list_type="atomic"), proto=1),),
+)
+
+HTTP_HEADER = Struct(
+    "io.k8s.api.core.v1.HTTPHeader",
+    "v1.HTTPHeader",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("value", STRING, proto=2, required=True, omitempty=False),
+    ),
+)
+
+HTTP_GET_ACTION = Struct(
+    "io.k8s.api.core.v1.HTTPGetAction",
+    "v1.HTTPGetAction",
+    (
+        Field("path", STRING, proto=1),
+        Field("port", INT_OR_STRING, proto=2, required=True, omitempty=False),
+        Field("host", STRING, proto=3),
+        Field("scheme", named_string("v1.URIScheme"), proto=4),
+        Field("httpHeaders", ListOf(HTTP_HEADER, list_type="atomic"), proto=5),
+        Field("protocol", named_string("v1.HTTPProtocol"), proto=6, pointer=True),
+    ),
+)
+
+TCP_SOCKET_ACTION = Struct(
+    "io.k8s.api.core.v1.TCPSocketAction",
+    "v1.TCPSocketAction",
+    (
+        Field("port", INT_OR_STRING, proto=1, required=True, omitempty=False),
+        Field("host", STRING, proto=2),
+    ),
+)
+
+GRPC_ACTION = Struct(
+    "io.k8s.api.core.v1.GRPCAction",
+    "v1.GRPCAction",
+    (
+        Field("port", INT32, proto=1, required=True, omitempty=False),
+        Field("service", STRING, proto=2, pointer=True, omitempty=False),
+        Field("mode", named_string("v1.GRPCProbeMode"), proto=3, pointer=True),
+    ),
+)
+
+PROBE = Struct(
+    "io.k8s.api.core.v1.Probe",
+    "v1.Probe",
+    (
+        Field("exec", EXEC_ACTION, proto=1, pointer=True),
+        Field("httpGet", HTTP_GET_ACTION, proto=2, pointer=True),
+        Field("tcpSocket", TCP_SOCKET_ACTION, proto=3, pointer=True),
+        Field("grpc", GRPC_ACTION, proto=4, pointer=True),
+        Field("initialDelaySeconds", INT32, proto=2),
+        Field("timeoutSeconds", INT32, proto=3),
+        Field("periodSeconds", INT32, proto=4),
+        Field("successThreshold", INT32, proto=5),
+        Field("failureThreshold", INT32, proto=6),
+        Field("terminationGracePeriodSeconds", INT64, proto=7, pointer=True),
+    ),
+)
+
+SLEEP_ACTION = Struct(
+    "io.k8s.api.core.v1.SleepAction",
+    "v1.SleepAction",
+    (Field("seconds", INT64, proto=1, required=True, omitempty=False),),
+)
+
+LIFECYCLE_HANDLER = Struct(
+    "io.k8s.api.core.v1.LifecycleHandler",
+    "v1.LifecycleHandler",
+    (
+        Field("exec", EXEC_ACTION, proto=1, pointer=True),
+        Field("httpGet", HTTP_GET_ACTION, proto=2, pointer=True),
+        Field("tcpSocket", TCP_SOCKET_ACTION, proto=3, pointer=True),
+        Field("sleep", SLEEP_ACTION, proto=4, pointer=True),
+    ),
+)
+
+LIFECYCLE = Struct(
+    "io.k8s.api.core.v1.Lifecycle",
+    "v1.Lifecycle",
+    (
+        Field("postStart", LIFECYCLE_HANDLER, proto=1, pointer=True),
+        Field("preStop", LIFECYCLE_HANDLER, proto=2, pointer=True),
+        Field("stopSignal", named_string("v1.Signal"), proto=3, pointer=True),
+    ),
+)
+
+CAPABILITIES = Struct(
+    "io.k8s.api.core.v1.Capabilities",
+    "v1.Capabilities",
+    (
+        Field("add", ListOf(named_string("v1.Capability"), list_type="atomic"), proto=1),
+        Field("drop", ListOf(named_string("v1.Capability"), list_type="atomic"), proto=2),
+    ),
+)
+
+SE_LINUX_OPTIONS = Struct(
+    "io.k8s.api.core.v1.SELinuxOptions",
+    "v1.SELinuxOptions",
+    (
+        Field("user", STRING, proto=1),
+        Field("role", STRING, proto=2),
+        Field("type", STRING, proto=3),
+        Field("level", STRING, proto=4),
+    ),
+)
+
+WINDOWS_SECURITY_CONTEXT_OPTIONS = Struct(
+    "io.k8s.api.core.v1.WindowsSecurityContextOptions",
+    "v1.WindowsSecurityContextOptions",
+    (
+        Field("gmsaCredentialSpecName", STRING, proto=1, pointer=True),
+        Field("gmsaCredentialSpec", STRING, proto=2, pointer=True),
+        Field("runAsUserName", STRING, proto=3, pointer=True),
+        Field("hostProcess", BOOL, proto=4, pointer=True),
+    ),
+)
+
+SECCOMP_PROFILE = Struct(
+    "io.k8s.api.core.v1.SeccompProfile",
+    "v1.SeccompProfile",
+    (
+        Field(
+            "type", named_string("v1.SeccompProfileType"), proto=1, required=True, omitempty=False
+        ),
+        Field("localhostProfile", STRING, proto=2, pointer=True),
+    ),
+)
+
+APP_ARMOR_PROFILE = Struct(
+    "io.k8s.api.core.v1.AppArmorProfile",
+    "v1.AppArmorProfile",
+    (
+        Field(
+            "type", named_string("v1.AppArmorProfileType"), proto=1, required=True, omitempty=False
+        ),
+        Field("localhostProfile", STRING, proto=2, pointer=True),
+    ),
+)
+
+SECURITY_CONTEXT = Struct(
+    "io.k8s.api.core.v1.SecurityContext",
+    "v1.SecurityContext",
+    (
+        Field("capabilities", CAPABILITIES, proto=1, pointer=True),
+        Field("privileged", BOOL, proto=2, pointer=True),
+        Field("seLinuxOptions", SE_LINUX_OPTIONS, proto=3, pointer=True),
+        Field("windowsOptions", WINDOWS_SECURITY_CONTEXT_OPTIONS, proto=10, pointer=True),
+        Field("runAsUser", INT64, proto=4, pointer=True),
+        Field("runAsGroup", INT64, proto=8, pointer=True),
+        Field("runAsNonRoot", BOOL, proto=5, pointer=True),
+        Field("readOnlyRootFilesystem", BOOL, proto=6, pointer=True),
+        Field("allowPrivilegeEscalation", BOOL, proto=7, pointer=True),
+        Field("procMount", named_string("v1.ProcMountType"), proto=9, pointer=True),
+        Field("seccompProfile", SECCOMP_PROFILE, proto=11, pointer=True),
+        Field("appArmorProfile", APP_ARMOR_PROFILE, proto=12, pointer=True),
+    ),
+)
+
+CONTAINER = Struct(
+    "io.k8s.api.core.v1.Container",
+    "v1.Container",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("image", STRING, proto=2),
+        Field("command", ListOf(STRING, list_type="atomic"), proto=3),
+        Field("args", ListOf(STRING, list_type="atomic"), proto=4),
+        Field("workingDir", STRING, proto=5),
+        Field(
+            "ports",
+            ListOf(
+                CONTAINER_PORT,
+                list_type="map",
+                map_keys=(
+                    "containerPort",
+                    "protocol",
+                ),
+            ),
+            proto=6,
+            patch_strategy="merge",
+            patch_merge_key="containerPort",
+        ),
+        Field("envFrom", ListOf(ENV_FROM_SOURCE, list_type="atomic"), proto=19),
+        Field(
+            "env",
+            ListOf(ENV_VAR, list_type="map", map_keys=("name",)),
+            proto=7,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+        Field("resources", RESOURCE_REQUIREMENTS, proto=8),
+        Field("resizePolicy", ListOf(CONTAINER_RESIZE_POLICY, list_type="atomic"), proto=23),
+        Field("restartPolicy", named_string("v1.ContainerRestartPolicy"), proto=24, pointer=True),
+        Field("restartPolicyRules", ListOf(CONTAINER_RESTART_RULE, list_type="atomic"), proto=25),
+        Field(
+            "volumeMounts",
+            ListOf(VOLUME_MOUNT, list_type="map", map_keys=("mountPath",)),
+            proto=9,
+            patch_strategy="merge",
+            patch_merge_key="mountPath",
+        ),
+        Field(
+            "volumeDevices",
+            ListOf(VOLUME_DEVICE, list_type="map", map_keys=("devicePath",)),
+            proto=21,
+            patch_strategy="merge",
+            patch_merge_key="devicePath",
+        ),
+        Field("livenessProbe", PROBE, proto=10, pointer=True),
+        Field("readinessProbe", PROBE, proto=11, pointer=True),
+        Field("startupProbe", PROBE, proto=22, pointer=True),
+        Field("lifecycle", LIFECYCLE, proto=12, pointer=True),
+        Field("terminationMessagePath", STRING, proto=13),
+        Field("terminationMessagePolicy", named_string("v1.TerminationMessagePolicy"), proto=20),
+        Field("imagePullPolicy", named_string("v1.PullPolicy"), proto=14),
+        Field("securityContext", SECURITY_CONTEXT, proto=15, pointer=True),
+        Field("stdin", BOOL, proto=16),
+        Field("stdinOnce", BOOL, proto=17),
+        Field("tty", BOOL, proto=18),
+    ),
+)
+
+EPHEMERAL_CONTAINER = Struct(
+    "io.k8s.api.core.v1.EphemeralContainer",
+    "v1.EphemeralContainer",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("image", STRING, proto=2),
+        Field("command", ListOf(STRING, list_type="atomic"), proto=3),
+        Field("args", ListOf(STRING, list_type="atomic"), proto=4),
+        Field("workingDir", STRING, proto=5),
+        Field(
+            "ports",
+            ListOf(
+                CONTAINER_PORT,
+                list_type="map",
+                map_keys=(
+                    "containerPort",
+                    "protocol",
+                ),
+            ),
+            proto=6,
+            patch_strategy="merge",
+            patch_merge_key="containerPort",
+        ),
+        Field("envFrom", ListOf(ENV_FROM_SOURCE, list_type="atomic"), proto=19),
+        Field(
+            "env",
+            ListOf(ENV_VAR, list_type="map", map_keys=("name",)),
+            proto=7,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+        Field("resources", RESOURCE_REQUIREMENTS, proto=8),
+        Field("resizePolicy", ListOf(CONTAINER_RESIZE_POLICY, list_type="atomic"), proto=23),
+        Field("restartPolicy", named_string("v1.ContainerRestartPolicy"), proto=24, pointer=True),
+        Field("restartPolicyRules", ListOf(CONTAINER_RESTART_RULE, list_type="atomic"), proto=25),
+        Field(
+            "volumeMounts",
+            ListOf(VOLUME_MOUNT, list_type="map", map_keys=("mountPath",)),
+            proto=9,
+            patch_strategy="merge",
+            patch_merge_key="mountPath",
+        ),
+        Field(
+            "volumeDevices",
+            ListOf(VOLUME_DEVICE, list_type="map", map_keys=("devicePath",)),
+            proto=21,
+            patch_strategy="merge",
+            patch_merge_key="devicePath",
+        ),
+        Field("livenessProbe", PROBE, proto=10, pointer=True),
+        Field("readinessProbe", PROBE, proto=11, pointer=True),
+        Field("startupProbe", PROBE, proto=22, pointer=True),
+        Field("lifecycle", LIFECYCLE, proto=12, pointer=True),
+        Field("terminationMessagePath", STRING, proto=13),
+        Field("terminationMessagePolicy", named_string("v1.TerminationMessagePolicy"), proto=20),
+        Field("imagePullPolicy", named_string("v1.PullPolicy"), proto=14),
+        Field("securityContext", SECURITY_CONTEXT, proto=15, pointer=True),
+        Field("stdin", BOOL, proto=16),
+        Field("stdinOnce", BOOL, proto=17),
+        Field("tty", BOOL, proto=18),
+        Field("targetContainerName", STRING, proto=2),
+    ),
+)
+
+SYSCTL = Struct(
+    "io.k8s.api.core.v1.Sysctl",
+    "v1.Sysctl",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("value", STRING, proto=2, required=True, omitempty=False),
+    ),
+)
+
+POD_SECURITY_CONTEXT = Struct(
+    "io.k8s.api.core.v1.PodSecurityContext",
+    "v1.PodSecurityContext",
+    (
+        Field("seLinuxOptions", SE_LINUX_OPTIONS, proto=1, pointer=True),
+        Field("windowsOptions", WINDOWS_SECURITY_CONTEXT_OPTIONS, proto=8, pointer=True),
+        Field("runAsUser", INT64, proto=2, pointer=True),
+        Field("runAsGroup", INT64, proto=6, pointer=True),
+        Field("runAsNonRoot", BOOL, proto=3, pointer=True),
+        Field("supplementalGroups", ListOf(INT64, list_type="atomic"), proto=4),
+        Field(
+            "supplementalGroupsPolicy",
+            named_string("v1.SupplementalGroupsPolicy"),
+            proto=12,
+            pointer=True,
+        ),
+        Field("fsGroup", INT64, proto=5, pointer=True),
+        Field("sysctls", ListOf(SYSCTL, list_type="atomic"), proto=7),
+        Field(
+            "fsGroupChangePolicy", named_string("v1.PodFSGroupChangePolicy"), proto=9, pointer=True
+        ),
+        Field("seccompProfile", SECCOMP_PROFILE, proto=10, pointer=True),
+        Field("appArmorProfile", APP_ARMOR_PROFILE, proto=11, pointer=True),
+        Field(
+            "seLinuxChangePolicy", named_string("v1.PodSELinuxChangePolicy"), proto=13, pointer=True
+        ),
+    ),
+)
+
+NODE_SELECTOR_REQUIREMENT = Struct(
+    "io.k8s.api.core.v1.NodeSelectorRequirement",
+    "v1.NodeSelectorRequirement",
+    (
+        Field("key", STRING, proto=1, required=True, omitempty=False),
+        Field(
+            "operator",
+            named_string("v1.NodeSelectorOperator"),
+            proto=2,
+            required=True,
+            omitempty=False,
+        ),
+        Field("values", ListOf(STRING, list_type="atomic"), proto=3),
+    ),
+)
+
+NODE_SELECTOR_TERM = Struct(
+    "io.k8s.api.core.v1.NodeSelectorTerm",
+    "v1.NodeSelectorTerm",
+    (
+        Field("matchExpressions", ListOf(NODE_SELECTOR_REQUIREMENT, list_type="atomic"), proto=1),
+        Field("matchFields", ListOf(NODE_SELECTOR_REQUIREMENT, list_type="atomic"), proto=2),
+    ),
+    map_type="atomic",
+)
+
+NODE_SELECTOR = Struct(
+    "io.k8s.api.core.v1.NodeSelector",
+    "v1.NodeSelector",
+    (
+        Field(
+            "nodeSelectorTerms",
+            ListOf(NODE_SELECTOR_TERM, list_type="atomic"),
+            proto=1,
+            required=True,
+            omitempty=False,
+        ),
+    ),
+    map_type="atomic",
+)
+
+PREFERRED_SCHEDULING_TERM = Struct(
+    "io.k8s.api.core.v1.PreferredSchedulingTerm",
+    "v1.PreferredSchedulingTerm",
+    (
+        Field("weight", INT32, proto=1, required=True, omitempty=False),
+        Field("preference", NODE_SELECTOR_TERM, proto=2, required=True, omitempty=False),
+    ),
+)
+
+NODE_AFFINITY = Struct(
+    "io.k8s.api.core.v1.NodeAffinity",
+    "v1.NodeAffinity",
+    (
+        Field(
+            "requiredDuringSchedulingIgnoredDuringExecution", NODE_SELECTOR, proto=1, pointer=True
+        ),
+        Field(
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            ListOf(PREFERRED_SCHEDULING_TERM, list_type="atomic"),
+            proto=2,
+        ),
+    ),
+)
+
+POD_AFFINITY_TERM = Struct(
+    "io.k8s.api.core.v1.PodAffinityTerm",
+    "v1.PodAffinityTerm",
+    (
+        Field("labelSelector", meta_v1.LABEL_SELECTOR, proto=1, pointer=True),
+        Field("namespaces", ListOf(STRING, list_type="atomic"), proto=2),
+        Field("topologyKey", STRING, proto=3, required=True, omitempty=False),
+        Field("namespaceSelector", meta_v1.LABEL_SELECTOR, proto=4, pointer=True),
+        Field("matchLabelKeys", ListOf(STRING, list_type="atomic"), proto=5),
+        Field("mismatchLabelKeys", ListOf(STRING, list_type="atomic"), proto=6),
+    ),
+)
+
+WEIGHTED_POD_AFFINITY_TERM = Struct(
+    "io.k8s.api.core.v1.WeightedPodAffinityTerm",
+    "v1.WeightedPodAffinityTerm",
+    (
+        Field("weight", INT32, proto=1, required=True, omitempty=False),
+        Field("podAffinityTerm", POD_AFFINITY_TERM, proto=2, required=True, omitempty=False),
+    ),
+)
+
+POD_AFFINITY = Struct(
+    "io.k8s.api.core.v1.PodAffinity",
+    "v1.PodAffinity",
+    (
+        Field(
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            ListOf(POD_AFFINITY_TERM, list_type="atomic"),
+            proto=1,
+        ),
+        Field(
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            ListOf(WEIGHTED_POD_AFFINITY_TERM, list_type="atomic"),
+            proto=2,
+        ),
+    ),
+)
+
+POD_ANTI_AFFINITY = Struct(
+    "io.k8s.api.core.v1.PodAntiAffinity",
+    "v1.PodAntiAffinity",
+    (
+        Field(
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            ListOf(POD_AFFINITY_TERM, list_type="atomic"),
+            proto=1,
+        ),
+        Field(
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            ListOf(WEIGHTED_POD_AFFINITY_TERM, list_type="atomic"),
+            proto=2,
+        ),
+    ),
+)
+
+AFFINITY = Struct(
+    "io.k8s.api.core.v1.Affinity",
+    "v1.Affinity",
+    (
+        Field("nodeAffinity", NODE_AFFINITY, proto=1, pointer=True),
+        Field("podAffinity", POD_AFFINITY, proto=2, pointer=True),
+        Field("podAntiAffinity", POD_ANTI_AFFINITY, proto=3, pointer=True),
+    ),
+)
+
+TOLERATION = Struct(
+    "io.k8s.api.core.v1.Toleration",
+    "v1.Toleration",
+    (
+        Field("key", STRING, proto=1),
+        Field("operator", named_string("v1.TolerationOperator"), proto=2),
+        Field("value", STRING, proto=3),
+        Field("effect", named_string("v1.TaintEffect"), proto=4),
+        Field("tolerationSeconds", INT64, proto=5, pointer=True),
+    ),
+)
+
+HOST_ALIAS = Struct(
+    "io.k8s.api.core.v1.HostAlias",
+    "v1.HostAlias",
+    (
+        Field("ip", STRING, proto=1, required=True, omitempty=False),
+        Field("hostnames", ListOf(STRING, list_type="atomic"), proto=2),
+    ),
+)
+
+POD_DNS_CONFIG_OPTION = Struct(
+    "io.k8s.api.core.v1.PodDNSConfigOption",
+    "v1.PodDNSConfigOption",
+    (
+        Field("name", STRING, proto=1),
+        Field("value", STRING, proto=2, pointer=True),
+    ),
+)
+
+POD_DNS_CONFIG = Struct(
+    "io.k8s.api.core.v1.PodDNSConfig",
+    "v1.PodDNSConfig",
+    (
+        Field("nameservers", ListOf(STRING, list_type="atomic"), proto=1),
+        Field("searches", ListOf(STRING, list_type="atomic"), proto=2),
+        Field("options", ListOf(POD_DNS_CONFIG_OPTION, list_type="atomic"), proto=3),
+    ),
+)
+
+POD_READINESS_GATE = Struct(
+    "io.k8s.api.core.v1.PodReadinessGate",
+    "v1.PodReadinessGate",
+    (
+        Field(
+            "conditionType",
+            named_string("v1.PodConditionType"),
+            proto=1,
+            required=True,
+            omitempty=False,
+        ),
+    ),
+)
+
+TOPOLOGY_SPREAD_CONSTRAINT = Struct(
+    "io.k8s.api.core.v1.TopologySpreadConstraint",
+    "v1.TopologySpreadConstraint",
+    (
+        Field("maxSkew", INT32, proto=1, required=True, omitempty=False),
+        Field("topologyKey", STRING, proto=2, required=True, omitempty=False),
+        Field(
+            "whenUnsatisfiable",
+            named_string("v1.UnsatisfiableConstraintAction"),
+            proto=3,
+            required=True,
+            omitempty=False,
+        ),
+        Field("labelSelector", meta_v1.LABEL_SELECTOR, proto=4, pointer=True),
+        Field("minDomains", INT32, proto=5, pointer=True),
+        Field("nodeAffinityPolicy", named_string("v1.NodeInclusionPolicy"), proto=6, pointer=True),
+        Field("nodeTaintsPolicy", named_string("v1.NodeInclusionPolicy"), proto=7, pointer=True),
+        Field("matchLabelKeys", ListOf(STRING, list_type="atomic"), proto=8),
+    ),
+)
+
+POD_OS = Struct(
+    "io.k8s.api.core.v1.PodOS",
+    "v1.PodOS",
+    (Field("name", named_string("v1.OSName"), proto=1, required=True, omitempty=False),),
+)
+
+POD_SCHEDULING_GATE = Struct(
+    "io.k8s.api.core.v1.PodSchedulingGate",
+    "v1.PodSchedulingGate",
+    (Field("name", STRING, proto=1, required=True, omitempty=False),),
+)
+
+POD_RESOURCE_CLAIM = Struct(
+    "io.k8s.api.core.v1.PodResourceClaim",
+    "v1.PodResourceClaim",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("resourceClaimName", STRING, proto=3, pointer=True),
+        Field("resourceClaimTemplateName", STRING, proto=4, pointer=True),
+    ),
+)
+
+POD_SCHEDULING_GROUP = Struct(
+    "io.k8s.api.core.v1.PodSchedulingGroup",
+    "v1.PodSchedulingGroup",
+    (Field("podGroupName", STRING, proto=1, pointer=True),),
+)
+
+EVICTION_RESPONDER = Struct(
+    "io.k8s.api.core.v1.EvictionResponder",
+    "v1.EvictionResponder",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("priority", INT32, proto=2, required=True, pointer=True, omitempty=False),
+    ),
+    map_type="atomic",
+)
+
+POD_SPEC = Struct(
+    "io.k8s.api.core.v1.PodSpec",
+    "v1.PodSpec",
+    (
+        Field(
+            "volumes",
+            ListOf(VOLUME, list_type="map", map_keys=("name",)),
+            proto=1,
+            patch_strategy="merge,retainKeys",
+            patch_merge_key="name",
+        ),
+        Field(
+            "initContainers",
+            ListOf(CONTAINER, list_type="map", map_keys=("name",)),
+            proto=20,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+        Field(
+            "containers",
+            ListOf(CONTAINER, list_type="map", map_keys=("name",)),
+            proto=2,
+            required=True,
+            omitempty=False,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+        Field(
+            "ephemeralContainers",
+            ListOf(EPHEMERAL_CONTAINER, list_type="map", map_keys=("name",)),
+            proto=34,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+        Field("restartPolicy", named_string("v1.RestartPolicy"), proto=3),
+        Field("terminationGracePeriodSeconds", INT64, proto=4, pointer=True),
+        Field("activeDeadlineSeconds", INT64, proto=5, pointer=True),
+        Field("dnsPolicy", named_string("v1.DNSPolicy"), proto=6),
+        Field("nodeSelector", MapOf(STRING, map_type="atomic"), proto=7),
+        Field("serviceAccountName", STRING, proto=8),
+        Field("serviceAccount", STRING, proto=9),
+        Field("automountServiceAccountToken", BOOL, proto=21, pointer=True),
+        Field("nodeName", STRING, proto=10),
+        Field("hostNetwork", BOOL, proto=11),
+        Field("hostPID", BOOL, proto=12),
+        Field("hostIPC", BOOL, proto=13),
+        Field("shareProcessNamespace", BOOL, proto=27, pointer=True),
+        Field("securityContext", POD_SECURITY_CONTEXT, proto=14, pointer=True),
+        Field(
+            "imagePullSecrets",
+            ListOf(LOCAL_OBJECT_REFERENCE, list_type="map", map_keys=("name",)),
+            proto=15,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+        Field("hostname", STRING, proto=16),
+        Field("subdomain", STRING, proto=17),
+        Field("affinity", AFFINITY, proto=18, pointer=True),
+        Field("schedulerName", STRING, proto=19),
+        Field("tolerations", ListOf(TOLERATION, list_type="atomic"), proto=22),
+        Field(
+            "hostAliases",
+            ListOf(HOST_ALIAS, list_type="map", map_keys=("ip",)),
+            proto=23,
+            patch_strategy="merge",
+            patch_merge_key="ip",
+        ),
+        Field("priorityClassName", STRING, proto=24),
+        Field("priority", INT32, proto=25, pointer=True),
+        Field("dnsConfig", POD_DNS_CONFIG, proto=26, pointer=True),
+        Field("readinessGates", ListOf(POD_READINESS_GATE, list_type="atomic"), proto=28),
+        Field("runtimeClassName", STRING, proto=29, pointer=True),
+        Field("enableServiceLinks", BOOL, proto=30, pointer=True),
+        Field("preemptionPolicy", named_string("v1.PreemptionPolicy"), proto=31, pointer=True),
+        Field("overhead", MapOf(QUANTITY), proto=32),
+        Field(
+            "topologySpreadConstraints",
+            ListOf(
+                TOPOLOGY_SPREAD_CONSTRAINT,
+                list_type="map",
+                map_keys=(
+                    "topologyKey",
+                    "whenUnsatisfiable",
+                ),
+            ),
+            proto=33,
+            patch_strategy="merge",
+            patch_merge_key="topologyKey",
+        ),
+        Field("setHostnameAsFQDN", BOOL, proto=35, pointer=True),
+        Field("os", POD_OS, proto=36, pointer=True),
+        Field("hostUsers", BOOL, proto=37, pointer=True),
+        Field(
+            "schedulingGates",
+            ListOf(POD_SCHEDULING_GATE, list_type="map", map_keys=("name",)),
+            proto=38,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+        Field(
+            "resourceClaims",
+            ListOf(POD_RESOURCE_CLAIM, list_type="map", map_keys=("name",)),
+            proto=39,
+            patch_strategy="merge,retainKeys",
+            patch_merge_key="name",
+        ),
+        Field("resources", RESOURCE_REQUIREMENTS, proto=40, pointer=True),
+        Field("hostnameOverride", STRING, proto=41, pointer=True),
+        Field("schedulingGroup", POD_SCHEDULING_GROUP, proto=43, pointer=True),
+        Field(
+            "evictionResponders",
+            ListOf(EVICTION_RESPONDER, list_type="map", map_keys=("name",)),
+            proto=44,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+    ),
+)
+
+POD_CONDITION = Struct(
+    "io.k8s.api.core.v1.PodCondition",
+    "v1.PodCondition",
+    (
+        Field("type", named_string("v1.PodConditionType"), proto=1, required=True, omitempty=False),
+        Field("observedGeneration", INT64, proto=7),
+        Field(
+            "status", named_string("v1.ConditionStatus"), proto=2, required=True, omitempty=False
+        ),
+        Field("lastProbeTime", TIME, proto=3),
+        Field("lastTransitionTime", TIME, proto=4),
+        Field("reason", STRING, proto=5),
+        Field("message", STRING, proto=6),
+    ),
+)
+
+HOST_IP = Struct(
+    "io.k8s.api.core.v1.HostIP",
+    "v1.HostIP",
+    (Field("ip", STRING, proto=1, required=True, omitempty=False),),
+)
+
+POD_IP = Struct(
+    "io.k8s.api.core.v1.PodIP",
+    "v1.PodIP",
+    (Field("ip", STRING, proto=1, required=True, omitempty=False),),
+)
+
+CONTAINER_STATE_WAITING = Struct(
+    "io.k8s.api.core.v1.ContainerStateWaiting",
+    "v1.ContainerStateWaiting",
+    (
+        Field("reason", STRING, proto=1),
+        Field("message", STRING, proto=2),
+    ),
+)
+
+CONTAINER_STATE_RUNNING = Struct(
+    "io.k8s.api.core.v1.ContainerStateRunning",
+    "v1.ContainerStateRunning",
+    (Field("startedAt", TIME, proto=1),),
+)
+
+CONTAINER_STATE_TERMINATED = Struct(
+    "io.k8s.api.core.v1.ContainerStateTerminated",
+    "v1.ContainerStateTerminated",
+    (
+        Field("exitCode", INT32, proto=1, required=True, omitempty=False),
+        Field("signal", INT32, proto=2),
+        Field("reason", STRING, proto=3),
+        Field("message", STRING, proto=4),
+        Field("startedAt", TIME, proto=5),
+        Field("finishedAt", TIME, proto=6),
+        Field("containerID", STRING, proto=7),
+    ),
+)
+
+CONTAINER_STATE = Struct(
+    "io.k8s.api.core.v1.ContainerState",
+    "v1.ContainerState",
+    (
+        Field("waiting", CONTAINER_STATE_WAITING, proto=1, pointer=True),
+        Field("running", CONTAINER_STATE_RUNNING, proto=2, pointer=True),
+        Field("terminated", CONTAINER_STATE_TERMINATED, proto=3, pointer=True),
+    ),
+)
+
+IMAGE_VOLUME_STATUS = Struct(
+    "io.k8s.api.core.v1.ImageVolumeStatus",
+    "v1.ImageVolumeStatus",
+    (Field("imageRef", STRING, proto=1, required=True),),
+)
+
+VOLUME_STATUS = Struct(
+    "io.k8s.api.core.v1.VolumeStatus",
+    "v1.VolumeStatus",
+    (Field("image", IMAGE_VOLUME_STATUS, proto=1, pointer=True),),
+)
+
+VOLUME_MOUNT_STATUS = Struct(
+    "io.k8s.api.core.v1.VolumeMountStatus",
+    "v1.VolumeMountStatus",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("mountPath", STRING, proto=2, required=True, omitempty=False),
+        Field("readOnly", BOOL, proto=3),
+        Field("recursiveReadOnly", named_string("v1.RecursiveReadOnlyMode"), proto=4, pointer=True),
+        Field("volumeStatus", VOLUME_STATUS, proto=5, pointer=True),
+    ),
+)
+
+LINUX_CONTAINER_USER = Struct(
+    "io.k8s.api.core.v1.LinuxContainerUser",
+    "v1.LinuxContainerUser",
+    (
+        Field("uid", INT64, proto=1, required=True, omitempty=False),
+        Field("gid", INT64, proto=2, required=True, omitempty=False),
+        Field("supplementalGroups", ListOf(INT64, list_type="atomic"), proto=3),
+    ),
+)
+
+CONTAINER_USER = Struct(
+    "io.k8s.api.core.v1.ContainerUser",
+    "v1.ContainerUser",
+    (Field("linux", LINUX_CONTAINER_USER, proto=1, pointer=True),),
+)
+
+RESOURCE_HEALTH = Struct(
+    "io.k8s.api.core.v1.ResourceHealth",
+    "v1.ResourceHealth",
+    (
+        Field("resourceID", named_string("v1.ResourceID"), proto=1, required=True, omitempty=False),
+        Field("health", named_string("v1.ResourceHealthStatus"), proto=2),
+        Field("message", STRING, proto=6, pointer=True),
+    ),
+)
+
+RESOURCE_STATUS = Struct(
+    "io.k8s.api.core.v1.ResourceStatus",
+    "v1.ResourceStatus",
+    (
+        Field("name", named_string("v1.ResourceName"), proto=1, required=True, omitempty=False),
+        Field(
+            "resources", ListOf(RESOURCE_HEALTH, list_type="map", map_keys=("resourceID",)), proto=2
+        ),
+    ),
+)
+
+CONTAINER_STATUS = Struct(
+    "io.k8s.api.core.v1.ContainerStatus",
+    "v1.ContainerStatus",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("state", CONTAINER_STATE, proto=2),
+        Field("lastState", CONTAINER_STATE, proto=3),
+        Field("ready", BOOL, proto=4, required=True, omitempty=False),
+        Field("restartCount", INT32, proto=5, required=True, omitempty=False),
+        Field("image", STRING, proto=6, required=True, omitempty=False),
+        Field("imageID", STRING, proto=7, required=True, omitempty=False),
+        Field("containerID", STRING, proto=8),
+        Field("started", BOOL, proto=9, pointer=True),
+        Field("allocatedResources", MapOf(QUANTITY), proto=10),
+        Field("resources", RESOURCE_REQUIREMENTS, proto=11, pointer=True),
+        Field(
+            "volumeMounts",
+            ListOf(VOLUME_MOUNT_STATUS, list_type="map", map_keys=("mountPath",)),
+            proto=12,
+            patch_strategy="merge",
+            patch_merge_key="mountPath",
+        ),
+        Field("user", CONTAINER_USER, proto=13, pointer=True),
+        Field(
+            "allocatedResourcesStatus",
+            ListOf(RESOURCE_STATUS, list_type="map", map_keys=("name",)),
+            proto=14,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+        Field("stopSignal", named_string("v1.Signal"), proto=15, pointer=True),
+    ),
+)
+
+POD_RESOURCE_CLAIM_STATUS = Struct(
+    "io.k8s.api.core.v1.PodResourceClaimStatus",
+    "v1.PodResourceClaimStatus",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("resourceClaimName", STRING, proto=2, pointer=True),
+    ),
+)
+
+CONTAINER_EXTENDED_RESOURCE_REQUEST = Struct(
+    "io.k8s.api.core.v1.ContainerExtendedResourceRequest",
+    "v1.ContainerExtendedResourceRequest",
+    (
+        Field("containerName", STRING, proto=1, required=True, omitempty=False),
+        Field("resourceName", STRING, proto=2, required=True, omitempty=False),
+        Field("requestName", STRING, proto=3, required=True, omitempty=False),
+    ),
+)
+
+POD_EXTENDED_RESOURCE_CLAIM_STATUS = Struct(
+    "io.k8s.api.core.v1.PodExtendedResourceClaimStatus",
+    "v1.PodExtendedResourceClaimStatus",
+    (
+        Field(
+            "requestMappings",
+            ListOf(CONTAINER_EXTENDED_RESOURCE_REQUEST, list_type="atomic"),
+            proto=1,
+            required=True,
+            omitempty=False,
+        ),
+        Field("resourceClaimName", STRING, proto=2, required=True, omitempty=False),
+    ),
+)
+
+NODE_ALLOCATABLE_MAPPED_RESOURCES = Struct(
+    "io.k8s.api.core.v1.NodeAllocatableMappedResources",
+    "v1.NodeAllocatableMappedResources",
+    (
+        Field("name", named_string("v1.ResourceName"), proto=1, required=True, omitempty=False),
+        Field("quantity", QUANTITY, proto=2, required=True, pointer=True, omitempty=False),
+    ),
+)
+
+NODE_ALLOCATABLE_OVERHEAD_RESOURCES = Struct(
+    "io.k8s.api.core.v1.NodeAllocatableOverheadResources",
+    "v1.NodeAllocatableOverheadResources",
+    (
+        Field("name", named_string("v1.ResourceName"), proto=1, required=True, omitempty=False),
+        Field("perPod", QUANTITY, proto=2, pointer=True),
+        Field("perContainer", QUANTITY, proto=3, pointer=True),
+    ),
+)
+
+NODE_ALLOCATABLE_RESOURCE_CLAIM_STATUS = Struct(
+    "io.k8s.api.core.v1.NodeAllocatableResourceClaimStatus",
+    "v1.NodeAllocatableResourceClaimStatus",
+    (
+        Field("resourceClaimName", STRING, proto=1, required=True, omitempty=False),
+        Field("containers", ListOf(STRING, list_type="set"), proto=2),
+        Field(
+            "mapping",
+            ListOf(NODE_ALLOCATABLE_MAPPED_RESOURCES, list_type="map", map_keys=("name",)),
+            proto=4,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+        Field(
+            "overhead",
+            ListOf(NODE_ALLOCATABLE_OVERHEAD_RESOURCES, list_type="map", map_keys=("name",)),
+            proto=5,
+            patch_strategy="merge",
+            patch_merge_key="name",
+        ),
+    ),
+)
+
+VOLUME_HEALTH_CONDITION = Struct(
+    "io.k8s.api.core.v1.VolumeHealthCondition",
+    "v1.VolumeHealthCondition",
+    (
+        Field(
+            "status",
+            named_string("v1.VolumeHealthStatusType"),
+            proto=1,
+            required=True,
+            omitempty=False,
+        ),
+        Field("reason", STRING, proto=2, required=True, omitempty=False),
+        Field("message", STRING, proto=3),
+    ),
+)
+
+POD_VOLUME_HEALTH = Struct(
+    "io.k8s.api.core.v1.PodVolumeHealth",
+    "v1.PodVolumeHealth",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field(
+            "healthConditions",
+            ListOf(
+                VOLUME_HEALTH_CONDITION,
+                list_type="map",
+                map_keys=(
+                    "status",
+                    "reason",
+                ),
+            ),
+            proto=2,
+            patch_strategy="merge",
+            patch_merge_key="status",
+        ),
+        Field("lastTransitionTime", TIME, proto=3),
+    ),
+)
+
+POD_STATUS = Struct(
+    "io.k8s.api.core.v1.PodStatus",
+    "v1.PodStatus",
+    (
+        Field("observedGeneration", INT64, proto=17),
+        Field("phase", named_string("v1.PodPhase"), proto=1),
+        Field(
+            "conditions",
+            ListOf(POD_CONDITION, list_type="map", map_keys=("type",)),
+            proto=2,
+            patch_strategy="merge",
+            patch_merge_key="type",
+        ),
+        Field("message", STRING, proto=3),
+        Field("reason", STRING, proto=4),
+        Field("nominatedNodeName", STRING, proto=11),
+        Field("hostIP", STRING, proto=5),
+        Field(
+            "hostIPs",
+            ListOf(HOST_IP, list_type="atomic"),
+            proto=16,
+            patch_strategy="merge",
+            patch_merge_key="ip",
+        ),
+        Field("podIP", STRING, proto=6),
+        Field(
+            "podIPs",
+            ListOf(POD_IP, list_type="map", map_keys=("ip",)),
+            proto=12,
+            patch_strategy="merge",
+            patch_merge_key="ip",
+        ),
+        Field("startTime", TIME, proto=7, pointer=True),
+        Field("initContainerStatuses", ListOf(CONTAINER_STATUS, list_type="atomic"), proto=10),
+        Field("containerStatuses", ListOf(CONTAINER_STATUS, list_type="atomic"), proto=8),
+        Field("qosClass", named_string("v1.PodQOSClass"), proto=9),
+        Field("ephemeralContainerStatuses", ListOf(CONTAINER_STATUS, list_type="atomic"), proto=13),
+        Field("resize", named_string("v1.PodResizeStatus"), proto=14),
+        Field(
+            "resourceClaimStatuses",
+            ListOf(POD_RESOURCE_CLAIM_STATUS, list_type="map", map_keys=("name",)),
+            proto=15,
+            patch_strategy="merge,retainKeys",
+            patch_merge_key="name",
+        ),
+        Field(
+            "extendedResourceClaimStatus",
+            POD_EXTENDED_RESOURCE_CLAIM_STATUS,
+            proto=18,
+            pointer=True,
+        ),
+        Field("allocatedResources", MapOf(QUANTITY), proto=19),
+        Field("resources", RESOURCE_REQUIREMENTS, proto=20, pointer=True),
+        Field(
+            "nodeAllocatableResourceClaimStatuses",
+            ListOf(
+                NODE_ALLOCATABLE_RESOURCE_CLAIM_STATUS,
+                list_type="map",
+                map_keys=("resourceClaimName",),
+            ),
+            proto=21,
+            patch_strategy="merge",
+            patch_merge_key="resourceClaimName",
+        ),
+        Field(
+            "volumeHealth", ListOf(POD_VOLUME_HEALTH, list_type="map", map_keys=("name",)), proto=22
+        ),
+    ),
+)
+
+POD = Struct(
+    "io.k8s.api.core.v1.Pod",
+    "v1.Pod",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("metadata", meta_v1.OBJECT_META, proto=1),
+        Field("spec", POD_SPEC, proto=2),
+        Field("status", POD_STATUS, proto=3),
+    ),
+    gvk=GVK("", "v1", "Pod"),
+)
+
+SERVICE_PORT = Struct(
+    "io.k8s.api.core.v1.ServicePort",
+    "v1.ServicePort",
+    (
+        Field("name", STRING, proto=1),
+        Field("protocol", named_string("v1.Protocol"), proto=2),
+        Field("appProtocol", STRING, proto=6, pointer=True),
+        Field("port", INT32, proto=3, required=True, omitempty=False),
+        Field("targetPort", INT_OR_STRING, proto=4),
+        Field("nodePort", INT32, proto=5),
+    ),
+)
+
+CLIENT_IP_CONFIG = Struct(
+    "io.k8s.api.core.v1.ClientIPConfig",
+    "v1.ClientIPConfig",
+    (Field("timeoutSeconds", INT32, proto=1, pointer=True),),
+)
+
+SESSION_AFFINITY_CONFIG = Struct(
+    "io.k8s.api.core.v1.SessionAffinityConfig",
+    "v1.SessionAffinityConfig",
+    (Field("clientIP", CLIENT_IP_CONFIG, proto=1, pointer=True),),
+)
+
+SERVICE_SPEC = Struct(
+    "io.k8s.api.core.v1.ServiceSpec",
+    "v1.ServiceSpec",
+    (
+        Field(
+            "ports",
+            ListOf(
+                SERVICE_PORT,
+                list_type="map",
+                map_keys=(
+                    "port",
+                    "protocol",
+                ),
+            ),
+            proto=1,
+            patch_strategy="merge",
+            patch_merge_key="port",
+        ),
+        Field("selector", MapOf(STRING, map_type="atomic"), proto=2),
+        Field("clusterIP", STRING, proto=3),
+        Field("clusterIPs", ListOf(STRING, list_type="atomic"), proto=18),
+        Field("type", named_string("v1.ServiceType"), proto=4),
+        Field("externalIPs", ListOf(STRING, list_type="atomic"), proto=5),
+        Field("sessionAffinity", named_string("v1.ServiceAffinity"), proto=7),
+        Field("loadBalancerIP", STRING, proto=8),
+        Field("loadBalancerSourceRanges", ListOf(STRING, list_type="atomic"), proto=9),
+        Field("externalName", STRING, proto=10),
+        Field("externalTrafficPolicy", named_string("v1.ServiceExternalTrafficPolicy"), proto=11),
+        Field("healthCheckNodePort", INT32, proto=12),
+        Field("publishNotReadyAddresses", BOOL, proto=13),
+        Field("sessionAffinityConfig", SESSION_AFFINITY_CONFIG, proto=14, pointer=True),
+        Field("ipFamilies", ListOf(named_string("v1.IPFamily"), list_type="atomic"), proto=19),
+        Field("ipFamilyPolicy", named_string("v1.IPFamilyPolicy"), proto=17, pointer=True),
+        Field("allocateLoadBalancerNodePorts", BOOL, proto=20, pointer=True),
+        Field("loadBalancerClass", STRING, proto=21, pointer=True),
+        Field(
+            "internalTrafficPolicy",
+            named_string("v1.ServiceInternalTrafficPolicy"),
+            proto=22,
+            pointer=True,
+        ),
+        Field("trafficDistribution", STRING, proto=23, pointer=True),
+    ),
+)
+
+PORT_STATUS = Struct(
+    "io.k8s.api.core.v1.PortStatus",
+    "v1.PortStatus",
+    (
+        Field("port", INT32, proto=1, required=True, omitempty=False),
+        Field("protocol", named_string("v1.Protocol"), proto=2, required=True, omitempty=False),
+        Field("error", STRING, proto=3, pointer=True),
+    ),
+)
+
+LOAD_BALANCER_INGRESS = Struct(
+    "io.k8s.api.core.v1.LoadBalancerIngress",
+    "v1.LoadBalancerIngress",
+    (
+        Field("ip", STRING, proto=1),
+        Field("hostname", STRING, proto=2),
+        Field("ipMode", named_string("v1.LoadBalancerIPMode"), proto=3, pointer=True),
+        Field("ports", ListOf(PORT_STATUS, list_type="atomic"), proto=4),
+    ),
+)
+
+LOAD_BALANCER_STATUS = Struct(
+    "io.k8s.api.core.v1.LoadBalancerStatus",
+    "v1.LoadBalancerStatus",
+    (Field("ingress", ListOf(LOAD_BALANCER_INGRESS, list_type="atomic"), proto=1),),
+)
+
+SERVICE_STATUS = Struct(
+    "io.k8s.api.core.v1.ServiceStatus",
+    "v1.ServiceStatus",
+    (
+        Field("loadBalancer", LOAD_BALANCER_STATUS, proto=1),
+        Field(
+            "conditions",
+            ListOf(meta_v1.CONDITION, list_type="map", map_keys=("type",)),
+            proto=2,
+            patch_strategy="merge",
+            patch_merge_key="type",
+        ),
+    ),
+)
+
+SERVICE = Struct(
+    "io.k8s.api.core.v1.Service",
+    "v1.Service",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("metadata", meta_v1.OBJECT_META, proto=1),
+        Field("spec", SERVICE_SPEC, proto=2),
+        Field("status", SERVICE_STATUS, proto=3),
+    ),
+    gvk=GVK("", "v1", "Service"),
 )

@@ -104,6 +104,21 @@ LABEL_SELECTOR = Struct(
     map_type="atomic",
 )
 
+CONDITION = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Condition",
+    "v1.Condition",
+    (
+        Field("type", STRING, proto=1, required=True, omitempty=False),
+        Field(
+            "status", named_string("v1.ConditionStatus"), proto=2, required=True, omitempty=False
+        ),
+        Field("observedGeneration", INT64, proto=3),
+        Field("lastTransitionTime", TIME, proto=4, required=True, omitempty=False),
+        Field("reason", STRING, proto=5, required=True, omitempty=False),
+        Field("message", STRING, proto=6, required=True, omitempty=False),
+    ),
+)
+
 FIELD_SELECTOR_REQUIREMENT = Struct(
     "io.k8s.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement",
     "v1.FieldSelectorRequirement",
@@ -200,4 +215,147 @@ STATUS = Struct(
         Field("code", INT32, proto=6),
     ),
     gvk=GVK("", "v1", "Status"),
+)
+
+PARTIAL_OBJECT_METADATA = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.PartialObjectMetadata",
+    "v1.PartialObjectMetadata",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("metadata", OBJECT_META, proto=1),
+    ),
+    gvk=GVK("meta.k8s.io", "v1", "PartialObjectMetadata"),
+)
+
+PARTIAL_OBJECT_METADATA_LIST = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.PartialObjectMetadataList",
+    "v1.PartialObjectMetadataList",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("metadata", LIST_META, proto=1),
+        Field("items", ListOf(PARTIAL_OBJECT_METADATA), proto=2, omitempty=False),
+    ),
+    gvk=GVK("meta.k8s.io", "v1", "PartialObjectMetadataList"),
+)
+
+SERVER_ADDRESS_BY_CLIENT_CIDR = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ServerAddressByClientCIDR",
+    "v1.ServerAddressByClientCIDR",
+    (
+        Field("clientCIDR", STRING, proto=1, required=True, omitempty=False),
+        Field("serverAddress", STRING, proto=2, required=True, omitempty=False),
+    ),
+)
+
+API_VERSIONS = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.APIVersions",
+    "v1.APIVersions",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field(
+            "versions", ListOf(STRING, list_type="atomic"), proto=1, required=True, omitempty=False
+        ),
+        Field(
+            "serverAddressByClientCIDRs",
+            ListOf(SERVER_ADDRESS_BY_CLIENT_CIDR, list_type="atomic"),
+            proto=2,
+            required=True,
+            omitempty=False,
+        ),
+    ),
+    gvk=GVK("", "v1", "APIVersions"),
+)
+
+GROUP_VERSION_FOR_DISCOVERY = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery",
+    "v1.GroupVersionForDiscovery",
+    (
+        Field("groupVersion", STRING, proto=1, required=True, omitempty=False),
+        Field("version", STRING, proto=2, required=True, omitempty=False),
+    ),
+)
+
+API_GROUP = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup",
+    "v1.APIGroup",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field(
+            "versions",
+            ListOf(GROUP_VERSION_FOR_DISCOVERY, list_type="atomic"),
+            proto=2,
+            required=True,
+            omitempty=False,
+        ),
+        Field("preferredVersion", GROUP_VERSION_FOR_DISCOVERY, proto=3),
+        Field(
+            "serverAddressByClientCIDRs",
+            ListOf(SERVER_ADDRESS_BY_CLIENT_CIDR, list_type="atomic"),
+            proto=4,
+        ),
+    ),
+    gvk=GVK("", "v1", "APIGroup"),
+)
+
+API_GROUP_LIST = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList",
+    "v1.APIGroupList",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field(
+            "groups", ListOf(API_GROUP, list_type="atomic"), proto=1, required=True, omitempty=False
+        ),
+    ),
+    gvk=GVK("", "v1", "APIGroupList"),
+)
+
+API_RESOURCE = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.APIResource",
+    "v1.APIResource",
+    (
+        Field("name", STRING, proto=1, required=True, omitempty=False),
+        Field("singularName", STRING, proto=6, required=True, omitempty=False),
+        Field("namespaced", BOOL, proto=2, required=True, omitempty=False),
+        Field("group", STRING, proto=8),
+        Field("version", STRING, proto=9),
+        Field("kind", STRING, proto=3, required=True, omitempty=False),
+        Field("verbs", ListOf(STRING, named="v1.Verbs"), proto=4, required=True, omitempty=False),
+        Field("shortNames", ListOf(STRING, list_type="atomic"), proto=5),
+        Field("categories", ListOf(STRING, list_type="atomic"), proto=7),
+        Field("storageVersionHash", STRING, proto=10),
+    ),
+)
+
+API_RESOURCE_LIST = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList",
+    "v1.APIResourceList",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("groupVersion", STRING, proto=1, required=True, omitempty=False),
+        Field(
+            "resources",
+            ListOf(API_RESOURCE, list_type="atomic"),
+            proto=2,
+            required=True,
+            omitempty=False,
+        ),
+    ),
+    gvk=GVK("", "v1", "APIResourceList"),
+)
+
+GROUP_VERSION_KIND = Struct(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionKind",
+    "v1.GroupVersionKind",
+    (
+        Field("group", STRING, proto=1, omitempty=False),
+        Field("version", STRING, proto=2, omitempty=False),
+        Field("kind", STRING, proto=3, omitempty=False),
+    ),
 )

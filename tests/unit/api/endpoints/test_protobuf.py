@@ -43,7 +43,7 @@ def test_truncated_body_is_400() -> None:
 
 def test_unknown_kind_is_415_with_advice() -> None:
     with pytest.raises(UnsupportedMediaType) as excinfo:
-        decode_protobuf_object(_envelope("v1", "Pod", b""))
+        decode_protobuf_object(_envelope("apps/v1", "Deployment", b""))
     assert "application/json" in excinfo.value.message
 
 
@@ -257,3 +257,60 @@ def test_event_as_client_go_record_writes_it() -> None:
         "reportingComponent": "kubelet",
         "reportingInstance": "w1",
     }
+
+
+def test_csinode_as_the_kubelet_creates_it() -> None:
+    """An empty driver list is an empty spec message on the wire."""
+    owner = _field(1, b"Node") + _field(3, b"w1") + _field(4, b"uid-1") + _field(5, b"v1")
+    meta = (
+        _field(1, b"w1")
+        + _field(
+            12,
+            _field(1, b"storage.alpha.kubernetes.io/migrated-plugins")
+            + _field(2, b"kubernetes.io/aws-ebs"),
+        )
+        + _field(13, owner)
+    )
+    obj = decode_protobuf_object(
+        _envelope("storage.k8s.io/v1", "CSINode", _field(1, meta) + _field(2, b""))
+    )
+    assert obj == {
+        "kind": "CSINode",
+        "apiVersion": "storage.k8s.io/v1",
+        "metadata": {
+            "name": "w1",
+            "annotations": {
+                "storage.alpha.kubernetes.io/migrated-plugins": "kubernetes.io/aws-ebs"
+            },
+            "ownerReferences": [{"kind": "Node", "name": "w1", "uid": "uid-1", "apiVersion": "v1"}],
+        },
+        "spec": {},
+    }
+    driver = (
+        _field(1, b"csi.example.com")
+        + _field(2, b"n-1")
+        + _field(3, b"zone")
+        + _field(4, _num(1, 0))
+    )
+    obj = decode_protobuf_object(
+        _envelope("storage.k8s.io/v1", "CSINode", _field(2, _field(1, driver)))
+    )
+    assert obj["spec"] == {
+        "drivers": [
+            {
+                "name": "csi.example.com",
+                "nodeID": "n-1",
+                "topologyKeys": ["zone"],
+                "allocatable": {"count": 0},  # a pointer: zero is kept
+            }
+        ]
+    }
+
+
+def test_delete_options_with_preconditions() -> None:
+    pre = _field(1, b"uid-1") + _field(2, b"42")
+    obj = decode_protobuf_object(
+        _envelope("meta.k8s.io/v1", "DeleteOptions", _num(1, 0) + _field(2, pre))
+    )
+    assert obj["gracePeriodSeconds"] == 0
+    assert obj["preconditions"] == {"uid": "uid-1", "resourceVersion": "42"}

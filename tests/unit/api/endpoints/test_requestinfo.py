@@ -78,6 +78,6 @@ def test_non_resource_paths(path: str) -> None:
 
 
 def test_unknown_resource_has_no_info() -> None:
-    info = parse_request_info("GET", "/api/v1/namespaces/a/pods", False)
+    info = parse_request_info("GET", "/api/v1/namespaces/a/replicationcontrollers", False)
     assert info.is_resource
     assert info.info is None
