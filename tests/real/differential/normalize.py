@@ -34,6 +34,8 @@ _B64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{64,}={0,2}(?![A-Za-z0-9+/=])
 _TIME = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
 _UID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _VOLATILE_KEYS = {"resourceVersion": "<rv>", "continue": "<continue>"}
+_RELATIVE_TIME_COLUMNS = {"Age", "Last Seen", "First Seen"}
+_APPLY_CONFLICT = "FieldManagerConflict"
 # A server's resourceVersion quoted in a message (precondition and too-large-RV errors).
 _RV_IN_TEXT = re.compile(r"(in record \(|, current: |ResourceVersion in object meta: )\d+")
 
@@ -51,12 +53,60 @@ def normalize_text(text: str, replacements: Mapping[str, str]) -> str:
     return _UID.sub("<uid>", text)
 
 
+def _relative_time_cells(table: dict[str, Any]) -> None:
+    columns = table.get("columnDefinitions")
+    rows = table.get("rows")
+    if not isinstance(columns, list) or not isinstance(rows, list):
+        return
+    indexes = [
+        i
+        for i, column in enumerate(columns)
+        if isinstance(column, dict) and column.get("name") in _RELATIVE_TIME_COLUMNS
+    ]
+    for row in rows:
+        cells = row.get("cells") if isinstance(row, dict) else None
+        if isinstance(cells, list):
+            for i in indexes:
+                if i < len(cells):
+                    cells[i] = "<age>"
+
+
+def _sort_apply_conflicts(details: dict[str, Any]) -> None:
+    causes = details.get("causes")
+    if (
+        isinstance(causes, list)
+        and causes
+        and all(isinstance(c, dict) and c.get("reason") == _APPLY_CONFLICT for c in causes)
+    ):
+        causes.sort(key=lambda c: (str(c.get("field")), str(c.get("message"))))
+
+
 def normalize(value: Any, replacements: Mapping[str, str]) -> Any:
     """A copy of a decoded JSON/YAML document with placeholders (module docstring)."""
+    normalized = _normalize(value, replacements)
+    _reorder(normalized)
+    return normalized
+
+
+def _reorder(value: Any) -> None:
+    """The timing- and map-order-dependent structures of the module docstring, in place."""
+    if isinstance(value, list):
+        for item in value:
+            _reorder(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _reorder(item)
+        if "columnDefinitions" in value:
+            _relative_time_cells(value)
+        if value.get("kind") == "Status" and isinstance(value.get("details"), dict):
+            _sort_apply_conflicts(value["details"])
+
+
+def _normalize(value: Any, replacements: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         return normalize_text(value, replacements)
     if isinstance(value, list):
-        return [normalize(item, replacements) for item in value]
+        return [_normalize(item, replacements) for item in value]
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -64,6 +114,6 @@ def normalize(value: Any, replacements: Mapping[str, str]) -> Any:
             if placeholder and isinstance(item, str) and item:
                 out[key] = placeholder
             else:
-                out[normalize_text(key, replacements)] = normalize(item, replacements)
+                out[normalize_text(key, replacements)] = _normalize(item, replacements)
         return out
     return value

@@ -143,3 +143,25 @@ def test_a_json_watch_is_read_line_by_line() -> None:
     ]
     assert decode_body("application/json", b'{"a": 1}') == {"a": 1}
     assert str(decode_body("application/json", b"{nope")).startswith("<undecodable")
+
+
+def test_relative_time_table_cells_become_placeholders_but_other_cells_stay() -> None:
+    table = {
+        "kind": "Table",
+        "columnDefinitions": [{"name": "Name"}, {"name": "Age"}, {"name": "Last Seen"}],
+        "rows": [{"cells": ["cm", "9s", "2m"]}],
+    }
+    assert normalize(table, {})["rows"] == [{"cells": ["cm", "<age>", "<age>"]}]
+
+
+def test_apply_conflict_causes_are_sorted_but_validation_causes_keep_their_order() -> None:
+    def status(reason: str) -> dict[str, Any]:
+        causes = [{"field": f, "reason": reason, "message": "m"} for f in (".data.z", ".data.w")]
+        return {"kind": "Status", "details": {"causes": causes}}
+
+    fields = [
+        c["field"] for c in normalize(status("FieldManagerConflict"), {})["details"]["causes"]
+    ]
+    assert fields == [".data.w", ".data.z"]
+    fields = [c["field"] for c in normalize(status("FieldValueInvalid"), {})["details"]["causes"]]
+    assert fields == [".data.z", ".data.w"]
