@@ -681,8 +681,6 @@ class RestService:
             kv = await self.store.get(key)
             if kv is None:
                 raise NotFound.of(res.plural, res.group, name)
-            if precondition is not None and precondition != kv.mod_revision:
-                raise Conflict.of(res.plural, res.group, name)
             current = codec.decode(kv)
             new = mutate(codec.copy_object(current))
             new_meta = new.setdefault("metadata", {})
@@ -697,6 +695,10 @@ class RestService:
                 user, res, "update", subresource, namespace, name, new, current
             )
             await self.rbac_policy.check(user, res, namespace, name, new, current)
+            # As upstream's Store.Update: the resourceVersion is compared once mutating
+            # admission (NodeRestriction) and the escalation check have seen the object.
+            if precondition is not None and precondition != kv.mod_revision:
+                raise Conflict.of(res.plural, res.group, name)
             cur_meta = current["metadata"]
             for owned in (
                 "name",
