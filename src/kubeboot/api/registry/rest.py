@@ -14,7 +14,7 @@ Concurrency rules, as kube-apiserver's ``GuaranteedUpdate``:
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableSequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -388,6 +388,8 @@ class RestService:
             obj = go_shape(obj, schema)
             meta = obj["metadata"]
         self._validate(res, obj, None, "")
+        if validation is not None:
+            validation.warnings.extend(strategy_for(res.plural).warnings(obj, None))
         await self._admit(user, res, "create", "", obj, None)
         if dry_run:
             if await self.store.get(self._key(res, namespace, name)) is not None:
@@ -516,6 +518,7 @@ class RestService:
             precondition,
             dry_run=dry_run,
             manager=manager,
+            warnings=validation.warnings if validation is not None else None,
         )
 
     async def patch(
@@ -561,6 +564,7 @@ class RestService:
             precondition,
             dry_run=dry_run,
             manager=manager,
+            warnings=validation.warnings if validation is not None else None,
         )
 
     async def apply(
@@ -625,6 +629,7 @@ class RestService:
             dry_run=dry_run,
             manager=manager,
             applied=True,
+            warnings=fv.warnings,
         )
         return updated, False
 
@@ -672,8 +677,10 @@ class RestService:
         dry_run: bool = False,
         manager: str = SERVER_MANAGER,
         applied: bool = False,
+        warnings: MutableSequence[str] | None = None,
     ) -> JsonObj:
-        """``applied``: ``mutate`` is a server-side apply, which sets managedFields itself."""
+        """``applied``: ``mutate`` is a server-side apply, which sets managedFields itself;
+        ``warnings`` collects the strategy's warnings for the client."""
         key = self._key(res, namespace, name)
         strategy = strategy_for(res.plural)
         schema = kind_schema(res.group, res.gv.version, res.kind)
@@ -722,6 +729,8 @@ class RestService:
             new_meta = new["metadata"]
             new_meta["resourceVersion"] = cur_meta.get("resourceVersion")
             self._validate(res, new, current, subresource)
+            if warnings is not None and not subresource:
+                warnings.extend(strategy.warnings(new, current))
             if new == current:
                 return current
             await self._admit(user, res, "update", subresource, new, current)
