@@ -207,13 +207,16 @@ async def call_as(
     token: str | None = None,
     content_type: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """One JSON request with a fresh session (anonymous unless ``ctx`` or ``token``); the body
-    is sent as JSON, labelled ``content_type`` if given (a patch type, say)."""
+    """One request with a fresh session (anonymous unless ``ctx`` or ``token``): the body as
+    JSON, or, with ``content_type``, as given (bytes or text) or JSON-encoded under that type
+    (a patch type, say); returns the status and the decoded JSON answer."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    kwargs: dict[str, Any] = {"json": body}
-    if content_type:
+    kwargs: dict[str, Any] = {}
+    if content_type is not None:
         headers["Content-Type"] = content_type
-        kwargs = {"data": json.dumps(body)}
+        kwargs["data"] = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    elif body is not None:
+        kwargs["json"] = body
     connector = aiohttp.TCPConnector(ssl=ctx or anonymous_ssl_context(running))
     async with (
         aiohttp.ClientSession(connector=connector) as session,

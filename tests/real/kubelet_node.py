@@ -3,16 +3,18 @@ supervisor, and what the kubelet asked of the API server.
 
 Host constraints (facts/real-k8s.md), each handled here without changing the host:
 
-* containerd from Debian's package (1.6), started per node with its root, state, socket and
-  ``opt`` directory under the node's temp dir, the ``native`` snapshotter (no overlay on
-  overlay), and no CNI configured (the Node stays NotReady, "cni plugin not initialized");
+* containerd from Debian's package (1.6), started per node with its root, state and ``opt``
+  directory under the node's temp dir and its sockets in a short-named one under /tmp (a unix
+  socket path has at most 107 bytes), the ``native`` snapshotter (no overlay on overlay), and
+  no CNI configured (the Node stays NotReady, "cni plugin not initialized");
 * cgroup v1 and containerd 1.6: ``failCgroupV1: false``, ``cgroupDriver: cgroupfs``,
   ``cgroupsPerQOS: false``, ``enforceNodeAllocatable: [none]`` (no kubepods cgroups);
 * the kubelet's kernel tunables: ``protectKernelDefaults: true`` with the expected values
   pinned by read-only bind mounts in its private mount namespace (``nodehost.py``), which
   also puts a tmpfs over ``/var/lib/kubelet`` (and ``/etc/kubernetes`` for kubeadm);
 * a node IP that is not loopback: the host's own global IPv4 address (nothing is sent to
-  it); ``--root-dir``, ``podLogsDir``, the cert dir and every port are the node's own, so two
+  it; a host without one cannot run the test, which says so); ``--root-dir`` (short-named, for
+  its sockets), ``podLogsDir``, the cert dir and every port are the node's own, so two
   kubelets can run side by side;
 * the kubelet runs under ``nodehost.py``'s supervisor, which restarts it as systemd would.
 """
@@ -23,12 +25,14 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -44,7 +48,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from kubeboot.clock import SystemClock
 from kubeboot.pki.keys import dump_private_key_pem
 from tests.real.binaries import real_binary, unavailable
-from tests.real.controlplane import ControlPlane, free_port, wait_until
+from tests.real.controlplane import ControlPlane, wait_until
 
 __all__ = [
     "KERNEL_DEFAULTS",
@@ -57,6 +61,7 @@ __all__ = [
     "kubelet_requests",
     "node_host",
     "node_ip",
+    "node_port",
     "refused_only_on",
     "run_kubelet",
 ]
@@ -95,18 +100,52 @@ def node_ip() -> str:
     raise AssertionError("unreachable")
 
 
+def node_port() -> int:
+    """A free TCP port below the ephemeral range: a port from ``free_port`` can be taken by an
+    outgoing connection before the kubelet binds it (its listeners come up seconds later)."""
+    low = 32768
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        port = secrets.SystemRandom().randrange(20000, min(low, 32768))
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))  # noqa: S104 - the kubelet's own bind address
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below the ephemeral range")
+
+
 def _require_root() -> None:
     if os.geteuid() != 0:
         unavailable("a real kubelet needs root (mount namespace, cgroups)")
 
 
 @contextlib.contextmanager
+def short_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory with a short path under /tmp, removed after: unix sockets' paths are
+    limited to 107 bytes, which pytest's directories easily exceed."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def containerd(workdir: Path) -> Iterator[Path]:
-    """containerd 1.6 (Debian's) with everything under ``workdir``; yields its socket."""
+    """containerd 1.6 (Debian's) with its state under ``workdir`` and its sockets in a short
+    directory; yields the socket."""
     binary = _need("containerd", "apt-get install containerd runc (.ci/run does)")
     _need("runc", "apt-get install runc")
     workdir.mkdir(parents=True, exist_ok=True)
-    sock = workdir / "containerd.sock"
+    with short_dir("kb-ctr-") as sockets:
+        yield from _containerd(binary, workdir, sockets)
+
+
+def _containerd(binary: str, workdir: Path, sockets: Path) -> Iterator[Path]:
+    sock = sockets / "containerd.sock"
     cri = '[plugins."io.containerd.grpc.v1.cri"]'
     config = f"""version = 2
 root = "{workdir / "root"}"
@@ -114,7 +153,7 @@ state = "{workdir / "state"}"
 [grpc]
   address = "{sock}"
 [ttrpc]
-  address = "{workdir / "containerd.sock.ttrpc"}"
+  address = "{sockets / "containerd.sock.ttrpc"}"
 [plugins."io.containerd.internal.v1.opt"]
   path = "{workdir / "opt"}"
 {cri}
@@ -370,8 +409,11 @@ def run_kubelet(
     with its own containerd; everything stopped on exit."""
     kubelet_bin = real_binary("kubelet")
     ip = node_ip()
-    port, healthz = free_port(), free_port()
-    with containerd(workdir / "containerd") as runtime:
+    port, healthz = node_port(), node_port()
+    with (
+        containerd(workdir / "containerd") as runtime,
+        short_dir("kb-kubelet-") as root_dir,  # its plugin and pod-resources sockets
+    ):
         config: dict[str, Any] = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
             "kind": "KubeletConfiguration",
@@ -393,7 +435,7 @@ def run_kubelet(
             f"--bootstrap-kubeconfig={bootstrap_kubeconfig}",
             f"--kubeconfig={node}",
             f"--cert-dir={workdir / 'pki'}",
-            f"--root-dir={workdir / 'root'}",
+            f"--root-dir={root_dir}",
             f"--hostname-override={name}",
             f"--node-ip={ip}",
             f"--v={verbosity}",

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from tests.real.binaries import real_binary
-from tests.real.controlplane import ControlPlane, free_port, kubeboot_control_plane, wait_until
+from tests.real.controlplane import ControlPlane, kubeboot_control_plane, wait_until
 from tests.real.kubelet_node import (
     Requests,
     containerd,
@@ -35,6 +35,7 @@ from tests.real.kubelet_node import (
     kubelet_requests,
     node_host,
     node_ip,
+    node_port,
     refused_only_on,
 )
 from tests.real.summary import summary
@@ -60,7 +61,7 @@ def _patches(directory: Path, workdir: Path, runtime: Path) -> Path:
     """kubeadm's ``--patches``: this host's kubelet settings over the cluster's."""
     directory.mkdir(parents=True, exist_ok=True)
     patch = host_kubelet_config(
-        workdir, port=free_port(), healthz_port=free_port(), runtime_socket=runtime
+        workdir, port=node_port(), healthz_port=node_port(), runtime_socket=runtime
     )
     (directory / "kubeletconfiguration+strategic.yaml").write_text(yaml.safe_dump(patch))
     return directory
@@ -107,7 +108,7 @@ def _dry_run(plane: ControlPlane, join: list[str], workdir: Path, runtime: Path)
 
 
 def test_kubeadm_tokens_pass_both_discoveries_and_the_dry_run_reads_the_config(
-    tmp_path: Path, real_plane: ControlPlane, kubeboot_plane: ControlPlane
+    real_tmp: Path, real_plane: ControlPlane, kubeboot_plane: ControlPlane
 ) -> None:
     printed = _kubeadm(
         "token",
@@ -125,12 +126,12 @@ def test_kubeadm_tokens_pass_both_discoveries_and_the_dry_run_reads_the_config(
     assert token in listed
 
     outputs = {}
-    with containerd(tmp_path / "containerd") as runtime:
-        outputs["kubeboot"] = _dry_run(kubeboot_plane, join, tmp_path / "kubeboot", runtime)
+    with containerd(real_tmp / "containerd") as runtime:
+        outputs["kubeboot"] = _dry_run(kubeboot_plane, join, real_tmp / "kubeboot", runtime)
         reference_token = real_plane.create_token()
         real_plane.wait_for_jws(reference_token)
         outputs["real"] = _dry_run(
-            real_plane, real_plane.join_args(reference_token), tmp_path / "real", runtime
+            real_plane, real_plane.join_args(reference_token), real_tmp / "real", runtime
         )
     for flavor, output in outputs.items():
         assert 'Reading configuration from the "kubeadm-config" ConfigMap' in output, output
@@ -138,7 +139,7 @@ def test_kubeadm_tokens_pass_both_discoveries_and_the_dry_run_reads_the_config(
         assert "forbidden" not in output.lower(), (flavor, output)
         # the published KubeletConfiguration is the one kubeadm would recommend for this cluster
         assert "The recommended value for" not in output, (flavor, output)
-    config = yaml.safe_load((tmp_path / "kubeboot" / "dry-run" / "config.yaml").read_text())
+    config = yaml.safe_load((real_tmp / "kubeboot" / "dry-run" / "config.yaml").read_text())
     assert config["clusterDNS"] == ["10.96.0.10"]
     assert config["authentication"]["x509"]["clientCAFile"] == "/etc/kubernetes/pki/ca.crt"
     assert config["cgroupDriver"] == "cgroupfs"  # the node's patch over the cluster's config
@@ -153,7 +154,7 @@ def test_kubeadm_tokens_pass_both_discoveries_and_the_dry_run_reads_the_config(
     assert not only_ours, (only_ours, ours.table(), theirs.table())
 
     # kubeadm's token, kubeboot's discovery: `kubeboot join` with the same printed arguments.
-    node = tmp_path / "kubeboot-join"
+    node = real_tmp / "kubeboot-join"
     result = subprocess.run(
         [
             sys.executable,
@@ -181,11 +182,11 @@ def test_kubeadm_tokens_pass_both_discoveries_and_the_dry_run_reads_the_config(
 
 
 @pytest.mark.timeout(900)
-def test_a_real_kubeadm_join_registers_the_node(tmp_path: Path) -> None:
+def test_a_real_kubeadm_join_registers_the_node(real_tmp: Path) -> None:
     name = "kubeadm-node"
     with (
-        kubeboot_control_plane(tmp_path / "kubeboot") as plane,
-        containerd(tmp_path / "containerd") as runtime,
+        kubeboot_control_plane(real_tmp / "kubeboot") as plane,
+        containerd(real_tmp / "containerd") as runtime,
     ):
         created = subprocess.run(
             [
@@ -204,7 +205,7 @@ def test_a_real_kubeadm_join_registers_the_node(tmp_path: Path) -> None:
         )
         token = created.stdout.strip().splitlines()[-1]
         plane.wait_for_jws(token)
-        log = tmp_path / "kubeadm.log"
+        log = real_tmp / "kubeadm.log"
         first = {
             "argv": [
                 str(real_binary("kubeadm")),
@@ -214,7 +215,7 @@ def test_a_real_kubeadm_join_registers_the_node(tmp_path: Path) -> None:
                 name,
                 "--ignore-preflight-errors=all",
                 f"--cri-socket=unix://{runtime}",
-                f"--patches={_patches(tmp_path / 'patches', tmp_path, runtime)}",
+                f"--patches={_patches(real_tmp / 'patches', real_tmp, runtime)}",
                 "--v=1",
             ],
             "log": str(log),
@@ -231,11 +232,11 @@ def test_a_real_kubeadm_join_registers_the_node(tmp_path: Path) -> None:
             # /etc/default/kubelet's KUBELET_EXTRA_ARGS on a real node
             "extra_args": [f"--node-ip={node_ip()}", "--v=2"],
             "wait_for": "/var/lib/kubelet/kubeadm-flags.env",
-            "log": str(tmp_path / "kubelet.log"),
+            "log": str(real_tmp / "kubelet.log"),
             "restart_delay": 3,
         }
         with node_host(
-            tmp_path / "host",
+            real_tmp / "host",
             private_dirs=("/etc/kubernetes", "/var/lib/kubelet"),
             kubelet=kubelet,
             first=first,

@@ -24,7 +24,12 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.real.controlplane import ControlPlane, kubeboot_control_plane, real_control_plane
+from tests.real.controlplane import (
+    ControlPlane,
+    kubeboot_control_plane,
+    real_control_plane,
+    tail,
+)
 from tests.real.kubelet_node import (
     KubeletNode,
     ServingApprover,
@@ -87,14 +92,14 @@ def _current_cert(path: Path) -> x509.Certificate:
 
 
 @pytest.mark.timeout(1500)
-def test_a_kubelet_lives_on_kubeboot(tmp_path: Path) -> None:
+def test_a_kubelet_lives_on_kubeboot(real_tmp: Path) -> None:
     with contextlib.ExitStack() as stack:
         planes: dict[str, ControlPlane] = {
             "real": stack.enter_context(
-                real_control_plane(tmp_path / "real", signing_duration=SHORT_SIGNING)
+                real_control_plane(real_tmp / "real", signing_duration=SHORT_SIGNING)
             ),
             "kubeboot": stack.enter_context(
-                kubeboot_control_plane(tmp_path / "kubeboot", signing_duration=SHORT_SIGNING)
+                kubeboot_control_plane(real_tmp / "kubeboot", signing_duration=SHORT_SIGNING)
             ),
         }
         nodes: dict[str, KubeletNode] = {}
@@ -102,10 +107,10 @@ def test_a_kubelet_lives_on_kubeboot(tmp_path: Path) -> None:
         for key, plane in planes.items():
             plane.kubectl("create", "-f", "-", input=GUIDE_RBAC)
             token = plane.create_token(groups=("system:bootstrappers:worker",))
-            boot = plane.token_kubeconfig(tmp_path / f"{key}-bootstrap-kubelet.conf", token)
+            boot = plane.token_kubeconfig(real_tmp / f"{key}-bootstrap-kubelet.conf", token)
             node = stack.enter_context(
                 run_kubelet(
-                    tmp_path / f"node-{key}", plane, name=f"lives-{key}", bootstrap_kubeconfig=boot
+                    real_tmp / f"node-{key}", plane, name=f"lives-{key}", bootstrap_kubeconfig=boot
                 )
             )
             approvers[key] = stack.enter_context(ServingApprover(plane, node.name))
@@ -120,7 +125,7 @@ def test_a_kubelet_lives_on_kubeboot(tmp_path: Path) -> None:
         while time.monotonic() - started < LIFETIME:
             status = ours.host.status()
             assert status.get("kubelet_exits") == [], (
-                f"the kubelet on kubeboot exited: {status}\n{ours.log}"
+                f"the kubelet on kubeboot exited: {status}\n{tail(ours.log, 80)}"
             )
             assert not ours.fatal_lines(), ours.fatal_lines()
             time.sleep(10)
@@ -197,14 +202,14 @@ def _str(refused: dict[tuple[str, str], set[int]]) -> dict[str, list[int]]:
 
 
 @pytest.mark.timeout(900)
-def test_a_kubelet_bootstraps_with_a_static_token(tmp_path: Path) -> None:
+def test_a_kubelet_bootstraps_with_a_static_token(real_tmp: Path) -> None:
     """docs/guides/static-token.md with the real kubelet in place of ``kubeboot agent``."""
     token = secrets.token_hex(16)
-    tokens = tmp_path / "tokens.csv"
+    tokens = real_tmp / "tokens.csv"
     tokens.write_text(f'{token},kubelet-bootstrap,10001,"system:bootstrappers"\n')
     tokens.chmod(0o600)
     flags = ["--token-auth-file", str(tokens)]
-    with kubeboot_control_plane(tmp_path / "kubeboot", flags=flags) as plane:
+    with kubeboot_control_plane(real_tmp / "kubeboot", flags=flags) as plane:
         plane.kubectl(
             "create",
             "clusterrolebinding",
@@ -219,9 +224,9 @@ def test_a_kubelet_bootstraps_with_a_static_token(tmp_path: Path) -> None:
             "--clusterrole=system:certificates.k8s.io:certificatesigningrequests:nodeclient",
             "--group=system:bootstrappers",
         )
-        boot = plane.token_kubeconfig(tmp_path / "bootstrap-kubelet.conf", token)
+        boot = plane.token_kubeconfig(real_tmp / "bootstrap-kubelet.conf", token)
         with run_kubelet(
-            tmp_path / "node",
+            real_tmp / "node",
             plane,
             name="static-token-node",
             bootstrap_kubeconfig=boot,
@@ -236,4 +241,4 @@ def test_a_kubelet_bootstraps_with_a_static_token(tmp_path: Path) -> None:
             whoami = plane.kubectl("auth", "whoami", "-o", "json", kubeconfig=node.kubeconfig)
             user = json.loads(whoami.stdout)["status"]["userInfo"]["username"]
             assert user == "system:node:static-token-node"
-            assert node.host.status()["kubelet_exits"] == []
+            assert node.host.status()["kubelet_exits"] == [], tail(node.log, 80)

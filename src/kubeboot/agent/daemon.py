@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -76,6 +76,9 @@ from kubeboot.durations import format_go_duration
 from kubeboot.pki.files import ensure_private_dir, write_atomic
 from kubeboot.resources.status import AlreadyExists, NotFound, StatusError
 
+if TYPE_CHECKING:
+    from kubeboot.agent.exposition import AgentMetrics
+
 __all__ = ["Agent", "AgentError", "AgentOptions", "kubeconfig_verdict"]
 
 log = logging.getLogger("kubeboot.agent")
@@ -99,7 +102,6 @@ class AgentOptions:
     rotate_server_certificates: bool = False
     bootstrap_wait_seconds: float = 3600.0
     rotation_wait_seconds: float = 900.0
-    metrics_address: str | None = None
     # Between rotations, hand over to the small sleeper (run() returns a Hibernation).
     hibernate: bool = False
     # The User-Agent's role: "join" when `kubeboot join` runs the bootstrap, else "agent".
@@ -216,8 +218,19 @@ class Agent:
         say: Callable[[str], None] | None = None,
         rng: random.Random | None = None,
         deadlines: dict[str, dt.datetime] | None = None,
+        metrics_listener: metrics.MetricsListener | None = None,
     ) -> None:
+        """``metrics_listener``: the ``--metrics-bind-address`` socket, opened once per
+        process by the caller (an agent that stays resident after a failed exec is a second
+        Agent on the same socket)."""
         self.options = options
+        self.metrics_listener = metrics_listener
+        self.metrics: AgentMetrics | None = None
+        if metrics_listener is not None:
+            # Here, not at the top: prometheus_client only in agents that serve metrics.
+            from kubeboot.agent import exposition
+
+            self.metrics = exposition.AgentMetrics(self._expiries, clock.now)
         self.clock = clock
         self.say = say or log.info
         self.rng = rng or random.SystemRandom()
@@ -477,8 +490,8 @@ class Agent:
             self._import_serving_files()
             self._active.add(SERVER_PREFIX)
             loops.append(self._server_loop())
-        if self.options.metrics_address:
-            loops.append(metrics.serve(self.options.metrics_address, self._ttls))
+        if self.metrics_listener is not None and self.metrics is not None:
+            loops.append(metrics.serve(self.metrics_listener, self.metrics))
         work = asyncio.gather(*loops)
         hibernate = asyncio.ensure_future(self._hibernate_now.wait())
         either: set[asyncio.Future[Any]] = {work, hibernate}
@@ -523,9 +536,10 @@ class Agent:
     def _consider_hibernating(self) -> None:
         """Hand over to the sleeper if nothing but deadlines is left: the Node registered,
         every rotation loop waiting for its deadline (never during a CSR wait or a
-        back-off), no /metrics server, and the earliest deadline far enough away."""
+        back-off), and the earliest deadline far enough away. A /metrics server does not keep
+        the agent resident: the sleeper answers on its socket (:mod:`.metrics`)."""
         opts = self.options
-        if not opts.hibernate or opts.metrics_address or not self._registered:
+        if not opts.hibernate or not self._registered:
             return
         if not self._parked or set(self._parked) != self._active:
             return
@@ -534,23 +548,26 @@ class Agent:
         if seconds < MIN_SLEEP_SECONDS:
             return
         what = "serving" if loop == SERVER_PREFIX else "client"
+        sleeper_env: dict[str, str] = {}
+        if self.metrics_listener is not None and self.metrics is not None:
+            sleeper_env = {**self.metrics_listener.sleeper_env(), **self.metrics.handover()}
         self._hibernation = Hibernation(
             until=until,
             wall_deadline=time.time() + seconds,
             what=f"{what} certificate rotation",
             deadlines=dict(self._parked.values()),
+            sleeper_env=sleeper_env,
         )
         self._hibernate_now.set()
 
-    def _ttls(self) -> dict[str, float | None]:
-        ttls: dict[str, float | None] = {}
+    def _expiries(self) -> dict[str, dt.datetime | None]:
+        """Each certificate's NotAfter, from the files (None without one), for /metrics."""
+        expiries: dict[str, dt.datetime | None] = {}
         for manager in (self.client_manager, self.server_manager):
             pair = manager.store.read_current()
             certs = x509.load_pem_x509_certificates(pair.cert_pem) if pair else []
-            ttls[manager.store.prefix] = (
-                (certs[0].not_valid_after_utc - self.clock.now()).total_seconds() if certs else None
-            )
-        return ttls
+            expiries[manager.store.prefix] = certs[0].not_valid_after_utc if certs else None
+        return expiries
 
     async def _client_loop(self) -> None:
         state = RetryState()

@@ -1,7 +1,7 @@
 """Leaving the full agent for the small sleeper between rotations, and coming back.
 
 When every rotation loop waits for its deadline (no CSR in flight, no back-off, the Node
-registered, no ``/metrics`` server), the agent ends its event loop and execs
+registered), the agent ends its event loop and execs
 ``python -I -S sleeper.py <deadline> <argv>`` (:mod:`kubeboot.agent.sleeper`), which execs
 ``argv`` (the agent's own command line, or ``kubeboot agent …`` for ``kubeboot join``) at
 the earliest deadline. The PID stays the same throughout, so a supervisor sees one process.
@@ -10,7 +10,9 @@ The rotation deadlines survive the exec in the environment (``KUBEBOOT_AGENT_DEA
 each tied to the SHA-256 fingerprint of the certificate it was drawn for: the agent that
 wakes uses the same jittered deadline instead of drawing a new one (a new draw at every wake
 would drift towards 90 % of the lifetime), and a certificate replaced on disk meanwhile gets
-a fresh draw.
+a fresh draw. With ``--metrics-bind-address`` the listening socket and what the sleeper
+answers ``/metrics`` from travel the same way (:attr:`Hibernation.sleeper_env`,
+:mod:`kubeboot.agent.metrics`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
@@ -47,6 +49,8 @@ class Hibernation:
     wall_deadline: float  # the same moment as real wall-clock epoch seconds
     what: str  # "client certificate rotation", ...
     deadlines: dict[str, dt.datetime]  # certificate fingerprint -> rotation deadline
+    # More environment for the sleeper and the agent it wakes (the /metrics socket and text).
+    sleeper_env: dict[str, str] = field(default_factory=dict)
 
 
 def encode_deadlines(deadlines: dict[str, dt.datetime]) -> str:
@@ -87,6 +91,7 @@ def sleeper_argv(wall_deadline: float, command: list[str]) -> list[str]:
 
 def exec_sleeper(hibernation: Hibernation, command: list[str]) -> None:
     """Replace this process with the sleeper; returns only if exec fails (it raises)."""
+    os.environ.update(hibernation.sleeper_env)
     os.environ[DEADLINES_ENV] = encode_deadlines(hibernation.deadlines)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -174,7 +174,8 @@ def agent_options(f: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--metrics-bind-address",
             default=None,
-            help="Serve /metrics on host:port (off by default; keeps the agent resident).",
+            help="Serve /metrics and /healthz on host:port (off by default); the sleeper "
+            "answers them between rotations.",
         ),
         click.option(
             "--stay-resident",
@@ -486,6 +487,7 @@ def run_agent(
     ``daemon``, the rotation loops; between rotations, unless ``stay_resident`` (or without
     a ``wake_command`` to come back with), exec the sleeper, which execs ``wake_command``.
     Without ``daemon`` the bootstrap has one ``--bootstrap-timeout`` deadline."""
+    from kubeboot.agent import metrics
     from kubeboot.agent.daemon import Agent, AgentError, AgentOptions
     from kubeboot.agent.hibernation import (
         DEADLINES_ENV,
@@ -514,7 +516,6 @@ def run_agent(
         rotate_server_certificates=plan.rotate_server_certificates,
         bootstrap_wait_seconds=plan.bootstrap_wait_seconds,
         rotation_wait_seconds=plan.rotation_wait_seconds,
-        metrics_address=plan.metrics_address,
         hibernate=daemon
         and not plan.stay_resident
         and wake_command is not None
@@ -527,6 +528,7 @@ def run_agent(
         client_role=client_role,
     )
     deadlines = decode_deadlines(os.environ.pop(DEADLINES_ENV, ""))
+    metrics.restore_renew_errors(os.environ.pop(metrics.RENEW_ERRORS_ENV, ""))
     try:
         first = Agent(options, SystemClock(), deadlines=deadlines)
         asyncio.run(_until_sigterm(first.ensure_client_certificate(one_shot=not daemon)))
@@ -534,8 +536,10 @@ def run_agent(
             on_client_ready()
         if not daemon:
             return
+        # One socket for the process's life, across the sleeper's execs (metrics.py).
+        listener = metrics.MetricsListener(plan.metrics_address) if plan.metrics_address else None
         while True:
-            agent = Agent(options, SystemClock(), deadlines=deadlines)
+            agent = Agent(options, SystemClock(), deadlines=deadlines, metrics_listener=listener)
             hibernation = asyncio.run(_until_sigterm(agent.run()))
             if hibernation is None or wake_command is None:
                 return

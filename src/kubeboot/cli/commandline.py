@@ -281,7 +281,7 @@ class UpstreamCommand(click.Command):
         records = []
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
-            if record is None:
+            if record is None or isinstance(param, click.Argument):
                 continue
             if _is_bool(param) and "[=true|false]" not in record[0]:
                 assert isinstance(param, click.Option)

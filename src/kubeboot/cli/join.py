@@ -195,7 +195,11 @@ def _agent_plan(
 
 
 @click.command(cls=UpstreamCommand)
-@click.argument("server", required=False)
+@click.argument(
+    "server",
+    required=False,
+    help="The API server endpoint for token discovery, host:port (kubeadm's api-server-endpoint).",
+)
 @click.option(
     "--token",
     cls=UpstreamOption,

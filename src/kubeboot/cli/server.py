@@ -175,6 +175,14 @@ def _signer_files(
 )
 @click.option("--failed-auth-burst", type=int, default=20, help="Burst for --failed-auth-rate.")
 @click.option(
+    "--proxy-protocol-trusted-cidrs",
+    "proxy_protocol_trusted_cidrs",
+    multiple=True,
+    help="Load balancers (CIDRs, comma-separated or repeated) that send a PROXY protocol "
+    "v1/v2 header naming the client; connections from them must carry one, others must not. "
+    "E.g. 10.0.0.10/32,10.0.0.11/32. See docs/operations.md.",
+)
+@click.option(
     "--audit-log-path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
@@ -319,6 +327,9 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
         anonymous_burst=params["anonymous_burst"],
         failed_auth_rate=params["failed_auth_rate"],
         failed_auth_burst=params["failed_auth_burst"],
+        proxy_protocol_trusted_cidrs=tuple(
+            cidr for value in params["proxy_protocol_trusted_cidrs"] for cidr in split_csv(value)
+        ),
         audit_log_path=params["audit_log_path"],
         audit_log_maxsize=params["audit_log_maxsize"],
         audit_log_maxbackup=params["audit_log_maxbackup"],
@@ -369,10 +380,14 @@ def _check_auth_flags(config: ServerConfig) -> None:
         except AuditPolicyError as exc:
             raise click.BadParameter(str(exc), param_hint="--audit-policy-file") from exc
 
-    try:
-        SourceNetworks(config.anonymous_allowed_cidrs)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--anonymous-allowed-cidrs") from exc
+    for flag, cidrs in (
+        ("--anonymous-allowed-cidrs", config.anonymous_allowed_cidrs),
+        ("--proxy-protocol-trusted-cidrs", config.proxy_protocol_trusted_cidrs),
+    ):
+        try:
+            SourceNetworks(cidrs)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=flag) from exc
     for name, rate, burst in (
         ("anonymous", config.anonymous_rate, config.anonymous_burst),
         ("failed-auth", config.failed_auth_rate, config.failed_auth_burst),

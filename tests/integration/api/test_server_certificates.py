@@ -104,9 +104,10 @@ def test_user_supplied_serving_pair_is_left_alone_with_a_warning(tmp_path: Path)
         log = data.with_suffix(".log").read_text()
     assert (mine / "apiserver.crt").read_bytes() == before
     assert re.search(
-        r"WARNING .*serving certificate .*apiserver.crt \(--tls-cert-file\) does "
+        r"^W\d{4} .*\] the serving certificate .*apiserver.crt \(--tls-cert-file\) does "
         r"not name other.test",
         log,
+        re.M,
     ), log
     report = subprocess.run(
         [*KUBEBOOT, "certs", "check-expiration", "--data-dir", str(data)],

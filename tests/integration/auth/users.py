@@ -8,20 +8,12 @@ certificate), returning the status code and the decoded body.
 from __future__ import annotations
 
 import contextlib
-import json
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from tests.conftest import (
-    RunningServer,
-    admin_ssl_context,
-    anonymous_ssl_context,
-    in_process_server,
-)
+from tests.conftest import RunningServer, admin_ssl_context, call_as, in_process_server
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -56,20 +48,12 @@ async def call(
     content_type: str | None = None,
 ) -> tuple[int, Obj]:
     """One request as ``user`` (a token user), or with ``ctx``, or as the admin."""
-    headers = {"Authorization": f"Bearer {token_of(user)}"} if user else {}
-    if ctx is None:
-        ctx = anonymous_ssl_context(running) if user else admin_ssl_context(running)
-    kwargs: dict[str, Any] = {}
-    if content_type is not None:
-        headers["Content-Type"] = content_type
-        kwargs["data"] = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    elif body is not None:
-        kwargs["json"] = body
-    async with (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session,
-        session.request(method, running.url + path, headers=headers, **kwargs) as resp,
-    ):
-        return resp.status, await resp.json(content_type=None)
+    if ctx is None and not user:
+        ctx = admin_ssl_context(running)
+    token = token_of(user) if user else None
+    return await call_as(
+        running, method, path, body, ctx=ctx, token=token, content_type=content_type
+    )
 
 
 async def admin(running: RunningServer, method: str, path: str, body: Any = None) -> Obj:

@@ -170,3 +170,39 @@ def test_join_dry_run_checks_discovery_and_changes_nothing(
     )  # fmt: skip
     assert wrong.returncode == 1
     assert "--discovery-token-ca-cert-hash" in wrong.stderr
+
+
+def test_join_with_a_join_configuration_and_a_separate_tls_bootstrap_token(
+    insecure: RunningServer, tmp_path: Path
+) -> None:
+    info = join_info(insecure)
+    created = kubeboot("token", "create", "--kubeconfig", str(insecure.kubeconfig))
+    assert created.returncode == 0, created.stderr
+    second = created.stdout.strip()
+    config = tmp_path / "join.yaml"
+    config.write_text(
+        "apiVersion: kubeadm.k8s.io/v1beta4\n"
+        "kind: JoinConfiguration\n"
+        "discovery:\n"
+        "  bootstrapToken:\n"
+        f"    apiServerEndpoint: {info.endpoint}\n"
+        f"    token: {info.token}\n"
+        f"    caCertHashes: [{info.pin}]\n"
+        f"  tlsBootstrapToken: {second}\n"
+        "nodeRegistration:\n"
+        "  name: from-config-1\n"
+        "  kubeletExtraArgs:\n"
+        "  - {name: node-ip, value: 10.0.0.7}\n"
+        "timeouts: {tlsBootstrap: 1m}\n"
+    )
+    node = NodePaths(tmp_path / "node", "ignored-by-config")
+    flags = node.flags()
+    flags = flags[: flags.index("--node-name")]  # the name comes from the file
+    result = kubeboot("join", f"--config={config}", "--no-daemon", *flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "This node has joined the cluster:" in result.stdout
+    boot = node.bootstrap_kubeconfig.read_text()
+    assert second in boot and info.token not in boot  # TLS bootstrap with the second token
+    (csr,) = node_csrs(insecure, "from-config-1")
+    assert csr["spec"]["username"] == f"system:bootstrap:{second.partition('.')[0]}"
+    assert second not in result.stdout + result.stderr

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+import select
+import time
 from pathlib import Path
 
 from cryptography import x509
@@ -11,6 +14,7 @@ from cryptography.hazmat.primitives import hashes
 
 from kubeboot.agent.daemon import Agent, AgentOptions
 from kubeboot.agent.hibernation import decode_deadlines, encode_deadlines
+from kubeboot.agent.sleeper import deadline_timer
 from kubeboot.clock import FakeClock
 from tests.unit.agent.agent_ca import NodeCA
 
@@ -69,3 +73,19 @@ def test_a_remembered_deadline_outside_the_certificates_life_is_drawn_again(
     agent = _agent(tmp_path, {"0" * 64: kept}, 0.5, 0.0)
     assert agent._rotation_deadline(cert) == (fp, T0 + dt.timedelta(days=8))
     assert agent._rotation_deadline(cert) == (fp, T0 + dt.timedelta(days=8))
+
+
+def test_the_sleepers_timer_fires_at_the_wall_clock_deadline() -> None:
+    """The timerfd the sleeper waits on when it serves metrics (Linux): one kernel timer on
+    CLOCK_REALTIME, readable at the deadline and not before; a past deadline at once."""
+    for ahead, earliest in ((0.3, 0.25), (-5.0, 0.0)):
+        start = time.time()
+        fd = deadline_timer(start + ahead)
+        assert fd is not None
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            assert poller.poll(5000), "the timer never fired"
+            assert time.time() - start >= earliest
+        finally:
+            os.close(fd)

@@ -41,6 +41,8 @@ class ServerConfig:
     anonymous_burst: int = 40
     failed_auth_rate: float = 5.0
     failed_auth_burst: int = 20
+    # Load balancers whose PROXY protocol headers name the client (empty: no PROXY protocol).
+    proxy_protocol_trusted_cidrs: tuple[str, ...] = ()
     audit_log_path: Path | None = None
     audit_log_maxsize: int = 0  # MB; 0 = 100 MB, as kube-apiserver
     audit_log_maxbackup: int = 0  # 0 = keep every rotated file, as kube-apiserver

@@ -32,6 +32,7 @@ from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.datadir_lock import DataDirLock
 from kubeboot.api.server.inventory import record_server_certificates, run_inventory
+from kubeboot.api.server.proxylistener import trusted_networks
 from kubeboot.api.server.reconcile import (
     reconcile_admin_conf,
     reconcile_cluster_info,
@@ -245,6 +246,7 @@ class Server:
                 key_file=self.pki.serving_key_file,
                 client_ca_file=Path(client_ca),
                 reload_interval=cfg.serving_reload_interval,
+                proxy_trusted=trusted_networks(cfg.proxy_protocol_trusted_cidrs),
             )
         self._started = True
         log.info("kubeboot API server listening on %s", self.url)

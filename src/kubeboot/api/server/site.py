@@ -1,7 +1,9 @@
 """The listening socket and the HTTPS site on it: one code path for the server and its workers.
 
 The site's TLS context is live-reloaded (:class:`~.servingcert.ServingCertReloader`): a
-renewed or replaced serving pair is presented to new connections without a restart.
+renewed or replaced serving pair is presented to new connections without a restart. With
+trusted load balancers (``--proxy-protocol-trusted-cidrs``) the socket is served by
+:class:`~.proxylistener.ProxyProtocolListener`, which reads their PROXY headers before TLS.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from pathlib import Path
 from aiohttp import web
 
 from kubeboot.api.endpoints.app import ApiContext, build_app
+from kubeboot.api.server.proxylistener import ProxyProtocolListener
 from kubeboot.api.server.servingcert import ServingCertReloader
+from kubeboot.auth.sources import SourceNetworks
 from kubeboot.auth.x509 import make_server_ssl_context
 
 __all__ = ["LISTEN_BACKLOG", "HttpsSite", "ListenError", "bind_listener", "start_https"]
@@ -48,14 +52,22 @@ def bind_listener(host: str, port: int) -> socket.socket:
 class HttpsSite:
     """A serving API site and its certificate reloader; :meth:`cleanup` stops both."""
 
-    def __init__(self, runner: web.AppRunner, reloader: asyncio.Task[None]) -> None:
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        reloader: asyncio.Task[None],
+        listener: ProxyProtocolListener | None = None,
+    ) -> None:
         self.runner = runner
         self._reloader = reloader
+        self._listener = listener
 
     async def cleanup(self) -> None:
         self._reloader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reloader
+        if self._listener is not None:
+            await self._listener.close()
         await self.runner.cleanup()
 
 
@@ -67,8 +79,12 @@ async def start_https(
     key_file: Path,
     client_ca_file: Path,
     reload_interval: float,
+    proxy_trusted: SourceNetworks | None = None,
 ) -> HttpsSite:
-    """Serve the API on ``sock``; the caller cleans the returned site up on stop."""
+    """Serve the API on ``sock``; the caller cleans the returned site up on stop.
+
+    ``proxy_trusted``: the load balancers whose PROXY protocol headers name the client
+    (None: no PROXY protocol, aiohttp's own site)."""
     # handler_cancellation: a client that goes away cancels its handler. Without it a
     # watch whose client left keeps its task, TLS transport and buffers until its
     # timeout (15-30 min): a joined node's watch is left exactly so, and 10,000 joins
@@ -83,6 +99,12 @@ async def start_https(
     await runner.setup()
     ssl_ctx = make_server_ssl_context(cert_file, key_file, client_ca_file)
     reloader = ServingCertReloader(ssl_ctx, cert_file, key_file)
-    site = web.SockSite(runner, sock, ssl_context=ssl_ctx, backlog=LISTEN_BACKLOG)
-    await site.start()
-    return HttpsSite(runner, asyncio.create_task(reloader.run(reload_interval)))
+    listener = None
+    if proxy_trusted is None:
+        site = web.SockSite(runner, sock, ssl_context=ssl_ctx, backlog=LISTEN_BACKLOG)
+        await site.start()
+    else:
+        assert runner.server is not None
+        listener = ProxyProtocolListener(sock, runner.server, ssl_ctx, proxy_trusted)
+        listener.start()
+    return HttpsSite(runner, asyncio.create_task(reloader.run(reload_interval)), listener)

@@ -21,6 +21,7 @@ import sys
 
 from kubeboot.api.endpoints.app import ApiContext
 from kubeboot.api.server.eventloop import loop_factory
+from kubeboot.api.server.proxylistener import trusted_networks
 from kubeboot.api.server.security import build_rest, build_security
 from kubeboot.api.server.site import start_https
 from kubeboot.api.server.workers import WorkerSpec
@@ -92,6 +93,7 @@ async def run_worker(spec: WorkerSpec) -> None:
             key_file=spec.serving_key_file,
             client_ca_file=spec.client_ca_file,
             reload_interval=spec.config.serving_reload_interval,
+            proxy_trusted=trusted_networks(spec.config.proxy_protocol_trusted_cidrs),
         )
         store.notify("ready", spec.index)
         await stop.wait()
