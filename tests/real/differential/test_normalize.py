@@ -159,7 +159,7 @@ def test_table_ages_are_masked_in_lists_and_in_later_watch_events() -> None:
     from tests.real.differential.normalize import mask_table_ages
 
     columns = [{"name": "Name"}, {"name": "Data"}, {"name": "Age"}]
-    first = {
+    first: dict[str, Any] = {
         "type": "ADDED",
         "object": {"columnDefinitions": columns, "rows": [{"cells": ["a", 1, "8s"]}]},
     }
