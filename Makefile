@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean interop e2e differential real-binaries
+.PHONY: run test lint typecheck unit bench clean interop e2e differential real-binaries fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -49,3 +49,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) kubeboot-data .mypy_cache .pytest_cache .ruff_cache
+
+# The property tests of every request decoder (tests/**/test_fuzz_*.py) with the "fuzz"
+# Hypothesis profile: 2,000 examples each, minutes; not part of `make test`
+# (docs/api.md, "Bad input", has the last run's result).
+FUZZ_TESTS = $(sort $(shell find tests -name 'test_fuzz_*.py'))
+fuzz: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider --hypothesis-profile=fuzz --hypothesis-show-statistics $(FUZZ_TESTS)

@@ -27,12 +27,21 @@ import aiohttp
 import pytest
 import yaml
 from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import HealthCheck, settings
 
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.serve import Server
 from kubeboot.clock import SystemClock
 from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.keys import dump_private_key_pem
+
+# `make fuzz`: the property tests of tests/*/test_fuzz_*.py with many more examples.
+settings.register_profile(
+    "fuzz",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or "kubectl"
 

@@ -37,7 +37,14 @@ from kubeboot.pki.keys import (
 )
 from kubeboot.pki.pem import decode_pem_blocks, encode_pem
 
-__all__ = ["CertStore", "CertStoreError", "StoredPair", "pair_file_name", "pairs_to_prune"]
+__all__ = [
+    "CertStore",
+    "CertStoreError",
+    "StoredPair",
+    "pair_file_name",
+    "pairs_to_prune",
+    "path_problems",
+]
 
 _TIMESTAMP = "%Y-%m-%d-%H-%M-%S"  # Go layout 2006-01-02-15-04-05
 
@@ -63,6 +70,46 @@ class StoredPair:
     path: Path  # the timestamped file the current symlink resolves to
     cert_pem: bytes
     key_pem: bytes
+
+
+def path_problems(cert_dir: Path, prefixes: Iterable[str], files: Iterable[Path] = ()) -> list[str]:
+    """What in the way of the cert dir and the agent's files must be fixed first, in words.
+
+    A cert dir that is a file, a parent that is a file, or a directory where a pem or a
+    kubeconfig goes would otherwise surface as ``[Errno 17] File exists`` or ``[Errno 21]
+    Is a directory`` halfway through a join. Checked before anything is written.
+    """
+    problems: list[str] = []
+    if cert_dir.exists() and not cert_dir.is_dir():
+        problems.append(
+            f"--cert-dir {cert_dir} is a file, not a directory: move it away or choose "
+            "another --cert-dir"
+        )
+    else:
+        problems += _parent_problems(cert_dir, "--cert-dir")
+        for prefix in prefixes:
+            for name in (f"{prefix}-current.pem", f"{prefix}-updated.pem", f"{prefix}.key.tmp"):
+                path = cert_dir / name
+                if path.is_dir() and not path.is_symlink():
+                    problems.append(
+                        f"{path} is a directory where the agent keeps a certificate or key: "
+                        "remove it"
+                    )
+    for path in files:
+        if path.is_dir():
+            problems.append(f"{path} is a directory where a kubeconfig file goes: remove it")
+        else:
+            problems += _parent_problems(path.parent, str(path))
+    return problems
+
+
+def _parent_problems(path: Path, what: str) -> list[str]:
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                return [f"{what}: {parent} is a file, so {path} cannot be created: move it away"]
+            return []
+    return []
 
 
 class CertStore:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,16 @@ from kubeboot.resources.bootstrap_token import (
     KUBECONFIG_KEY,
     parse_token,
 )
+from kubeboot.resources.decoding import DecodeError, decode_yaml
 from kubeboot.resources.status import StatusError
 
-__all__ = ["DiscoveryError", "discover_with_file", "discover_with_token"]
+__all__ = [
+    "DiscoveryError",
+    "cluster_from_cluster_info",
+    "cluster_info_data",
+    "discover_with_file",
+    "discover_with_token",
+]
 
 RETRY_INTERVAL_SECONDS = 5.0
 DEFAULT_TIMEOUT_SECONDS = 300.0
@@ -85,21 +93,36 @@ async def _fetch_cluster_info(server: str, ca_pem: bytes | None, token_id: str) 
             raise _NotYet(f"cannot reach {server}: {e}") from e
         except StatusError as e:
             raise _NotYet(f"{server} answered {e.code} {e.reason}: {e.message}") from e
-    data = cm.get("data") or {}
-    kubeconfig = data.get(KUBECONFIG_KEY)
-    if not kubeconfig:
-        raise DiscoveryError(
-            f"{CLUSTER_INFO_NAMESPACE}/{CLUSTER_INFO_CONFIGMAP} has no kubeconfig: the cluster "
-            "is not set up for token bootstrapping (is this the right server?)"
-        )
-    jws = data.get(JWS_SIGNATURE_KEY_PREFIX + token_id)
+    kubeconfig, jws = cluster_info_data(cm, token_id)
     if not jws:
         raise _NotYet(
             f"no signature for token id {token_id!r} in cluster-info: the token is unknown, "
             "expired, or not a signing token; create one with `kubeboot token create` on the "
             "control plane (usages must include signing)"
         )
-    return str(kubeconfig), str(jws)
+    return kubeconfig, jws
+
+
+def cluster_info_data(cm: Any, token_id: str) -> tuple[str, str | None]:
+    """The kubeconfig text and our token's JWS from a cluster-info ConfigMap, checked.
+
+    The answer comes from an unverified, anonymous GET: every shape is checked before use,
+    and a malformed one is a one-line refusal (never a traceback).
+    """
+    where = f"{CLUSTER_INFO_NAMESPACE}/{CLUSTER_INFO_CONFIGMAP}"
+    data = cm.get("data") if isinstance(cm, dict) else None
+    if data is not None and not isinstance(data, dict):
+        raise DiscoveryError(f"{where}: data is not a map of strings; do not trust this server")
+    kubeconfig = (data or {}).get(KUBECONFIG_KEY)
+    if not kubeconfig:
+        raise DiscoveryError(
+            f"{where} has no kubeconfig: the cluster is not set up for token bootstrapping "
+            "(is this the right server?)"
+        )
+    jws = (data or {}).get(JWS_SIGNATURE_KEY_PREFIX + token_id)
+    if not isinstance(kubeconfig, str) or not isinstance(jws, str | None):
+        raise DiscoveryError(f"{where}: data is not a map of strings; do not trust this server")
+    return kubeconfig, jws
 
 
 async def _poll(
@@ -121,14 +144,44 @@ async def _poll(
             await asyncio.sleep(min(interval, left))
 
 
-def _single_cluster(kubeconfig_text: str) -> dict[str, Any]:
+def cluster_from_cluster_info(kubeconfig_text: str) -> tuple[str | None, bytes]:
+    """(server or None, CA bundle PEM) of cluster-info's kubeconfig, as kubeadm reads it.
+
+    Only embedded data is trusted (kubeadm's ``certificate-authority-data``): a
+    ``certificate-authority`` path would make this node read a file the server names, so it
+    is refused. YAML is decoded with the server's bounded decoder (no alias bombs).
+    """
+    bad = "cluster-info holds no usable kubeconfig"
     try:
-        conf = yaml.safe_load(kubeconfig_text)
-        clusters = conf.get("clusters") or []
-        cluster = dict(clusters[0]["cluster"])
-    except (yaml.YAMLError, AttributeError, IndexError, KeyError, TypeError) as e:
-        raise DiscoveryError(f"cluster-info holds no usable kubeconfig: {e}") from e
-    return cluster
+        conf = decode_yaml(kubeconfig_text.encode("utf-8", errors="replace")).value
+    except DecodeError as e:
+        raise DiscoveryError(f"{bad}: {e}") from None
+    clusters = conf.get("clusters") if isinstance(conf, dict) else None
+    if not isinstance(clusters, list) or not clusters:
+        raise DiscoveryError(f"{bad}: it lists no clusters")
+    entry = clusters[0]
+    cluster = entry.get("cluster") if isinstance(entry, dict) else None
+    if not isinstance(cluster, dict):
+        raise DiscoveryError(f"{bad}: its first cluster entry is not a map")
+    if cluster.get("certificate-authority"):
+        raise DiscoveryError(
+            "cluster-info names a certificate-authority file on this machine "
+            f"({str(cluster['certificate-authority'])[:100]!r}); only embedded "
+            "certificate-authority-data is trusted (as kubeadm): do not trust this server"
+        )
+    server = cluster.get("server")
+    if server is not None and (not isinstance(server, str) or not server.startswith("https://")):
+        raise DiscoveryError(f"{bad}: its server is not an https:// URL")
+    data = cluster.get("certificate-authority-data")
+    if not isinstance(data, str) or not data:
+        raise DiscoveryError("cluster-info names no certificate authority")
+    try:
+        ca_pem = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise DiscoveryError(
+            "cluster-info's certificate-authority-data is not base64; do not trust this server"
+        ) from None
+    return server, ca_pem
 
 
 async def discover_with_token(
@@ -170,15 +223,12 @@ async def discover_with_token(
             f"failed to verify the JWS signature of cluster-info ({e}); the token secret is "
             "wrong or the answer was tampered with: do not trust this API server"
         ) from e
-    cluster = _single_cluster(first)
-    ca_pem = ca_pem_of(cluster)
-    if ca_pem is None:
-        raise DiscoveryError("cluster-info names no certificate authority")
+    cluster_server, ca_pem = cluster_from_cluster_info(first)
+    try:
+        cas = x509.load_pem_x509_certificates(ca_pem)
+    except ValueError as e:
+        raise DiscoveryError(f"cluster-info CA does not parse: {e}") from e
     if pin_set:
-        try:
-            cas = x509.load_pem_x509_certificates(ca_pem)
-        except ValueError as e:
-            raise DiscoveryError(f"cluster-info CA does not parse: {e}") from e
         try:
             pin_set.check_any(cas)
         except PinError as e:
@@ -194,7 +244,7 @@ async def discover_with_token(
                 "the second, TLS-verified cluster-info was different from the first; "
                 "someone may be intercepting the connection"
             )
-    return bootstrap_kubeconfig(str(cluster.get("server") or server), ca_pem, token)
+    return bootstrap_kubeconfig(cluster_server or server, ca_pem, token)
 
 
 def _pin_mismatch(cas: Sequence[x509.Certificate], pins: Sequence[str]) -> str:

@@ -114,7 +114,10 @@ def impersonation_targets(headers: Iterable[tuple[str, str]]) -> list[Impersonat
         elif lower == IMPERSONATE_UID.lower():
             uid = uid or value
         elif lower.startswith(IMPERSONATE_EXTRA_PREFIX.lower()):
-            key = urllib.parse.unquote(lower[len(IMPERSONATE_EXTRA_PREFIX) :], errors="strict")
+            # Go's url.PathUnescape keeps any byte (%FF too); bytes that are not UTF-8 become
+            # U+FFFD here rather than a decode error (a 500 once).
+            raw_key = urllib.parse.unquote_to_bytes(lower[len(IMPERSONATE_EXTRA_PREFIX) :])
+            key = raw_key.decode("utf-8", errors="replace")
             extras.append((key, value))
     targets: list[ImpersonationTarget] = []
     if user:

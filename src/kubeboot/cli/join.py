@@ -308,9 +308,10 @@ def join(**params: Any) -> None:
     for note in spec.notes:
         log.info(note)
     click.echo("[preflight] Running pre-flight checks")
-    conf = _discover(spec)
     bootstrap_path: Path = params["bootstrap_kubeconfig"]
     plan = spec.agent
+    _preflight(plan, bootstrap_path)
+    conf = _discover(spec)
     if spec.dry_run:
         command = " ".join(["kubeboot", "agent", *agent_flags(plan)])
         click.echo(
@@ -334,6 +335,19 @@ def join(**params: Any) -> None:
         on_client_ready=lambda: click.echo(JOINED, nl=False),
         client_role="join",
     )
+
+
+def _preflight(plan: AgentPlan, bootstrap_path: Path) -> None:
+    """Paths the join will write must be writable as files: say what to fix, write nothing."""
+    from kubeboot.agent.certstore import path_problems
+
+    problems = path_problems(
+        plan.cert_dir,
+        ("kubelet-client", "kubelet-server"),
+        (bootstrap_path, plan.kubeconfig),
+    )
+    if problems:
+        raise CommandError("[preflight] " + "; ".join(problems))
 
 
 def _discover(spec: JoinSpec) -> dict[str, Any]:

@@ -16,7 +16,9 @@ sign (~0.12-0.2 ms; only the ECDSA step itself lets go), so a worker thread boug
 parallelism, only a thread hop and GIL hand-offs with the loop: two threads signing took
 longer per certificate than one, and the join's CPU was ~0.4 ms higher that way.
 
-A signing error (expired CA, unparseable request) is raised and retried with backoff, as
+A request the signer can never sign (one that no longer parses, a key type it cannot certify)
+gets the same terminal ``Failed`` condition, once; upstream retries such a CSR forever. A
+signing error that may pass (an expired or missing CA) is raised and retried with backoff, as
 upstream does. NotFound on the write is ignored (the CSR was deleted meanwhile).
 
 The CA is read through a loader so files swapped on disk take effect (upstream reloads the
@@ -44,8 +46,8 @@ from kubeboot.controllers.certificates import (
     with_status,
 )
 from kubeboot.controllers.runtime import Informer, WorkQueue, object_key, run_workers
-from kubeboot.pki.authority import CertificateAuthority, signing_duration
-from kubeboot.pki.csr import csr_facts, parse_csr_pem, signer_validation_error
+from kubeboot.pki.authority import CertificateAuthority, UnusableRequest, signing_duration
+from kubeboot.pki.csr import CsrError, csr_facts, parse_csr_pem, signer_validation_error
 from kubeboot.pki.pem import encode_pem
 from kubeboot.resources.status import NotFound
 
@@ -82,7 +84,10 @@ def signing_decision(csr: JsonObject, signer_names: Collection[str]) -> Fail | S
     signer_name = spec.get("signerName")
     if not isinstance(signer_name, str) or signer_name not in signer_names:
         return None
-    facts = csr_facts(parse_csr_pem(request_pem(csr)))
+    try:
+        facts = csr_facts(parse_csr_pem(request_pem(csr)))
+    except CsrError as exc:  # a request stored before the key policy, or no longer parsing
+        return Fail(str(exc))
     error = signer_validation_error(signer_name, facts, list(spec.get("usages") or []))
     return Fail(error) if error is not None else Sign(signer_name)
 
@@ -113,14 +118,19 @@ async def sign_csr(
     else:
         spec = csr.get("spec") or {}
         ca = authorities[decision.signer_name]()
-        cert = ca.sign_request_pem(
-            request_pem(csr),
-            usages=list(spec.get("usages") or []),
-            ttl=signing_duration(spec.get("expirationSeconds"), duration),
-            clock=clock,
-        )
-        pem = encode_pem("CERTIFICATE", cert.public_bytes(serialization.Encoding.DER))
-        updated = with_status(csr, certificate=base64.b64encode(pem).decode("ascii"))
+        try:
+            cert = ca.sign_request_pem(
+                request_pem(csr),
+                usages=list(spec.get("usages") or []),
+                ttl=signing_duration(spec.get("expirationSeconds"), duration),
+                clock=clock,
+            )
+        except UnusableRequest as exc:  # nothing a retry can change: Failed, once
+            failed = failed_condition(str(exc), clock.now())
+            updated = with_status(csr, conditions=[*conditions(csr), failed])
+        else:
+            pem = encode_pem("CERTIFICATE", cert.public_bytes(serialization.Encoding.DER))
+            updated = with_status(csr, certificate=base64.b64encode(pem).decode("ascii"))
     try:
         await client.update(CSR_RESOURCE, updated, subresource="status")
     except NotFound:

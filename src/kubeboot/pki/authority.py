@@ -33,6 +33,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from kubeboot.clock import Clock, format_time
@@ -61,6 +62,7 @@ __all__ = [
     "SHORT_TTL",
     "CertificateAuthority",
     "SigningError",
+    "UnusableRequest",
     "create_self_signed_ca",
     "load_certificate_pem",
     "signing_duration",
@@ -77,8 +79,17 @@ SELF_ISSUED_LEAF_DURATION = dt.timedelta(days=365)
 _SERIAL_BITS = 128
 
 
+# Keys this CA certifies (its own key is one of PublicKey's types): what the CSR key policy
+# (kubeboot.pki.csr) lets in, as upstream's signers (Go's x509) certify Ed25519 keys too.
+SubjectPublicKey = PublicKey | ed25519.Ed25519PublicKey
+
+
 class SigningError(Exception):
     """The CA cannot sign now (expired CA, bad signature, unusable usages); retried upstream."""
+
+
+class UnusableRequest(SigningError):
+    """The request itself can never be signed (its key type): a retry cannot help."""
 
 
 def signing_duration(
@@ -224,8 +235,8 @@ class CertificateAuthority:
         clock: Clock,
     ) -> x509.Certificate:
         public_key = csr.public_key()
-        if not isinstance(public_key, PublicKey):
-            raise SigningError(f"unsupported public key type {type(public_key).__name__}")
+        if not isinstance(public_key, SubjectPublicKey):
+            raise UnusableRequest(f"unsupported public key type {type(public_key).__name__}")
         try:
             san: x509.SubjectAlternativeName | None = csr.extensions.get_extension_for_class(
                 x509.SubjectAlternativeName
@@ -272,7 +283,7 @@ class CertificateAuthority:
     def _issue(
         self,
         subject: x509.Name,
-        public_key: PublicKey,
+        public_key: SubjectPublicKey,
         san: x509.SubjectAlternativeName | None,
         usages: Iterable[str],
         ttl: dt.timedelta,

@@ -21,14 +21,14 @@ import base64
 import binascii
 import functools
 import ipaddress
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from kubeboot.pki.keys import PrivateKey, signature_hash
@@ -41,6 +41,7 @@ from kubeboot.pki.usages import (
     USAGE_SERVER_AUTH,
 )
 from kubeboot.resources.status import FieldError
+from kubeboot.resources.validation import is_dns1123_label, is_dns1123_subdomain
 
 __all__ = [
     "KUBELET_CLIENT_SIGNER",
@@ -51,7 +52,6 @@ __all__ = [
     "CsrFacts",
     "build_csr",
     "csr_facts",
-    "dns1123_subdomain_errors",
     "parse_csr_pem",
     "signer_validation_error",
     "subject_restriction_error",
@@ -81,20 +81,12 @@ _KUBELET_SERVING_USAGES = frozenset(
 )
 _KUBELET_SERVING_USAGES_NO_RSA = frozenset({USAGE_DIGITAL_SIGNATURE, USAGE_SERVER_AUTH})
 
-# k8s.io/apimachinery/pkg/util/validation messages, quoted exactly.
-_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
-_DNS1123_LABEL = re.compile(_DNS1123_LABEL_FMT)
-_DNS1123_SUBDOMAIN = re.compile(_DNS1123_SUBDOMAIN_FMT)
-_DNS1123_LABEL_MSG = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
-    f"regex used for validation is '{_DNS1123_LABEL_FMT}')"
-)
-_DNS1123_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
-    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
-    f"regex used for validation is '{_DNS1123_SUBDOMAIN_FMT}')"
+MIN_RSA_BITS = 2048
+ACCEPTED_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+KEY_POLICY_PREFIX = "public key policy: "
+KEY_POLICY = (
+    "kubeboot signs RSA keys of 2048 bits or more, ECDSA keys on P-256, P-384 or P-521, "
+    "and Ed25519 keys"
 )
 
 
@@ -163,8 +155,13 @@ def _parse_verified_csr(data: bytes) -> x509.CertificateSigningRequest:
         csr = x509.load_der_x509_csr(blocks[0].der)
         _ = csr.extensions  # Go parses the extension request eagerly; malformed SANs fail here.
         public_key = csr.public_key()
+    except UnsupportedAlgorithm as exc:  # an explicit-parameter or unknown curve, Ed448...
+        raise CsrError(
+            f"{KEY_POLICY_PREFIX}this key type or curve is not accepted; {KEY_POLICY}"
+        ) from exc
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
         raise CsrError("x509: malformed certificate request") from exc
+    _check_key_policy(public_key, _names_its_curve(csr.tbs_certrequest_bytes))
     if not csr.is_signature_valid:
         # Go's CheckSignature error text per key type.
         if isinstance(public_key, ec.EllipticCurvePublicKey):
@@ -173,6 +170,67 @@ def _parse_verified_csr(data: bytes) -> x509.CertificateSigningRequest:
             raise CsrError("x509: Ed25519 verification failure")
         raise CsrError("crypto/rsa: verification error")
     return csr
+
+
+def _check_key_policy(public_key: object, named_curve: bool) -> None:
+    """kubeboot's key policy for every CSR (docs/api.md): keys every signer here can sign.
+
+    Go's x509 (so kube-apiserver) also takes RSA keys from 1024 bits and P-224; kubeboot
+    asks for what kubelet and kubeadm generate at least (RSA 2048, P-256) so no weak key is
+    ever certified, and names the policy in the 422.
+    """
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < MIN_RSA_BITS:
+            raise CsrError(
+                f"{KEY_POLICY_PREFIX}an RSA key of {public_key.key_size} bits is too small; "
+                f"{KEY_POLICY}"
+            )
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+        if not named_curve:
+            # OpenSSL turns the explicit parameters of a known curve into the named curve;
+            # Go refuses them ("x509: failed to parse ECDSA parameters as named curve").
+            raise CsrError(
+                f"{KEY_POLICY_PREFIX}explicit elliptic curve parameters are not accepted; "
+                f"{KEY_POLICY}"
+            )
+        if public_key.curve.name not in ACCEPTED_CURVES:
+            raise CsrError(
+                f"{KEY_POLICY_PREFIX}the elliptic curve {public_key.curve.name} is not accepted; "
+                f"{KEY_POLICY}"
+            )
+    elif not isinstance(public_key, ed25519.Ed25519PublicKey):
+        kind = type(public_key).__name__.removeprefix("_").replace("PublicKey", "")
+        raise CsrError(f"{KEY_POLICY_PREFIX}{kind} keys are not accepted; {KEY_POLICY}")
+
+
+def _der_item(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of contents, end of contents) of the DER item at ``pos``."""
+    tag, length = data[pos], data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    return tag, pos, pos + length
+
+
+def _names_its_curve(tbs: bytes) -> bool:
+    """Whether the request's key names its curve by OID (not explicit parameters).
+
+    CertificationRequestInfo = SEQUENCE { version, subject, SubjectPublicKeyInfo, ... } and
+    SubjectPublicKeyInfo = SEQUENCE { SEQUENCE { algorithm OID, parameters }, BIT STRING };
+    a named curve's parameters are an OID (tag 6). Only called on a request that parsed.
+    """
+    try:
+        _, pos, _ = _der_item(tbs, 0)  # CertificationRequestInfo
+        for _skip in range(2):  # version, subject
+            _, _, pos = _der_item(tbs, pos)
+        _, pos, _ = _der_item(tbs, pos)  # SubjectPublicKeyInfo
+        _, pos, _ = _der_item(tbs, pos)  # AlgorithmIdentifier
+        _, _, pos = _der_item(tbs, pos)  # algorithm OID
+        return tbs[pos] == 0x06
+    except IndexError:
+        return False
 
 
 @functools.lru_cache(maxsize=_PARSED_CSR_CACHE_SIZE)
@@ -245,25 +303,6 @@ def _validate_usages(usages: Any) -> list[FieldError]:
     return errors
 
 
-def _dns1123_label_errors(value: str) -> list[str]:
-    errors = []
-    if len(value) > 63:
-        errors.append("must be no more than 63 characters")
-    if not _DNS1123_LABEL.fullmatch(value):
-        errors.append(_DNS1123_LABEL_MSG)
-    return errors
-
-
-def dns1123_subdomain_errors(value: str) -> list[str]:
-    """Upstream's ``IsDNS1123Subdomain``: every reason ``value`` is not one, in its words."""
-    errors = []
-    if len(value) > 253:
-        errors.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN.fullmatch(value):
-        errors.append(_DNS1123_SUBDOMAIN_MSG)
-    return errors
-
-
 def _validate_signer_name(signer_name: Any) -> list[FieldError]:
     """``apivalidation.ValidateSignerName`` with its quirks (e.g. label-by-label messages)."""
     path = "spec.signerName"
@@ -290,7 +329,7 @@ def _validate_signer_name(signer_name: Any) -> list[FieldError]:
         errors.append(FieldError.too_long(path, 253))
     labels = domain.split(".")
     for label in labels:
-        label_errors = _dns1123_label_errors(label)
+        label_errors = is_dns1123_label(label)
         errors += [
             FieldError.invalid(path, domain, f'validating label "{label}": {e}')
             for e in label_errors
@@ -304,7 +343,7 @@ def _validate_signer_name(signer_name: Any) -> list[FieldError]:
             )
         )
     for label in signer_path.split("."):
-        label_errors = dns1123_subdomain_errors(label)
+        label_errors = is_dns1123_subdomain(label)
         errors += [
             FieldError.invalid(path, signer_path, f'validating label "{label}": {e}')
             for e in label_errors

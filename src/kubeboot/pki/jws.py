@@ -74,7 +74,11 @@ def verify_detached_jws(jws: str, content: str | bytes, token_id: str, token_sec
         raise JwsError('the JWS header must hold exactly "alg" and "kid"')
     if header["alg"] != "HS256":
         raise JwsError(f"the JWS algorithm must be HS256, not {header['alg']!r}")
-    if not isinstance(header["kid"], str) or not hmac.compare_digest(header["kid"], token_id):
+    kid = header["kid"]
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a crash).
+    if not isinstance(kid, str) or not hmac.compare_digest(
+        kid.encode("utf-8", "surrogatepass"), token_id.encode("utf-8", "surrogatepass")
+    ):
         raise JwsError(f"the JWS key id does not match token {token_id}")
     signature = _b64url_decode(signature_segment, "signature")
     expected = _mac(header_segment, _as_bytes(content), token_secret)

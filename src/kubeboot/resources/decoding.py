@@ -25,7 +25,7 @@ binaries become Python types JSON cannot hold. This module decodes as Go does:
 
 Errors are :class:`DecodeError` whose text reads like Go's (``invalid character 'N' looking
 for beginning of value``, ``unexpected end of JSON input``,
-``error converting YAML to JSON: yaml: line 3: ...``); the HTTP layer wraps them in
+``yaml: line 3: ...``); the HTTP layer wraps them in
 upstream's ``the object provided is unrecognized`` message.
 """
 
@@ -38,7 +38,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -46,6 +46,7 @@ __all__ = [
     "MAX_DEPTH",
     "DecodeError",
     "Decoded",
+    "FieldPath",
     "OverflowNumber",
     "decode_json",
     "decode_yaml",
@@ -79,12 +80,26 @@ class OverflowNumber:
         return self.literal
 
 
+class FieldPath(NamedTuple):
+    """A field's JSON path (``rules[0].verb``) and where it is in the document (the index
+    of each key or item on the way), so that problems can be reported in document order."""
+
+    position: tuple[int, ...]
+    path: str
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """A decoded body and the paths of keys that appeared twice (``metadata.name``)."""
+    """A decoded body and what ``fieldValidation`` reports about it.
+
+    ``duplicates``: keys that appeared twice in a JSON object (the last value is kept, as
+    Go's decoder keeps it). ``yaml_duplicates``: the same for YAML, in go-yaml's words
+    (``line 5: key "name" already set in map``), as upstream reports them.
+    """
 
     value: Any
-    duplicates: tuple[str, ...] = ()
+    duplicates: tuple[FieldPath, ...] = ()
+    yaml_duplicates: tuple[str, ...] = ()
 
 
 @contextlib.contextmanager
@@ -271,23 +286,23 @@ class _Loader(yaml.CSafeLoader):
     def __init__(self, stream: bytes) -> None:
         super().__init__(stream)
         self.yaml_implicit_resolvers = _RESOLVERS
-        self.dup_holders: list[tuple[dict[str, Any], list[str]]] = []
+        self.yaml_duplicates: list[str] = []
 
     def fill_mapping(self, node: yaml.MappingNode, mapping: dict[str, Any]) -> None:
         # Keys merged in with ``<<`` may be overridden; only explicit keys can be duplicates.
         explicit = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
         self.flatten_mapping(node)
-        dups: list[str] = []
         seen: set[str] = set()
         for key_node, value_node in node.value:
             key = _yaml_key(self.construct_object(key_node), key_node)
             if id(key_node) in explicit:
-                if key in seen and key not in dups:
-                    dups.append(key)
+                if key in seen:
+                    self.yaml_duplicates.append(
+                        f"line {key_node.start_mark.line + 1}: key {go_quote(key)} already set "
+                        "in map"
+                    )
                 seen.add(key)
             mapping[key] = self.construct_object(value_node)
-        if dups:
-            self.dup_holders.append((mapping, dups))
 
 
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Iterator[dict[str, Any]]:
@@ -311,17 +326,14 @@ def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
     value = yaml.SafeLoader.construct_yaml_float(loader, node)
     if not math.isfinite(value):
         raise DecodeError(
-            f"error converting YAML to JSON: yaml: line {node.start_mark.line + 1}: "
+            f"yaml: line {node.start_mark.line + 1}: "
             f"json: unsupported value: {node.value} (NaN and infinities are not JSON)"
         )
     return float(value)
 
 
 def _refuse(loader: _Loader, node: yaml.Node) -> None:
-    raise DecodeError(
-        f"error converting YAML to JSON: yaml: line {node.start_mark.line + 1}: "
-        f"cannot decode {node.tag} into JSON"
-    )
+    raise DecodeError(f"yaml: line {node.start_mark.line + 1}: cannot decode {node.tag} into JSON")
 
 
 def _construct_bool(loader: _Loader, node: yaml.ScalarNode) -> bool:
@@ -348,10 +360,7 @@ def _yaml_key(key: Any, node: yaml.Node) -> str:
     if isinstance(key, float):
         return f"{key:g}"
     what = repr(node.value) if isinstance(node, yaml.ScalarNode) else "that is a collection"
-    raise DecodeError(
-        f"error converting YAML to JSON: yaml: line {node.start_mark.line + 1}: "
-        f"unsupported map key {what}"
-    )
+    raise DecodeError(f"yaml: line {node.start_mark.line + 1}: unsupported map key {what}")
 
 
 def decode_yaml(raw: bytes) -> Decoded:
@@ -372,24 +381,16 @@ def _decode_yaml(raw: bytes) -> Decoded:
         mark = exc.problem_mark or exc.context_mark
         line = f"line {mark.line + 1}: " if mark is not None else ""
         problem = exc.problem or exc.context or "invalid YAML"
-        raise DecodeError(f"error converting YAML to JSON: yaml: {line}{problem}") from None
+        raise DecodeError(f"yaml: {line}{problem}") from None
     except yaml.YAMLError as exc:
-        raise DecodeError(f"error converting YAML to JSON: yaml: {exc}") from None
+        raise DecodeError(f"yaml: {exc}") from None
     except RecursionError:
-        raise DecodeError(
-            f"error converting YAML to JSON: yaml: exceeded max depth of {MAX_DEPTH}"
-        ) from None
+        raise DecodeError(f"yaml: exceeded max depth of {MAX_DEPTH}") from None
     finally:
         loader.dispose()
-    duplicates = _duplicate_paths(value, loader.dup_holders)
     fix_surrogates = _SURROGATE_ESCAPE.search(raw) is not None
-    value = _bounded(
-        value,
-        fix_surrogates,
-        "error converting YAML to JSON: yaml: exceeded max depth",
-        shared=aliased,
-    )
-    return Decoded(value, duplicates)
+    value = _bounded(value, fix_surrogates, "yaml: exceeded max depth", shared=aliased)
+    return Decoded(value, yaml_duplicates=tuple(sorted(set(loader.yaml_duplicates))))
 
 
 def _check_aliasing(root: yaml.Node) -> bool:
@@ -426,14 +427,11 @@ def _check_aliasing(root: yaml.Node) -> bool:
             size[id(node)], aliased[id(node)] = n_size, n_aliased
             height[id(node)] = n_height + 1
             if height[id(node)] > MAX_DEPTH:
-                raise DecodeError(
-                    f"error converting YAML to JSON: yaml: exceeded max depth of {MAX_DEPTH}"
-                )
+                raise DecodeError(f"yaml: exceeded max depth of {MAX_DEPTH}")
             continue
         if id(node) in on_path:
             raise DecodeError(
-                f"error converting YAML to JSON: yaml: line {node.start_mark.line + 1}: "
-                "an anchor's value contains itself"
+                f"yaml: line {node.start_mark.line + 1}: an anchor's value contains itself"
             )
         if id(node) in size:  # met before, in document order: this is an alias use
             assert edge is not None
@@ -445,9 +443,7 @@ def _check_aliasing(root: yaml.Node) -> bool:
             stack.append((children[i], False, (id(node), i)))
     decodes, aliases = size[id(root)] + 1, aliased[id(root)]  # + the document node
     if aliases > 100 and decodes > 1000 and aliases / decodes > _ratio(decodes):
-        raise DecodeError(
-            "error converting YAML to JSON: yaml: document contains excessive aliasing"
-        )
+        raise DecodeError("yaml: document contains excessive aliasing")
     return bool(alias_edges)
 
 
@@ -478,7 +474,7 @@ def _bounded(value: Any, fix_surrogates: bool, depth_message: str, *, shared: bo
     (YAML aliases): copy sub-trees that appear more than once, so that every container in
     the result has one parent and later in-place edits cannot show up twice.
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[tuple[Any, int]] = [(value, 0)] if isinstance(value, dict | list) else []
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
@@ -506,21 +502,24 @@ def _repaired(node: Any, fix_surrogates: bool) -> Any:
 
 def _duplicate_paths(
     value: Any, holders: list[tuple[dict[str, Any], list[str]]]
-) -> tuple[str, ...]:
-    """The JSON paths of duplicate keys (``metadata.labels.a``, ``rules[0].verbs``)."""
+) -> tuple[FieldPath, ...]:
+    """Where the duplicate keys are (``metadata.labels.a``, ``rules[0].verbs``)."""
     if not holders:
         return ()
     wanted = {id(obj): dups for obj, dups in holders}
-    found: list[str] = []
-    stack: list[tuple[Any, str]] = [(value, "")]
+    found: list[FieldPath] = []
+    stack: list[tuple[Any, str, tuple[int, ...]]] = [(value, "", ())]
     while stack:
-        node, path = stack.pop()
+        node, path, position = stack.pop()
         if isinstance(node, dict):
+            keys = list(node)
             for dup in wanted.get(id(node), ()):
-                found.append(f"{path}.{dup}" if path else dup)
-            for k, v in node.items():
-                stack.append((v, f"{path}.{k}" if path else k))
+                found.append(
+                    FieldPath((*position, keys.index(dup)), f"{path}.{dup}" if path else dup)
+                )
+            for i, (k, v) in enumerate(node.items()):
+                stack.append((v, f"{path}.{k}" if path else k, (*position, i)))
         elif isinstance(node, list):
             for i, v in enumerate(node):
-                stack.append((v, f"{path}[{i}]"))
+                stack.append((v, f"{path}[{i}]", (*position, i)))
     return tuple(sorted(found))

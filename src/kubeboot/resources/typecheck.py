@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeboot.clock import format_micro_time, format_time
-from kubeboot.resources.decoding import OverflowNumber, gc_paused
+from kubeboot.resources.decoding import FieldPath, OverflowNumber, gc_paused
 from kubeboot.resources.schema import STRING, ListOf, MapOf, Scalar, Struct, Type
 
-__all__ = ["Checked", "TypeMismatch", "parse_go_time", "typecheck"]
+__all__ = ["Checked", "TypeMismatch", "json_type", "parse_go_time", "typecheck"]
 
 _INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
@@ -55,14 +55,15 @@ class TypeMismatch(ValueError):
 @dataclass
 class Checked:
     obj: dict[str, Any]
-    unknown: list[str] = field(default_factory=list)  # paths of dropped unknown fields
+    unknown: list[FieldPath] = field(default_factory=list)  # dropped unknown fields
 
 
 @dataclass
 class _Ctx:
     struct: str = ""  # innermost struct holding the field being decoded
     stack: tuple[str, ...] = ()  # JSON names from the root (Go's errorContext.FieldStack)
-    unknown: list[str] = field(default_factory=list)
+    position: tuple[int, ...] = ()  # index of each key or item from the root
+    unknown: list[FieldPath] = field(default_factory=list)
 
 
 def typecheck(value: Any, struct: Struct) -> Checked:
@@ -73,7 +74,7 @@ def typecheck(value: Any, struct: Struct) -> Checked:
     return Checked(obj, ctx.unknown)
 
 
-def _jtype(value: Any) -> str:
+def json_type(value: Any) -> str:
     """The JSON type, as Go's ``UnmarshalTypeError.Value`` names it."""
     if isinstance(value, bool):
         return "bool"
@@ -96,19 +97,19 @@ def _mismatch(ctx: _Ctx, what: str, go: str) -> TypeMismatch:
 
 def _struct(value: Any, t: Struct, ctx: _Ctx, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _mismatch(ctx, _jtype(value), t.go)
+        raise _mismatch(ctx, json_type(value), t.go)
     present: dict[str, Any] = {}
-    for key, item in value.items():
+    for index, (key, item) in enumerate(value.items()):
         f = t.by_name.get(key)
         if f is None:
-            ctx.unknown.append(f"{path}.{key}" if path else key)
+            ctx.unknown.append(FieldPath((*ctx.position, index), f"{path}.{key}" if path else key))
             continue
         if item is None:
             continue  # Go leaves the field unset
-        outer = ctx.struct, ctx.stack
-        ctx.struct, ctx.stack = t.name, (*ctx.stack, key)
+        outer = ctx.struct, ctx.stack, ctx.position
+        ctx.struct, ctx.stack, ctx.position = t.name, (*ctx.stack, key), (*ctx.position, index)
         present[key] = _value(item, f.type, ctx, f"{path}.{key}" if path else key)
-        ctx.struct, ctx.stack = outer
+        ctx.struct, ctx.stack, ctx.position = outer
     if len(present) < 2:
         return present
     return {f.name: present[f.name] for f in t.fields if f.name in present}
@@ -119,23 +120,33 @@ def _value(value: Any, t: Type, ctx: _Ctx, path: str) -> Any:
         return _struct(value, t, ctx, path)
     if isinstance(t, ListOf):
         if not isinstance(value, list):
-            raise _mismatch(ctx, _jtype(value), t.go)
+            raise _mismatch(ctx, json_type(value), t.go)
         if t.item is STRING and all(type(item) is str for item in value):
             return list(value)  # the common case (verbs, finalizers, groups), at C speed
         return [
-            _zero(t.item) if item is None else _value(item, t.item, ctx, f"{path}[{i}]")
+            _zero(t.item) if item is None else _item(item, t.item, ctx, f"{path}[{i}]", i)
             for i, item in enumerate(value)
         ]
     if isinstance(t, MapOf):
         if not isinstance(value, dict):
-            raise _mismatch(ctx, _jtype(value), t.go)
+            raise _mismatch(ctx, json_type(value), t.go)
         if t.value is STRING and all(type(v) is str for v in value.values()):
             return dict(value)  # labels, annotations, ConfigMap data
         return {
-            k: _zero(t.value) if v is None else _value(v, t.value, ctx, f"{path}.{k}")
-            for k, v in value.items()
+            k: _zero(t.value) if v is None else _item(v, t.value, ctx, f"{path}.{k}", i)
+            for i, (k, v) in enumerate(value.items())
         }
     return _scalar(value, t, ctx)
+
+
+def _item(value: Any, t: Type, ctx: _Ctx, path: str, index: int) -> Any:
+    """A list item or map value: one more step in the document position, not in Go's path."""
+    outer = ctx.position
+    ctx.position = (*outer, index)
+    try:
+        return _value(value, t, ctx, path)
+    finally:
+        ctx.position = outer
 
 
 def _zero(t: Type) -> Any:
@@ -151,28 +162,28 @@ def _scalar(value: Any, t: Scalar, ctx: _Ctx) -> Any:
     kind = t.kind
     if kind == "string":
         if not isinstance(value, str):
-            raise _mismatch(ctx, _jtype(value), t.go)
+            raise _mismatch(ctx, json_type(value), t.go)
         return value
     if kind in ("int32", "int64"):
         return _integer(value, kind, t.go, ctx)
     if kind == "bool":
         if not isinstance(value, bool):
-            raise _mismatch(ctx, _jtype(value), t.go)
+            raise _mismatch(ctx, json_type(value), t.go)
         return value
     if kind == "float64":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            what = f"number {value}" if isinstance(value, OverflowNumber) else _jtype(value)
+            what = f"number {value}" if isinstance(value, OverflowNumber) else json_type(value)
             raise _mismatch(ctx, what, t.go)
         return value
     if kind == "bytes":
         if not isinstance(value, str):
-            raise _mismatch(ctx, _jtype(value), t.go)
+            raise _mismatch(ctx, json_type(value), t.go)
         return _base64(value)
     if kind in ("time", "microtime"):
         if not isinstance(value, str):
             # metav1.Time.UnmarshalJSON decodes a string first, outside the struct context.
             raise TypeMismatch(
-                f"json: cannot unmarshal {_jtype(value)} into Go value of type string"
+                f"json: cannot unmarshal {json_type(value)} into Go value of type string"
             )
         layout = RFC3339 if kind == "time" else RFC3339_MICRO
         stamp = parse_go_time(value, layout)
@@ -190,7 +201,7 @@ def _integer(value: Any, kind: str, go: str, ctx: _Ctx) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float | OverflowNumber):
             raise _mismatch(ctx, f"number {value}", go)
-        raise _mismatch(ctx, _jtype(value), go)
+        raise _mismatch(ctx, json_type(value), go)
     low, high = _INT_RANGE[kind]
     if not low <= value <= high:
         raise _mismatch(ctx, f"number {value}", go)

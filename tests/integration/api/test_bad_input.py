@@ -14,6 +14,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 
 from kubeboot.resources.schemas import coordination_v1
 from tests import protowire
@@ -48,11 +52,19 @@ def assert_status(answer: dict[str, Any], code: int, reason: str) -> None:
     assert answer["reason"] == reason, answer
 
 
+# Published into every namespace by the root-ca-cert-publisher, whenever it gets there.
+_PUBLISHED = {"kube-root-ca.crt"}
+
+
 async def _names(http: aiohttp.ClientSession, path: str) -> list[str]:
     async with http.get(path) as resp:
         assert resp.status == 200
         listed = json.loads(await resp.read())  # strict: a stored NaN would fail here
-    return [item["metadata"]["name"] for item in listed["items"]]
+    return [
+        item["metadata"]["name"]
+        for item in listed["items"]
+        if item["metadata"]["name"] not in _PUBLISHED
+    ]
 
 
 # ---- values that poison readers ----------------------------------------------------------
@@ -215,8 +227,43 @@ async def test_protobuf_invalid_utf8_and_far_timestamps(admin_http: aiohttp.Clie
             "version/kind; json parse error: json: cannot unmarshal array into Go value of type "
             "struct { APIVersion string",
         ),
+        (
+            CLUSTERROLES,
+            '{"metadata":{"name":"r"},"rules":[{"verbs":"get","resources":["x"]}]}',
+            "json: cannot unmarshal string into Go struct field PolicyRule.rules.verbs of type "
+            "[]string",
+        ),
+        (
+            CM,
+            '{"metadata":{"name":"o","ownerReferences":"x"}}',
+            "json: cannot unmarshal string into Go struct field ObjectMeta.metadata."
+            "ownerReferences of type []v1.OwnerReference",
+        ),
+        (
+            CM,
+            '{"metadata":{"name":"t","creationTimestamp":"yesterday"}}',
+            'parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" '
+            'as "2006"',
+        ),
+        (
+            CSRS,
+            '{"metadata":{"name":"s"},"status":"approved"}',
+            "json: cannot unmarshal string into Go struct field CertificateSigningRequest.status "
+            "of type v1.CertificateSigningRequestStatus",
+        ),
     ],
-    ids=["binaryData", "namespace-spec", "rules", "subjects", "usages", "array"],
+    ids=[
+        "binaryData",
+        "namespace-spec",
+        "rules",
+        "subjects",
+        "usages",
+        "array",
+        "verbs-string",
+        "owner-refs-string",
+        "timestamp-yesterday",
+        "csr-status-string",
+    ],
 )
 async def test_type_errors_are_400_with_upstream_text(
     admin_http: aiohttp.ClientSession, path: str, body: str, message: str
@@ -299,7 +346,7 @@ async def test_strict_rejects_unknown_and_duplicate_fields_at_every_depth(
     assert_status(answer, 400, "BadRequest")
     assert answer["message"] == (
         'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
-        'unknown field "metadata.labelz", unknown field "extra", duplicate field "metadata.name"'
+        'duplicate field "metadata.name", unknown field "metadata.labelz", unknown field "extra"'
     )
     role = '{"metadata":{"name":"r"},"rules":[{"verbs":["get"],"resources":["x"],"verb":1}]}'
     _, answer = await send(admin_http, "POST", f"{CLUSTERROLES}?fieldValidation=Strict", role)
@@ -317,9 +364,9 @@ async def test_warn_answers_one_warning_header_per_problem(
         assert resp.status == 201
         warnings = resp.headers.getall("Warning")
         created = await resp.json()
-    assert warnings == [
-        '299 - "unknown field \\"extra\\""',
+    assert warnings == [  # in document order, as upstream
         '299 - "duplicate field \\"metadata.name\\""',
+        '299 - "unknown field \\"extra\\""',
     ]
     assert "extra" not in created  # dropped, as upstream's decoder drops it
 
@@ -425,3 +472,190 @@ async def test_resource_version_match_rules_are_upstreams_422(
         answer = await resp.json()
     assert_status(answer, 422, "Invalid")
     assert answer["message"] == f'ListOptions.meta.k8s.io "" is invalid: {detail}'
+
+
+# ---- CSR keys ----------------------------------------------------------------------------
+
+
+def _csr_body(name: str, key: Any) -> str:
+
+    builder = cx509.CertificateSigningRequestBuilder().subject_name(
+        cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, name)])
+    )
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    pem = builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM)
+    return json.dumps(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "request": base64.b64encode(pem).decode(),
+                "signerName": "kubernetes.io/kube-apiserver-client",
+                "usages": ["client auth"],
+            },
+        }
+    )
+
+
+async def test_weak_csr_keys_are_422_naming_the_policy(admin_http: aiohttp.ClientSession) -> None:
+
+    for name, key in (
+        ("rsa1024", rsa.generate_private_key(65537, 1024)),  # noqa: S505 - refused
+        ("k1", ec.generate_private_key(ec.SECP256K1())),
+        ("dsa", dsa.generate_private_key(2048)),
+    ):
+        _, answer = await send(admin_http, "POST", CSRS, _csr_body(name, key))
+        assert_status(answer, 422, "Invalid")
+        cause = answer["details"]["causes"][0]
+        assert cause["field"] == "spec.request"
+        assert "public key policy: " in cause["message"]
+        assert "kubeboot signs RSA keys of 2048 bits or more" in cause["message"]
+    assert await _names(admin_http, CSRS) == []
+
+
+async def test_ed25519_csr_is_signed(admin_http: aiohttp.ClientSession) -> None:
+
+    body = _csr_body("ed", ed25519.Ed25519PrivateKey.generate())
+    assert (await send(admin_http, "POST", CSRS, body))[0] == 201
+    async with admin_http.get(f"{CSRS}/ed") as resp:
+        csr = await resp.json()
+    csr["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "Test"}]}
+    assert (await send(admin_http, "PUT", f"{CSRS}/ed/approval", json.dumps(csr)))[0] == 200
+    for _ in range(100):
+        async with admin_http.get(f"{CSRS}/ed") as resp:
+            csr = await resp.json()
+        if csr["status"].get("certificate"):
+            break
+        await asyncio.sleep(0.2)
+    assert csr["status"].get("certificate"), csr["status"]
+
+
+# ---- validation gaps (upstream's 422 paths and messages) ---------------------------------
+
+_QUALIFIED = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+    "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "causes"),
+    [
+        (
+            CM,
+            {"metadata": {"name": "v1", "labels": {"a" * 254 + "/b": "c"}}},
+            [("metadata.labels", "prefix part must be no more than 253 bytes")],
+        ),
+        (
+            CM,
+            {"metadata": {"name": "v2", "finalizers": ["bad finalizer"]}},
+            [
+                ("metadata.finalizers", _QUALIFIED),
+                (
+                    "metadata.finalizers[0]",
+                    "name is neither a standard finalizer name nor is it fully qualified",
+                ),
+            ],
+        ),
+        (
+            CM,
+            {
+                "metadata": {
+                    "name": "v3",
+                    "ownerReferences": [
+                        {"apiVersion": "v1", "kind": "Node", "name": "", "uid": ""}
+                    ],
+                }
+            },
+            [
+                ("metadata.ownerReferences[0].name", "Required value: must not be empty"),
+                ("metadata.ownerReferences[0].uid", "Required value: must not be empty"),
+            ],
+        ),
+        (
+            CM,
+            {"metadata": {"name": "v5", "annotations": {"bad key!": "x"}}},
+            [("metadata.annotations", _QUALIFIED)],
+        ),
+        (
+            "/api/v1/namespaces/default/secrets",
+            {"metadata": {"name": "tls"}, "type": "kubernetes.io/tls", "data": {}},
+            [("data[tls.crt]", "Required value"), ("data[tls.key]", "Required value")],
+        ),
+        (
+            LEASES,
+            {"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": 0}},
+            [("spec.leaseDurationSeconds", "Invalid value: 0: must be greater than 0")],
+        ),
+        (
+            EVENTS,
+            {
+                "metadata": {"name": "ev"},
+                "involvedObject": {"kind": "Pod", "namespace": "other", "name": "p"},
+                "reason": "R",
+            },
+            [
+                (
+                    "involvedObject.namespace",
+                    'Invalid value: "other": does not match event.namespace',
+                )
+            ],
+        ),
+        (
+            "/api/v1/namespaces/kube-system/events",
+            {"metadata": {"name": "ev2"}, "involvedObject": {"kind": "Node", "name": "n"}},
+            [("involvedObject.namespace", 'Invalid value: "": does not match event.namespace')],
+        ),
+    ],
+    ids=[
+        "label-prefix",
+        "finalizer",
+        "owner-refs",
+        "annotation-key",
+        "tls",
+        "lease",
+        "event",
+        "event-ns",
+    ],
+)
+async def test_validation_is_upstreams_422(
+    admin_http: aiohttp.ClientSession,
+    path: str,
+    body: dict[str, Any],
+    causes: list[tuple[str, str]],
+) -> None:
+    _, answer = await send(admin_http, "POST", path, json.dumps(body))
+    assert_status(answer, 422, "Invalid")
+    got = [(c["field"], c["message"]) for c in answer["details"]["causes"]]
+    for field, message in causes:
+        assert any(f == field and message in m for f, m in got), (field, message, got)
+    assert len(got) == len(causes), got
+    assert body["metadata"]["name"] not in await _names(admin_http, path)
+
+
+async def test_generate_name_is_cut_to_58_characters(admin_http: aiohttp.ClientSession) -> None:
+    body = {"metadata": {"generateName": "a" * 70 + "-"}}
+    status, created = await send(admin_http, "POST", CM, json.dumps(body))
+    assert status == 201, created
+    name = created["metadata"]["name"]
+    assert len(name) == 63 and name.startswith("a" * 58)
+    assert created["metadata"]["generateName"] == "a" * 70 + "-"
+
+
+async def test_node_events_in_default_namespace_stay_valid(
+    admin_http: aiohttp.ClientSession,
+) -> None:
+    """What a kubelet writes: a Node's event in ``default`` with no involved namespace."""
+    body = {
+        "metadata": {"name": "n1.17a"},
+        "involvedObject": {"kind": "Node", "name": "n1", "uid": "n1"},
+        "reason": "Starting",
+        "message": "Starting kubelet.",
+        "source": {"component": "kubelet", "host": "n1"},
+        "type": "Normal",
+        "count": 1,
+    }
+    status, created = await send(
+        admin_http, "POST", "/api/v1/namespaces/default/events", json.dumps(body)
+    )
+    assert status == 201, created

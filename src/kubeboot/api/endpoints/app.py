@@ -31,7 +31,13 @@ from kubeboot.api.endpoints.encoding import (
     object_response,
     page_not_found,
 )
-from kubeboot.api.endpoints.filters import authorize_non_resource, credentials_of
+from kubeboot.api.endpoints.fieldvalidation import warning_headers
+from kubeboot.api.endpoints.filters import (
+    EXTRA_SPACE_WARNING,
+    authorize_non_resource,
+    bearer_token,
+    credentials_of,
+)
 from kubeboot.api.endpoints.handlers import handle_resource
 from kubeboot.api.endpoints.health import HEALTH_ENDPOINTS, HealthState, health_response
 from kubeboot.api.endpoints.negotiation import negotiate_plain, wants_aggregated_discovery
@@ -89,6 +95,8 @@ API_CONTEXT = web.AppKey("api_context", ApiContext)
 REQUEST_USER = web.RequestKey("kubeboot_user", UserInfo)
 REQUEST_INFO = web.RequestKey("kubeboot_request_info", RequestInfo)
 AUDIT_RECORD = web.RequestKey("kubeboot_audit", AuditRecord)
+# Warnings about the request itself (not its body), added to whatever the answer is.
+REQUEST_WARNINGS = web.RequestKey("kubeboot_warnings", list[str])
 
 
 def _not_found(path: str) -> web.Response:
@@ -260,6 +268,8 @@ async def _serve(
                 record.object_ref = _object_ref(info)
         _check_timeout(request, info)
         creds = credentials_of(request)
+        if bearer_token(request.headers.get("Authorization"))[1]:
+            request[REQUEST_WARNINGS] = [EXTRA_SPACE_WARNING]
         try:
             user = await ctx.gate.authenticate(creds)
         except Unauthorized as err:
@@ -327,7 +337,9 @@ def _object_ref(info: RequestInfo) -> dict[str, str]:
 
 
 async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    """Audit-ID on every audited response; the ResponseStarted event of a watch."""
+    """Request warnings; Audit-ID on every audited response; a watch's ResponseStarted event."""
+    for name, value in warning_headers(request.get(REQUEST_WARNINGS) or []).items():
+        response.headers.add(name, value)
     record = request.get(AUDIT_RECORD)
     if record is None:
         return
@@ -384,10 +396,11 @@ def build_app(ctx: ApiContext) -> web.Application:
     # client_max_size is a backstop; read_body enforces the documented 3 MiB with a Status.
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[API_CONTEXT] = ctx
-    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    # [\s\S]: "." would not match a newline (a %0A in the path), leaving aiohttp's
+    # plain-text 404 instead of a Status (found by tests/integration/api/test_fuzz_requests.py).
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", _dispatch)
     app.on_response_prepare.append(_cache_control)
-    if ctx.audit is not None:
-        app.on_response_prepare.append(_on_response_prepare)
+    app.on_response_prepare.append(_on_response_prepare)
     return app
 
 

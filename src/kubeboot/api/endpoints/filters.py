@@ -14,16 +14,32 @@ from aiohttp import web
 from kubeboot.auth.interface import Attributes, Authorizer, Credentials, UserInfo
 from kubeboot.resources.status import Forbidden
 
-__all__ = ["authorize_non_resource", "credentials_of"]
+__all__ = ["EXTRA_SPACE_WARNING", "authorize_non_resource", "bearer_token", "credentials_of"]
+
+
+# Upstream's warning when "Bearer  <token>" (two spaces) is ignored as no credential.
+EXTRA_SPACE_WARNING = (
+    "the provided Authorization header contains extra space before the bearer token, and is ignored"
+)
+
+
+def bearer_token(header: str | None) -> tuple[str | None, bool]:
+    """The bearer token of an Authorization header, as upstream's bearertoken parser reads it.
+
+    ``Bearer <token>[ <ignored>]``; anything else, or an empty token, is no credential at
+    all (anonymous, not a failed authentication). The flag is True for ``Bearer  <token>``
+    (an empty first token followed by more), which upstream answers with a warning.
+    """
+    parts = (header or "").strip().split(" ", 2)
+    if len(parts) < 2 or parts[0].lower() != "bearer":
+        return None, False
+    if not parts[1]:
+        return None, len(parts) == 3
+    return parts[1], False
 
 
 def credentials_of(request: web.Request) -> Credentials:
-    bearer: str | None = None
-    header = request.headers.get("Authorization", "").strip()
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer":
-            bearer = token.strip() or None
+    bearer, _ = bearer_token(request.headers.get("Authorization"))
     der: bytes | None = None
     transport = request.transport
     if transport is not None:

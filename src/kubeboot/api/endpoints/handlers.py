@@ -1,9 +1,11 @@
 """Resource requests over HTTP: negotiate, authorize, decode, call the REST service, render.
 
 Handlers only move bytes (style rule 1): every decision is made in ``RestService``, the
-strategies or the authorizer. In upstream's order: the response type is negotiated first
-(406 before anything else), the request is authorized from its path before any body is
-read (a forbidden delete is 403 whatever its body), then the body is decoded. Responses go
+strategies or the authorizer. In upstream's order: the router's checks (404/405/415/406,
+:mod:`.routes`) and the response type's negotiation (:mod:`.negotiation`) come first, each
+refusal preceded by the authorization upstream's filter makes before them (403 wins); the
+request is authorized from its path before any body is read (a forbidden delete is 403
+whatever its body), then the body is decoded. Responses go
 out in the negotiated type (JSON, YAML, protobuf), converted when asked
 (:mod:`.transform`). Watches stream events framed for their type (newline-delimited JSON or
 length-prefixed protobuf), end after ``timeoutSeconds``, and send bookmarks when allowed.
@@ -52,6 +54,7 @@ from kubeboot.resources.status import (
     FieldError,
     Invalid,
     MethodNotAllowed,
+    StatusError,
 )
 
 __all__ = ["handle_resource"]
@@ -129,16 +132,21 @@ async def handle_resource(
     if info.group and info.group not in served_groups():
         return page_not_found()  # no such group: the mux's text 404
     accept = request.headers.get("Accept", "")
-    check_route(info, request.method, accept, request.headers.get("Content-Type", ""))
-    res = info.info
-    assert res is not None  # check_route found a route for it
-    ns = info.namespace if res.namespaced else None
     verb = info.verb
-    protobuf = can_encode(res.kind)
+    try:
+        check_route(info, request.method, accept, request.headers.get("Content-Type", ""))
+        res = info.info
+        assert res is not None  # check_route found a route for it
+        protobuf = can_encode(res.kind)
+        negotiate_for = negotiate_stream if verb == "watch" else negotiate
+        negotiated = negotiate_for(accept, table=res.stored, protobuf=protobuf)
+    except StatusError:
+        _authorize_refused(info, user, rest)
+        raise
+    ns = info.namespace if res.namespaced else None
     if verb == "watch":
-        negotiated = negotiate_stream(accept, table=res.stored, protobuf=protobuf)
         return await _watch(request, info, res, ns, user, rest, clock, negotiated)
-    render = _Responder(request, res, negotiate(accept, table=res.stored, protobuf=protobuf), clock)
+    render = _Responder(request, res, negotiated, clock)
     if verb in _BODY_VERBS:
         # Upstream authorizes in a filter, before any handler reads a byte of the body, with
         # the field selector (a node may delete only its own ResourceSlices); one that does
@@ -154,7 +162,7 @@ async def handle_resource(
     if not res.stored:
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
-        fv.duplicates = body.decoded.duplicates
+        fv.attach(body.decoded, body.raw)
         obj = conform(res, body.value, fv)
         return render(rest.review(user, res, ns, obj, manager=_manager(request)), 201, fv.warnings)
 
@@ -168,7 +176,7 @@ async def handle_resource(
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
         interpret(res, body.value, body.raw)  # its bytes quoted when it is no object at all
-        fv.duplicates = body.decoded.duplicates
+        fv.attach(body.decoded, body.raw)
         created = await rest.create(
             user,
             res,
@@ -183,7 +191,7 @@ async def handle_resource(
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
         interpret(res, body.value, body.raw)
-        fv.duplicates = body.decoded.duplicates
+        fv.attach(body.decoded, body.raw)
         updated = await rest.update(
             user,
             res,
@@ -200,7 +208,7 @@ async def handle_resource(
         patch_type = PATCH_CONTENT_TYPES[request.content_type]  # the route checked it
         fv = field_validation(request.query, verb)
         body = await read_body(request, res, allowed=tuple(PATCH_CONTENT_TYPES), typed=False)
-        fv.duplicates = body.decoded.duplicates
+        fv.attach(body.decoded, body.raw)
         force = _apply_options(request, patch_type)
         if patch_type == "apply":
             result, was_created = await rest.apply(
@@ -238,6 +246,17 @@ async def handle_resource(
             await rest.delete_collection(user, res, ns, list_options(request.query), options)
         )
     raise MethodNotAllowed(f"the server does not allow {request.method} on this path")
+
+
+def _authorize_refused(info: RequestInfo, user: UserInfo, rest: RestService) -> None:
+    """Upstream's authorization filter runs before its router and its handlers' negotiation:
+    a request they refuse (404/405/406/415) is authorized first, so a client that may not
+    make it learns no more than 403. A resource kubeboot does not serve has no attributes to
+    authorize here and keeps its 404."""
+    res = info.info
+    if res is not None:
+        ns = info.namespace if res.namespaced else None
+        rest.authorize(user, info.verb, res, ns, info.name, info.subresource)
 
 
 async def _delete_options(request: web.Request) -> DeleteOptions:

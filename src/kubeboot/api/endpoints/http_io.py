@@ -1,4 +1,4 @@
-"""Bytes in and out of HTTP: whole, bounded request bodies decoded by type; JSON and Status out.
+"""Bytes in: whole, bounded request bodies decoded by type (responses: :mod:`.encoding`).
 
 Reading: the *whole* body, whatever the transfer encoding (Content-Length, chunked) and
 content encoding (aiohttp decompresses ``gzip``/``deflate`` itself; kube-apiserver accepts
@@ -15,21 +15,20 @@ What the object must look like is checked one layer down (:mod:`kubeboot.api.reg
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from kubeboot.api.endpoints.protobuf import PROTOBUF, decode_protobuf_object
+from kubeboot.api.endpoints.negotiation import PROTOBUF, SERVED
+from kubeboot.api.endpoints.protobuf import decode_protobuf_object
 from kubeboot.api.registry.conform import summarize_body
 from kubeboot.resources.decoding import Decoded, DecodeError, decode_json, decode_yaml
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import (
     BadRequest,
     RequestEntityTooLarge,
-    StatusError,
     UnsupportedMediaType,
 )
 
@@ -38,15 +37,14 @@ __all__ = [
     "MAX_BODY_BYTES",
     "Body",
     "decode_body",
-    "error_response",
-    "json_response",
     "read_body",
     "read_raw_body",
 ]
 
 # kube-apiserver's --max-request-body-bytes default (genericapiserver Config), every verb.
 MAX_BODY_BYTES = 3 * 1024 * 1024
-BODY_MEDIA_TYPES = ("application/json", "application/yaml", PROTOBUF)
+# What a body may be: the serializers the server speaks, as upstream's decoders.
+BODY_MEDIA_TYPES = SERVED
 _READ_CHUNK = 256 * 1024
 _JSON_TYPES = {
     "application/json",
@@ -167,23 +165,14 @@ def _decode_failure(
     if media == "application/apply-patch+yaml":
         # upstream transcodes an apply patch to JSON first and names that step
         return BadRequest(f"error encoding patch: {detail.removeprefix(_YAML_TO_JSON)}")
-    if res is None or not typed:
-        prefix = "error decoding patch: " if not typed else ""
-        return BadRequest(f"{prefix}{detail}")
+    if not typed:
+        return BadRequest(f"error decoding patch: {detail}")
     if media in _JSON_TYPES and not detail.startswith("json: "):
         # A syntax error: upstream fails while looking for apiVersion/kind.
         detail = f"couldn't get version/kind; json parse error: {detail}"
+    if res is None:  # DeleteOptions: upstream answers the decoder's own words
+        return BadRequest(detail)
     return BadRequest(
         f"the object provided is unrecognized (must be of type {res.kind}): {detail} "
         f"({summarize_body(raw)})"
     )
-
-
-def json_response(data: Any, status: int = 200, *, headers: Any = None) -> web.Response:
-    body = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
-    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
-
-
-def error_response(err: StatusError) -> web.Response:
-    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
-    return json_response(err.to_status(), err.code, headers=headers)

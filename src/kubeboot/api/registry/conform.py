@@ -22,15 +22,16 @@ A patch whose result fails 3 or 4 is upstream's 422 on the field ``patch``. All 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeboot.resources.decoding import OverflowNumber
+from kubeboot.resources.decoding import Decoded, FieldPath
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.schema import Struct
 from kubeboot.resources.schemas import kind_schema, meta_v1
 from kubeboot.resources.status import BadRequest, FieldError, Invalid
-from kubeboot.resources.typecheck import TypeMismatch, typecheck
+from kubeboot.resources.typecheck import TypeMismatch, json_type, typecheck
 
 __all__ = [
     "FIELD_VALIDATION_DIRECTIVES",
@@ -54,20 +55,45 @@ _FIND_KIND = (
 
 @dataclass
 class FieldValidation:
-    """A request's ``fieldValidation`` directive, and what it found (upstream's default: Warn).
+    """A request's ``fieldValidation`` directive and what the decoder saw (default: Warn).
 
-    ``duplicates`` are the paths of keys the decoder saw twice; ``warnings`` collects what a
-    Warn request answers in ``Warning`` headers.
+    ``duplicates``/``yaml_duplicates`` come from decoding the body
+    (:class:`~kubeboot.resources.decoding.Decoded`), ``raw`` is the body itself (for
+    upstream's summaries in messages); ``warnings`` collects what a Warn request answers
+    in ``Warning`` headers.
     """
 
     directive: str = "Warn"
-    duplicates: tuple[str, ...] = ()
+    duplicates: tuple[FieldPath, ...] = ()
+    yaml_duplicates: tuple[str, ...] = ()
+    raw: bytes | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def problems(self, unknown: list[str]) -> list[str]:
-        found = [f'unknown field "{p}"' for p in unknown]
-        found += [f'duplicate field "{p}"' for p in self.duplicates]
-        return found if self.directive != "Ignore" else []
+    def attach(self, decoded: Decoded, raw: bytes) -> None:
+        self.duplicates, self.yaml_duplicates, self.raw = (
+            decoded.duplicates,
+            decoded.yaml_duplicates,
+            raw,
+        )
+
+    def apply(self, unknown: list[FieldPath], refuse: Callable[[str], Exception]) -> None:
+        """Strict: raise ``refuse(<strict decoding error>)``; Warn: record warnings."""
+        if self.directive == "Ignore":
+            return
+        found = sorted(
+            [(p.position, f'duplicate field "{p.path}"') for p in self.duplicates]
+            + [(p.position, f'unknown field "{p.path}"') for p in unknown]
+        )
+        problems = [text for _, text in found]
+        if self.directive == "Strict":
+            if self.yaml_duplicates:
+                problems.insert(
+                    0, "yaml: unmarshal errors:\n  " + "\n  ".join(self.yaml_duplicates)
+                )
+            if problems:
+                raise refuse("strict decoding error: " + ", ".join(problems))
+            return
+        self.warnings.extend([*self.yaml_duplicates, *problems])
 
 
 IGNORE = FieldValidation("Ignore")
@@ -104,9 +130,15 @@ def interpret(res: ResourceInfo, body: Any, raw: bytes | None) -> tuple[str, str
 
 
 def _interpret(res: ResourceInfo, body: Any, raw: bytes | None) -> tuple[str, str]:
-    """apiVersion and kind as upstream's SimpleMetaFactory finds them (defaults: the URL's)."""
+    """apiVersion and kind as upstream's SimpleMetaFactory finds them (defaults: the URL's).
+
+    Without the request's bytes (an in-process caller), the summary in messages is made from
+    the body re-encoded as compact JSON.
+    """
+    if raw is None:
+        raw = json.dumps(body, separators=(",", ":"), default=str).encode()
     if not isinstance(body, dict):
-        what = "null" if body is None else _json_type(body)
+        what = "null" if body is None else json_type(body)
         raise unrecognized(
             res,
             "couldn't get version/kind; json parse error: json: cannot unmarshal "
@@ -120,7 +152,7 @@ def _interpret(res: ResourceInfo, body: Any, raw: bytes | None) -> tuple[str, st
             raise unrecognized(
                 res,
                 "couldn't get version/kind; json parse error: json: cannot unmarshal "
-                f"{_json_type(value)} into Go struct field .{key} of type string",
+                f"{json_type(value)} into Go struct field .{key} of type string",
                 raw,
             )
         found[key] = value or ""
@@ -130,41 +162,21 @@ def _interpret(res: ResourceInfo, body: Any, raw: bytes | None) -> tuple[str, st
     return api_version, found["kind"] or res.kind
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, int | float | OverflowNumber):
-        return "number"
-    return "array" if isinstance(value, list) else "object"
-
-
-def conform(
-    res: ResourceInfo,
-    body: Any,
-    validation: FieldValidation = IGNORE,
-    *,
-    raw: bytes | None = None,
-) -> JsonObj:
+def conform(res: ResourceInfo, body: Any, validation: FieldValidation = IGNORE) -> JsonObj:
     """The object ``body`` stands for, type-checked, or a 400 with upstream's message."""
-    api_version, kind = _interpret(res, body, raw)
+    api_version, kind = _interpret(res, body, validation.raw)
     version = api_version.rpartition("/")[2]
-    if kind != res.kind:
-        raise _cannot_handle(
-            kind,
-            version,
-            res.kind,
-            f"the body is a {kind}, but {res.plural} hold {res.kind} objects",
-        )
-    if api_version != res.api_version:
-        raise _cannot_handle(
-            kind,
-            version,
-            res.kind,
-            f'no kind "{kind}" is registered for version "{api_version}"; {res.plural} are '
-            f'served as "{res.api_version}"',
-        )
+    if kind != res.kind or api_version != res.api_version:
+        group = api_version.rpartition("/")[0]
+        if kind_schema(group, version, kind) is None:
+            detail = (
+                f'no kind "{kind}" is registered for version "{api_version}" in scheme '
+                '"pkg/runtime/scheme.go:111"'
+            )
+        else:  # a kind kubeboot knows, sent to another kind's URL
+            target = res.group.split(".")[0] if res.group else "core"  # the internal package
+            detail = f"converting ({version}.{kind}) to ({target}.{res.kind}): unknown conversion"
+        raise _cannot_handle(kind, version, res.kind, detail)
     schema = schema_of(res)
     if schema is None:  # a kind without a schema yet: unchecked (a unit test flags it)
         return dict(body)
@@ -172,22 +184,19 @@ def conform(
         checked = typecheck(body, schema)
     except TypeMismatch as exc:
         raise _cannot_handle(kind, version, res.kind, str(exc)) from None
-    problems = validation.problems(checked.unknown)
-    if problems and validation.directive == "Strict":
-        raise _cannot_handle(
-            kind, version, res.kind, "strict decoding error: " + ", ".join(problems)
-        )
-    validation.warnings.extend(problems)
+    validation.apply(
+        checked.unknown, lambda detail: _cannot_handle(kind, version, res.kind, detail)
+    )
     return checked.obj
 
 
-def conform_delete_options(body: Any, raw: bytes | None = None) -> JsonObj:
+def conform_delete_options(body: Any) -> JsonObj:
     """A DELETE body (``meta.k8s.io/v1`` or any group's ``DeleteOptions``), non-strict.
 
     Upstream answers these errors with the decoder's own text (no "cannot be handled as").
     """
     if not isinstance(body, dict):
-        what = "null" if body is None else _json_type(body)
+        what = "null" if body is None else json_type(body)
         raise BadRequest(
             "couldn't get version/kind; json parse error: json: cannot unmarshal "
             f"{what} into Go value of type {_FIND_KIND}"
@@ -201,13 +210,42 @@ def conform_delete_options(body: Any, raw: bytes | None = None) -> JsonObj:
         raise BadRequest(str(exc)) from None
 
 
+def _go_format(value: Any) -> str:
+    """Go's ``%+v`` of a decoded JSON value (``map[data:map[a:5]]``), sorted as Go prints."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go_format(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_format(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def conform_patched(
-    res: ResourceInfo, patched: Any, patch_body: Any, validation: FieldValidation
+    res: ResourceInfo,
+    patched: Any,
+    patch_body: Any,
+    validation: FieldValidation,
+    patch_type: str = "merge",
 ) -> JsonObj:
-    """A patch's result through the same gate; failures are upstream's 422 on ``patch``."""
+    """A patch's result through the same gate; failures are upstream's 422 on ``patch``.
+
+    The invalid value is what upstream shows: the patched object as JSON (top-level keys
+    sorted, as its JSON-patch library writes it) for JSON and merge patches, Go's ``%+v``
+    of the patch for a strategic merge patch; cut at 1 KiB (upstream shows it all).
+    """
 
     def invalid(detail: str) -> Invalid:
-        value = json.dumps(patch_body, separators=(",", ":"), default=str)
+        if patch_type == "strategic":
+            value = _go_format(patch_body)
+        elif isinstance(patched, dict):
+            value = json.dumps(
+                {k: patched[k] for k in sorted(patched)}, separators=(",", ":"), default=str
+            )
+        else:
+            value = json.dumps(patched, separators=(",", ":"), default=str)
         if len(value) > 1024:
             value = value[:1024] + "..."
         return Invalid.of("", "", "", [FieldError.invalid("patch", value, detail)])
@@ -221,8 +259,5 @@ def conform_patched(
         checked = typecheck(patched, schema)
     except TypeMismatch as exc:
         raise invalid(str(exc)) from None
-    problems = validation.problems(checked.unknown)
-    if problems and validation.directive == "Strict":
-        raise invalid("strict decoding error: " + ", ".join(problems))
-    validation.warnings.extend(problems)
+    validation.apply(checked.unknown, invalid)
     return checked.obj

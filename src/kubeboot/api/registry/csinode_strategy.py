@@ -23,11 +23,10 @@ import json
 from typing import Any
 
 from kubeboot.api.registry.codec import copy_object
-from kubeboot.api.registry.meta import qualified_name_errors
 from kubeboot.api.registry.strategies import JsonObj, Strategy
 from kubeboot.auth.interface import UserInfo
-from kubeboot.pki.csr import dns1123_subdomain_errors
 from kubeboot.resources.status import FieldError
+from kubeboot.resources.validation import is_dns1123_subdomain, is_qualified_name
 
 __all__ = ["CSINodeStrategy"]
 
@@ -42,7 +41,7 @@ def _driver_name_errors(name: Any, path: str) -> list[FieldError]:
     errors = []
     if len(name) > _DRIVER_NAME_MAX:
         errors.append(FieldError.too_long(path, _DRIVER_NAME_MAX))
-    errors += [FieldError.invalid(path, name, m) for m in dns1123_subdomain_errors(name.lower())]
+    errors += [FieldError.invalid(path, name, m) for m in is_dns1123_subdomain(name.lower())]
     return errors
 
 
@@ -84,7 +83,7 @@ def _driver_errors(driver: Any, path: str, seen: set[str]) -> list[FieldError]:
         if key in unique:
             errors.append(FieldError.duplicate(path, key))
         unique.add(key)
-        errors += [FieldError.invalid(path, key, m) for m in qualified_name_errors(key)]
+        errors += [FieldError.invalid(path, key, m) for m in is_qualified_name(key)]
     return errors
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import logging
 import posixpath
@@ -35,9 +34,11 @@ from kubeboot.api.registry.selectors import (
     parse_label_selector,
 )
 from kubeboot.api.registry.store_errors import status_error_for
-from kubeboot.resources.decoding import go_quote
+from kubeboot.resources.decoding import DecodeError, decode_json, go_quote
 from kubeboot.resources.registry import ResourceInfo
+from kubeboot.resources.schema import INT64, STRING, Field, Struct
 from kubeboot.resources.status import BadRequest, Expired, FieldError, Timeout
+from kubeboot.resources.typecheck import TypeMismatch, typecheck
 from kubeboot.storage.interface import (
     CompactedError,
     EventType,
@@ -64,7 +65,6 @@ log = logging.getLogger("kubeboot.api")
 # kube-apiserver's watch cache waits this long for a resourceVersion it has not seen yet.
 FUTURE_REVISION_WAIT = 3.0
 _UINT64_MAX = 2**64 - 1
-_INT64_MAX = 2**63 - 1
 
 JsonObj = dict[str, Any]
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
@@ -170,6 +170,13 @@ _INCONSISTENT_CONTINUE = (
     "results in an inconsistent list - objects that were created, modified, or deleted between "
     "the time the first chunk was returned and now may show up in the list."
 )
+# upstream's storage.continueToken (apiserver/pkg/storage/continue.go), for Go's error texts.
+_CONTINUE_TOKEN = Struct(
+    "",
+    "storage.continueToken",
+    (Field("v", STRING), Field("rv", INT64), Field("start", STRING)),
+)
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def _encode_continue(revision: int, start_key: str, prefix: str) -> str:
@@ -183,36 +190,35 @@ def _encode_continue(revision: int, start_key: str, prefix: str) -> str:
 
 
 def _invalid_continue(detail: str) -> BadRequest:
-    return BadRequest(f"invalid continue token: continue key is not valid{detail}")
+    return BadRequest(f"invalid continue token: continue key is not valid: {detail}")
 
 
 def _decode_continue(token: str, prefix: str) -> tuple[int | None, str]:
-    """(revision or None for the latest, first key); 400s with upstream's texts."""
-    if "=" in token or not re.fullmatch(r"[A-Za-z0-9_-]*", token):
-        bad = next((i for i, c in enumerate(token) if not re.match(r"[A-Za-z0-9_-]", c)), 0)
-        raise _invalid_continue(f": illegal base64 data at input byte {bad}")
+    """(revision, or None for the latest, and the first key) of a continue token; a bad one
+    is upstream's 400 with Go's texts (base64.RawURLEncoding, encoding/json, DecodeContinue).
+    """
+    if not _BASE64URL.fullmatch(token):
+        bad = next(i for i, c in enumerate(token) if not _BASE64URL.fullmatch(c))
+        raise _invalid_continue(f"illegal base64 data at input byte {bad}")
+    if len(token) % 4 == 1:  # a lone final character: Go names its offset
+        raise _invalid_continue(f"illegal base64 data at input byte {len(token) - 1}")
+    data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise _invalid_continue(f": {exc}") from exc
-    if not isinstance(data, dict):
-        raise _invalid_continue(": json: cannot unmarshal into Go value of type continueToken")
-    version = data.get("v")
+        fields = typecheck(decode_json(data).value, _CONTINUE_TOKEN).obj
+    except (DecodeError, TypeMismatch) as exc:
+        raise _invalid_continue(str(exc)) from None
+    version = fields.get("v", "")
     if version != "meta.k8s.io/v1":
-        raise _invalid_continue(
-            f": server does not recognize this encoded version {version or ''}".rstrip()
-        )
-    revision = data.get("rv")
-    if type(revision) is not int or revision == 0 or revision > _INT64_MAX:
-        raise _invalid_continue(
-            ": incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
-        )
-    start = data.get("start")
-    if not isinstance(start, str) or not start:
-        raise _invalid_continue(": encoded start key empty (version meta.k8s.io/v1)")
+        raise _invalid_continue(f"server does not recognize this encoded version {version}")
+    revision, start = fields.get("rv", 0), fields.get("start", "")
+    if revision == 0:
+        raise _invalid_continue("incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    if not start:
+        raise _invalid_continue("encoded start key empty (version meta.k8s.io/v1)")
     key = start if start.startswith("/") else "/" + start
     if posixpath.normpath(key) != key or key.startswith("//"):
-        raise _invalid_continue(f": {start}")
+        raise _invalid_continue(start)  # a path trying to leave the list's prefix
+    # A negative revision is upstream's token for an inconsistent continuation (after a 410).
     return (revision if revision > 0 else None), prefix + key[1:]
 
 

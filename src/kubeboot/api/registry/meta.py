@@ -1,33 +1,40 @@
-"""ObjectMeta rules every resource shares: names, generateName, immutable fields, defaults."""
+"""ObjectMeta rules every resource shares: names, generateName, uids, and its validation.
+
+The validation itself is upstream's, ported in :mod:`kubeboot.resources.validation`; this
+module picks, per resource, what upstream's registry picks: the name rule (a DNS-1123
+subdomain for most kinds, a DNS-1123 label for Namespaces, a path segment for RBAC objects
+and CSRs, whose names such as ``system:node-bootstrapper`` or ``node-csr-…`` are free-form)
+and whether the core group's finalizer rule applies (core kinds and CSRs, which use
+``pkg/apis/core/validation``; RBAC and Leases use apimachinery's alone).
+"""
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from typing import Any
 
-from kubeboot.pki.csr import dns1123_subdomain_errors
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import FieldError
+from kubeboot.resources.validation import (
+    NAME_RULES,
+    validate_finalizers,
+    validate_object_meta,
+    validate_object_meta_common,
+)
 
 __all__ = [
+    "MAX_GENERATED_NAME_PREFIX",
     "generate_name",
     "new_uid",
-    "qualified_name_errors",
     "validate_metadata",
 ]
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 # generateName suffix alphabet of apimachinery's rand.String: no vowels, no confusables.
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# SimpleNameGenerator: the prefix is cut to 63 - 5 so the generated name fits a label.
+MAX_GENERATED_NAME_PREFIX = 63 - 5
 
-# Resources whose names are path segments, not DNS subdomains (RBAC names such as
-# ``system:node-bootstrapper``; CSR names are free-form upstream).
 _PATH_SEGMENT_NAMES = {
     "clusterroles",
     "clusterrolebindings",
@@ -36,124 +43,50 @@ _PATH_SEGMENT_NAMES = {
     "certificatesigningrequests",
 }
 _DNS_LABEL_NAMES = {"namespaces"}
+_APIMACHINERY_ONLY_GROUPS = {"rbac.authorization.k8s.io", "coordination.k8s.io"}
 
 
 def generate_name(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+    """Upstream's ``SimpleNameGenerator``: the prefix (cut to 58) and 5 random characters."""
+    base = prefix[:MAX_GENERATED_NAME_PREFIX]
+    return base + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
 
 
 def new_uid() -> str:
     return str(uuid.uuid4())
 
 
-_QUALIFIED_PART_MESSAGE = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-)
-
-
-def qualified_name_errors(value: str) -> list[str]:
-    """Upstream's ``IsQualifiedName`` (a label key: ``[prefix/]name``), in its words."""
-    parts = value.split("/")
-    if len(parts) > 2:
-        return [
-            "a valid label key " + _QUALIFIED_PART_MESSAGE + " with an optional DNS subdomain "
-            "prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    errors = []
-    name = parts[-1]
-    if len(parts) == 2:
-        if not parts[0]:
-            errors.append("prefix part must be non-empty")
-        else:
-            errors += [f"prefix part {m}" for m in dns1123_subdomain_errors(parts[0])]
-    if not name:
-        errors.append("name part must be non-empty")
-    elif len(name) > 63:
-        errors.append("name part must be no more than 63 characters")
-    if not _QUALIFIED_NAME.match(name):
-        errors.append("name part " + _QUALIFIED_PART_MESSAGE)
-    return errors
-
-
-def _name_errors(res: ResourceInfo, name: str, field: str) -> list[FieldError]:
+def _name_rule(res: ResourceInfo) -> str:
     if res.plural in _PATH_SEGMENT_NAMES:
-        if name in (".", "..") or "/" in name or "%" in name:
-            return [FieldError.invalid(field, name, 'may not contain "/" or "%" or be "." or ".."')]
-        return []
-    if res.plural in _DNS_LABEL_NAMES:
-        if len(name) > 63 or not _DNS1123_LABEL.match(name):
-            return [
-                FieldError.invalid(
-                    field,
-                    name,
-                    "a lowercase RFC 1123 label must consist of lower case alphanumeric "
-                    "characters or '-', and must start and end with an alphanumeric character "
-                    "(e.g. 'my-name',  or '123-abc', regex used for validation is "
-                    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-                )
-            ]
-        return []
-    return [FieldError.invalid(field, name, m) for m in dns1123_subdomain_errors(name)]
+        return "path-segment"
+    return "label" if res.plural in _DNS_LABEL_NAMES else "subdomain"
 
 
-def _key_errors(keys: Any, field: str) -> list[FieldError]:
-    errors: list[FieldError] = []
-    if keys is None:
-        return errors
-    if not isinstance(keys, dict):
-        return [FieldError.invalid(field, str(keys), "must be a map of strings")]
-    for key, value in keys.items():
-        prefix, _, name = key.rpartition("/")
-        if (
-            (prefix and not _DNS1123_SUBDOMAIN.match(prefix))
-            or not _QUALIFIED_NAME.match(name)
-            or len(name) > 63
-        ):
-            errors.append(
-                FieldError.invalid(
-                    field,
-                    key,
-                    "name part must consist of alphanumeric characters, '-', '_' or '.', and "
-                    "must start and end with an alphanumeric character",
-                )
+def validate_metadata(
+    res: ResourceInfo, meta: dict[str, Any], old: dict[str, Any] | None = None
+) -> list[FieldError]:
+    """``metadata`` of a new object (``old`` None) or of an update, as upstream validates it."""
+    kube_finalizers = res.group not in _APIMACHINERY_ONLY_GROUPS
+    if old is None:
+        return validate_object_meta(
+            meta,
+            namespaced=res.namespaced,
+            name_rule=NAME_RULES[_name_rule(res)],
+            kube_finalizers=kube_finalizers,
+        )
+    errors = []
+    generation, old_generation = meta.get("generation") or 0, old.get("generation") or 0
+    if generation < old_generation:
+        errors.append(
+            FieldError.invalid("metadata.generation", generation, "must not be decremented")
+        )
+    errors += validate_object_meta_common(meta, namespaced=res.namespaced)
+    if kube_finalizers:  # core's ValidateObjectMetaUpdate checks the finalizer names again
+        errors += [
+            e
+            for e in validate_finalizers(
+                meta.get("finalizers") or [], "metadata.finalizers", kube_finalizers=True
             )
-        if not isinstance(value, str):
-            errors.append(FieldError.invalid(f"{field}[{key}]", str(value), "must be a string"))
-    return errors
-
-
-def validate_metadata(res: ResourceInfo, meta: dict[str, Any]) -> list[FieldError]:
-    errors: list[FieldError] = []
-    name = meta.get("name")
-    if not name:
-        errors.append(FieldError.required("metadata.name", "name or generateName is required"))
-    elif not isinstance(name, str):
-        errors.append(FieldError.invalid("metadata.name", str(name), "must be a string"))
-    else:
-        errors += _name_errors(res, name, "metadata.name")
-    labels = meta.get("labels")
-    errors += _key_errors(labels, "metadata.labels")
-    if isinstance(labels, dict):
-        for key, value in labels.items():
-            if isinstance(value, str) and (
-                len(value) > 63 or (value and not _QUALIFIED_NAME.match(value))
-            ):
-                errors.append(
-                    FieldError.invalid(
-                        "metadata.labels",
-                        value,
-                        "a valid label must be an empty string or consist of alphanumeric "
-                        "characters, '-', '_' or '.', and must start and end with an "
-                        f"alphanumeric character (key {key!r})",
-                    )
-                )
-    annotations = meta.get("annotations")
-    if annotations is not None and not isinstance(annotations, dict):
-        errors.append(FieldError.invalid("metadata.annotations", str(annotations), "must be a map"))
-    elif isinstance(annotations, dict):
-        if sum(len(k) + len(str(v)) for k, v in annotations.items()) > 256 * 1024:
-            errors.append(FieldError.too_long("metadata.annotations", 256 * 1024))
-        errors += list(_key_errors(annotations, "metadata.annotations"))
+            if e.field != "metadata.finalizers"
+        ]
     return errors

@@ -10,10 +10,16 @@ Every other list is replaced whole. Directive keys (``$patch``, ``$setElementOrd
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from typing import Any
 
-from kubeboot.resources.status import BadRequest, Invalid, UnsupportedMediaType
+from kubeboot.resources.status import (
+    BadRequest,
+    Invalid,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
 
 __all__ = ["PATCH_CONTENT_TYPES", "apply_patch"]
 
@@ -129,10 +135,23 @@ def _merge_keyed_list(target: Any, patch: list[Any], merge_key: str, path: str) 
     return items
 
 
+# kube-apiserver's bounds on a JSON patch: operations (patch.go) and bytes that "copy"
+# operations may add (--json-patch-max-copy-bytes, 3 MiB): doubling the document with a
+# copy per operation would otherwise grow it past any memory.
+MAX_JSON_PATCH_OPERATIONS = 10000
+MAX_JSON_PATCH_COPY_BYTES = 3 * 1024 * 1024
+
+
 def _json_patch(document: dict[str, Any], operations: Any) -> Any:
     if not isinstance(operations, list):
         raise BadRequest("a JSON patch must be a JSON array of operations")
+    if len(operations) > MAX_JSON_PATCH_OPERATIONS:
+        raise RequestEntityTooLarge(
+            "Request entity too large: The allowed maximum operations in a JSON patch is "
+            f"{MAX_JSON_PATCH_OPERATIONS}, got {len(operations)}"
+        )
     doc: Any = copy.deepcopy(document)
+    copied = 0
     for op in operations:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise BadRequest(f"invalid JSON patch operation: {op!r}")
@@ -148,9 +167,14 @@ def _json_patch(document: dict[str, Any], operations: Any) -> Any:
             doc, moved = _pointer_remove(doc, op.get("from", ""))
             doc = _pointer_set(doc, path, moved, insert=True)
         elif kind == "copy":
-            doc = _pointer_set(
-                doc, path, copy.deepcopy(_pointer_get(doc, op.get("from", ""))), insert=True
-            )
+            value = _pointer_get(doc, op.get("from", ""))
+            copied += len(json.dumps(value, separators=(",", ":"), default=str))
+            if copied > MAX_JSON_PATCH_COPY_BYTES:
+                raise _json_patch_failed(
+                    "Unable to complete the copy, the accumulated size increase of copy is "
+                    f"{copied}, exceeding the limit {MAX_JSON_PATCH_COPY_BYTES}"
+                )
+            doc = _pointer_set(doc, path, copy.deepcopy(value), insert=True)
         elif kind == "test":
             if _pointer_get(doc, path) != _value(op):
                 raise _json_patch_failed(f"the JSON patch test operation failed at {path}")

@@ -250,7 +250,9 @@ class RestService:
     def _validate(
         self, res: ResourceInfo, obj: JsonObj, old: JsonObj | None, subresource: str
     ) -> None:
-        errors = validate_metadata(res, obj.get("metadata") or {})
+        errors = validate_metadata(
+            res, obj.get("metadata") or {}, None if old is None else old.get("metadata") or {}
+        )
         if old is not None:
             errors += _no_new_finalizers(obj, old)
         errors += strategy_for(res.plural).validate(obj, old, subresource)
@@ -548,7 +550,9 @@ class RestService:
 
         def mutate(current: JsonObj) -> JsonObj:
             fv.warnings.clear()  # a retry starts again from the latest object
-            patched = conform_patched(res, apply_patch(current, patch, patch_type), patch, fv)
+            patched = conform_patched(
+                res, apply_patch(current, patch, patch_type), patch, fv, patch_type
+            )
             pmeta = patched.get("metadata")
             if not isinstance(pmeta, dict) or pmeta.get("name") != name:
                 raise BadRequest("a patch may not change metadata.name")

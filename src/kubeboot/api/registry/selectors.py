@@ -1,33 +1,32 @@
 """Label and field selectors (server-facts §8.5), parsed once per request, matched per object.
 
 Label grammar: comma-separated requirements ``k=v``, ``k==v``, ``k!=v``, ``k in (a,b)``,
-``k notin (a,b)``, ``k`` (exists), ``!k`` (does not exist); all must hold. Field selectors
+``k notin (a,b)``, ``k`` (exists), ``!k`` (does not exist), ``k>1``/``k<1`` (integers); all
+must hold. It is parsed by a port of upstream's lexer and parser, so what is accepted and
+the 400's text (``unable to parse requirement: found '', expected: ',', ')' or
+identifier``) are upstream's. Field selectors
 support ``=``, ``==`` and ``!=`` on the fields a resource declares; anything else is a 400,
 so a typo never silently matches everything.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kubeboot.resources.decoding import go_quote
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import BadRequest
+from kubeboot.resources.validation import is_label_value, is_qualified_name
 
 __all__ = ["FieldSelector", "LabelSelector", "parse_field_selector", "parse_label_selector"]
-
-_LABEL_KEY = re.compile(
-    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-)
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 
 @dataclass(frozen=True, slots=True)
 class _Requirement:
     key: str
-    op: str  # "=", "!=", "in", "notin", "exists", "!"
+    op: str  # "=", "!=", "in", "notin", "exists", "!", "gt", "lt"
     values: frozenset[str]
 
     def matches(self, labels: dict[str, str]) -> bool:
@@ -38,6 +37,13 @@ class _Requirement:
             return not present
         if self.op in ("=", "in"):
             return present and labels[self.key] in self.values
+        if self.op in ("gt", "lt"):
+            # Upstream: both sides must parse as Go int64; anything else does not match.
+            try:
+                value, bound = int(labels[self.key]), int(next(iter(self.values)))
+            except (KeyError, ValueError, StopIteration):
+                return False
+            return value > bound if self.op == "gt" else value < bound
         # "!=" and "notin" match objects without the label, as upstream.
         return not present or labels[self.key] not in self.values
 
@@ -74,50 +80,194 @@ def _split_top_level(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-_SET_RE = re.compile(r"^(\S+)\s+(in|notin)\s*\((.*)\)$")
+# ---- label selectors: upstream's lexer and parser (apimachinery/pkg/labels/selector.go) --
+
+_SPECIAL = set("=!(),><")
+_WHITESPACE = set(" \t\r\n")
+_TOKENS = {")": ")", ",": ",", "!": "!", "==": "==", "=": "=", ">": ">", "in": "in",
+           "<": "<", "!=": "!=", "notin": "notin", "(": "("}  # fmt: skip
+_BINARY_OPERATORS = "in, notin, =, ==, !=, gt, lt"
+_OPERATORS = {"in": "in", "notin": "notin", "=": "=", "==": "=", "!=": "!=", ">": "gt", "<": "lt"}
+_ID, _END, _ERROR = "ID", "END", "ERROR"
 
 
-def _check_key(key: str, selector: str) -> str:
-    if not _LABEL_KEY.match(key) or len(key.rsplit("/", 1)[-1]) > 63:
-        raise BadRequest(f'unable to parse requirement: invalid label key "{key}" in "{selector}"')
-    return key
+def _lex(text: str) -> list[tuple[str, str]]:
+    """(token, literal) pairs, ending with END; the text as Go bytes (upstream lexes bytes)."""
+    data = text.encode("utf-8", errors="surrogatepass")
+    items: list[tuple[str, str]] = []
+    pos = 0
+    while True:
+        while pos < len(data) and chr(data[pos]) in _WHITESPACE:
+            pos += 1
+        if pos >= len(data) or data[pos] == 0:
+            items.append((_END, ""))
+            return items
+        if chr(data[pos]) in _SPECIAL:
+            buffer, last = "", None
+            while pos < len(data) and chr(data[pos]) in _SPECIAL:
+                candidate = buffer + chr(data[pos])
+                if candidate in _TOKENS:
+                    buffer, last = candidate, candidate
+                    pos += 1
+                elif last is not None:
+                    break
+                else:
+                    buffer = candidate
+                    pos += 1
+            if last is None:
+                items.append((_ERROR, f"error expected: keyword found '{buffer}'"))
+            else:
+                items.append((_TOKENS[last], last))
+            continue
+        start = pos
+        while pos < len(data) and data[pos] != 0:
+            ch = chr(data[pos])
+            if ch in _SPECIAL or ch in _WHITESPACE:
+                break
+            pos += 1
+        word = data[start:pos].decode("utf-8", errors="replace")
+        items.append((_TOKENS.get(word, _ID), word))
 
 
-def _check_value(value: str, selector: str) -> str:
-    if not _LABEL_VALUE.match(value) or len(value) > 63:
-        raise BadRequest(
-            f'unable to parse requirement: invalid label value "{value}" in "{selector}"'
-        )
-    return value
+class _Parser:
+    """Upstream's recursive-descent parser over the token list; errors are its texts."""
+
+    def __init__(self, text: str) -> None:
+        self.items = _lex(text)
+        self.position = 0
+
+    def lookahead(self, values: bool) -> tuple[str, str]:
+        tok, lit = self.items[self.position]
+        return (_ID if values and tok in ("in", "notin") else tok), lit
+
+    def consume(self, values: bool) -> tuple[str, str]:
+        tok, lit = self.lookahead(values)
+        self.position += 1
+        return tok, lit
+
+    def parse(self) -> tuple[_Requirement, ...]:
+        requirements: list[_Requirement] = []
+        while True:
+            tok, lit = self.lookahead(True)
+            if tok in (_ID, "!"):
+                try:
+                    requirements.append(self.requirement())
+                except ValueError as exc:
+                    raise ValueError(f"unable to parse requirement: {exc}") from None
+                tok, lit = self.consume(True)
+                if tok == _END:
+                    return tuple(requirements)
+                if tok != ",":
+                    raise ValueError(f"found '{lit}', expected: ',' or 'end of string'")
+                tok2, lit2 = self.lookahead(True)
+                if tok2 not in (_ID, "!"):
+                    raise ValueError(f"found '{lit2}', expected: identifier after ','")
+            elif tok == _END:
+                return tuple(requirements)
+            else:
+                raise ValueError(f"found '{lit}', expected: !, identifier, or 'end of string'")
+
+    def requirement(self) -> _Requirement:
+        op = ""
+        tok, key = self.consume(True)
+        if tok == "!":
+            op = "!"
+            tok, key = self.consume(True)
+        if tok != _ID:
+            raise ValueError(f"found '{key}', expected: identifier")
+        _check_key(key)
+        if op == "!" or self.lookahead(True)[0] in (_END, ","):
+            return _requirement(key, op or "exists", [])
+        tok, lit = self.consume(False)
+        if tok not in _OPERATORS:
+            raise ValueError(f"found '{lit}', expected: {_BINARY_OPERATORS}")
+        op = _OPERATORS[tok]
+        values = self.set_values() if op in ("in", "notin") else self.exact_value()
+        return _requirement(key, op, values)
+
+    def set_values(self) -> list[str]:
+        tok, lit = self.consume(True)
+        if tok != "(":
+            raise ValueError(f"found '{lit}' expected: '('")
+        tok, lit = self.lookahead(True)
+        if tok == ")":
+            self.consume(True)
+            return [""]
+        if tok not in (_ID, ","):
+            raise ValueError(f"found '{lit}', expected: ',', ')' or identifier")
+        found: set[str] = set()
+        while True:
+            tok, lit = self.consume(True)
+            if tok == _ID:
+                found.add(lit)
+                tok2, lit2 = self.lookahead(True)
+                if tok2 == ",":
+                    continue
+                if tok2 == ")":
+                    break
+                raise ValueError(f"found '{lit2}', expected: ',' or ')'")
+            if tok == ",":
+                if not found:
+                    found.add("")
+                tok2, _ = self.lookahead(True)
+                if tok2 == ")":
+                    found.add("")
+                    break
+                if tok2 == ",":
+                    found.add("")
+                continue
+            raise ValueError(f"found '{lit}', expected: ',', or identifier")
+        tok, _ = self.consume(True)
+        if tok != ")":
+            raise ValueError(f"found '{lit}', expected: ')'")
+        return sorted(found)
+
+    def exact_value(self) -> list[str]:
+        tok, _ = self.lookahead(True)
+        if tok in (_END, ","):
+            return [""]
+        tok, lit = self.consume(True)
+        if tok == _ID:
+            return [lit]
+        raise ValueError(f"found '{lit}', expected: identifier")
+
+
+def _check_key(key: str) -> None:
+    errors = is_qualified_name(key)
+    if errors:
+        raise ValueError(f"key: Invalid value: {go_quote(key)}: {'; '.join(errors)}")
+
+
+def _requirement(key: str, op: str, values: list[str]) -> _Requirement:
+    """Upstream's NewRequirement checks, with its aggregated error text."""
+    errors: list[str] = []
+    if op in ("gt", "lt"):
+        for i, value in enumerate(values):
+            digits = value[1:] if value[:1] in ("+", "-") else value
+            if not (digits.isascii() and digits.isdigit() and abs(int(value)) < 2**63):
+                errors.append(
+                    f"values[{i}]: Invalid value: {go_quote(value)}: for 'Gt', 'Lt' operators, "
+                    "the value must be an integer"
+                )
+    for i, value in enumerate(values):
+        problems = is_label_value(value)
+        if problems:
+            errors.append(
+                f"values[{i}][{key}]: Invalid value: {go_quote(value)}: {'; '.join(problems)}"
+            )
+    if errors:
+        raise ValueError(errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]")
+    return _Requirement(key, op, frozenset(values))
 
 
 def parse_label_selector(text: str | None) -> LabelSelector:
+    """A ``labelSelector`` as upstream's ``labels.Parse``; 400 with its error text."""
     if not text:
         return LabelSelector(())
-    reqs: list[_Requirement] = []
-    for part in _split_top_level(text):
-        m = _SET_RE.match(part)
-        if m:
-            values = [_check_value(v.strip(), text) for v in m.group(3).split(",")]
-            reqs.append(_Requirement(_check_key(m.group(1), text), m.group(2), frozenset(values)))
-            continue
-        for op in ("!=", "==", "="):
-            if op in part:
-                key, value = part.split(op, 1)
-                reqs.append(
-                    _Requirement(
-                        _check_key(key.strip(), text),
-                        "!=" if op == "!=" else "=",
-                        frozenset([_check_value(value.strip(), text)]),
-                    )
-                )
-                break
-        else:
-            if part.startswith("!"):
-                reqs.append(_Requirement(_check_key(part[1:].strip(), text), "!", frozenset()))
-            else:
-                reqs.append(_Requirement(_check_key(part, text), "exists", frozenset()))
-    return LabelSelector(tuple(reqs))
+    try:
+        return LabelSelector(_Parser(text).parse())
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 FieldGetter = Callable[[dict[str, Any]], str]

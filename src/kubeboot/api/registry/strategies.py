@@ -16,12 +16,14 @@ import re
 from typing import Any
 
 from kubeboot.api.registry.codec import copy_object
-from kubeboot.api.registry.meta import qualified_name_errors
 from kubeboot.api.registry.write_log import log_secret_created
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import format_time
 from kubeboot.pki.keypair import x509_key_pair_error
+from kubeboot.resources.decoding import DecodeError, decode_json
 from kubeboot.resources.status import BadRequest, FieldError
+from kubeboot.resources.typecheck import json_type
+from kubeboot.resources.validation import is_qualified_name
 
 __all__ = ["Strategy", "stamp_conditions"]
 
@@ -138,7 +140,12 @@ _SECRET_TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "kubernetes.io/ssh-auth": ("ssh-privatekey",),
     "kubernetes.io/tls": ("tls.crt", "tls.key"),
 }
+_DOCKER_CONFIG_KEYS = {
+    "kubernetes.io/dockercfg": ".dockercfg",
+    "kubernetes.io/dockerconfigjson": ".dockerconfigjson",
+}
 _SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+_REDACTED = "<secret contents redacted>"
 
 
 def _secret_type_errors(obj: JsonObj) -> list[FieldError]:
@@ -155,10 +162,32 @@ def _secret_type_errors(obj: JsonObj) -> list[FieldError]:
         return []
     if kind == "kubernetes.io/ssh-auth" and not data.get("ssh-privatekey"):
         return [FieldError.required("data[ssh-privatekey]")]
-    return [
+    missing = [
         FieldError.required(f"data[{k}]")
         for k in _SECRET_TYPE_KEYS.get(str(kind), ())
         if k not in data
+    ]
+    key = _DOCKER_CONFIG_KEYS.get(str(kind))
+    if missing or key is None:
+        return missing
+    return _docker_config_errors(data[key], f"data[{key}]")
+
+
+def _docker_config_errors(encoded: str, field: str) -> list[FieldError]:
+    """A docker config must be JSON that Go unmarshals into a map (upstream's ValidateSecret)."""
+    try:
+        parsed = decode_json(base64.b64decode(encoded)).value
+    except DecodeError as exc:
+        return [FieldError.invalid(field, _REDACTED, str(exc))]
+    if parsed is None or isinstance(parsed, dict):
+        return []
+    return [
+        FieldError.invalid(
+            field,
+            _REDACTED,
+            f"json: cannot unmarshal {json_type(parsed)} into Go value of type "
+            "map[string]interface {}",
+        )
     ]
 
 
@@ -275,11 +304,15 @@ class NamespaceStrategy(Strategy):
 
 
 def _name_label(obj: JsonObj) -> None:
+    """Upstream's Canonicalize: the label follows a name, and a nameless namespace (refused
+    later by validation) gets none."""
     meta = obj.setdefault("metadata", {})
+    if not meta.get("name"):
+        return
     labels = meta.get("labels")
     if not isinstance(labels, dict):
         meta["labels"] = labels = {}
-    labels["kubernetes.io/metadata.name"] = meta.get("name")
+    labels["kubernetes.io/metadata.name"] = meta["name"]
 
 
 NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
@@ -331,7 +364,7 @@ class EventStrategy(Strategy):
             errors.append(FieldError.required("reportingComponent"))
         errors += [
             FieldError.invalid("reportingComponent", component, m)
-            for m in qualified_name_errors(component)
+            for m in is_qualified_name(component)
         ]
         for field, limit in (("reportingInstance", 128), ("action", 128), ("reason", 128)):
             value = str(obj.get(field) or "")
@@ -468,6 +501,30 @@ class LeaseStrategy(Strategy):
     status_subresources = ()
     # Leases are written with the resourceVersion read (leader election depends on it).
     allow_unconditional_update = False
+
+    def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
+        """Upstream's ValidateLeaseSpec."""
+        spec = obj.get("spec") or {}
+        errors = []
+        duration = spec.get("leaseDurationSeconds")
+        if duration is not None and duration <= 0:
+            errors.append(
+                FieldError.invalid("spec.leaseDurationSeconds", duration, "must be greater than 0")
+            )
+        transitions = spec.get("leaseTransitions")
+        if transitions is not None and transitions < 0:
+            errors.append(
+                FieldError.invalid(
+                    "spec.leaseTransitions", transitions, "must be greater than or equal to 0"
+                )
+            )
+        if spec.get("preferredHolder") and not spec.get("strategy"):
+            errors.append(
+                FieldError.forbidden(
+                    "spec.preferredHolder", "may only be specified if `strategy` is defined"
+                )
+            )
+        return errors
 
 
 def stamp_conditions(new: list[JsonObj], old: list[JsonObj], now: dt.datetime) -> None:

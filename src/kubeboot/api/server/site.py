@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from kubeboot.api.endpoints.app import ApiContext, build_app
 from kubeboot.api.server.proxylistener import ProxyProtocolListener
@@ -28,6 +33,63 @@ __all__ = ["LISTEN_BACKLOG", "HttpsSite", "ListenError", "bind_listener", "start
 # overflows, Linux (with SYN cookies) answers a client's first data with a reset. aiohttp's
 # sites listen with 128 unless told; 4096 is the kernel's default somaxconn cap, as Go uses.
 LISTEN_BACKLOG = 4096
+
+
+# Request line and header limits. Go's net/http (kube-apiserver) allows 1 MiB for the whole
+# header block; aiohttp limits each line instead. A 1 MiB request line takes any URL Go
+# takes; 64 KiB per header and 128 headers (aiohttp's count) bound a connection's header
+# memory to 8 MiB. Past them aiohttp answers a plain-text 400 where Go answers a plain-text
+# 431 (docs/api.md): neither is a Status, since no request exists yet to answer with one.
+MAX_REQUEST_LINE = 1024 * 1024
+MAX_HEADER_FIELD = 64 * 1024
+MAX_HEADERS = 128
+_MALFORMED_LOG_INTERVAL = 1.0
+
+protocol_log = logging.getLogger("kubeboot.api.http")
+
+
+class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's connection-level logger, with a client's malformed request as what it is.
+
+    aiohttp logs every request it cannot parse with ``logger.exception`` (an ERROR and a
+    traceback). A malformed request is the client's mistake, not a server fault: one
+    WARNING line naming the client and the problem, at most one a second (the rest are
+    counted into the next line), so a scanner cannot flood the log. Other exceptions (a
+    bug in the server) keep their traceback.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__(logger, {})
+        self._last = -_MALFORMED_LOG_INTERVAL
+        self._suppressed = 0
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if not self._malformed(args, kwargs):
+            self.logger.exception(msg, *args, **kwargs)
+
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        # aiohttp logs a first request that is not HTTP at all (a scanner, TLS garbage)
+        # at DEBUG with a traceback; it is a malformed request like any other.
+        if not self._malformed(args, kwargs):
+            self.logger.debug(msg, *args, **kwargs)
+
+    def _malformed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Log one line if this is a malformed request (rate-limited); False otherwise."""
+        exc = kwargs.get("exc_info")
+        if not isinstance(exc, BaseException):
+            exc = sys.exc_info()[1]
+        if not isinstance(exc, HttpProcessingError):
+            return False
+        now = time.monotonic()
+        if now - self._last < _MALFORMED_LOG_INTERVAL:
+            self._suppressed += 1
+            return True
+        self._last, suppressed, self._suppressed = now, self._suppressed, 0
+        peer = args[0] if args else "?"
+        detail = str(exc.message).replace("\r", " ").replace("\n", " ")[:200]
+        extra = f" ({suppressed} more since the last one)" if suppressed else ""
+        self.logger.warning("malformed HTTP request from %s: %s%s", peer, detail, extra)
+        return True
 
 
 class ListenError(OSError):
@@ -95,6 +157,10 @@ async def start_https(
         handle_signals=False,
         shutdown_timeout=1.0,
         handler_cancellation=True,
+        max_line_size=MAX_REQUEST_LINE,
+        max_field_size=MAX_HEADER_FIELD,
+        max_headers=MAX_HEADERS,
+        logger=_ProtocolLog(protocol_log),
     )
     await runner.setup()
     ssl_ctx = make_server_ssl_context(cert_file, key_file, client_ca_file)

@@ -6,29 +6,9 @@ import pytest
 
 from kubeboot.api.endpoints.protobuf import decode_protobuf_object
 from kubeboot.resources.status import BadRequest, UnsupportedMediaType
-
-
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field."""
-    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
-
-
-def _envelope(api_version: str, kind: str, raw: bytes) -> bytes:
-    type_meta = _field(1, api_version.encode()) + _field(2, kind.encode())
-    return b"k8s\x00" + _field(1, type_meta) + _field(2, raw)
+from tests.protowire import envelope as _envelope
+from tests.protowire import field as _field
+from tests.protowire import varint as _varint
 
 
 def test_missing_magic_is_400() -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
 from kubeboot.api.registry.patch import apply_patch
-from kubeboot.resources.status import BadRequest, Invalid, UnsupportedMediaType
+from kubeboot.resources.status import (
+    BadRequest,
+    Invalid,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
 
 BASE: dict[str, Any] = {
     "metadata": {"name": "n", "labels": {"a": "1"}, "finalizers": ["x"]},
@@ -96,3 +102,24 @@ def test_strategic_delete_and_replace_directives() -> None:
     assert [c["type"] for c in out["status"]["conditions"]] == ["Approved"]
     out = apply_patch(BASE, {"data": {"$patch": "replace", "z": "1"}}, "strategic")
     assert out["data"] == {"z": "1"}
+
+
+def test_json_patch_operation_and_copy_limits_are_upstreams(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """10,000 operations at most (413), and copies may add at most 3 MiB (the generic 422
+    of a patch that does not apply; the detail is logged)."""
+    caplog.set_level(logging.INFO, "kubeboot.api")
+    doc: dict[str, Any] = {"metadata": {"name": "x"}, "data": {"a": "b" * 1024}}
+    with pytest.raises(RequestEntityTooLarge) as too_many:
+        apply_patch(doc, [{"op": "test", "path": "/data", "value": {}}] * 10001, "json")
+    assert "The allowed maximum operations in a JSON patch is 10000, got 10001" in str(
+        too_many.value
+    )
+    doubling = [{"op": "copy", "from": "/data", "path": f"/d{i}"} for i in range(4000)]
+    with pytest.raises(Invalid) as too_big:
+        apply_patch(doc, doubling, "json")
+    assert too_big.value.message == (
+        "the server rejected our request due to an error in our request"
+    )
+    assert "exceeding the limit 3145728" in caplog.text

@@ -100,3 +100,33 @@ def test_without_name_drops_only_the_pinned_equality(text: str, left: tuple[str,
     assert CSRS is not None
     fields = parse_field_selector(text, CSRS).without_name("node-csr-a")
     assert tuple(t.field for t in fields.terms) == left
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a in (", "unable to parse requirement: found '', expected: ',', ')' or identifier"),
+        ("a b", "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"),
+        ("!a=b", "found '=', expected: ',' or 'end of string'"),
+        ("a,,", "found ',', expected: identifier after ','"),
+        ("=a", "found '=', expected: !, identifier, or 'end of string'"),
+        (
+            "x>a",
+            "unable to parse requirement: values[0]: Invalid value: \"a\": for 'Gt', 'Lt' "
+            "operators, the value must be an integer",
+        ),
+    ],
+)
+def test_label_selector_errors_are_upstreams(text: str, message: str) -> None:
+    """Messages of upstream's lexer/parser (apimachinery labels.Parse), word for word."""
+    with pytest.raises(BadRequest) as excinfo:
+        parse_label_selector(text)
+    assert excinfo.value.message == message
+
+
+def test_label_selector_integer_comparisons() -> None:
+    sel = parse_label_selector("gen>5,size<10")
+    assert sel.matches({"gen": "6", "size": "9"})
+    assert not sel.matches({"gen": "5", "size": "9"})
+    assert not sel.matches({"gen": "x", "size": "9"})  # not an integer: no match, as upstream
+    assert not sel.matches({"size": "9"})
