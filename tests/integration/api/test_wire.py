@@ -217,3 +217,19 @@ async def test_node_controllers_swap_condition_taints_and_annotate_ttl(
             == [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
         )
     )
+
+
+async def test_admission_speaks_before_a_stale_resource_version(server: RunningServer) -> None:
+    """Upstream compares resourceVersions after mutating admission: a node writing another
+    node's object with a stale version hears 403 (NodeRestriction), not 409."""
+    admin = aiohttp.TCPConnector(ssl=admin_ssl_context(server))
+    async with aiohttp.ClientSession(base_url=server.url, connector=admin) as http:
+        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "b"}}
+        status, created, _ = await _call(http, "POST", "/api/v1/nodes", node)
+        assert status == 201
+    stale = {**created, "metadata": {**created["metadata"], "resourceVersion": "1"}}
+    connector = aiohttp.TCPConnector(ssl=node_ssl_context(server, "a"))
+    async with aiohttp.ClientSession(base_url=server.url, connector=connector) as node_a:
+        status, err, _ = await _call(node_a, "PUT", "/api/v1/nodes/b", stale)
+    assert status == 403, err
+    assert err["message"] == 'nodes "b" is forbidden: node "a" is not allowed to modify node "b"'

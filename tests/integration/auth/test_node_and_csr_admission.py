@@ -48,7 +48,12 @@ _PEM = Encoding.PEM
 async def running(tmp_path: Path) -> AsyncIterator[RunningServer]:
     tokens = tmp_path / "token.csv"
     tokens.write_text(f"{BOB_TOKEN},bob,uid-bob\n")
-    async with in_process_server(tmp_path / "data", token_auth_file=tokens) as running:
+    # Without the node controllers: they rewrite taints and annotations of every Node, which
+    # would race the exact updates these NodeRestriction checks send.
+    controllers = ("*", "bootstrapsigner", "tokencleaner", "-nodelifecycle", "-ttl")
+    async with in_process_server(
+        tmp_path / "data", token_auth_file=tokens, controllers=controllers
+    ) as running:
         yield running
 
 

@@ -73,7 +73,9 @@ class Step:
     capture: Mapping[str, str] = field(default_factory=dict)  # var → dotted path in the body
     compare: str = "full"  # full | status (code + content type only)
     ignore: tuple[str, ...] = ()  # dotted paths dropped from both bodies before comparing
-    until: str = ""  # re-send (for up to a minute) until this dotted path in the body is set
+    # re-send (for up to a minute) until every condition holds: a dotted path in the body is
+    # set, or with a leading "!" is not ("\\." is a dot inside a key)
+    until: tuple[str, ...] = ()
     note: str = ""
 
 
@@ -157,7 +159,7 @@ def _step(raw: Mapping[str, Any]) -> Step:
         capture=dict(raw.pop("capture", None) or {}),
         compare=str(raw.pop("compare", "full")),
         ignore=tuple(raw.pop("ignore", None) or ()),
-        until=str(raw.pop("until", "")),
+        until=_conditions(raw.pop("until", None)),
         note=str(raw.pop("note", "")),
     )
     if raw:
@@ -332,8 +334,23 @@ def _lookup(variables: Mapping[str, str], captured: Mapping[str, str], name: str
     raise KeyError(f"unknown variable $({name})")
 
 
+def _conditions(raw: Any) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    return tuple(str(c) for c in raw) if isinstance(raw, list) else (str(raw),)
+
+
+def _holds(body: Any, condition: str) -> bool:
+    if condition.startswith("!"):
+        return not _dig(body, condition[1:])
+    return bool(_dig(body, condition))
+
+
+_DOT = re.compile(r"(?<!\\)\.")
+
+
 def _dig(body: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
+    for part in (p.replace("\\.", ".") for p in _DOT.split(dotted)):
         if isinstance(body, list) and part.isdigit():
             body = body[int(part)] if int(part) < len(body) else None
         elif isinstance(body, dict):
@@ -466,12 +483,12 @@ def _namespace(clients: Sequence[PlaneClient], name: str) -> Iterator[None]:
 def _exchange(
     client: PlaneClient, step: Step, identity: str, variables: Mapping[str, str]
 ) -> tuple[int, dict[str, list[str]], Any]:
-    """Send the step; with ``until``, again until the awaited field is set (or a minute passed)."""
+    """Send the step; with ``until``, again until its conditions hold (or a minute passed)."""
     deadline = time.monotonic() + _UNTIL_TIMEOUT
     while True:
         code, headers, data = client.send(step, identity, variables)
         raw = decode_body((headers.get("content-type") or [""])[0], data)
-        if not step.until or _dig(raw, step.until) or time.monotonic() > deadline:
+        if all(_holds(raw, c) for c in step.until) or time.monotonic() > deadline:
             return code, headers, raw
         time.sleep(0.5)
 

@@ -14,6 +14,8 @@ Rules, applied to every string in a decoded body (and to plain-text bodies and h
 * RFC 3339 times → ``<time>``; UUIDs → ``<uid>``;
 
 and by key: ``resourceVersion`` values → ``<rv>``; a non-empty ``continue`` → ``<continue>``;
+Table cells of age columns (``Age``, ``Last Seen``, ``First Seen``) → ``<age>``
+(:func:`mask_table_ages`);
 a server's resourceVersion quoted in an error message (``in record (N)``, ``current: N``) →
 ``<rv>``.
 """
@@ -24,7 +26,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["normalize", "normalize_text"]
+__all__ = ["mask_table_ages", "normalize", "normalize_text"]
+
+# Table columns whose cells are ages (a duration since a time): they depend on when each
+# server answered, like the times themselves.
+_AGE_COLUMNS = {"Age", "Last Seen", "First Seen"}
 
 _PEM = re.compile(
     r"-----BEGIN ([A-Z0-9 ]+)-----[A-Za-z0-9+/=\s]*?-----END \1-----\n?", re.MULTILINE
@@ -34,10 +40,11 @@ _B64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{64,}={0,2}(?![A-Za-z0-9+/=])
 _TIME = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
 _UID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _VOLATILE_KEYS = {"resourceVersion": "<rv>", "continue": "<continue>"}
-_RELATIVE_TIME_COLUMNS = {"Age", "Last Seen", "First Seen"}
 _APPLY_CONFLICT = "FieldManagerConflict"
 # A server's resourceVersion quoted in a message (precondition and too-large-RV errors).
-_RV_IN_TEXT = re.compile(r"(in record \(|, current: |ResourceVersion in object meta: )\d+")
+_RV_IN_TEXT = re.compile(
+    r"(in record \(|, current: |ResourceVersion in object meta: )\d+(?![0-9a-f-])"
+)
 
 
 def normalize_text(text: str, replacements: Mapping[str, str]) -> str:
@@ -53,24 +60,6 @@ def normalize_text(text: str, replacements: Mapping[str, str]) -> str:
     return _UID.sub("<uid>", text)
 
 
-def _relative_time_cells(table: dict[str, Any]) -> None:
-    columns = table.get("columnDefinitions")
-    rows = table.get("rows")
-    if not isinstance(columns, list) or not isinstance(rows, list):
-        return
-    indexes = [
-        i
-        for i, column in enumerate(columns)
-        if isinstance(column, dict) and column.get("name") in _RELATIVE_TIME_COLUMNS
-    ]
-    for row in rows:
-        cells = row.get("cells") if isinstance(row, dict) else None
-        if isinstance(cells, list):
-            for i in indexes:
-                if i < len(cells):
-                    cells[i] = "<age>"
-
-
 def _sort_apply_conflicts(details: dict[str, Any]) -> None:
     causes = details.get("causes")
     if (
@@ -83,7 +72,7 @@ def _sort_apply_conflicts(details: dict[str, Any]) -> None:
 
 def normalize(value: Any, replacements: Mapping[str, str]) -> Any:
     """A copy of a decoded JSON/YAML document with placeholders (module docstring)."""
-    normalized = _normalize(value, replacements)
+    normalized = _normalize(mask_table_ages(value), replacements)
     _reorder(normalized)
     return normalized
 
@@ -96,8 +85,6 @@ def _reorder(value: Any) -> None:
     elif isinstance(value, dict):
         for item in value.values():
             _reorder(item)
-        if "columnDefinitions" in value:
-            _relative_time_cells(value)
         if value.get("kind") == "Status" and isinstance(value.get("details"), dict):
             _sort_apply_conflicts(value["details"])
 
@@ -117,3 +104,35 @@ def _normalize(value: Any, replacements: Mapping[str, str]) -> Any:
                 out[normalize_text(key, replacements)] = _normalize(item, replacements)
         return out
     return value
+
+
+def mask_table_ages(value: Any) -> Any:
+    """A copy with ``<age>`` in the Table cells of age columns. A watch in Table form names
+    its columns in its first event only; the later events' rows use the same positions."""
+    positions: list[int] = []
+
+    def walk(node: Any) -> Any:
+        nonlocal positions
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        columns = node.get("columnDefinitions")
+        if isinstance(columns, list) and columns:
+            positions = [
+                i
+                for i, c in enumerate(columns)
+                if isinstance(c, dict) and c.get("name") in _AGE_COLUMNS
+            ]
+        out = {k: walk(v) for k, v in node.items()}
+        rows = out.get("rows")
+        if isinstance(rows, list) and positions:
+            for row in rows:
+                cells = row.get("cells") if isinstance(row, dict) else None
+                if isinstance(cells, list):
+                    for i in positions:
+                        if i < len(cells) and isinstance(cells[i], str):
+                            cells[i] = "<age>"
+        return out
+
+    return walk(value)

@@ -165,3 +165,36 @@ def test_apply_conflict_causes_are_sorted_but_validation_causes_keep_their_order
     assert fields == [".data.w", ".data.z"]
     fields = [c["field"] for c in normalize(status("FieldValueInvalid"), {})["details"]["causes"]]
     assert fields == [".data.z", ".data.w"]
+
+
+def test_until_conditions_name_set_and_unset_paths_with_escaped_dots() -> None:
+    from tests.real.differential.framework import _holds
+
+    node = {"metadata": {"labels": {"beta.kubernetes.io/os": "linux"}}, "spec": {}}
+    assert _holds(node, "!spec.taints")
+    assert _holds(node, r"metadata.labels.beta\.kubernetes\.io/os")
+    assert not _holds(node, "metadata.annotations")
+    assert not _holds({"spec": {"taints": [{"key": "k"}]}}, "!spec.taints")
+
+
+def test_table_ages_are_masked_in_lists_and_in_later_watch_events() -> None:
+    from tests.real.differential.normalize import mask_table_ages
+
+    columns = [{"name": "Name"}, {"name": "Data"}, {"name": "Age"}]
+    first: dict[str, Any] = {
+        "type": "ADDED",
+        "object": {"columnDefinitions": columns, "rows": [{"cells": ["a", 1, "8s"]}]},
+    }
+    later = {
+        "type": "ADDED",
+        "object": {"columnDefinitions": None, "rows": [{"cells": ["b", 0, "9s"]}]},
+    }
+    masked = mask_table_ages([first, later])
+    assert masked[0]["object"]["rows"][0]["cells"] == ["a", 1, "<age>"]
+    assert masked[1]["object"]["rows"][0]["cells"] == ["b", 0, "<age>"]
+    assert first["object"]["rows"][0]["cells"][2] == "8s"  # the input is left alone
+
+
+def test_a_uid_in_a_message_is_not_taken_for_a_resource_version() -> None:
+    text = "the UID in record (0a2d3ba0-26fc-491f-97e5-739c792fe190). The object"
+    assert normalize_text(text, SERVER) == "the UID in record (<uid>). The object"

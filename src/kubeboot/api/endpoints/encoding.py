@@ -54,6 +54,33 @@ def go_json(obj: Any, *, pretty: bool = False) -> bytes:
     return text.translate(_GO_ESCAPES).encode() + b"\n"
 
 
+class _GoYamlDumper(yaml.SafeDumper):
+    """Emits as go-yaml v2 (sigs.k8s.io/yaml) does: keys sorted, a multi-line string as a
+    literal block, a string that would read back as another type (``"true"``, ``"123"``,
+    ``""``, a timestamp, YAML 1.1's ``"y"``/``"n"``) double-quoted."""
+
+
+def _go_yaml_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    tag = "tag:yaml.org,2002:str"
+    if "\n" in value:
+        return dumper.represent_scalar(tag, value, style="|")
+    implicit = dumper.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    if implicit != tag or value in ("y", "Y", "n", "N"):
+        return dumper.represent_scalar(tag, value, style='"')
+    return dumper.represent_scalar(tag, value)
+
+
+_GoYamlDumper.add_representer(str, _go_yaml_str)
+
+
+def go_yaml(obj: Any) -> bytes:
+    """``sigs.k8s.io/yaml``'s Marshal of a JSON document."""
+    text = yaml.dump(
+        obj, Dumper=_GoYamlDumper, default_flow_style=False, sort_keys=True, allow_unicode=True
+    )
+    return text.encode()
+
+
 def is_pretty(request: web.Request, negotiated: Negotiated | None = None) -> bool:
     """Upstream's isPrettyPrint: ``pretty`` in the media type or query, or a human's agent."""
     if negotiated is not None and negotiated.pretty:
@@ -110,8 +137,7 @@ def encode(obj: dict[str, Any], media_type: str, *, pretty: bool = False) -> tup
             log.warning("answering %s as JSON: %s", obj.get("kind"), exc)
             return go_json(obj, pretty=pretty), JSON
     if media_type == YAML:
-        text = yaml.safe_dump(obj, default_flow_style=False, sort_keys=True, allow_unicode=True)
-        return text.encode(), YAML
+        return go_yaml(obj), YAML
     return go_json(obj, pretty=pretty), JSON
 
 

@@ -34,7 +34,7 @@ from kubeboot.api.endpoints.protobuf import can_encode, encode_protobuf_object, 
 from kubeboot.api.endpoints.requestinfo import RequestInfo
 from kubeboot.api.endpoints.routes import check_route
 from kubeboot.api.endpoints.transform import include_object_option, transform
-from kubeboot.api.registry.conform import conform, conform_delete_options
+from kubeboot.api.registry.conform import conform, conform_delete_options, interpret
 from kubeboot.api.registry.deleteoptions import (
     DeleteOptions,
     dry_run_error,
@@ -175,6 +175,7 @@ async def handle_resource(
     if verb == "create":
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
+        interpret(res, body.value, body.raw)  # its bytes quoted when it is no object at all
         fv.attach(body.decoded, body.raw)
         created = await rest.create(
             user,
@@ -189,6 +190,7 @@ async def handle_resource(
     if verb == "update":
         fv = field_validation(request.query, verb)
         body = await read_body(request, res)
+        interpret(res, body.value, body.raw)
         fv.attach(body.decoded, body.raw)
         updated = await rest.update(
             user,

@@ -39,6 +39,7 @@ __all__ = [
     "conform",
     "conform_delete_options",
     "conform_patched",
+    "interpret",
     "summarize_body",
     "unrecognized",
 ]
@@ -121,6 +122,11 @@ def _cannot_handle(kind: str, version: str, target: str, detail: str) -> BadRequ
 
 def schema_of(res: ResourceInfo) -> Struct | None:
     return kind_schema(res.group, res.gv.version, res.kind)
+
+
+def interpret(res: ResourceInfo, body: Any, raw: bytes | None) -> tuple[str, str]:
+    """apiVersion and kind of a body as read off the wire (its bytes quoted in errors)."""
+    return _interpret(res, body, raw)
 
 
 def _interpret(res: ResourceInfo, body: Any, raw: bytes | None) -> tuple[str, str]:

@@ -1,9 +1,9 @@
 """``DeleteOptions``: from a body (any kind of group version, as client-go sends it) or the
 query, validated as upstream's ``ValidateDeleteOptions``.
 
-kubeboot deletes at once (nothing here has dependents it garbage-collects), so the
-propagation policy and grace period are validated and otherwise have no effect; the
-preconditions and ``dryRun`` are honoured.
+kubeboot has no garbage collector (docs/api.md, Deviations), so the propagation policy and
+grace period are validated and otherwise have no effect: an object is deleted at once, or
+marked when finalizers hold it. The preconditions and ``dryRun`` are honoured.
 """
 
 from __future__ import annotations

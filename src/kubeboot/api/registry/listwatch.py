@@ -182,7 +182,9 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 def _encode_continue(revision: int, start_key: str, prefix: str) -> str:
     """Upstream's token: unpadded base64url of ``{"v", "rv", "start"}`` (start relative to the
     list's key prefix); rv -1 continues at the latest revision."""
-    token = {"v": "meta.k8s.io/v1", "rv": revision, "start": start_key.removeprefix(prefix)}
+    # relative to the prefix without its last "/", as upstream's: "/name\x00", "/ns/name\x00"
+    start = "/" + start_key.removeprefix(prefix).lstrip("/")
+    token = {"v": "meta.k8s.io/v1", "rv": revision, "start": start}
     raw = json.dumps(token, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 

@@ -14,7 +14,7 @@ Concurrency rules, as kube-apiserver's ``GuaranteedUpdate``:
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableSequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -390,6 +390,8 @@ class RestService:
             obj = go_shape(obj, schema)
             meta = obj["metadata"]
         self._validate(res, obj, None, "")
+        if validation is not None:
+            validation.warnings.extend(strategy_for(res.plural).warnings(obj, None))
         await self._admit(user, res, "create", "", obj, None)
         if dry_run:
             if await self.store.get(self._key(res, namespace, name)) is not None:
@@ -518,6 +520,7 @@ class RestService:
             precondition,
             dry_run=dry_run,
             manager=manager,
+            warnings=validation.warnings if validation is not None else None,
         )
 
     async def patch(
@@ -565,6 +568,7 @@ class RestService:
             precondition,
             dry_run=dry_run,
             manager=manager,
+            warnings=validation.warnings if validation is not None else None,
         )
 
     async def apply(
@@ -629,6 +633,7 @@ class RestService:
             dry_run=dry_run,
             manager=manager,
             applied=True,
+            warnings=fv.warnings,
         )
         return updated, False
 
@@ -676,8 +681,10 @@ class RestService:
         dry_run: bool = False,
         manager: str = SERVER_MANAGER,
         applied: bool = False,
+        warnings: MutableSequence[str] | None = None,
     ) -> JsonObj:
-        """``applied``: ``mutate`` is a server-side apply, which sets managedFields itself."""
+        """``applied``: ``mutate`` is a server-side apply, which sets managedFields itself;
+        ``warnings`` collects the strategy's warnings for the client."""
         key = self._key(res, namespace, name)
         strategy = strategy_for(res.plural)
         schema = kind_schema(res.group, res.gv.version, res.kind)
@@ -685,8 +692,6 @@ class RestService:
             kv = await self.store.get(key)
             if kv is None:
                 raise NotFound.of(res.plural, res.group, name)
-            if precondition is not None and precondition != kv.mod_revision:
-                raise Conflict.of(res.plural, res.group, name)
             current = codec.decode(kv)
             new = mutate(codec.copy_object(current))
             new_meta = new.setdefault("metadata", {})
@@ -701,6 +706,10 @@ class RestService:
                 user, res, "update", subresource, namespace, name, new, current
             )
             await self.rbac_policy.check(user, res, namespace, name, new, current)
+            # As upstream's Store.Update: the resourceVersion is compared once mutating
+            # admission (NodeRestriction) and the escalation check have seen the object.
+            if precondition is not None and precondition != kv.mod_revision:
+                raise Conflict.of(res.plural, res.group, name)
             cur_meta = current["metadata"]
             for owned in (
                 "name",
@@ -724,6 +733,8 @@ class RestService:
             new_meta = new["metadata"]
             new_meta["resourceVersion"] = cur_meta.get("resourceVersion")
             self._validate(res, new, current, subresource)
+            if warnings is not None and not subresource:
+                warnings.extend(strategy.warnings(new, current))
             if new == current:
                 return current
             await self._admit(user, res, "update", subresource, new, current)

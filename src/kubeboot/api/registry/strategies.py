@@ -19,6 +19,7 @@ from kubeboot.api.registry.codec import copy_object
 from kubeboot.api.registry.write_log import log_secret_created
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import format_time
+from kubeboot.pki.keypair import x509_key_pair_error
 from kubeboot.resources.decoding import DecodeError, decode_json
 from kubeboot.resources.status import BadRequest, FieldError
 from kubeboot.resources.typecheck import json_type
@@ -57,6 +58,10 @@ class Strategy:
                 new.pop(field, None)
 
     def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
+        return []
+
+    def warnings(self, obj: JsonObj, old: JsonObj | None) -> list[str]:
+        """Upstream's WarningsOnCreate/WarningsOnUpdate: told to the client, not refused."""
         return []
 
     def created(self, obj: JsonObj, user: UserInfo, now: dt.datetime) -> None:
@@ -227,6 +232,15 @@ class SecretStrategy(Strategy):
         if sum(len(base64.b64decode(v)) for v in data.values()) > _MAX_SECRET_BYTES:
             errors.append(FieldError.too_long("data", _MAX_SECRET_BYTES))
         return errors + _secret_type_errors(obj)
+
+    def warnings(self, obj: JsonObj, old: JsonObj | None) -> list[str]:
+        """A TLS Secret whose pair does not load, in Go's words (GetWarningsForSecret)."""
+        if obj.get("type") != "kubernetes.io/tls":
+            return []
+        data = obj.get("data") or {}
+        pem = [base64.b64decode(data.get(k) or "") for k in ("tls.crt", "tls.key")]
+        problem = x509_key_pair_error(pem[0], pem[1])
+        return [problem] if problem else []
 
 
 class ConfigMapStrategy(Strategy):

@@ -175,3 +175,33 @@ def test_objects_are_written_in_gos_field_order() -> None:
     table = in_go_order({"kind": "Table", "rows": [{"cells": [], "object": {"metadata": meta}}]})
     assert list(table["rows"][0]["object"]["metadata"]) == want
     assert list(meta) == ["name", "creationTimestamp", "resourceVersion"]  # input untouched
+
+
+def test_yaml_answers_are_written_as_go_yaml_writes_them() -> None:
+    """Bytes a real kube-apiserver v1.37.2 answered for the same ConfigMap data."""
+    from kubeboot.api.endpoints.encoding import go_yaml
+
+    data = {
+        "b": "true",
+        "c": "a: b",
+        "e": "",
+        "n": "123",
+        "pem": "-----BEGIN X-----\nABC\n-----END X-----\n",
+        "s": "it's",
+        "t": "2026-01-01T00:00:00Z",
+    }
+    assert go_yaml({"data": data, "metadata": {"annotations": {}}}) == (
+        b"data:\n"
+        b'  b: "true"\n'
+        b"  c: 'a: b'\n"
+        b'  e: ""\n'
+        b'  "n": "123"\n'
+        b"  pem: |\n"
+        b"    -----BEGIN X-----\n"
+        b"    ABC\n"
+        b"    -----END X-----\n"
+        b"  s: it's\n"
+        b'  t: "2026-01-01T00:00:00Z"\n'
+        b"metadata:\n"
+        b"  annotations: {}\n"
+    )
