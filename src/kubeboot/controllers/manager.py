@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from kubeboot.client.interface import ApiClient
+from kubeboot.client.interface import ApiClient, JsonObject
 from kubeboot.clock import Clock
 from kubeboot.controllers.bootstrapsigner import (
     CLUSTER_INFO_FIELD_SELECTOR,
@@ -33,6 +33,7 @@ from kubeboot.controllers.nodelifecycle import NODELIFECYCLE, TTL, run_node_cont
 from kubeboot.controllers.rootcapublisher import ROOT_CA_FIELD_SELECTOR, run_rootcapublisher
 from kubeboot.controllers.runtime import Informer
 from kubeboot.controllers.serviceaccounts import run_serviceaccounts_controller
+from kubeboot.controllers.servingapprover import LocalSightings, Verdict, run_servingapprover
 from kubeboot.controllers.tokencleaner import run_tokencleaner
 from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.csr import (
@@ -166,7 +167,11 @@ async def ensure_service_accounts(client: ApiClient, names: list[str]) -> None:
 
 
 async def _run_enabled(
-    manager: ApiClient, client_for: ClientFor, config: ControllerConfig, clock: Clock
+    manager: ApiClient,
+    client_for: ClientFor,
+    config: ControllerConfig,
+    clock: Clock,
+    serving: tuple[ApiClient, LocalSightings | None],
 ) -> None:
     enabled = enabled_controllers(config.controllers)
     files = signing_files(config) if "csrsigning" in enabled else {}
@@ -215,10 +220,22 @@ async def _run_enabled(
             )
     jobs += _namespace_jobs(manager, client_for, enabled, config, clock)
     jobs += _node_jobs(manager, client_for, enabled)
+    if "servingapprover" in enabled:
+        serving_client, local = serving
+        jobs.append(
+            run_servingapprover(
+                serving_client, config.serving_policy, _log_verdict, clock=clock, local=local
+            )
+        )
     log.info("starting controllers: %s", ", ".join(sorted(enabled)) or "(none)")
     async with asyncio.TaskGroup() as group:
         for job in jobs:
             group.create_task(job)
+
+
+def _log_verdict(csr: JsonObject, verdict: Verdict) -> None:
+    name = (csr.get("metadata") or {}).get("name", "")
+    log.info("servingapprover: %s csr %s: %s", verdict.action, name, verdict.reason)
 
 
 def _node_jobs(
@@ -288,6 +305,8 @@ async def run_controllers(
     clock: Clock,
     *,
     client_for: ClientFor | None = None,
+    serving_client: ApiClient | None = None,
+    local_sightings: LocalSightings | None = None,
 ) -> None:
     """Run the enabled controllers until cancelled (leading a Lease when configured).
 
@@ -296,7 +315,9 @@ async def run_controllers(
     ``client_for(service_account)`` gives each controller its own identity, as
     kube-controller-manager's ``--use-service-account-credentials``: those ServiceAccounts
     are created in kube-system first, and the default RBAC grants each exactly what its
-    controller needs.
+    controller needs. ``serving_client`` is the servingapprover's identity (kubeboot's own
+    controller: upstream's default RBAC has no role for it; default: ``client``), and
+    ``local_sightings`` this replica's in-memory node sources, for its evidence rule.
     """
     # Fail fast on bad flags, before campaigning for the lease.
     enabled = enabled_controllers(config.controllers)
@@ -306,7 +327,9 @@ async def run_controllers(
     async def run() -> None:
         if client_for is not None:
             await ensure_service_accounts(client, controller_service_accounts(enabled))
-        await _run_enabled(client, resolve, config, clock)
+        await _run_enabled(
+            client, resolve, config, clock, (serving_client or client, local_sightings)
+        )
 
     if not config.leader_elect:
         await run()

@@ -32,6 +32,7 @@ from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.datadir_lock import DataDirLock
 from kubeboot.api.server.inventory import record_server_certificates, run_inventory
+from kubeboot.api.server.nodesources import NodeSourceRecorder
 from kubeboot.api.server.proxylistener import trusted_networks
 from kubeboot.api.server.reconcile import (
     reconcile_admin_conf,
@@ -55,7 +56,7 @@ from kubeboot.auth.stack import AuthStack
 from kubeboot.auth.x509 import make_server_ssl_context
 from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, encryption_algorithm, init_cluster
-from kubeboot.controllers.config import ControllerConfig
+from kubeboot.controllers.config import ControllerConfig, enabled_controllers
 from kubeboot.controllers.manager import run_controllers
 from kubeboot.kubeadmconfig import ClusterSettings
 from kubeboot.logs import current_settings
@@ -101,6 +102,12 @@ SERVICES = resource_info("", "v1", "services")
 # The field manager of what `kubeboot init` writes (a client's is its User-Agent's name).
 INIT_MANAGER = "kubeboot"
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
+# The in-server servingapprover: part of the server (upstream's default RBAC has no role for a
+# serving approver to bind), so it acts with the server's own authority, under its own name
+# for the audit log.
+SERVING_APPROVER_USER = UserInfo(
+    "system:kubeboot:serving-approver", groups=("system:masters", "system:authenticated")
+)
 
 
 def _private_data_dir(path: Path) -> None:
@@ -118,6 +125,7 @@ class Server:
         self.store: Store | None = None
         self.rest: RestService | None = None
         self.pki: ClusterPki | None = None
+        self.node_sources: NodeSourceRecorder | None = None
         self.init_result: InitResult | None = None
         self._site: HttpsSite | None = None
         self.certificate_files: CertificateFiles | None = None
@@ -215,6 +223,11 @@ class Server:
             self.advertised_url,
             ca_pem,
         )
+        if "servingapprover" in enabled_controllers(cfg.controllers):
+            recorder = self.node_sources = NodeSourceRecorder(
+                InProcessClient(self.rest, SYSTEM_USER, manager=INIT_MANAGER), self.clock
+            )
+            self._spawn(recorder.run())
         self._spawn(self._run_controllers())
         assert self.certificate_files is not None
         self._spawn(
@@ -237,6 +250,7 @@ class Server:
                 audit=security.audit,
                 audit_policy=security.audit_policy,
                 metrics=self._render_metrics,
+                node_sources=self.node_sources,
             )
             self._spawn(ctx.inflight.run())
             self._site = await start_https(
@@ -359,9 +373,12 @@ class Server:
                 root_ca_file=self.pki.ca_cert_file,
                 leader_elect=cfg.leader_elect,
                 approve_all_kubelet_csrs_for_group=cfg.approve_all_kubelet_csrs_for_group,
+                serving_policy=cfg.serving_approver_policy,
             ),
             self.clock,
             client_for=client_for,
+            serving_client=InProcessClient(rest, SERVING_APPROVER_USER),
+            local_sightings=self.node_sources.sightings if self.node_sources else None,
         )
 
     async def _ensure_default_namespaces(self) -> None:
