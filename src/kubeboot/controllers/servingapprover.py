@@ -128,12 +128,14 @@ async def explain(
     policy: ServingPolicy,
     clock: Clock | None = None,
     local: LocalSightings | None = None,
+    *,
+    evaluate_decided: bool = False,
 ) -> Explanation:
     """Fetch what the rules look at (the Node, the evidence when the policy uses it), decide."""
     node_obj: JsonObject | None = None
     evidence: Evidence | None = None
     name = requested_node(csr)
-    first = explain_serving_csr(csr, None, policy)
+    first = explain_serving_csr(csr, None, policy, evaluate_decided=evaluate_decided)
     if name is not None and first.rules:
         assert _NODE_RESOURCE is not None
         try:
@@ -143,7 +145,9 @@ async def explain(
         if policy.ip_evidence:
             evidence = await _evidence(client, name, local)
     now = (clock or SystemClock()).now()
-    return explain_serving_csr(csr, node_obj, policy, evidence, now)
+    return explain_serving_csr(
+        csr, node_obj, policy, evidence, now, evaluate_decided=evaluate_decided
+    )
 
 
 async def review(

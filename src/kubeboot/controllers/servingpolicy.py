@@ -192,15 +192,18 @@ def requested_node(csr: JsonObject) -> str | None:
     return username.removeprefix(NODE_PREFIX) if username.startswith(NODE_PREFIX) else None
 
 
-def _precondition(csr: JsonObject) -> tuple[Verdict | None, CsrFacts | None]:
+def _precondition(
+    csr: JsonObject, evaluate_decided: bool
+) -> tuple[Verdict | None, CsrFacts | None]:
     spec = csr.get("spec") or {}
     if spec.get("signerName") != KUBELET_SERVING_SIGNER:
         reason = f"signer is {spec.get('signerName')!r}, not {KUBELET_SERVING_SIGNER}"
         return Verdict("skip", reason), None
-    if any(c.get("type") in ("Approved", "Denied") for c in conditions(csr)):
-        return Verdict("skip", "already approved or denied"), None
-    if has_certificate(csr):
-        return Verdict("skip", "certificate already issued"), None
+    if not evaluate_decided:
+        if any(c.get("type") in ("Approved", "Denied") for c in conditions(csr)):
+            return Verdict("skip", "already approved or denied"), None
+        if has_certificate(csr):
+            return Verdict("skip", "certificate already issued"), None
     try:
         return None, csr_facts(parse_csr_pem(request_pem(csr)))
     except (CsrError, ValueError) as e:
@@ -363,9 +366,15 @@ def explain_serving_csr(
     policy: ServingPolicy,
     evidence: Evidence | None = None,
     now: dt.datetime | None = None,
+    *,
+    evaluate_decided: bool = False,
 ) -> Explanation:
-    """Every rule's outcome and the verdict (``now``: for the evidence grace period)."""
-    skipped, facts = _precondition(csr)
+    """Every rule's outcome and the verdict (``now``: for the evidence grace period).
+
+    ``evaluate_decided`` runs the rules on a CSR already approved, denied or issued too (what
+    ``approver explain`` shows: the verdict this policy *would* reach).
+    """
+    skipped, facts = _precondition(csr, evaluate_decided)
     if skipped is not None or facts is None:
         return Explanation(skipped or Verdict("skip", "request does not parse"))
     checks = _Rules(csr, facts, node, evidence, policy, now)
