@@ -5,7 +5,8 @@ The controller is :mod:`kubeboot.controllers.servingapprover` (rules in
 flags into a :class:`ServingPolicy`, connects with the kubeconfig and prints one line per
 decision. ``--once`` reviews the CSRs pending now and exits (for scripts and cron); without
 it the approver watches until interrupted. ``approver explain <csr>`` decides nothing: it
-prints every rule's outcome with the evidence it looked at.
+prints every rule's outcome with the evidence it looked at (an argument form rather than a
+subcommand, so the flags parse exactly as every other command's).
 
 The identity it runs as needs: ``get``/``list``/``watch`` on certificatesigningrequests,
 ``update`` on ``certificatesigningrequests/approval``, ``approve`` on ``signers``
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 
 import click
 
-from kubeboot.cli.commandline import UpstreamGroup
+from kubeboot.cli.commandline import UpstreamCommand
 from kubeboot.cli.options import KubeconfigRef, kubeconfig_options, run_api
 from kubeboot.client.http import HttpApiClient
 from kubeboot.client.interface import JsonObject
@@ -152,13 +153,13 @@ def explanation_lines(csr: JsonObject, explanation: Explanation) -> list[str]:
     return lines
 
 
-@click.group(cls=UpstreamGroup, invoke_without_command=True)
+@click.command(cls=UpstreamCommand)
+@click.argument("action", nargs=-1, metavar="[explain CSR]")
 @policy_options
 @click.option("--once", is_flag=True, help="Review the pending CSRs once and exit.")
 @kubeconfig_options
-@click.pass_context
 def approver(
-    ctx: click.Context,
+    action: tuple[str, ...],
     policy_source: str,
     allowed_dns_names: int | None,
     max_expiration_sec: int | None,
@@ -175,17 +176,29 @@ def approver(
     --policy rules: name regex, IP ranges, IP SANs proven by the node's connections);
     denies (with the reason in the condition) otherwise.
 
+    `approver explain CSR` decides nothing and writes nothing: it prints, rule by rule and
+    with the evidence, why the policy would approve the CSR or not (a CSR already decided is
+    explained as if it were pending); exit code 0 whatever the verdict.
+
     \b
     Example:
       kubeboot approver --kubeconfig ./kubeboot-data/admin.conf --once
       kubeboot approver explain csr-7xk2p --policy '{ipEvidence: true}'
     """
-    if ctx.invoked_subcommand is not None:
-        return
+    if action and (action[0] != "explain" or len(action) != 2 or once):
+        raise click.UsageError(
+            "the only argument form is `explain CSR` (without --once)"
+            if action[0] == "explain"
+            else f'unknown command "{action[0]}" for "kubeboot approver"; did you mean explain?'
+        )
     policy = build_policy(
         policy_source, allowed_dns_names, max_expiration_sec, ignore_non_system_node, skip_deny_step
     )
     kube = KubeconfigRef(kubeconfig, context)
+    if action:
+        for line in run_api(kube, lambda client: explain_lines(client, action[1], policy)):
+            click.echo(line)
+        return
     if once:
         lines = run_api(kube, lambda client: review_pending_once(client, policy))
         for line in lines:
@@ -208,38 +221,8 @@ def approver(
         run_api(kube, watch)
 
 
-@approver.command("explain")
-@click.argument("name")
-@policy_options
-@kubeconfig_options
-def explain_command(
-    name: str,
-    policy_source: str,
-    allowed_dns_names: int | None,
-    max_expiration_sec: int | None,
-    ignore_non_system_node: bool | None,
-    skip_deny_step: bool | None,
-    kubeconfig: Path | None,
-    context: str | None,
-) -> None:
-    """Print, rule by rule and with the evidence, why a CSR would be approved or not.
-
-    Decides nothing and writes nothing; a CSR already approved or denied is explained as if
-    it were pending. Exit code 0 whatever the verdict.
-
-    \b
-    Example:
-      kubeboot approver explain csr-7xk2p --kubeconfig ./kubeboot-data/admin.conf \\
-        --policy '{ipEvidence: true, allowedIPRanges: [10.0.0.0/8]}'
-    """
-    policy = build_policy(
-        policy_source, allowed_dns_names, max_expiration_sec, ignore_non_system_node, skip_deny_step
-    )
-
-    async def work(client: HttpApiClient) -> list[str]:
-        csr = await client.get(CSR_RESOURCE, name)
-        explanation = await explain(client, csr, policy, evaluate_decided=True)
-        return explanation_lines(csr, explanation)
-
-    for line in run_api(KubeconfigRef(kubeconfig, context), work):
-        click.echo(line)
+async def explain_lines(client: HttpApiClient, name: str, policy: ServingPolicy) -> list[str]:
+    """``approver explain``: the CSR's rules as the policy would evaluate them now."""
+    csr = await client.get(CSR_RESOURCE, name)
+    explanation = await explain(client, csr, policy, evaluate_decided=True)
+    return explanation_lines(csr, explanation)

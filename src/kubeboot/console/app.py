@@ -135,7 +135,9 @@ async def _guard(
     response = await handler(request)
     response.headers["Content-Security-Policy"] = _CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Not no-referrer: with it Chrome sends "Origin: null" on the forms' POSTs, which the
+    # CSRF check must refuse; same-origin keeps URLs from ever leaving for another site.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -1,0 +1,99 @@
+"""The console in a real headless browser: Debian's chromium driven by Selenium.
+
+Against a real ``kubeboot server`` with a node that joined for real and asked for a serving
+certificate: load the console through its token URL, see the pending CSR with the policy
+approver's explanation, click Approve, see the server's signer issue it (the CSR's status and
+a serving bar in the chart), and see the chart drawn by the browser (bars with a size).
+
+Without chromium or chromedriver the test skips with the reason; in CI (``CI=true``) it
+fails instead, because there a missing browser is a broken setup, not an optional extra.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.console.conftest import NODE, SERVING_CSR, Console
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def _missing() -> str | None:
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        return (
+            "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
+        )
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    missing = _missing()
+    if missing is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the console's browser test cannot run in CI: {missing}")
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_approve_a_csr_by_clicking_and_see_it_issued(console: Console, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    browser.get(console.url)
+    assert browser.title == "kubeboot console"
+    assert browser.current_url == f"{console.base}/"  # the token left the address bar
+
+    row = browser.find_element(By.ID, f"csr-{SERVING_CSR}")
+    assert "policy: approve" in row.text
+    assert "SANs are the Node's addresses" in row.text
+    assert "node-addresses" in row.text
+
+    chart = browser.find_element(By.ID, "cert-timeline")
+    assert chart.size["width"] > 500
+    client_bar = browser.find_element(By.CSS_SELECTOR, f'rect.cert-client[data-node="{NODE}"]')
+    assert client_bar.size["width"] > 1  # laid out and painted, not just present in the text
+    assert not browser.find_elements(By.CSS_SELECTOR, f'rect.cert-serving[data-node="{NODE}"]')
+
+    browser.find_element(By.ID, f"approve-{SERVING_CSR}").click()
+    flash = WebDriverWait(browser, 30).until(
+        lambda b: b.find_elements(By.ID, "flash") or b.find_elements(By.ID, "problem"),
+        message="no answer to the click",
+    )
+    assert flash[0].text == f"approved {SERVING_CSR}", browser.page_source
+
+    deadline = time.monotonic() + 60
+    while not (console.csr(SERVING_CSR).get("status") or {}).get("certificate"):
+        assert time.monotonic() < deadline, console.csr(SERVING_CSR)
+        time.sleep(0.3)
+    (approved,) = console.csr(SERVING_CSR)["status"]["conditions"]
+    assert (approved["type"], approved["reason"]) == ("Approved", "KubebootConsoleApprove")
+
+    browser.refresh()
+    assert not browser.find_elements(By.ID, f"csr-{SERVING_CSR}")
+    serving_bar = browser.find_element(By.CSS_SELECTOR, f'rect.cert-serving[data-node="{NODE}"]')
+    assert serving_bar.size["width"] > 1
+    assert browser.find_element(By.ID, "now-line")
