@@ -68,7 +68,13 @@ async def serve(client: HttpApiClient, policy: ServingPolicy, host: str, port: i
     help="Address to listen on. Anything but loopback lets other machines reach a page that "
     "acts with your credentials (the access token still guards it).",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8001,
+    show_default=True,
+    help="Port to listen on (0: any free port; the printed URL says which).",
+)
 @policy_options
 @kubeconfig_options
 def console(
