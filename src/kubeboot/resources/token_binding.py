@@ -30,6 +30,7 @@ __all__ = [
     "SPENT_GRACE",
     "USES_KEY",
     "Binding",
+    "binding_data",
     "binding_of",
     "csr_refusal",
     "spend",
@@ -77,6 +78,17 @@ def _count(text: str | None) -> int | None:
     if text is None:
         return None
     return int(text) if text.isdigit() and int(text) > 0 else 0
+
+
+def binding_data(node_name: str | None, max_uses: int | None) -> dict[str, str]:
+    """The extra keys ``kubeboot token create --node-name/--max-uses`` writes ({} for none)."""
+    data = {}
+    if node_name:
+        data[NODE_NAME_KEY] = node_name
+    if max_uses is not None:
+        data[MAX_USES_KEY] = str(max_uses)
+        data[USES_KEY] = "0"
+    return data
 
 
 def binding_of(data: Mapping[str, str]) -> Binding:
