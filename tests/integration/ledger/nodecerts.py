@@ -74,24 +74,31 @@ async def issued_node_identity(
     pkey.chmod(0o600)
     ctx = ssl.create_default_context(cafile=str(running.ca_file))
     ctx.load_cert_chain(str(crt), str(pkey))
-    kubeconfig = running.data_dir / f"{node}.kubeconfig"
-    kubeconfig.write_text(
+    kubeconfig = node_kubeconfig(
+        running.data_dir / f"{node}.kubeconfig", running.url, running.ca_file, crt, pkey
+    )
+    serial = format(x509.load_pem_x509_certificate(cert_pem).serial_number, "x")
+    return ctx, kubeconfig, serial
+
+
+def node_kubeconfig(path: Path, url: str, ca_file: Path, crt: Path, key: Path) -> Path:
+    """A kubeconfig for ``url`` with the node's certificate files."""
+    path.write_text(
         f"""apiVersion: v1
 kind: Config
 clusters:
 - name: c
-  cluster: {{server: "{running.url}", certificate-authority: "{running.ca_file}"}}
+  cluster: {{server: "{url}", certificate-authority: "{ca_file}"}}
 users:
-- name: {node}
-  user: {{client-certificate: "{crt}", client-key: "{pkey}"}}
+- name: node
+  user: {{client-certificate: "{crt}", client-key: "{key}"}}
 contexts:
 - name: c
-  context: {{cluster: c, user: {node}}}
+  context: {{cluster: c, user: node}}
 current-context: c
 """
     )
-    serial = format(x509.load_pem_x509_certificate(cert_pem).serial_number, "x")
-    return ctx, kubeconfig, serial
+    return path
 
 
 def kubeboot(*args: str, kubeconfig: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
