@@ -132,10 +132,10 @@ def test_ip_sans_are_approved_only_from_where_the_node_connects(
     assert seen == {("127.0.0.1", "client-certificate"), (BEHIND_BALANCER, "client-certificate")}
     assert BALANCER not in record["data"][NODE]  # the balancer is never the node's source
 
+    admin = ["--kubeconfig", str(cluster.kubeconfig)]
     result = CliRunner().invoke(
         cli,
-        ["approver", "explain", "evid-claimed", "--policy", POLICY]
-        + ["--kubeconfig", str(cluster.kubeconfig)],
+        ["approver", "explain", "evid-claimed", "--policy", POLICY, *admin],
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -150,15 +150,12 @@ def test_ip_sans_are_approved_only_from_where_the_node_connects(
 
     good = CliRunner().invoke(
         cli,
-        ["approver", "explain", "evid-proxied", "--policy", POLICY]
-        + ["--kubeconfig", str(cluster.kubeconfig)],
+        ["approver", "explain", "evid-proxied", "--policy", POLICY, *admin],
     )
     assert good.stdout.splitlines()[-1] == (
         "verdict: approve: SANs are the Node's addresses; its IP SANs are where its "
         "authenticated connections come from"
     )
     # Without the evidence rule the claimed address passes: the Node says so.
-    lax = CliRunner().invoke(
-        cli, ["approver", "explain", "evid-claimed", "--kubeconfig", str(cluster.kubeconfig)]
-    )
+    lax = CliRunner().invoke(cli, ["approver", "explain", "evid-claimed", *admin])
     assert lax.stdout.splitlines()[-1].startswith("verdict: approve")

@@ -128,6 +128,12 @@ NAMESPACES = _namespaces()
 
 # Admission hook: (user, resource, verb, subresource, new object, old object) -> None or raise.
 Admission = Callable[[UserInfo, ResourceInfo, str, str, JsonObj, JsonObj | None], Awaitable[None]]
+# Write observer: (user, resource, verb, subresource, stored object or None on delete, previous
+# object or None on create) -> None, awaited after the write was stored (the issuance ledger).
+# It must not raise: the write has happened, and the client is told it did.
+Observer = Callable[
+    [UserInfo, ResourceInfo, str, str, JsonObj | None, JsonObj | None], Awaitable[None]
+]
 
 
 @dataclass
@@ -138,6 +144,10 @@ class RestService:
     admission: list[Admission] = field(default_factory=list)
     # Run on the object as sent, before the RBAC check and validation (NodeRestriction).
     mutating_admission: list[MutatingAdmission] = field(default_factory=list)
+    # Admission with side effects (a bound token's use count): creates that are stored only.
+    side_effect_admission: list[Admission] = field(default_factory=list)
+    # Told of every stored create, update and delete (never of a dry run).
+    observers: list[Observer] = field(default_factory=list)
     rbac_policy: RbacWritePolicy = field(init=False)
 
     def __post_init__(self) -> None:
@@ -397,12 +407,16 @@ class RestService:
             if await self.store.get(self._key(res, namespace, name)) is not None:
                 raise AlreadyExists.of(res.plural, res.group, name)
             return obj
+        for hook in self.side_effect_admission:
+            await hook(user, res, "create", "", obj, None)
         try:
             kv = await self.store.create(self._key(res, namespace, name), codec.encode(obj))
         except (KeyExistsError, StoreUnavailable) as exc:
             raise status_error_for(exc, res, name) from exc
         meta["resourceVersion"] = str(kv.mod_revision)
         strategy_for(res.plural).created(obj, user, now)
+        for observe in self.observers:
+            await observe(user, res, "create", "", obj, None)
         return obj
 
     # ---- read ----------------------------------------------------------------------------
@@ -752,6 +766,8 @@ class RestService:
                 raise status_error_for(exc, res, name) from exc
             new_meta["resourceVersion"] = str(stored.mod_revision)
             strategy.updated(new, current, subresource, user, self.clock.now())
+            for observe in self.observers:
+                await observe(user, res, "update", subresource, new, current)
             return new
         raise Conflict.of(res.plural, res.group, name, "too many concurrent writers; try again")
 
@@ -797,6 +813,8 @@ class RestService:
                 raise Conflict.of(res.plural, res.group, name) from exc
             except (KeyNotFoundError, StoreUnavailable) as exc:
                 raise status_error_for(exc, res, name) from exc
+            for observe in self.observers:
+                await observe(user, res, "delete", "", None, current)
         return self._deleted(res, current)
 
     async def _mark_deleting(
@@ -950,6 +968,8 @@ class RestService:
                 deleted.append(obj)
             except (KeyNotFoundError, RevisionMismatch):
                 continue
+            for observe in self.observers:
+                await observe(user, res, "delete", "", None, obj)
         return {**listed, "items": deleted}
 
 

@@ -48,6 +48,12 @@ class ServerConfig:
     audit_log_maxsize: int = 0  # MB; 0 = 100 MB, as kube-apiserver
     audit_log_maxbackup: int = 0  # 0 = keep every rotated file, as kube-apiserver
     audit_policy_file: Path | None = None  # None: every request at Metadata level
+    # Beyond upstream (docs/beyond-upstream.md): the issuance ledger, revocation checked by
+    # the x509 authenticator (with RejoinDenials refused at CSR admission), and revoking a
+    # deleted Node's certificates.
+    issuance_ledger: bool = True
+    certificate_revocation: bool = True
+    revoke_on_node_delete: bool = True
     # kube-controller-manager's part (run in-process, under leader election)
     controllers: tuple[str, ...] = ("*", "bootstrapsigner", "tokencleaner")
     cluster_signing_duration: dt.timedelta = dt.timedelta(hours=8760)

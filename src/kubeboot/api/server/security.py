@@ -9,11 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from kubeboot.api.registry.inprocess import InProcessClient
 from kubeboot.api.registry.rest import RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.auth.ratelimit import BucketPolicy
 from kubeboot.auth.stack import AuthSettings, AuthStack
+from kubeboot.client.interface import JsonObject
 from kubeboot.clock import Clock
+from kubeboot.ledger.recorder import LEDGER_WRITER, LedgerRecorder
+from kubeboot.ledger.revoke import NodeRevoker
+from kubeboot.resources.ledger import ISSUED_CERTIFICATES
 from kubeboot.storage.interface import Store
 
 __all__ = ["build_rest", "build_security"]
@@ -46,16 +51,33 @@ def build_security(
         audit_log_maxbackup=config.audit_log_maxbackup,
         audit_policy_file=config.audit_policy_file,
         audit_forward=audit_forward,
+        certificate_revocation=config.certificate_revocation,
     )
     return AuthStack(settings, store, clock)
 
 
-def build_rest(store: Store, security: AuthStack, clock: Clock) -> RestService:
-    """The REST service of one serving process, with that process's security stack."""
-    return RestService(
+def build_rest(
+    store: Store, security: AuthStack, clock: Clock, config: ServerConfig
+) -> RestService:
+    """The REST service of one serving process, with that process's security stack and
+    kubeboot's write observers: the issuance ledger, and revoking a deleted Node's
+    certificates (docs/beyond-upstream.md)."""
+    rest = RestService(
         store,
         security.authorizer,
         clock,
         admission=list(security.admission),
         mutating_admission=list(security.mutating_admission),
+        side_effect_admission=list(security.side_effect_admission),
     )
+    if config.issuance_ledger:
+
+        async def write_entry(entry: JsonObject) -> None:
+            await rest.publish(LEDGER_WRITER, ISSUED_CERTIFICATES, None, entry)
+
+        rest.observers.append(LedgerRecorder(store, write_entry))
+    if config.revoke_on_node_delete:
+        rest.observers.append(
+            NodeRevoker(InProcessClient(rest, LEDGER_WRITER, manager="kubeboot"), clock)
+        )
+    return rest

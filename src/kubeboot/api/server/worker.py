@@ -76,7 +76,7 @@ async def run_worker(spec: WorkerSpec) -> None:
         if not synced.done():
             synced.cancel()
             return
-        rest = build_rest(store, security, clock)
+        rest = build_rest(store, security, clock, spec.config)
         recorder = None
         if "servingapprover" in enabled_controllers(spec.config.controllers):
             # This worker's sightings reach the primary's approver through the shared record.
