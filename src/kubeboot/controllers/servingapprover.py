@@ -37,21 +37,24 @@ from kubeboot.controllers.runtime import Informer, Requeue, WorkQueue, object_ke
 from kubeboot.controllers.servingpolicy import (
     Evidence,
     Explanation,
+    IssuedFrom,
     ServingPolicy,
     Verdict,
     explain_serving_csr,
     requested_node,
 )
 from kubeboot.pki.csr import KUBELET_SERVING_SIGNER
+from kubeboot.resources.ledger import ISSUED_CERTIFICATES
 from kubeboot.resources.nodesources import (
     CONFIGMAP_NAME,
     NAMESPACE,
     SourceSighting,
+    canonical_address,
     merge_sightings,
     node_sources_from_configmap,
 )
 from kubeboot.resources.registry import find_resource
-from kubeboot.resources.status import NotFound
+from kubeboot.resources.status import Forbidden, NotFound
 
 __all__ = [
     "APPROVE_MESSAGE",
@@ -110,16 +113,43 @@ def decision_condition(verdict: Verdict) -> JsonObject:
     }
 
 
+async def _issued_from(client: ApiClient, node: str) -> tuple[tuple[IssuedFrom, ...], bool]:
+    """The ledger's entries for ``node`` with a source address; (entries, ledger served)."""
+    try:
+        listed = await client.list(ISSUED_CERTIFICATES, field_selector=f"spec.nodeName={node}")
+    except NotFound:  # not a kubeboot server, or one without the ledger
+        return (), False
+    except Forbidden as exc:
+        log.info("servingapprover: cannot read the issuance ledger: %s", exc.message)
+        return (), False
+    issued = []
+    for entry in listed.get("items") or []:
+        spec = entry.get("spec") or {}
+        address = canonical_address(str(spec.get("sourceAddress") or ""))
+        if address is not None:
+            issued.append(
+                IssuedFrom(
+                    address,
+                    str(spec.get("serialNumber") or ""),
+                    str(spec.get("signerName") or ""),
+                    str(spec.get("notBefore") or ""),
+                )
+            )
+    return tuple(issued), True
+
+
 async def _evidence(client: ApiClient, node: str, local: LocalSightings | None) -> Evidence:
-    """The recorded sightings of ``node`` (plus this replica's, in the server)."""
+    """The recorded sightings of ``node`` (plus this replica's, in the server) and the
+    addresses its certificates' CSRs came from (the ledger)."""
     assert _CONFIGMAP_RESOURCE is not None
     mine = local(node) if local is not None else ()
+    issued, ledger = await _issued_from(client, node)
     try:
         configmap = await client.get(_CONFIGMAP_RESOURCE, CONFIGMAP_NAME, NAMESPACE)
     except NotFound:
-        return Evidence(mine, recorded=local is not None)
+        return Evidence(mine, recorded=local is not None, issued=issued, ledger=ledger)
     recorded = node_sources_from_configmap(configmap).get(node, ())
-    return Evidence(merge_sightings(recorded, mine))
+    return Evidence(merge_sightings(recorded, mine), issued=issued, ledger=ledger)
 
 
 async def explain(

@@ -25,8 +25,10 @@ ip-ranges      every IP SAN is inside one of ``allowed_ip_ranges`` (when set)
 node-addresses every SAN is among Node ``<n>``'s ``status.addresses`` (wait while
                the Node does not exist)
 ip-evidence    every IP SAN is an address the server saw ``<n>``'s authenticated
-               connections come from (with ``ip_evidence``; wait while the CSR is
-               younger than ``evidence_grace_seconds`` and the address is not seen)
+               connections come from, or the source address of a CSR one of
+               ``<n>``'s certificates was issued for (the issuance ledger), with
+               ``ip_evidence``; wait while the CSR is younger than
+               ``evidence_grace_seconds`` and the address is not seen
 ============== ===============================================================
 
 Verdict: the first failing rule denies (a skip with ``skip_deny``); otherwise any waiting
@@ -55,6 +57,7 @@ from kubeboot.resources.nodesources import CONFIGMAP_NAME, NAMESPACE, SourceSigh
 __all__ = [
     "Evidence",
     "Explanation",
+    "IssuedFrom",
     "PolicyError",
     "RuleResult",
     "ServingPolicy",
@@ -141,29 +144,66 @@ def load_policy(value: str) -> ServingPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedFrom:
+    """A certificate of the node's in the issuance ledger, and where its CSR came from."""
+
+    address: str
+    serial: str
+    signer: str
+    not_before: str
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """What the server recorded about a node, beyond what the node says about itself.
 
-    ``recorded`` is False when the cluster keeps no such record (not a kubeboot server, or
-    one not running the serving approver): then the evidence rule cannot pass.
+    ``connections``: where its authenticated requests came from (``recorded`` is False when
+    the cluster keeps no such record: not a kubeboot server, or one not running the serving
+    approver). ``issued``: the source addresses of the CSRs its certificates were issued
+    for, from kubeboot's issuance ledger (``ledger`` False: the cluster serves none).
     """
 
     connections: tuple[SourceSighting, ...] = ()
     recorded: bool = True
+    issued: tuple[IssuedFrom, ...] = ()
+    ledger: bool = False
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        return frozenset(
+            [s.address for s in self.connections] + [i.address for i in self.issued if i.address]
+        )
 
     def describe(self) -> str:
+        parts = []
         if not self.recorded:
-            return (
+            parts.append(
                 f"no ConfigMap {NAMESPACE}/{CONFIGMAP_NAME}: the server records no node "
                 "sources (kubeboot server with --controllers=...,servingapprover does)"
             )
-        if not self.connections:
-            return "no authenticated connection of this node seen yet"
-        return "seen from " + ", ".join(
-            f"{s.address} ({s.via}, first {s.first_seen:%Y-%m-%dT%H:%M:%SZ}, "
-            f"last {s.last_seen:%Y-%m-%dT%H:%M:%SZ})"
-            for s in self.connections
-        )
+        elif not self.connections:
+            parts.append("no authenticated connection of this node seen yet")
+        else:
+            parts.append(
+                "seen from "
+                + ", ".join(
+                    f"{s.address} ({s.via}, first {s.first_seen:%Y-%m-%dT%H:%M:%SZ}, "
+                    f"last {s.last_seen:%Y-%m-%dT%H:%M:%SZ})"
+                    for s in self.connections
+                )
+            )
+        if self.issued:
+            parts.append(
+                "ledger: "
+                + ", ".join(
+                    f"{i.address} (CSR of certificate {i.serial}, {i.signer}, {i.not_before})"
+                    for i in self.issued
+                    if i.address
+                )
+            )
+        elif self.ledger:
+            parts.append("ledger: no certificate of this node recorded with a source address")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +386,7 @@ class _Rules:
         if self.name is None:
             return RuleResult("ip-evidence", "n/a", "no node named by the requester")
         evidence = self.evidence or Evidence(recorded=False)
-        seen = {s.address for s in evidence.connections}
+        seen = evidence.addresses
         missing = [ip for ip in self.ips if ip not in seen]
         if not missing:
             return RuleResult("ip-evidence", "pass", evidence.describe())

@@ -10,7 +10,7 @@ PROXY protocol balancer. A node joins for real, then, as that node (its client c
 
 The two addresses its connections came from are approved and issued by the server; the
 address it only claims is denied by the evidence rule. ``kubeboot approver explain`` prints
-the rules with the recorded sightings.
+the rules with the recorded sightings and the issuance ledger's addresses.
 """
 
 from __future__ import annotations
@@ -146,6 +146,9 @@ def test_ip_sans_are_approved_only_from_where_the_node_connects(
     (evidence,) = [line for line in lines if "ip-evidence" in line]
     assert evidence.split()[0] == "FAIL"
     assert f"{BEHIND_BALANCER} (client-certificate, first " in evidence
+    # The ledger's evidence: the join's CSR (a bootstrap token, from 127.0.0.1).
+    assert "ledger: 127.0.0.1 (CSR of certificate " in evidence
+    assert "kubernetes.io/kube-apiserver-client-kubelet" in evidence
     assert lines[-1].startswith("verdict: deny: IP SAN 10.1.2.3 was never the source")
 
     good = CliRunner().invoke(

@@ -11,6 +11,7 @@ import pytest
 
 from kubeboot.controllers.servingpolicy import (
     Evidence,
+    IssuedFrom,
     PolicyError,
     ServingPolicy,
     explain_serving_csr,
@@ -28,6 +29,7 @@ from kubeboot.resources.nodesources import (
 from tests.unit.cli.test_servingapprover import NODE, csr
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+LEDGER = IssuedFrom("10.0.0.5", "1f", "kubernetes.io/kube-apiserver-client-kubelet", "t")
 EVIDENCE = ServingPolicy(ip_evidence=True, evidence_grace_seconds=30)
 
 
@@ -56,6 +58,8 @@ def rule(explanation: Any, name: str) -> tuple[str, str]:
         (Evidence((seen("10.0.0.9"),)), 5, "wait", "IP SAN 10.0.0.5 was never the source"),
         (Evidence(recorded=False), 5, "deny", "records no node sources"),  # no point waiting
         (Evidence((seen("10.0.0.9"), seen("10.0.0.5"))), 300, "approve", "seen from 10.0.0.9"),
+        (Evidence(ledger=True), 300, "deny", "ledger: no certificate of this node recorded"),
+        (Evidence(issued=(LEDGER,), ledger=True), 300, "approve", "ledger: 10.0.0.5 (CSR of"),
     ],
 )
 def test_ip_evidence(evidence: Evidence, age: int, action: str, detail: str) -> None:
