@@ -37,7 +37,13 @@ from aiohttp import web
 from kubeboot.client.http import HttpApiClient
 from kubeboot.client.interface import JsonObject
 from kubeboot.clock import Clock
-from kubeboot.console.model import cert_spans_from_csrs, is_pending, token_rows
+from kubeboot.console.model import (
+    cert_spans_from_csrs,
+    cert_spans_from_ledger,
+    is_pending,
+    recent_revocations,
+    token_rows,
+)
 from kubeboot.console.pages import (
     Dashboard,
     PendingCsr,
@@ -50,6 +56,7 @@ from kubeboot.controllers.servingapprover import explain
 from kubeboot.controllers.servingpolicy import ServingPolicy
 from kubeboot.pki.csr import KUBELET_SERVING_SIGNER
 from kubeboot.resources import bootstrap_token as bt
+from kubeboot.resources.ledger import ISSUED_CERTIFICATES, REVOCATIONS
 from kubeboot.resources.registry import find_resource
 from kubeboot.resources.status import StatusError
 
@@ -175,17 +182,35 @@ async def _dashboard(request: web.Request) -> web.Response:
         )
         return token_rows(listed.get("items") or [], now)
 
-    pending_section, token_section = await asyncio.gather(_section(pending()), _section(tokens()))
+    async def revocations() -> list[Any]:
+        return (await client.list(REVOCATIONS)).get("items") or []
+
+    async def ledger() -> list[Any]:
+        return (await client.list(ISSUED_CERTIFICATES)).get("items") or []
+
+    pending_section, token_section, revoked, entries = await asyncio.gather(
+        _section(pending()), _section(tokens()), _section(revocations()), _section(ledger())
+    )
     if csr_error:
         pending_section = Section(error=csr_error)
+    if entries.available and not entries.error:
+        serials = frozenset(str((r.get("spec") or {}).get("serialNumber")) for r in revoked.items)
+        spans: Section[Any] = Section(cert_spans_from_ledger(entries.items, serials))
+        source = "kubeboot's issuance ledger (revoked certificates left out)"
+    else:
+        spans = Section(error=csr_error) if csr_error else Section(cert_spans_from_csrs(csrs))
+        source = "the certificates in CertificateSigningRequests"
     view = Dashboard(
         server=client.server,
         identity=state.identity,
         now=now,
         pending=pending_section,
         tokens=token_section,
-        spans=Section(error=csr_error) if csr_error else Section(cert_spans_from_csrs(csrs)),
-        spans_source="the certificates in CertificateSigningRequests",
+        spans=spans,
+        spans_source=source,
+        revocations=Section(
+            recent_revocations(revoked.items), revoked.error, available=revoked.available
+        ),
         flash=request.query.get("done", ""),
         problem=request.query.get("problem", ""),
     )

@@ -15,12 +15,12 @@ from html import escape
 from typing import Any, Generic, TypeVar
 
 from kubeboot.console.chart import timeline_svg
-from kubeboot.console.model import CertSpan, TokenRow
+from kubeboot.console.model import CertSpan, Revocation, TokenRow
 from kubeboot.controllers.certificates import request_pem
 from kubeboot.controllers.servingpolicy import Explanation
 from kubeboot.pki.csr import CsrError, csr_facts, parse_csr_pem
 
-__all__ = ["Dashboard", "PendingCsr", "Revocation", "Section", "render_dashboard", "render_denied"]
+__all__ = ["Dashboard", "PendingCsr", "Section", "render_dashboard", "render_denied"]
 
 T = TypeVar("T")
 
@@ -36,15 +36,6 @@ class Section(Generic[T]):
 class PendingCsr:
     csr: dict[str, Any]
     explanation: Explanation | None  # None: not a serving CSR (no policy applies)
-
-
-@dataclass(frozen=True, slots=True)
-class Revocation:
-    name: str
-    node: str
-    serial: str
-    reason: str
-    when: str
 
 
 @dataclass(frozen=True, slots=True)

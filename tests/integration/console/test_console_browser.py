@@ -3,7 +3,9 @@
 Against a real ``kubeboot server`` with a node that joined for real and asked for a serving
 certificate: load the console through its token URL, see the pending CSR with the policy
 approver's explanation, click Approve, see the server's signer issue it (the CSR's status and
-a serving bar in the chart), and see the chart drawn by the browser (bars with a size).
+a serving bar in the chart), see the chart drawn by the browser (bars with a size), then
+revoke that certificate with ``kubeboot certs revoke`` and see it under recent revocations
+and gone from the chart.
 
 Without chromium or chromedriver the test skips with the reason; in CI (``CI=true``) it
 fails instead, because there a missing browser is a broken setup, not an optional extra.
@@ -11,6 +13,7 @@ fails instead, because there a missing browser is a broken setup, not an optiona
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import time
@@ -18,7 +21,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography import x509
 
+from tests.integration.agent.nodes import run_kubeboot
 from tests.integration.console.conftest import NODE, SERVING_CSR, Console
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -97,3 +102,20 @@ def test_approve_a_csr_by_clicking_and_see_it_issued(console: Console, browser: 
     serving_bar = browser.find_element(By.CSS_SELECTOR, f'rect.cert-serving[data-node="{NODE}"]')
     assert serving_bar.size["width"] > 1
     assert browser.find_element(By.ID, "now-line")
+    assert "issuance ledger" in browser.find_element(By.TAG_NAME, "body").text
+
+    # Revoke the new serving certificate: listed under recent revocations, gone from the chart.
+    pem = base64.b64decode(console.csr(SERVING_CSR)["status"]["certificate"])
+    serial = format(x509.load_pem_x509_certificate(pem).serial_number, "x")
+    revoked = run_kubeboot(
+        "certs", "revoke", "--serial", serial, "--reason", "browser test: key leaked",
+        "--kubeconfig", str(console.running.kubeconfig),
+    )  # fmt: skip
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    browser.refresh()
+    row = browser.find_element(By.CSS_SELECTOR, "#revocations tr:nth-child(2)")
+    assert serial in row.text
+    assert "browser test: key leaked" in row.text
+    assert NODE in row.text
+    assert not browser.find_elements(By.CSS_SELECTOR, f'rect.cert-serving[data-node="{NODE}"]')
+    assert browser.find_element(By.CSS_SELECTOR, f'rect.cert-client[data-node="{NODE}"]')
