@@ -4,6 +4,7 @@ for a serving certificate, and ``kubeboot console`` as its own process against i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import subprocess
@@ -60,6 +61,25 @@ async def _as_node(node: NodePaths) -> None:
         await client.create(CSR_RESOURCE, serving_csr(SERVING_CSR, NODE, NODE, "10.1.2.3"))
 
 
+@contextlib.contextmanager
+def console_process(kubeconfig: Path, log: Path) -> Iterator[str]:
+    """``kubeboot console --port 0`` against ``kubeconfig``; yields the URL it printed."""
+    cmd = [sys.executable, "-m", "kubeboot", "console", "--port", "0"]
+    cmd += ["--kubeconfig", str(kubeconfig)]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (m := re.search(r"^open (http://\S+)$", log.read_text(), re.M)):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield m.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     tmp = tmp_path_factory.mktemp("console")
@@ -69,17 +89,5 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         assert joined.returncode == 0, joined.stdout + joined.stderr
         asyncio.run(_as_node(node))
         log = tmp / "console.log"
-        cmd = [sys.executable, "-m", "kubeboot", "console", "--port", "0"]
-        cmd += ["--kubeconfig", str(running.kubeconfig)]
-        with log.open("w") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + 30
-            while not (m := re.search(r"^open (http://\S+)$", log.read_text(), re.M)):
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
-            yield Console(running, m.group(1), log)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        with console_process(running.kubeconfig, log) as url:
+            yield Console(running, url, log)

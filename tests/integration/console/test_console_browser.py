@@ -8,63 +8,26 @@ revoke that certificate with ``kubeboot certs revoke`` and see it under recent r
 and gone from the chart.
 
 Without chromium or chromedriver the test skips with the reason; in CI (``CI=true``) it
-fails instead, because there a missing browser is a broken setup, not an optional extra.
+fails instead (:mod:`tests.integration.console.browser`).
 """
 
 from __future__ import annotations
 
 import base64
-import os
-import shutil
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from cryptography import x509
 
 from tests.integration.agent.nodes import run_kubeboot
+from tests.integration.console.browser import browser  # noqa: F401 - the fixture
 from tests.integration.console.conftest import NODE, SERVING_CSR, Console
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
-
-def _missing() -> str | None:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        return (
-            "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
-        )
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[test]')"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    missing = _missing()
-    if missing is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the console's browser test cannot run in CI: {missing}")
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def test_approve_a_csr_by_clicking_and_see_it_issued(console: Console, browser: Any) -> None:
+def test_approve_a_csr_by_clicking_and_see_it_issued(
+    console: Console,
+    browser: Any,  # noqa: F811 - the fixture imported above
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.wait import WebDriverWait
 
