@@ -10,18 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from kubeboot.auth.mirror import resource_info
 from kubeboot.client.http import HttpApiClient
 from kubeboot.client.kubeconfig import client_config_from_dict
 from kubeboot.resources import bootstrap_token as bt
-from kubeboot.resources.registry import find_resource
 from kubeboot.resources.status import Forbidden
 from tests.conftest import RunningServer
 from tests.integration.agent.nodes import KUBEBOOT, NodePaths
 from tests.integration.ledger.nodecerts import kubeboot, node_csr
 
 pytestmark = pytest.mark.timeout(180)
-SECRETS = find_resource("", "v1", "secrets")
-CSRS = find_resource("certificates.k8s.io", "v1", "certificatesigningrequests")
+CSRS = resource_info("certificates.k8s.io", "v1", "certificatesigningrequests")
 
 
 def _token_client(running: RunningServer, token: str) -> HttpApiClient:
@@ -48,7 +47,6 @@ def _token_client(running: RunningServer, token: str) -> HttpApiClient:
 
 
 async def _data(running: RunningServer, token_id: str) -> dict[str, str]:
-    assert SECRETS is not None
     out = await asyncio.to_thread(
         running.kubectl, "get", "secret", "-n", "kube-system", bt.secret_name(token_id),
         "-o", "jsonpath={.data}",
@@ -67,7 +65,6 @@ async def _join(
 
 
 async def test_single_use_node_bound_token(server: RunningServer, tmp_path: Path) -> None:
-    assert CSRS is not None
     out = await asyncio.to_thread(
         kubeboot, "token", "create", "--print-join-command", "--node-name", "tok-1",
         kubeconfig=server.kubeconfig,
