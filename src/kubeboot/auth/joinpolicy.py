@@ -68,7 +68,7 @@ class JoinAdmission:
     ) -> None:
         self._store = store
         self._denials = denials
-        self._lookup: SecretLookup | None = mirror_lookup(tokens) if tokens else None
+        self._lookup: SecretLookup | None = mirror_lookup(tokens) if tokens is not None else None
         self._clock = clock
 
     async def __call__(

@@ -93,7 +93,7 @@ class AuthStack:
             client_certs=ClientCertAuthenticator(
                 load_ca_bundle(settings.client_ca_file),
                 clock,
-                revoked=revocations.check if revocations else None,
+                revoked=revocations.check if revocations is not None else None,
             ),
             tokens=tokens,
             anonymous=settings.anonymous_auth,

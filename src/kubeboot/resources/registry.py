@@ -295,6 +295,43 @@ RESOURCES: tuple[ResourceInfo, ...] = (
             "deletecollection of its own slices are served, and find nothing)"
         ),
     ),
+    ResourceInfo(
+        AUTHORIZATION,
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        "subjectaccessreview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    ResourceInfo(
+        AUTHORIZATION,
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    ResourceInfo(
+        AUTHORIZATION,
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        "localsubjectaccessreview",
+        namespaced=True,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    ResourceInfo(
+        AUTHENTICATION,
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    # kubeboot's own group, last as an extension group would be (docs/beyond-upstream.md).
     # The issuance ledger: written by the server itself when a certificate is issued
     # (kubeboot.ledger.recorder), read-only to every client.
     ResourceInfo(
@@ -331,42 +368,6 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         verbs=("create", "delete", "get", "list", "watch"),
         field_selectors=("spec.nodeName",),
         refusal_note="a denial is created or deleted whole, never changed",
-    ),
-    ResourceInfo(
-        AUTHORIZATION,
-        "SubjectAccessReview",
-        "subjectaccessreviews",
-        "subjectaccessreview",
-        namespaced=False,
-        verbs=CREATE_ONLY,
-        stored=False,
-    ),
-    ResourceInfo(
-        AUTHORIZATION,
-        "SelfSubjectAccessReview",
-        "selfsubjectaccessreviews",
-        "selfsubjectaccessreview",
-        namespaced=False,
-        verbs=CREATE_ONLY,
-        stored=False,
-    ),
-    ResourceInfo(
-        AUTHORIZATION,
-        "LocalSubjectAccessReview",
-        "localsubjectaccessreviews",
-        "localsubjectaccessreview",
-        namespaced=True,
-        verbs=CREATE_ONLY,
-        stored=False,
-    ),
-    ResourceInfo(
-        AUTHENTICATION,
-        "SelfSubjectReview",
-        "selfsubjectreviews",
-        "selfsubjectreview",
-        namespaced=False,
-        verbs=CREATE_ONLY,
-        stored=False,
     ),
 )
 

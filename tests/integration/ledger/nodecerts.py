@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from cryptography import x509
@@ -23,7 +24,7 @@ CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 KUBELET_CLIENT = "kubernetes.io/kube-apiserver-client-kubelet"
 
 
-def node_csr(name: str, node: str) -> tuple[dict[str, object], ec.EllipticCurvePrivateKey]:
+def node_csr(name: str, node: str) -> tuple[dict[str, Any], ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [

@@ -1,9 +1,11 @@
-"""Revocation across two replicas on etcd: revoked through one, refused by both within a
-second, by kubectl too (401 naming the revocation)."""
+"""kubeboot's ledger features across two replicas on etcd: a revocation made through one is
+enforced by both within a second (kubectl gets a 401 naming it); a single-use token admits
+one CSR in all, whichever replicas the CSRs reach."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 import time
 from pathlib import Path
@@ -11,12 +13,31 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from kubeboot.auth.mirror import resource_info
+from kubeboot.client.http import HttpApiClient
+from kubeboot.resources import bootstrap_token as bt
+from kubeboot.resources import token_binding as tb
+from kubeboot.resources.status import Forbidden
 from tests.conftest import admin_ssl_context, server_process_running
-from tests.integration.ledger.nodecerts import issued_node_identity, kubeboot, node_kubeconfig
-from tests.integration.replicas.conftest import EtcdCluster, Replicas, etcd_flags, start_replicas
+from tests.integration.ledger.nodecerts import (
+    issued_node_identity,
+    kubeboot,
+    node_csr,
+    node_kubeconfig,
+)
+from tests.integration.replicas.conftest import (
+    EtcdCluster,
+    Replicas,
+    admin_client,
+    etcd_flags,
+    start_replicas,
+    token_client,
+)
 
 pytestmark = pytest.mark.timeout(120)
 PROPAGATION_LIMIT = 1.0  # seconds: the issue's "within a second"
+SECRETS = resource_info("", "v1", "secrets")
+CSRS = resource_info("certificates.k8s.io", "v1", "certificatesigningrequests")
 
 
 @pytest.fixture
@@ -90,5 +111,35 @@ async def test_a_revoked_node_gets_401_on_every_replica_within_a_second(
         ]
         with server_process_running(b.data_dir, *flags, *signing) as again:
             assert await _status(again.url, ctx) == 401
+    finally:
+        two_replicas.stop_all()
+
+
+async def test_a_single_use_token_admits_one_csr_across_replicas(
+    two_replicas: Replicas,
+) -> None:
+    """Both replicas spend from one Secret with compare-and-swap: one CSR in all."""
+    try:
+        a_url, b_url = two_replicas.urls
+        token = bt.generate_token()
+        secret = bt.build_secret(token, extra_groups=[bt.KUBEADM_DEFAULT_NODE_TOKEN_GROUP])
+        for key, value in tb.binding_data(None, 1).items():
+            secret["data"][key] = base64.b64encode(value.encode()).decode()
+        async with admin_client(two_replicas.servers[0].kubeconfig, a_url) as admin:
+            await admin.create(SECRETS, secret, bt.TOKEN_NAMESPACE)
+        clients = [token_client(two_replicas.ca_file, url, token) for url in (a_url, b_url) * 4]
+        await asyncio.sleep(0.5)  # both replicas' token caches have it
+
+        async def create(i: int, client: HttpApiClient) -> str:
+            async with client:
+                try:
+                    await client.create(CSRS, node_csr(f"race-{i}", f"race-{i}")[0])
+                except Forbidden as exc:
+                    return exc.message
+                return "created"
+
+        outcomes = await asyncio.gather(*(create(i, c) for i, c in enumerate(clients)))
+        assert outcomes.count("created") == 1, outcomes
+        assert all("is spent" in o for o in outcomes if o != "created"), outcomes
     finally:
         two_replicas.stop_all()
