@@ -19,10 +19,9 @@ import pytest
 
 from kubeboot.client.http import HttpApiClient
 from kubeboot.controllers.certificates import CSR_RESOURCE
-from kubeboot.resources.registry import find_resource
 from tests.conftest import RunningServer, server_process_running
 from tests.integration.agent.nodes import NodePaths, join_info, run_kubeboot
-from tests.integration.cli.test_approver import serving_csr
+from tests.integration.cli.test_approver import register_node, serving_csr
 
 NODE = "cons-1"
 SERVING_CSR = "cons-serving"
@@ -49,15 +48,8 @@ class Console:
 
 
 async def _as_node(node: NodePaths) -> None:
-    nodes = find_resource("", "v1", "nodes")
-    assert nodes is not None
     async with HttpApiClient.from_kubeconfig(str(node.kubeconfig)) as client:
-        await client.create(nodes, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}})
-        addresses = [
-            {"type": "InternalIP", "address": "10.1.2.3"},
-            {"type": "Hostname", "address": NODE},
-        ]
-        await client.patch(nodes, NODE, {"status": {"addresses": addresses}}, subresource="status")
+        await register_node(client, NODE, ["10.1.2.3"])
         await client.create(CSR_RESOURCE, serving_csr(SERVING_CSR, NODE, NODE, "10.1.2.3"))
 
 

@@ -30,10 +30,9 @@ from kubeboot.api.server.proxyprotocol import encode_v2
 from kubeboot.cli.main import cli
 from kubeboot.client.http import HttpApiClient
 from kubeboot.controllers.certificates import CSR_RESOURCE
-from kubeboot.resources.registry import find_resource
 from tests.conftest import RunningServer, server_process_running
 from tests.integration.agent.nodes import NodePaths, join_info, run_kubeboot
-from tests.integration.cli.test_approver import serving_csr
+from tests.integration.cli.test_approver import register_node, serving_csr
 
 NODE = "evid-1"
 BALANCER = "127.0.0.2"
@@ -77,17 +76,8 @@ async def proxied_get(running: RunningServer, node: NodePaths, path: str) -> int
 
 
 async def as_node(running: RunningServer, node: NodePaths) -> None:
-    nodes = find_resource("", "v1", "nodes")
-    assert nodes is not None
     async with HttpApiClient.from_kubeconfig(str(node.kubeconfig)) as client:
-        await client.create(nodes, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}})
-        addresses = [
-            {"type": "InternalIP", "address": "127.0.0.1"},
-            {"type": "InternalIP", "address": BEHIND_BALANCER},
-            {"type": "InternalIP", "address": "10.1.2.3"},
-            {"type": "Hostname", "address": NODE},
-        ]
-        await client.patch(nodes, NODE, {"status": {"addresses": addresses}}, subresource="status")
+        await register_node(client, NODE, ["127.0.0.1", BEHIND_BALANCER, "10.1.2.3"])
         assert await proxied_get(running, node, f"/api/v1/nodes/{NODE}") == 200
         await client.create(CSR_RESOURCE, serving_csr("evid-direct", NODE, NODE, "127.0.0.1"))
         await client.create(CSR_RESOURCE, serving_csr("evid-proxied", NODE, NODE, BEHIND_BALANCER))

@@ -28,6 +28,7 @@ from kubeboot.client.interface import ApiClient, JsonObject
 from kubeboot.clock import Clock
 from kubeboot.resources.nodesources import (
     CONFIGMAP_NAME,
+    MAX_ADDRESSES_PER_NODE,
     NAMESPACE,
     SourceSighting,
     Via,
@@ -86,6 +87,9 @@ class NodeSourceRecorder:
         first = seen[key].first_seen if key in seen else now
         sighting = SourceSighting(address, via, first, now)
         seen[key] = sighting
+        if len(seen) > MAX_ADDRESSES_PER_NODE:  # a roaming node: keep its newest, as stored
+            oldest = min(seen, key=lambda k: seen[k].last_seen)
+            del seen[oldest]
         self._pending[key] = sighting
         self._wake.set()
 
