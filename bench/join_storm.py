@@ -61,6 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 _START_TIMEOUT = 60.0
 _LISTENING = "kubeboot API server listening on "
+REAL_ETCD = Path.home() / ".cache" / "kubeboot-real" / "v1.37.2" / "bin" / "etcd"
+"""The etcd of the real control plane (hack/real/build.py): both sides then run one etcd."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +93,8 @@ def _free_port() -> int:
 class EtcdProcess:
     """A fresh single-member etcd on loopback (default fsync, as in production); stop() by PID."""
 
-    def __init__(self, data_dir: Path, log_file: Path) -> None:
-        binary = shutil.which("etcd")
+    def __init__(self, data_dir: Path, log_file: Path, binary: str | None = None) -> None:
+        binary = binary or shutil.which("etcd")
         if binary is None:
             raise RuntimeError("--storage-backend etcd3 needs etcd (apt-get install etcd-server)")
         client, peer = f"http://127.0.0.1:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
@@ -324,7 +326,11 @@ def _profile_top(raw: Path, out: Path, limit: int = 25) -> list[str]:
 
 
 def run_storm(
-    spec: RunSpec, run_dir: Path, node_timeout: float, etcd_servers: str = ""
+    spec: RunSpec,
+    run_dir: Path,
+    node_timeout: float,
+    etcd_servers: str = "",
+    etcd_binary: str | None = None,
 ) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="kubeboot-storm-"))
@@ -332,7 +338,7 @@ def run_storm(
     storage_flags: list[str] = []
     if spec.backend == "etcd3":
         if not etcd_servers:
-            etcd = EtcdProcess(tmp / "etcd", run_dir / "etcd.log")
+            etcd = EtcdProcess(tmp / "etcd", run_dir / "etcd.log", etcd_binary)
         storage_flags = [
             *("--storage-backend", "etcd3"),
             *("--etcd-servers", etcd_servers or (etcd.url if etcd is not None else "")),
@@ -505,9 +511,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--storage-backend",
-        choices=("sqlite", "etcd3"),
         default="sqlite",
-        help="etcd3: a fresh single-member etcd per run, unless --etcd-servers is given",
+        help="sqlite, etcd3 or both (sqlite,etcd3: each run once per backend, back to back); "
+        "etcd3: a fresh single-member etcd per run, unless --etcd-servers is given",
+    )
+    p.add_argument(
+        "--etcd-binary",
+        default=str(REAL_ETCD) if REAL_ETCD.exists() else None,
+        help="the etcd to start (default: the real-Kubernetes build's, else etcd on PATH)",
     )
     p.add_argument("--etcd-servers", default="", help="use this etcd cluster (comma-separated)")
     p.add_argument(
@@ -532,7 +543,10 @@ def main(argv: list[str] | None = None) -> None:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out / f"join_storm-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    be, conc = args.storage_backend, args.concurrency
+    backends, conc = [b for b in args.storage_backend.split(",") if b], args.concurrency
+    for be in backends:
+        if be not in ("sqlite", "etcd3"):
+            raise SystemExit(f"--storage-backend: {be!r} is neither sqlite nor etcd3")
     variants = [
         tuple(args.server_arg) + ((f"--workers={w}",) if int(w) else ())
         for w in args.workers.split(",")
@@ -548,6 +562,7 @@ def main(argv: list[str] | None = None) -> None:
     specs = [
         RunSpec(n, c, rate, profile=prof, backend=be, server_args=extra)
         for n, c, rate, prof in shapes
+        for be in backends
         for extra in variants
     ]
     load_start = os.getloadavg()
@@ -560,7 +575,11 @@ def main(argv: list[str] | None = None) -> None:
         # drift into it. The first floor stays in the header and results.json.
         run_floor = measure_floor(args.floor_joins) if i else floor
         print(f"run {i + 1}/{len(specs)}: {spec.label}...", flush=True)
-        runs.append(run_storm(spec, out / f"run{i + 1}", args.node_timeout, args.etcd_servers))
+        runs.append(
+            run_storm(
+                spec, out / f"run{i + 1}", args.node_timeout, args.etcd_servers, args.etcd_binary
+            )
+        )
         r = runs[-1]
         r["floor_ms"] = run_floor.cpu_ms_per_join
         etcd_cpu = r["etcd_cpu_ms_per_join"]

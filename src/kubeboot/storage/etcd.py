@@ -43,13 +43,21 @@ import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type stubs
 import grpc.aio  # type: ignore[import-untyped]
 from etcd3aio import EtcdConnectionError, EtcdError, EtcdTransientError
-from etcd3aio._protobuf import Compare, WatchCreateRequest, WatchRequest, WatchStub
+from etcd3aio._protobuf import (
+    Compare,
+    MaintenanceStub,
+    StatusRequest,
+    WatchCreateRequest,
+    WatchRequest,
+    WatchStub,
+)
+from etcd3aio._protobuf import rpc_pb2 as _rpc  # type: ignore[attr-defined]  # not re-exported
 from etcd3aio.kv import KVService
 
 from kubeboot.storage.interface import (
@@ -67,7 +75,7 @@ from kubeboot.storage.interface import (
 from kubeboot.storage.prefix import prefix_end
 from kubeboot.storage.watchhub import Subscription
 
-__all__ = ["COMPACTED_REVISION_KEY", "EtcdStore"]
+__all__ = ["COMPACTED_REVISION_KEY", "EtcdStore", "WatchSink"]
 
 COMPACTED_REVISION_KEY = b"kubeboot/compacted-revision"
 FAILOVER_WINDOW = 5.0
@@ -92,6 +100,14 @@ _RETRYABLE = (
     grpc.StatusCode.INTERNAL,
 )
 _T = TypeVar("_T")
+
+
+class WatchSink(Protocol):
+    """Where a watch's events go: a bounded :class:`Subscription`, or the watch cache."""
+
+    def push_many(self, events: Sequence[WatchEvent]) -> bool: ...
+
+    def fail(self, error: StoreError) -> None: ...
 
 
 class _RequireLeader(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
@@ -133,6 +149,7 @@ class _Member:
     channel: Any  # grpc.aio.Channel
     kv: KVService
     watch: Any  # WatchStub
+    maintenance: Any  # MaintenanceStub
 
 
 class EtcdStore:
@@ -144,7 +161,7 @@ class EtcdStore:
         self._prefix = prefix.encode()
         self._watch_queue_limit = limit
         self._watches: set[asyncio.Task[None]] = set()
-        self._subs: set[Subscription] = set()
+        self._subs: set[WatchSink] = set()
         self._closed = False
 
     @classmethod
@@ -267,6 +284,9 @@ class EtcdStore:
         )
         return self._kv_of(resp.kvs[0]) if resp.kvs else None
 
+    async def get_hint(self, key: str) -> KeyValue | None:
+        return await self.get(key)
+
     async def range(
         self,
         prefix: str,
@@ -346,7 +366,50 @@ class EtcdStore:
             self._watches.discard(pump)
             self._subs.discard(sub)
 
-    async def _pump(self, sub: Subscription, prefix: str, start_revision: int) -> None:
+    def feed(
+        self,
+        prefix: str,
+        start_revision: int,
+        sink: WatchSink,
+        *,
+        on_progress: Callable[[int], None],
+        progress_wanted: asyncio.Event,
+    ) -> asyncio.Task[None]:
+        """Push the changes under ``prefix`` after ``start_revision`` into ``sink`` (the watch
+        cache's one stream), with etcd progress notifications.
+
+        Setting ``progress_wanted`` sends a progress request on the stream; etcd answers once
+        every event up to its current revision has been sent (etcd >= 3.4.31 / 3.5.13, see
+        :meth:`server_version`), and ``on_progress`` gets that revision, in order with the
+        events. The task ends when ``sink`` is failed or the store closes.
+        """
+        task = asyncio.create_task(
+            self._pump(sink, prefix, start_revision, on_progress, progress_wanted)
+        )
+        self._subs.add(sink)
+        self._watches.add(task)
+        task.add_done_callback(self._watches.discard)
+        task.add_done_callback(lambda _: self._subs.discard(sink))
+        return task
+
+    async def server_version(self) -> str:
+        """The etcd version of the member requests go to (``3.5.17``)."""
+        resp = await self._call(
+            "",
+            lambda _kv: self._members[self._current].maintenance.Status(
+                StatusRequest(), timeout=ATTEMPT_TIMEOUT, metadata=_REQUIRE_LEADER
+            ),
+        )
+        return str(resp.version)
+
+    async def _pump(
+        self,
+        sub: WatchSink,
+        prefix: str,
+        start_revision: int,
+        on_progress: Callable[[int], None] | None = None,
+        progress_wanted: asyncio.Event | None = None,
+    ) -> None:
         """Move etcd watch responses into ``sub`` until it fails or the watch is closed.
 
         A stream that breaks for a retryable reason is re-opened on the next member from one
@@ -359,7 +422,7 @@ class EtcdStore:
         while True:
             member = self._members[self._current]
             try:
-                async for resp in _watch_stream(member, lo, hi, next_revision):
+                async for resp in _watch_stream(member, lo, hi, next_revision, progress_wanted):
                     if resp.canceled:
                         if resp.compact_revision:
                             sub.fail(CompactedError(next_revision - 1, resp.compact_revision))
@@ -371,6 +434,10 @@ class EtcdStore:
                         if not sub.push_many([_event(ev, strip) for ev in resp.events]):
                             return
                         next_revision = resp.events[-1].kv.mod_revision + 1
+                    elif on_progress is not None and resp.watch_id == -1 and not resp.created:
+                        # A progress notification (clientv3.InvalidWatchID): every event up
+                        # to its revision has been sent on this stream.
+                        on_progress(resp.header.revision)
                     pause = 0.05
             except grpc.aio.AioRpcError as e:
                 if e.code() not in _RETRYABLE:
@@ -501,13 +568,25 @@ def _rpc_text(e: Any) -> str:
     return f"{e.code().name} {e.details() or ''}".strip()
 
 
-async def _watch_stream(member: _Member, lo: bytes, hi: bytes, start: int) -> AsyncIterator[Any]:
-    """One etcd Watch stream (require-leader) from ``start``; ends or raises AioRpcError."""
+async def _watch_stream(
+    member: _Member, lo: bytes, hi: bytes, start: int, progress_wanted: asyncio.Event | None
+) -> AsyncIterator[Any]:
+    """One etcd Watch stream (require-leader) from ``start``; ends or raises AioRpcError.
+
+    Each time ``progress_wanted`` is set, a progress request goes out (and the flag is
+    cleared); without it the request side just stays open for the stream's lifetime.
+    """
 
     async def requests() -> AsyncIterator[Any]:
         create = WatchCreateRequest(key=lo, range_end=hi, start_revision=start, prev_kv=True)
         yield WatchRequest(create_request=create)
-        await asyncio.Future()  # keep the request side open for the stream's lifetime
+        if progress_wanted is None:
+            await asyncio.Future()
+            return
+        while True:
+            await progress_wanted.wait()
+            progress_wanted.clear()
+            yield WatchRequest(progress_request=_rpc.WatchProgressRequest())
 
     call = member.watch.Watch(requests(), metadata=_REQUIRE_LEADER)
     try:
@@ -591,4 +670,10 @@ def _member(
             root_certificates=ca, private_key=key, certificate_chain=cert
         )
         channel = grpc.aio.secure_channel(target, creds, options=options, interceptors=interceptors)
-    return _Member(url, channel, KVService(channel, max_attempts=1), WatchStub(channel))
+    return _Member(
+        url,
+        channel,
+        KVService(channel, max_attempts=1),
+        WatchStub(channel),
+        MaintenanceStub(channel),
+    )
