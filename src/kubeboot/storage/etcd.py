@@ -48,11 +48,15 @@ from urllib.parse import urlsplit
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type stubs
 import grpc.aio  # type: ignore[import-untyped]
-from etcd3aio import EtcdConnectionError, EtcdError, EtcdTransientError
 from etcd3aio._protobuf import (
+    CompactionRequest,
     Compare,
+    DeleteRangeRequest,
+    KVStub,
     MaintenanceStub,
+    RangeRequest,
     StatusRequest,
+    TxnRequest,
     WatchCreateRequest,
     WatchRequest,
     WatchStub,
@@ -110,17 +114,46 @@ class WatchSink(Protocol):
     def fail(self, error: StoreError) -> None: ...
 
 
-class _RequireLeader(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """Adds ``hasleader: true`` to every unary call (clientv3.WithRequireLeader)."""
+class _KV:
+    """etcd's KV service called on the generated stub, with require-leader metadata.
 
-    async def intercept_unary_unary(
-        self, continuation: Callable[[Any, Any], Awaitable[Any]], details: Any, request: Any
-    ) -> Any:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), *_REQUIRE_LEADER)
-        new = grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    Thinner than etcd3aio's ``KVService`` (which adds an ``asyncio.timeout``, a retry loop
+    and error mapping we do not use, ``_call`` does those) and without a gRPC interceptor:
+    measured ~0.4 ms less CPU per join (docs/performance.md).
+    """
+
+    __slots__ = ("_stub",)
+
+    def __init__(self, channel: Any) -> None:
+        self._stub = KVStub(channel)
+
+    def get(
+        self,
+        key: bytes,
+        range_end: bytes = b"",
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        count_only: bool = False,
+    ) -> Any:  # a grpc.aio call: await it
+        request = RangeRequest(
+            key=key, range_end=range_end, revision=revision, limit=limit, count_only=count_only
         )
-        return await continuation(new, request)
+        return self._stub.Range(request, timeout=ATTEMPT_TIMEOUT, metadata=_REQUIRE_LEADER)
+
+    def txn(
+        self, compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any] = ()
+    ) -> Any:  # a grpc.aio call: await it
+        request = TxnRequest(compare=compare, success=success, failure=failure)
+        return self._stub.Txn(request, timeout=ATTEMPT_TIMEOUT, metadata=_REQUIRE_LEADER)
+
+    def delete(self, key: bytes) -> Any:  # a grpc.aio call: await it
+        request = DeleteRangeRequest(key=key, prev_kv=True)
+        return self._stub.DeleteRange(request, timeout=ATTEMPT_TIMEOUT, metadata=_REQUIRE_LEADER)
+
+    def compact(self, revision: int) -> Any:  # a grpc.aio call: await it
+        request = CompactionRequest(revision=revision)
+        return self._stub.Compact(request, timeout=ATTEMPT_TIMEOUT, metadata=_REQUIRE_LEADER)
 
 
 @dataclass(slots=True)
@@ -147,7 +180,7 @@ class _Member:
 
     url: str
     channel: Any  # grpc.aio.Channel
-    kv: KVService
+    kv: _KV
     watch: Any  # WatchStub
     maintenance: Any  # MaintenanceStub
 
@@ -203,8 +236,6 @@ class EtcdStore:
                 [KVService.txn_compare_create_revision(full, 0)],
                 [KVService.txn_op_put(full, value)],
                 [KVService.txn_op_get(full)],
-                timeout=ATTEMPT_TIMEOUT,
-                max_attempts=1,
             ),
             attempts=attempts,
         )
@@ -225,8 +256,6 @@ class EtcdStore:
                 _compare_mod(full, expected_mod_revision),
                 [KVService.txn_op_put(full, value, prev_kv=True)],
                 [KVService.txn_op_get(full)],
-                timeout=ATTEMPT_TIMEOUT,
-                max_attempts=1,
             ),
             attempts=attempts,
         )
@@ -248,7 +277,7 @@ class EtcdStore:
         if expected_mod_revision is None:
             deleted = await self._call(
                 key,
-                lambda kv: kv.delete(full, prev_kv=True, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+                lambda kv: kv.delete(full),
             )
             if not deleted.prev_kvs:
                 raise KeyNotFoundError(key)
@@ -260,8 +289,6 @@ class EtcdStore:
                     _compare_mod(full, expected_mod_revision),
                     [KVService.txn_op_delete(full, prev_kv=True)],
                     [KVService.txn_op_get(full)],
-                    timeout=ATTEMPT_TIMEOUT,
-                    max_attempts=1,
                 ),
             )
             if not resp.succeeded:
@@ -279,9 +306,7 @@ class EtcdStore:
 
     async def get(self, key: str) -> KeyValue | None:
         full = self._full(key)
-        resp = await self._call(
-            key, lambda kv: kv.get(full, timeout=ATTEMPT_TIMEOUT, max_attempts=1)
-        )
+        resp = await self._call(key, lambda kv: kv.get(full))
         return self._kv_of(resp.kvs[0]) if resp.kvs else None
 
     async def get_hint(self, key: str) -> KeyValue | None:
@@ -306,8 +331,6 @@ class EtcdStore:
                     hi,
                     revision=revision or 0,
                     limit=max(limit, 0),
-                    timeout=ATTEMPT_TIMEOUT,
-                    max_attempts=1,
                 ),
                 revision,
             )
@@ -323,7 +346,7 @@ class EtcdStore:
         lo, hi = self._bounds(prefix)
         resp = await self._call(
             prefix,
-            lambda kv: kv.get(lo, hi, count_only=True, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+            lambda kv: kv.get(lo, hi, count_only=True),
         )
         return int(resp.count)
 
@@ -331,7 +354,8 @@ class EtcdStore:
         resp = await self._call(
             "",
             lambda kv: kv.get(
-                self._prefix, count_only=True, timeout=ATTEMPT_TIMEOUT, max_attempts=1
+                self._prefix,
+                count_only=True,
             ),
         )
         return int(resp.header.revision)
@@ -339,7 +363,7 @@ class EtcdStore:
     async def compacted_revision(self) -> int:
         resp = await self._call(
             "",
-            lambda kv: kv.get(COMPACTED_REVISION_KEY, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+            lambda kv: kv.get(COMPACTED_REVISION_KEY),
         )
         return int(resp.kvs[0].value) if resp.kvs else 0
 
@@ -454,7 +478,7 @@ class EtcdStore:
         try:
             await self._call(
                 "",
-                lambda kv: kv.compact(revision, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+                lambda kv: kv.compact(revision),
                 revision,
             )
         except CompactedError as e:
@@ -462,7 +486,7 @@ class EtcdStore:
         while True:
             current = await self._call(
                 "",
-                lambda kv: kv.get(COMPACTED_REVISION_KEY, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+                lambda kv: kv.get(COMPACTED_REVISION_KEY),
             )
             if current.kvs and int(current.kvs[0].value) >= revision:
                 return
@@ -477,7 +501,7 @@ class EtcdStore:
             resp = await self._call(
                 "",
                 lambda kv, check=check, put=put: kv.txn(  # type: ignore[misc]
-                    [check], [put], timeout=ATTEMPT_TIMEOUT, max_attempts=1
+                    [check], [put]
                 ),
             )
             if resp.succeeded:
@@ -519,7 +543,7 @@ class EtcdStore:
     async def _call(
         self,
         key: str,
-        call: Callable[[KVService], Awaitable[_T]],
+        call: Callable[[_KV], Awaitable[_T]],
         revision: int | None = None,
         *,
         attempts: _Attempts | None = None,
@@ -550,10 +574,6 @@ class EtcdStore:
                 text = _rpc_text(e)
                 if e.code() not in _RETRYABLE:
                     raise StoreUnavailable(f"etcd request for {key!r} failed: {text}") from e
-            except (EtcdConnectionError, EtcdTransientError, TimeoutError) as e:
-                failure, text = e, str(e) or type(e).__name__
-            except EtcdError as e:  # authentication or permission: no other member helps
-                raise StoreUnavailable(f"etcd request for {key!r} failed: {e}") from e
             self._move_on(member)
             if self._closed or asyncio.get_running_loop().time() + pause > deadline:
                 raise StoreUnavailable(
@@ -662,18 +682,17 @@ def _member(
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2_000),
     ]
-    interceptors = [_RequireLeader()]
     if ca is None:
-        channel = grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+        channel = grpc.aio.insecure_channel(target, options=options)
     else:
         creds = grpc.ssl_channel_credentials(
             root_certificates=ca, private_key=key, certificate_chain=cert
         )
-        channel = grpc.aio.secure_channel(target, creds, options=options, interceptors=interceptors)
+        channel = grpc.aio.secure_channel(target, creds, options=options)
     return _Member(
         url,
         channel,
-        KVService(channel, max_attempts=1),
+        _KV(channel),
         WatchStub(channel),
         MaintenanceStub(channel),
     )
