@@ -388,6 +388,11 @@ class CachedEtcdStore:
                 batch.cancel()
             elif (e := t.exception()) is not None:
                 batch.set_exception(e)
+                # The readers queued behind a read that failed (etcd without quorum, after
+                # the whole failover window) fail with it rather than wait that long again.
+                if self._next_read is not None:
+                    self._next_read.set_exception(e)
+                    self._next_read = None
             else:
                 batch.set_result(t.result())
             if self._next_read is not None:
