@@ -51,8 +51,10 @@ __all__ = ["CATCH_UP_WAIT", "HISTORY_EVENTS", "CachedEtcdStore", "progress_is_or
 
 log = logging.getLogger("kubeboot.storage")
 
-HISTORY_EVENTS = 20_000
-"""Events kept for watches that start in the past (trimmed by halves beyond twice this)."""
+HISTORY_EVENTS = 5_000
+"""Events kept for watches that start in the past (trimmed back to this beyond twice this).
+An event holds the value and the previous one (a CSR's pair ~6 KB), so 10,000 cost ~60 MB at
+most; a watch from further back is its own etcd watch."""
 CATCH_UP_WAIT = 1.0
 """Seconds a consistent read waits for the cache before it reads etcd instead."""
 PROGRESS_GRACE = 0.05
