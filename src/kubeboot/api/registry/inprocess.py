@@ -92,6 +92,7 @@ class InProcessClient:
         if not res.stored:
             return review(
                 self._rest.authorizer,
+                self._rest.rules,
                 self.user,
                 res,
                 self._ns(res, namespace),
