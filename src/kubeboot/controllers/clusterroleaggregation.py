@@ -9,9 +9,10 @@ Decision (pure, :func:`aggregated_rules`): for each selector in order, the match
 ClusterRoles sorted by name, the role itself skipped, each rule once (first occurrence
 wins); nothing is written when that equals the role's rules. Any ClusterRole event enqueues
 every aggregating role, as upstream's handler does, since a change anywhere can change what
-a selector matches. The write replaces ``rules`` only (upstream applies them with
-``Force``; kubeboot merge-patches the same field), as the controller's own identity, which
-holds ``escalate`` on clusterroles so the escalation check lets it grant what it gathers.
+a selector matches. The write is upstream's: a forced server-side apply of ``rules`` alone
+under the field manager ``clusterrole-aggregation-controller``, as the controller's own
+identity, which holds ``escalate`` on clusterroles so the escalation check lets it grant
+what it gathers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 CONTROLLER_NAME = "clusterrole-aggregation"
+FIELD_MANAGER = "clusterrole-aggregation-controller"
 
 
 class InvalidSelector(ValueError):
@@ -103,7 +105,13 @@ async def run_clusterrole_aggregation(
         rules = aggregated_rules(role, cluster_roles.items())
         if rules is None or rules == (role.get("rules") or []):
             return
-        await client.patch(res, name, {"rules": rules}, "merge")
+        applied = {
+            "apiVersion": res.api_version,
+            "kind": res.kind,
+            "metadata": {"name": name},
+            "rules": rules,
+        }
+        await client.apply(res, applied, field_manager=FIELD_MANAGER, force=True)
 
     await cluster_roles.wait_synced()
     on_cluster_role("ADDED", {})  # whatever was listed before the handler was added

@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from pathlib import Path
 from typing import Any
 
-import yaml
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from kubeboot.clock import SystemClock
@@ -27,6 +25,7 @@ from tests.conftest import (
     call_as,
     cluster_ca,
     node_ssl_context,
+    token_kubeconfig,
 )
 
 AUTHZ = "/apis/authorization.k8s.io/v1"
@@ -56,31 +55,6 @@ def _rules_review(namespace: str = "default") -> dict[str, Any]:
     }
 
 
-def _token_kubeconfig(running: RunningServer, token: str) -> Path:
-    path = running.data_dir / "token.conf"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "t",
-                "clusters": [
-                    {
-                        "name": "c",
-                        "cluster": {
-                            "server": running.url,
-                            "certificate-authority": str(running.ca_file),
-                        },
-                    }
-                ],
-                "contexts": [{"name": "t", "context": {"cluster": "c", "user": "u"}}],
-                "users": [{"name": "u", "user": {"token": token}}],
-            }
-        )
-    )
-    return path
-
-
 def _rows(output: str) -> dict[str, str]:
     """``kubectl auth can-i --list``'s table: the first column (a resource, or a URL list) to
     the Verbs column (the last bracketed cell)."""
@@ -108,7 +82,7 @@ async def test_rules_review_as_a_bootstrap_token_lists_its_rules(server: Running
         "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"],
     } in answer["status"]["nonResourceRules"]
 
-    kubeconfig = _token_kubeconfig(server, token)
+    kubeconfig = token_kubeconfig(server, token)
     listed = await asyncio.to_thread(
         server.kubectl, "auth", "can-i", "--list", kubeconfig=kubeconfig
     )

@@ -35,7 +35,11 @@ def _lease(running: RunningServer) -> dict[str, Any]:
 
 async def test_lease_validation_as_upstream(server: RunningServer) -> None:
     admin = admin_ssl_context(server)
-    status, lease = await call_as(server, "GET", LEASE_PATH, ctx=admin)
+    deadline = time.monotonic() + 30
+    while (got := await call_as(server, "GET", LEASE_PATH, ctx=admin))[0] == 404:
+        assert time.monotonic() < deadline, "the controllers never took their Lease"
+        await asyncio.sleep(0.1)
+    status, lease = got
     assert status == 200, lease
     bad = json.loads(json.dumps(lease))
     bad["spec"]["leaseTransitions"] = "abc"
