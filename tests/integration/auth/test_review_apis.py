@@ -219,11 +219,16 @@ async def test_review_validation_as_upstream(server: RunningServer) -> None:
     }
     status, answer = await call_as(server, "POST", SAR, _sar(both, name="x"), ctx=admin)
     assert (status, answer["reason"]) == (422, "Invalid")
-    assert answer["message"] == (
+    # The value printed is the whole ObjectMeta, with the managedFields the server recorded.
+    assert re.sub(r'"time":"[^"]+"', '"time":"<time>"', answer["message"]) == (
         '.authorization.k8s.io "" is invalid: [spec: Invalid value: {"Path":"/api","Verb":"get"}: '
         "exactly one of nonResourceAttributes or resourceAttributes must be specified, "
         'spec.user: Invalid value: "": at least one of user or group must be specified, '
-        'metadata: Invalid value: {"name":"x"}: must be empty]'
+        'metadata: Invalid value: {"name":"x","managedFields":[{"manager":"Python",'
+        '"operation":"Update","apiVersion":"authorization.k8s.io/v1","time":"<time>",'
+        '"fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:nonResourceAttributes":{".":{},'
+        '"f:path":{},"f:verb":{}},"f:resourceAttributes":{".":{},"f:resource":{},"f:verb":{}}}}}]}'
+        ": must be empty]"
     )
     status, answer = await call_as(server, "POST", SAR, _sar({"user": "u"}), ctx=admin)
     assert answer["message"] == (

@@ -299,16 +299,19 @@ class RestService:
         manager: str = SERVER_MANAGER,
     ) -> JsonObj:
         """Answer an access review (never stored). As upstream, the answer is the request in
-        Go's shape with its status, and managedFields for what the requester set."""
-        answer = review(self.authorizer, self.rules, user, res, namespace, body, self.clock.now())
+        Go's shape with its status, and managedFields for what the requester set — recorded
+        before validation, as upstream's create handler does, so a 422 about a metadata that
+        must be empty prints them too."""
         schema = kind_schema(res.group, res.gv.version, res.kind)
-        if schema is None:
-            return answer
-        if res.plural not in _FRESH_REVIEWS and isinstance(body, dict):
+        if schema is not None and res.plural not in _FRESH_REVIEWS and isinstance(body, dict):
             managed = self._managed_fields(res, schema, None, body, manager, "")
             if managed:
-                answer.setdefault("metadata", {})["managedFields"] = managed
-        return go_shape(answer, schema)
+                body = {
+                    **body,
+                    "metadata": {**(body.get("metadata") or {}), "managedFields": managed},
+                }
+        answer = review(self.authorizer, self.rules, user, res, namespace, body, self.clock.now())
+        return answer if schema is None else go_shape(answer, schema)
 
     # ---- create --------------------------------------------------------------------------
 

@@ -95,12 +95,14 @@ def _spec_errors(spec: JsonObj, *, with_subject: bool) -> list[FieldError]:
 
 def _validate(res: ResourceInfo, obj: JsonObj, spec: JsonObj) -> None:
     """The kind's ``Validate…Review``: a 422 listing every problem."""
-    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    # Emptiness ignores managedFields (the server's own record); the printed value shows them.
+    full = obj.get("metadata") or {}
+    meta = {k: v for k, v in full.items() if k != "managedFields"}
     errors = _spec_errors(spec, with_subject=res.plural != "selfsubjectaccessreviews")
     if res.plural == "localsubjectaccessreviews":
         if _meta_value(meta).fields.keys() - {"namespace"}:
             errors.append(
-                _invalid("metadata", _meta_value(meta), "must be empty except for namespace")
+                _invalid("metadata", _meta_value(full), "must be empty except for namespace")
             )
         ra = spec.get("resourceAttributes")
         if isinstance(ra, dict) and str(ra.get("namespace") or "") != meta.get("namespace"):
@@ -120,7 +122,7 @@ def _validate(res: ResourceInfo, obj: JsonObj, spec: JsonObj) -> None:
                 )
             )
     elif _meta_value(meta).fields:
-        errors.append(_invalid("metadata", _meta_value(meta), "must be empty"))
+        errors.append(_invalid("metadata", _meta_value(full), "must be empty"))
     if errors:
         raise Invalid.of("", _GROUP, "", errors)
 
