@@ -274,3 +274,49 @@ async def test_review_validation_as_upstream(server: RunningServer) -> None:
     }
     status, answer = await call_as(server, "POST", lsar, _sar(fine, LSAR_KIND), ctx=admin)
     assert status == 201 and answer["status"] == {"allowed": False}
+
+
+def _pods_review(field_selector: dict[str, Any]) -> dict[str, Any]:
+    attrs = {"verb": "list", "resource": "pods", "fieldSelector": field_selector}
+    return _sar({"user": "system:node:n1", "groups": ["system:nodes"], "resourceAttributes": attrs})
+
+
+async def test_a_reviews_field_selector_is_authorized_as_upstream(server: RunningServer) -> None:
+    """A node may list pods only with spec.nodeName=<itself>: the review's selector counts,
+    and what of it cannot be used is said in evaluationError (BuildEvaluationError)."""
+    admin = admin_ssl_context(server)
+    own = {"key": "spec.nodeName", "operator": "In", "values": ["n1"]}
+    for selector, allowed, error in (
+        ({"requirements": [own]}, True, None),
+        ({"rawSelector": "spec.nodeName=n1"}, True, None),
+        (
+            {"requirements": [own, {"key": "x", "operator": "Exists"}]},
+            True,
+            "spec.resourceAttributes.fieldSelector partially ignored due to parse error",
+        ),
+        (
+            {"rawSelector": "spec.nodeName"},
+            False,
+            "spec.resourceAttributes.fieldSelector ignored due to parse error",
+        ),
+    ):
+        status, answer = await call_as(server, "POST", SAR, _pods_review(selector), ctx=admin)
+        assert status == 201, answer
+        assert answer["status"]["allowed"] is allowed, selector
+        assert answer["status"].get("evaluationError") == error, selector
+
+    bad = {"rawSelector": "a=b", "requirements": [{"key": "", "operator": "In"}]}
+    status, answer = await call_as(server, "POST", SAR, _pods_review(bad), ctx=admin)
+    assert (status, answer["reason"]) == (422, "Invalid")
+    path = "spec.resourceAttributes.fieldSelector"
+    assert answer["message"] == (
+        f'.authorization.k8s.io "" is invalid: [{path}.rawSelector: Invalid value: "a=b": may '
+        f"not specified at the same time as requirements, {path}.requirements[0].key: Required "
+        f"value: must be specified, {path}.requirements[0].values: Required value: must be "
+        "specified when `operator` is 'In' or 'NotIn']"
+    )
+    status, answer = await call_as(server, "POST", SAR, _pods_review({}), ctx=admin)
+    assert answer["message"] == (
+        f'.authorization.k8s.io "" is invalid: {path}.requirements: Required value: when '
+        f"{path} is specified, requirements or rawSelector is required"
+    )

@@ -23,6 +23,7 @@ from kubeboot.auth.rbac import RuleResolver, RuleSet
 from kubeboot.clock import format_time
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import BadRequest, FieldError, Invalid
+from kubeboot.resources.validation import is_label_value, is_qualified_name
 
 __all__ = ["review"]
 
@@ -75,6 +76,68 @@ def _meta_value(meta: JsonObj) -> _GoJson:
     return _GoJson({k: meta[k] for k in _META_ORDER if meta.get(k) not in (None, "", {}, [], 0)})
 
 
+def _requirement_errors(req: Any, path: str, *, label: bool) -> list[FieldError]:
+    """``ValidateFieldSelectorRequirement`` / ``ValidateLabelSelectorRequirement`` with
+    unknown operators allowed (a newer client's may be authorized)."""
+    req = req if isinstance(req, dict) else {}
+    key, op = str(req.get("key") or ""), str(req.get("operator") or "")
+    values = [str(v) for v in req.get("values") or ()]
+    errors: list[FieldError] = []
+    if not label and not key:
+        errors.append(FieldError.required(f"{path}.key", "must be specified"))
+    if op in ("In", "NotIn") and not values:
+        errors.append(
+            FieldError.required(
+                f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'"
+            )
+        )
+    elif op in ("Exists", "DoesNotExist") and values:
+        errors.append(
+            FieldError.forbidden(
+                f"{path}.values",
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )
+        )
+    if label:
+        errors += [FieldError.invalid(f"{path}.key", key, m) for m in is_qualified_name(key)]
+        errors += [
+            FieldError.invalid(f"{path}.values[{i}]", v, m)
+            for i, v in enumerate(values)
+            for m in is_label_value(v)
+        ]
+    return errors
+
+
+def _selector_errors(spec: JsonObj) -> list[FieldError]:
+    """``validateResourceAttributes``: the field and label selectors a review may carry."""
+    ra = spec.get("resourceAttributes")
+    if not isinstance(ra, dict):
+        return []
+    errors: list[FieldError] = []
+    for name, label in (("fieldSelector", False), ("labelSelector", True)):
+        selector = ra.get(name)
+        if not isinstance(selector, dict):
+            continue
+        path = f"spec.resourceAttributes.{name}"
+        raw, requirements = selector.get("rawSelector"), selector.get("requirements") or []
+        if raw and requirements:
+            errors.append(
+                _invalid(
+                    f"{path}.rawSelector", raw, "may not specified at the same time as requirements"
+                )
+            )
+        if not raw and not requirements:
+            errors.append(
+                FieldError.required(
+                    f"{path}.requirements",
+                    f"when {path} is specified, requirements or rawSelector is required",
+                )
+            )
+        for i, req in enumerate(requirements):
+            errors += _requirement_errors(req, f"{path}.requirements[{i}]", label=label)
+    return errors
+
+
 def _spec_errors(spec: JsonObj, *, with_subject: bool) -> list[FieldError]:
     """``ValidateSubjectAccessReviewSpec`` (``with_subject``) or its self-review twin."""
     errors: list[FieldError] = []
@@ -90,7 +153,7 @@ def _spec_errors(spec: JsonObj, *, with_subject: bool) -> list[FieldError]:
                 "at least one of user or group must be specified",
             )
         )
-    return errors
+    return errors + _selector_errors(spec)
 
 
 def _validate(res: ResourceInfo, obj: JsonObj, spec: JsonObj) -> None:
@@ -127,27 +190,78 @@ def _validate(res: ResourceInfo, obj: JsonObj, spec: JsonObj) -> None:
         raise Invalid.of("", _GROUP, "", errors)
 
 
-def _attributes(user: UserInfo, spec: JsonObj) -> Attributes:
-    """``AuthorizationAttributesFrom``: the attributes a validated spec asks about."""
+_FieldRequirements = tuple[tuple[str, str, str], ...]
+
+
+def _parse_raw_field_selector(raw: str) -> _FieldRequirements | None:
+    """``fields.ParseSelector`` for the plain forms (``a=b,c!=d``); None if it does not parse."""
+    terms: list[tuple[str, str, str]] = []
+    for part in raw.split(","):
+        for op in ("!=", "==", "="):
+            field, found, value = part.partition(op)
+            if found:
+                terms.append((field.strip(), "!=" if op == "!=" else "=", value.strip()))
+                break
+        else:
+            return None
+    return tuple(terms)
+
+
+def _field_selector(ra: JsonObj) -> tuple[_FieldRequirements, str]:
+    """The requirements a review's ``fieldSelector`` adds to the attributes, and upstream's
+    evaluation error when part or all of it could not be used (``fieldSelectorAsSelector``:
+    In/NotIn with one value become = and !=, anything else is an error)."""
+    selector = ra.get("fieldSelector")
+    if not isinstance(selector, dict):
+        return (), ""
+    reqs: list[tuple[str, str, str]] = []
+    broken = False
+    raw = str(selector.get("rawSelector") or "")
+    if raw:
+        parsed = _parse_raw_field_selector(raw)
+        broken = parsed is None
+        reqs = list(parsed or ())
+    requirements = selector.get("requirements") or []
+    if requirements:
+        reqs, broken = [], False
+        for req in requirements:
+            op, values = req.get("operator"), [str(v) for v in req.get("values") or ()]
+            if op in ("In", "NotIn") and len(values) == 1:
+                reqs.append((str(req.get("key") or ""), "=" if op == "In" else "!=", values[0]))
+            else:
+                broken = True
+    if not broken:
+        return tuple(reqs), ""
+    how = "partially ignored" if reqs else "ignored"
+    return tuple(reqs), f"spec.resourceAttributes.fieldSelector {how} due to parse error"
+
+
+def _attributes(user: UserInfo, spec: JsonObj) -> tuple[Attributes, str]:
+    """``AuthorizationAttributesFrom``: the attributes a validated spec asks about, and what
+    of its field selector had to be ignored (for ``BuildEvaluationError``)."""
     ra = spec.get("resourceAttributes")
     if isinstance(ra, dict):
-        return Attributes(
+        fields, ignored = _field_selector(ra)
+        attrs = Attributes(
             user=user,
             verb=str(ra.get("verb") or ""),
             namespace=str(ra.get("namespace") or ""),
             api_group=str(ra.get("group") or ""),
-            api_version=str(ra.get("version") or ""),
+            api_version=str(ra.get("version") or "*"),
             resource=str(ra.get("resource") or ""),
             subresource=str(ra.get("subresource") or ""),
             name=str(ra.get("name") or ""),
+            field_selector=fields,
         )
+        return attrs, ignored
     nra = spec.get("nonResourceAttributes") or {}
-    return Attributes(
+    attrs = Attributes(
         user=user,
         verb=str(nra.get("verb") or ""),
         resource_request=False,
         path=str(nra.get("path") or ""),
     )
+    return attrs, ""
 
 
 def _user_from_spec(spec: JsonObj) -> UserInfo:
@@ -251,11 +365,14 @@ def review(
         meta["namespace"] = namespace
     _validate(res, out, spec)
     user = requester if res.plural == "selfsubjectaccessreviews" else _user_from_spec(spec)
-    decision = authorizer.authorize(_attributes(user, spec))
+    attrs, ignored = _attributes(user, spec)
+    decision = authorizer.authorize(attrs)
     status: JsonObj = {"allowed": decision.allowed}
     if decision.verdict.value == "Deny":
         status["denied"] = True
     if decision.reason:
         status["reason"] = decision.reason
+    if ignored:
+        status["evaluationError"] = ignored
     out["status"] = status
     return out
