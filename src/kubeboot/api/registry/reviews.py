@@ -14,7 +14,6 @@ message reads ``.authorization.k8s.io "" is invalid: …``; a LocalSubjectAccess
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from kubeboot.api.registry.codec import copy_object
@@ -50,30 +49,18 @@ _META_ORDER = (
 )
 
 
-class _GoJson:
-    """A value field.Error prints as already-encoded JSON (Go's json.Marshal of a struct)."""
-
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.fields = fields
-
-
-def _invalid(path: str, value: Any, detail: str) -> FieldError:
-    if isinstance(value, _GoJson):
-        encoded = json.dumps(value.fields, separators=(",", ":"), ensure_ascii=False)
-        return FieldError("FieldValueInvalid", path, f"Invalid value: {encoded}: {detail}")
-    return FieldError.invalid(path, value, detail)
-
-
 def _non_resource_value(spec: JsonObj) -> Any:
-    """The internal ``*NonResourceAttributes`` as Go prints it: null, or its untagged fields."""
+    """The internal ``*NonResourceAttributes`` as field.Error prints it (json.Marshal): null,
+    or its fields, which have no JSON tags."""
     nra = spec.get("nonResourceAttributes")
     if not isinstance(nra, dict):
         return None
-    return _GoJson({"Path": str(nra.get("path") or ""), "Verb": str(nra.get("verb") or "")})
+    return {"Path": str(nra.get("path") or ""), "Verb": str(nra.get("verb") or "")}
 
 
-def _meta_value(meta: JsonObj) -> _GoJson:
-    return _GoJson({k: meta[k] for k in _META_ORDER if meta.get(k) not in (None, "", {}, [], 0)})
+def _meta_value(meta: JsonObj) -> JsonObj:
+    """``metav1.ObjectMeta`` as json.Marshal writes it: its fields in order, empty ones out."""
+    return {k: meta[k] for k in _META_ORDER if meta.get(k) not in (None, "", {}, [], 0)}
 
 
 def _requirement_errors(req: Any, path: str, *, label: bool) -> list[FieldError]:
@@ -122,7 +109,7 @@ def _selector_errors(spec: JsonObj) -> list[FieldError]:
         raw, requirements = selector.get("rawSelector"), selector.get("requirements") or []
         if raw and requirements:
             errors.append(
-                _invalid(
+                FieldError.invalid(
                     f"{path}.rawSelector", raw, "may not specified at the same time as requirements"
                 )
             )
@@ -144,10 +131,10 @@ def _spec_errors(spec: JsonObj, *, with_subject: bool) -> list[FieldError]:
     has_ra = isinstance(spec.get("resourceAttributes"), dict)
     has_nra = isinstance(spec.get("nonResourceAttributes"), dict)
     if has_ra == has_nra:
-        errors.append(_invalid("spec", _non_resource_value(spec), _ONE_OF))
+        errors.append(FieldError.invalid("spec", _non_resource_value(spec), _ONE_OF))
     if with_subject and not spec.get("user") and not spec.get("groups"):
         errors.append(
-            _invalid(
+            FieldError.invalid(
                 "spec.user",
                 str(spec.get("user") or ""),
                 "at least one of user or group must be specified",
@@ -163,14 +150,16 @@ def _validate(res: ResourceInfo, obj: JsonObj, spec: JsonObj) -> None:
     meta = {k: v for k, v in full.items() if k != "managedFields"}
     errors = _spec_errors(spec, with_subject=res.plural != "selfsubjectaccessreviews")
     if res.plural == "localsubjectaccessreviews":
-        if _meta_value(meta).fields.keys() - {"namespace"}:
+        if _meta_value(meta).keys() - {"namespace"}:
             errors.append(
-                _invalid("metadata", _meta_value(full), "must be empty except for namespace")
+                FieldError.invalid(
+                    "metadata", _meta_value(full), "must be empty except for namespace"
+                )
             )
         ra = spec.get("resourceAttributes")
         if isinstance(ra, dict) and str(ra.get("namespace") or "") != meta.get("namespace"):
             errors.append(
-                _invalid(
+                FieldError.invalid(
                     "spec.resourceAttributes.namespace",
                     str(ra.get("namespace") or ""),
                     "must match metadata.namespace",
@@ -178,14 +167,14 @@ def _validate(res: ResourceInfo, obj: JsonObj, spec: JsonObj) -> None:
             )
         if isinstance(spec.get("nonResourceAttributes"), dict):
             errors.append(
-                _invalid(
+                FieldError.invalid(
                     "spec.nonResourceAttributes",
                     _non_resource_value(spec),
                     "disallowed on this kind of request",
                 )
             )
-    elif _meta_value(meta).fields:
-        errors.append(_invalid("metadata", _meta_value(full), "must be empty"))
+    elif _meta_value(meta):
+        errors.append(FieldError.invalid("metadata", _meta_value(full), "must be empty"))
     if errors:
         raise Invalid.of("", _GROUP, "", errors)
 
