@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from kubeboot.auth.defaults import (
     AUTOUPDATE_ANNOTATION,
@@ -184,3 +190,20 @@ def test_every_controller_role_of_upstream_is_there() -> None:
         assert f"system:controller:{controller}" in names
         assert f"system:controller:{controller}" in bindings
     assert len(names) == 73, len(names)  # 32 of policy.go, 41 of controller_policy.go
+
+
+def test_the_generated_policy_is_upstreams() -> None:
+    """``hack/rbac/generate.py --check``: the data is upstream v1.37.2's golden files, as
+    they are in the Go module cache (skipped where Go or the module is not there)."""
+    if shutil.which("go") is None:
+        pytest.skip("no go on PATH to locate upstream's bootstrappolicy testdata")
+    cache = subprocess.run(
+        ["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if not (Path(cache) / "k8s.io" / "kubernetes@v1.37.2").is_dir():
+        pytest.skip("k8s.io/kubernetes@v1.37.2 is not in the Go module cache")
+    script = Path(__file__).resolve().parents[3] / "hack" / "rbac" / "generate.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
