@@ -43,6 +43,7 @@ from kubeboot.api.registry.strategy_table import strategy_for
 from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
 from kubeboot.auth.authz import forbidden_error
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
+from kubeboot.auth.rbac import RuleResolver
 from kubeboot.clock import Clock, format_time
 from kubeboot.resources.goshape import go_shape
 from kubeboot.resources.registry import ResourceInfo, find_resource
@@ -132,6 +133,8 @@ def _namespaces() -> ResourceInfo:
 
 
 NAMESPACES = _namespaces()
+# Reviews answered with a new object rather than the request: no fields of the sender's.
+_FRESH_REVIEWS = frozenset({"selfsubjectreviews", "selfsubjectrulesreviews"})
 
 # Admission hook: (user, resource, verb, subresource, new object, old object) -> None or raise.
 Admission = Callable[[UserInfo, ResourceInfo, str, str, JsonObj, JsonObj | None], Awaitable[None]]
@@ -145,6 +148,8 @@ class RestService:
     admission: list[Admission] = field(default_factory=list)
     # Run on the object as sent, before the RBAC check and validation (NodeRestriction).
     mutating_admission: list[MutatingAdmission] = field(default_factory=list)
+    # What a SelfSubjectRulesReview lists (the authorizer's rule resolvers); None lists none.
+    rules: RuleResolver | None = None
     rbac_policy: RbacWritePolicy = field(init=False)
 
     def __post_init__(self) -> None:
@@ -301,16 +306,19 @@ class RestService:
         manager: str = SERVER_MANAGER,
     ) -> JsonObj:
         """Answer an access review (never stored). As upstream, the answer is the request in
-        Go's shape with its status, and managedFields for what the requester set."""
-        answer = review(self.authorizer, user, res, namespace, body, self.clock.now())
+        Go's shape with its status, and managedFields for what the requester set — recorded
+        before validation, as upstream's create handler does, so a 422 about a metadata that
+        must be empty prints them too."""
         schema = kind_schema(res.group, res.gv.version, res.kind)
-        if schema is None:
-            return answer
-        if res.plural != "selfsubjectreviews" and isinstance(body, dict):
+        if schema is not None and res.plural not in _FRESH_REVIEWS and isinstance(body, dict):
             managed = self._managed_fields(res, schema, None, body, manager, "")
             if managed:
-                answer.setdefault("metadata", {})["managedFields"] = managed
-        return go_shape(answer, schema)
+                body = {
+                    **body,
+                    "metadata": {**(body.get("metadata") or {}), "managedFields": managed},
+                }
+        answer = review(self.authorizer, self.rules, user, res, namespace, body, self.clock.now())
+        return answer if schema is None else go_shape(answer, schema)
 
     # ---- create --------------------------------------------------------------------------
 

@@ -58,4 +58,5 @@ def build_rest(store: Store, security: AuthStack, clock: Clock) -> RestService:
         clock,
         admission=list(security.admission),
         mutating_admission=list(security.mutating_admission),
+        rules=security.authorizer,
     )
