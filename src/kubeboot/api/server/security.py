@@ -67,6 +67,7 @@ def build_rest(
         admission=list(security.admission),
         mutating_admission=list(security.mutating_admission),
         side_effect_admission=list(security.side_effect_admission),
+        rules=security.authorizer,
     )
     if config.issuance_ledger:
         rest.observers.append(LedgerRecorder(store, clock))
