@@ -13,29 +13,39 @@ Three moments of a CSR's life feed one entry:
    same store, so any replica can read it at issuance);
 2. **approval**: the authenticated user whose write added ``Approved`` joins the origin;
 3. **issuance**: the ``IssuedCertificate`` is written (:func:`kubeboot.ledger.entries.
-   issued_certificate_entry`), then the origin is removed. Deleting the CSR removes an
-   origin that was never used (denied, failed, garbage-collected before issuance).
+   issued_certificate_entry`). The origin goes with the CSR: deleting it (the csrcleaner
+   does within an hour of issuance) removes it, off the join's path.
 
 The entry is written after the CSR write was stored, so a failure to write it (the store
-went away between the two writes) is logged at ERROR with the serial, and the certificate is
-still delivered: the ledger is a record, not a gate. Entries are never deleted by kubeboot,
-so they outlive the CSR's garbage collection (csrcleaner deletes issued CSRs after an hour).
+went away between the two writes) is logged at ERROR with the CSR's name, and the
+certificate is still delivered: the ledger is a record, not a gate. Entries are never
+deleted by kubeboot, so they outlive the CSR's garbage collection (csrcleaner deletes issued
+CSRs after an hour).
+
+Cost: three store writes per issued certificate (origin, approver, entry) and two reads,
+written directly (the server builds these records whole; nothing to default or validate).
+Measured in-process on SQLite: about 2 ms of CPU per join on top of ~7 ms
+(``--issuance-ledger=false`` removes it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
+from kubeboot.api.registry import codec
+from kubeboot.api.registry.meta import new_uid
 from kubeboot.api.registry.write_log import issued_certificate
 from kubeboot.auth.interface import UserInfo
+from kubeboot.clock import Clock, format_time
 from kubeboot.ledger.entries import Origin, issued_certificate_entry
-from kubeboot.resources.ledger import GROUP
+from kubeboot.resources.goshape import go_shape
+from kubeboot.resources.ledger import GROUP, ISSUED_CERTIFICATES
 from kubeboot.resources.registry import ResourceInfo
+from kubeboot.resources.schemas.ledger_v1 import ISSUED_CERTIFICATE as _ENTRY_SCHEMA
 from kubeboot.resources.status import StatusError
 from kubeboot.storage.interface import (
     KeyExistsError,
@@ -46,7 +56,7 @@ from kubeboot.storage.interface import (
     StoreError,
 )
 
-__all__ = ["LEDGER_WRITER", "ORIGIN_PREFIX", "REQUEST_SOURCE", "LedgerRecorder"]
+__all__ = ["ORIGIN_PREFIX", "REQUEST_SOURCE", "LedgerRecorder"]
 
 log = logging.getLogger("kubeboot.ledger")
 
@@ -55,8 +65,6 @@ ORIGIN_PREFIX = f"/{GROUP}/csrorigins/"
 # The client address of the request being served ("" for the server's own writes).
 REQUEST_SOURCE: ContextVar[str] = ContextVar("kubeboot_request_source", default="")
 
-# Who writes entries: the server itself (system:masters, as upstream's loopback client).
-LEDGER_WRITER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
 _CSRS = ("certificates.k8s.io", "certificatesigningrequests")
 
 
@@ -79,11 +87,11 @@ def _approved(obj: JsonObj | None) -> bool:
 
 
 class LedgerRecorder:
-    """The observer; ``write_entry`` stores an ``IssuedCertificate`` as the server itself."""
+    """The observer (``rest.Observer`` shape); it writes to the store directly."""
 
-    def __init__(self, store: Store, write_entry: Callable[[JsonObj], Awaitable[object]]) -> None:
+    def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
-        self._write_entry = write_entry
+        self._clock = clock
 
     async def __call__(
         self,
@@ -121,7 +129,13 @@ class LedgerRecorder:
             return
         uid = _uid(new)
         entry = issued_certificate_entry(cert, new, await self._origin(uid))
-        await self._write_entry(entry)
+        meta = entry["metadata"]
+        meta["uid"], meta["creationTimestamp"] = new_uid(), format_time(self._clock.now())
+        key = ISSUED_CERTIFICATES.storage_key(None, meta["name"])
+        try:
+            await self._store.create(key, codec.encode(go_shape(entry, _ENTRY_SCHEMA)))
+        except KeyExistsError:
+            return  # recorded by an earlier try of this very write (same serial)
         log.info(
             "issuance ledger: recorded serial %s (subject %s, node %s) for CSR %s",
             entry["spec"]["serialNumber"],
@@ -129,7 +143,6 @@ class LedgerRecorder:
             entry["spec"]["nodeName"] or "-",
             entry["spec"]["csrName"],
         )
-        await self._drop_origin(uid)
 
     async def _origin(self, uid: str) -> Origin:
         return _decode_origin(await self._store.get(ORIGIN_PREFIX + uid))
@@ -141,8 +154,11 @@ class LedgerRecorder:
         if not uid:
             return
         key = ORIGIN_PREFIX + uid
+        # A create's uid is new: try the create first, reading only if another write won.
+        current = None if "source_address" in facts else await self._store.get(key)
         for attempt in range(2):
-            current = await self._store.get(key)
+            if attempt:
+                current = await self._store.get(key)
             merged = replace(_decode_origin(current), **facts)
             value = json.dumps(merged.to_json()).encode()
             try:

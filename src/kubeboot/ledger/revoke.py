@@ -27,11 +27,14 @@ from kubeboot.resources.ledger import ISSUED_CERTIFICATES, REVOCATIONS
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.status import AlreadyExists, StatusError
 
-__all__ = ["NodeRevoker", "Revoked", "issued_entries", "revoke", "revoke_node"]
+__all__ = ["REVOKER", "NodeRevoker", "Revoked", "issued_entries", "revoke", "revoke_node"]
 
 log = logging.getLogger("kubeboot.ledger")
 
 NODE_DELETED_REASON = "the Node object was deleted"
+# Who revokes a deleted Node's certificates: the server itself (system:masters, as upstream's
+# loopback client).
+REVOKER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
 _PAGE = 500
 
 

@@ -115,3 +115,28 @@ async def test_revocation_is_off_with_the_flag(tmp_path: Path) -> None:
             )
             status, _ = await call_as(running, "GET", "/api/v1/nodes/r4", ctx=ctx)
             assert status == 404
+
+
+async def test_revocations_are_validated_and_stamped_by_the_server(
+    server: RunningServer, admin_http: aiohttp.ClientSession
+) -> None:
+    path = "/apis/ledger.kubeboot.io/v1/certificaterevocations"
+
+    def body(name: str, serial: str) -> dict[str, object]:
+        return {
+            "apiVersion": "ledger.kubeboot.io/v1",
+            "kind": "CertificateRevocation",
+            "metadata": {"name": name},
+            "spec": {"serialNumber": serial, "revokedBy": "someone-else"},
+        }
+
+    status, answer = await call(admin_http, "POST", path, body("00ab", "00ab"))
+    assert status == 422, answer
+    assert "lowercase hex without leading zeros" in answer["message"]
+    status, answer = await call(admin_http, "POST", path, body("ab", "cd"))
+    assert status == 422 and "must equal metadata.name" in answer["message"]
+    status, created = await call(admin_http, "POST", path, body("ab", "ab"))
+    assert status == 201, created
+    assert created["spec"]["revokedBy"] == "kubernetes-admin"  # the server's, not the body's
+    status, answer = await call(admin_http, "PUT", f"{path}/ab", created)
+    assert status == 405 and "created or deleted whole" in answer["message"]

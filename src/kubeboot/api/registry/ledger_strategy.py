@@ -26,39 +26,41 @@ __all__ = ["RejoinDenialStrategy", "RevocationStrategy"]
 
 log = logging.getLogger("kubeboot.ledger")
 
-_SERIAL = re.compile(r"^[0-9a-f]{1,40}$")
+_SERIAL = re.compile(r"^(0|[1-9a-f][0-9a-f]{0,39})$")
 _MAX_REASON = 1024
 
 
-def _spec(obj: JsonObj) -> JsonObj:
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        obj["spec"] = spec = {}
-    return spec
+class _Record(Strategy):
+    """A record named by its ``spec.<key>``, stamped with who created it and when."""
 
+    key = by = at = ""
 
-def _name_and_reason(obj: JsonObj, key: str) -> list[FieldError]:
-    spec = obj.get("spec") or {}
-    name = (obj.get("metadata") or {}).get("name")
-    value = spec.get(key)
-    errors = []
-    if not value:
-        errors.append(FieldError.required(f"spec.{key}"))
-    elif value != name:
-        errors.append(FieldError.invalid(f"spec.{key}", value, "must equal metadata.name"))
-    if len(str(spec.get("reason") or "")) > _MAX_REASON:
-        errors.append(FieldError.too_long("spec.reason", _MAX_REASON))
-    return errors
-
-
-class RevocationStrategy(Strategy):
     def prepare_create(self, obj: JsonObj, user: UserInfo, now: dt.datetime) -> None:
-        spec = _spec(obj)
-        spec["revokedBy"] = user.name
-        spec["revokedAt"] = format_time(now)
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            obj["spec"] = spec = {}
+        spec[self.by] = user.name
+        spec[self.at] = format_time(now)
 
     def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
-        errors = _name_and_reason(obj, "serialNumber")
+        # metadata.name is checked as a DNS subdomain already, and the key must equal it.
+        spec = obj.get("spec") or {}
+        value = spec.get(self.key)
+        errors = []
+        if not value:
+            errors.append(FieldError.required(f"spec.{self.key}"))
+        elif value != (obj.get("metadata") or {}).get("name"):
+            errors.append(FieldError.invalid(f"spec.{self.key}", value, "must equal metadata.name"))
+        if len(str(spec.get("reason") or "")) > _MAX_REASON:
+            errors.append(FieldError.too_long("spec.reason", _MAX_REASON))
+        return errors
+
+
+class RevocationStrategy(_Record):
+    key, by, at = "serialNumber", "revokedBy", "revokedAt"
+
+    def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
+        errors = super().validate(obj, old, subresource)
         serial = (obj.get("spec") or {}).get("serialNumber")
         if serial and not _SERIAL.match(str(serial)):
             errors.append(
@@ -68,10 +70,6 @@ class RevocationStrategy(Strategy):
                     "must be the serial number in lowercase hex without leading zeros "
                     "(1 to 40 digits), as the issuance ledger names it",
                 )
-            )
-        elif serial and str(serial).startswith("0") and serial != "0":
-            errors.append(
-                FieldError.invalid("spec.serialNumber", serial, "must not have leading zeros")
             )
         return errors
 
@@ -87,15 +85,8 @@ class RevocationStrategy(Strategy):
         )
 
 
-class RejoinDenialStrategy(Strategy):
-    def prepare_create(self, obj: JsonObj, user: UserInfo, now: dt.datetime) -> None:
-        spec = _spec(obj)
-        spec["deniedBy"] = user.name
-        spec["deniedAt"] = format_time(now)
-
-    def validate(self, obj: JsonObj, old: JsonObj | None, subresource: str) -> list[FieldError]:
-        # metadata.name is checked as a DNS subdomain already, and nodeName must equal it.
-        return _name_and_reason(obj, "nodeName")
+class RejoinDenialStrategy(_Record):
+    key, by, at = "nodeName", "deniedBy", "deniedAt"
 
     def created(self, obj: JsonObj, user: UserInfo, now: dt.datetime) -> None:
         spec = obj.get("spec") or {}

@@ -14,11 +14,9 @@ from kubeboot.api.registry.rest import RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.auth.ratelimit import BucketPolicy
 from kubeboot.auth.stack import AuthSettings, AuthStack
-from kubeboot.client.interface import JsonObject
 from kubeboot.clock import Clock
-from kubeboot.ledger.recorder import LEDGER_WRITER, LedgerRecorder
-from kubeboot.ledger.revoke import NodeRevoker
-from kubeboot.resources.ledger import ISSUED_CERTIFICATES
+from kubeboot.ledger.recorder import LedgerRecorder
+from kubeboot.ledger.revoke import REVOKER, NodeRevoker
 from kubeboot.storage.interface import Store
 
 __all__ = ["build_rest", "build_security"]
@@ -69,15 +67,12 @@ def build_rest(
         admission=list(security.admission),
         mutating_admission=list(security.mutating_admission),
         side_effect_admission=list(security.side_effect_admission),
+        rules=security.authorizer,
     )
     if config.issuance_ledger:
-
-        async def write_entry(entry: JsonObject) -> None:
-            await rest.publish(LEDGER_WRITER, ISSUED_CERTIFICATES, None, entry)
-
-        rest.observers.append(LedgerRecorder(store, write_entry))
+        rest.observers.append(LedgerRecorder(store, clock))
     if config.revoke_on_node_delete:
         rest.observers.append(
-            NodeRevoker(InProcessClient(rest, LEDGER_WRITER, manager="kubeboot"), clock)
+            NodeRevoker(InProcessClient(rest, REVOKER, manager="kubeboot"), clock)
         )
     return rest
