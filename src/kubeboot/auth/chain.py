@@ -28,17 +28,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, TypeGuard
 
 from kubeboot.auth.interface import AuthenticationFailed, Credentials, UserInfo
+from kubeboot.auth.serviceaccount import TokenResult
 from kubeboot.auth.users import ANONYMOUS, add_authenticated_group
 from kubeboot.auth.x509 import ClientCertAuthenticator
 
 __all__ = [
     "AnyTokenAuthenticator",
     "AsyncTokenAuthenticator",
+    "AudienceAwareAuthenticator",
     "AuthenticatorChain",
     "TokenAuthenticator",
+    "TokenReviewAnswer",
 ]
 
 
@@ -54,7 +58,28 @@ class AsyncTokenAuthenticator(Protocol):
     async def authenticate_token(self, token: str) -> UserInfo | None: ...
 
 
-AnyTokenAuthenticator = TokenAuthenticator | AsyncTokenAuthenticator
+class AudienceAwareAuthenticator(Protocol):
+    """A token authenticator that checks audiences itself (ServiceAccount tokens): ``review``
+    answers the user and the audiences accepted out of those requested."""
+
+    async def review(
+        self, token: str, audiences: Sequence[str] | None = None
+    ) -> TokenResult | None: ...
+
+    async def authenticate_token(self, token: str) -> UserInfo | None: ...
+
+
+AnyTokenAuthenticator = TokenAuthenticator | AsyncTokenAuthenticator | AudienceAwareAuthenticator
+
+
+@dataclass(frozen=True, slots=True)
+class TokenReviewAnswer:
+    """A TokenReview's status: the user (with ``system:authenticated``) and the audiences the
+    token is good for, or the rejection (``error`` empty when nobody recognised the token)."""
+
+    user: UserInfo | None
+    audiences: tuple[str, ...] = ()
+    error: str = ""
 
 
 class AuthenticatorChain:
@@ -66,10 +91,12 @@ class AuthenticatorChain:
         client_certs: ClientCertAuthenticator | None = None,
         tokens: Sequence[AnyTokenAuthenticator] = (),
         anonymous: bool = True,
+        api_audiences: Sequence[str] = (),
     ) -> None:
         self._client_certs = client_certs
         self._tokens = tuple(tokens)
         self.anonymous = anonymous
+        self.api_audiences = tuple(api_audiences)
 
     async def authenticate(self, creds: Credentials) -> UserInfo:
         errors: list[str] = []
@@ -98,3 +125,37 @@ class AuthenticatorChain:
         if self.anonymous:
             return ANONYMOUS
         raise AuthenticationFailed("no credentials were presented and anonymous access is off")
+
+    async def review_token(self, token: str, audiences: Sequence[str] = ()) -> TokenReviewAnswer:
+        """A TokenReview (upstream ``pkg/registry/authentication/tokenreview``): the bearer
+        part of the chain for ``audiences`` (default: the API's). Audience-agnostic
+        authenticators (token file, bootstrap tokens) answer only for requested audiences
+        that are the API's, and then the token is good for exactly those
+        (``WrapAudienceAgnosticToken``)."""
+        requested = tuple(audiences) or self.api_audiences
+        implicit = tuple(a for a in self.api_audiences if a in requested)
+        errors: list[str] = []
+        for authenticator in self._tokens:
+            try:
+                if _audience_aware(authenticator):
+                    result = await authenticator.review(token, requested or None)
+                    if result is not None:
+                        user = add_authenticated_group(result.user)
+                        return TokenReviewAnswer(user, result.audiences)
+                    continue
+                if requested and not implicit:
+                    continue
+                answer = authenticator.authenticate_token(token)
+                found = await answer if inspect.isawaitable(answer) else answer
+            except AuthenticationFailed as e:
+                errors.append(str(e))
+                continue
+            if found is not None:
+                return TokenReviewAnswer(add_authenticated_group(found), implicit)
+        return TokenReviewAnswer(None, error="; ".join(errors) or "invalid bearer token")
+
+
+def _audience_aware(
+    authenticator: AnyTokenAuthenticator,
+) -> TypeGuard[AudienceAwareAuthenticator]:
+    return callable(getattr(authenticator, "review", None))

@@ -40,9 +40,13 @@ from kubeboot.api.registry.rbac_policy import RbacWritePolicy
 from kubeboot.api.registry.reviews import review
 from kubeboot.api.registry.store_errors import status_error_for
 from kubeboot.api.registry.strategy_table import strategy_for
+from kubeboot.api.registry.tokenrequest import TokenRequestAnswer, create_token
+from kubeboot.api.registry.tokenreview import token_review
 from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
 from kubeboot.auth.authz import forbidden_error
+from kubeboot.auth.chain import AuthenticatorChain
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
+from kubeboot.auth.serviceaccount_tokens import ServiceAccountTokens
 from kubeboot.clock import Clock, format_time
 from kubeboot.resources.goshape import go_shape
 from kubeboot.resources.registry import ResourceInfo, find_resource
@@ -118,13 +122,14 @@ def _no_new_finalizers(obj: JsonObj, old: JsonObj) -> list[FieldError]:
     ]
 
 
-def _namespaces() -> ResourceInfo:
-    res = find_resource("", "v1", "namespaces")
+def _core(plural: str) -> ResourceInfo:
+    res = find_resource("", "v1", plural)
     assert res is not None
     return res
 
 
-NAMESPACES = _namespaces()
+NAMESPACES = _core("namespaces")
+SERVICE_ACCOUNTS = _core("serviceaccounts")
 
 # Admission hook: (user, resource, verb, subresource, new object, old object) -> None or raise.
 Admission = Callable[[UserInfo, ResourceInfo, str, str, JsonObj, JsonObj | None], Awaitable[None]]
@@ -138,6 +143,10 @@ class RestService:
     admission: list[Admission] = field(default_factory=list)
     # Run on the object as sent, before the RBAC check and validation (NodeRestriction).
     mutating_admission: list[MutatingAdmission] = field(default_factory=list)
+    # ServiceAccount tokens: the issuer of serviceaccounts/token, and the chain TokenReview
+    # asks (None: the server has no such tokens / no token authenticators).
+    service_accounts: ServiceAccountTokens | None = None
+    token_reviews: AuthenticatorChain | None = None
     rbac_policy: RbacWritePolicy = field(init=False)
 
     def __post_init__(self) -> None:
@@ -296,6 +305,12 @@ class RestService:
         """Answer an access review (never stored). As upstream, the answer is the request in
         Go's shape with its status, and managedFields for what the requester set."""
         answer = review(self.authorizer, user, res, namespace, body, self.clock.now())
+        return self._review_answer(res, body, answer, manager)
+
+    def _review_answer(
+        self, res: ResourceInfo, body: Any, answer: JsonObj, manager: str
+    ) -> JsonObj:
+        """A review's answer in Go's shape, with managedFields for what the requester set."""
         schema = kind_schema(res.group, res.gv.version, res.kind)
         if schema is None:
             return answer
@@ -304,6 +319,26 @@ class RestService:
             if managed:
                 answer.setdefault("metadata", {})["managedFields"] = managed
         return go_shape(answer, schema)
+
+    async def review_token(
+        self, res: ResourceInfo, body: JsonObj, *, manager: str = SERVER_MANAGER
+    ) -> JsonObj:
+        """Answer a TokenReview (:mod:`kubeboot.api.registry.tokenreview`)."""
+        answer = await token_review(self.token_reviews, body)
+        return self._review_answer(res, body, answer, manager)
+
+    async def create_token(
+        self, user: UserInfo, namespace: str, name: str, body: Any
+    ) -> TokenRequestAnswer:
+        """``create serviceaccounts/token`` (:mod:`kubeboot.api.registry.tokenrequest`)."""
+        self.authorize(user, "create", SERVICE_ACCOUNTS, namespace, name, "token")
+        if self.service_accounts is None:
+            raise NotFound(
+                "the server could not find the requested resource (serviceaccounts/token)"
+            )
+        return await create_token(
+            self.service_accounts, self.store, namespace, name, body, self.clock.now()
+        )
 
     # ---- create --------------------------------------------------------------------------
 
