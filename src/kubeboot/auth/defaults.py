@@ -308,6 +308,34 @@ def default_cluster_roles() -> list[Obj]:
         ),
     ]
     roles += [
+        # Who may read the ServiceAccount issuer's OIDC discovery (bound to every
+        # ServiceAccount; anonymous relying parties need a binding of their own, as upstream).
+        _role(
+            "ClusterRole",
+            "system:service-account-issuer-discovery",
+            [
+                _rule(
+                    ["get"],
+                    urls=[
+                        "/.well-known/openid-configuration",
+                        "/.well-known/openid-configuration/",
+                        "/openid/v1/jwks",
+                        "/openid/v1/jwks/",
+                    ],
+                )
+            ],
+        ),
+        # Delegated authentication and authorization (TokenReview, SubjectAccessReview).
+        _role(
+            "ClusterRole",
+            "system:auth-delegator",
+            [
+                _rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
+                _rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
+            ],
+        ),
+    ]
+    roles += [
         _role(
             "ClusterRole",
             f"system:certificates.k8s.io:{name}",
@@ -329,6 +357,7 @@ def default_cluster_role_bindings() -> list[Obj]:
         crb("system:public-info-viewer", [_group(ALL_AUTHENTICATED), _group(ALL_UNAUTHENTICATED)]),
         crb("system:node", []),
         crb("system:kube-controller-manager", [_user("system:kube-controller-manager")]),
+        crb("system:service-account-issuer-discovery", [_group("system:serviceaccounts")]),
         *(
             crb(f"system:controller:{sa}", [_service_account(sa)])
             for sa in (

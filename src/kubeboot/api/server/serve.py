@@ -375,6 +375,8 @@ class Server:
                 root_ca_file=self.pki.ca_cert_file,
                 leader_elect=cfg.leader_elect,
                 approve_all_kubelet_csrs_for_group=cfg.approve_all_kubelet_csrs_for_group,
+                service_account_private_key_file=cfg.service_account_signing_key_file,
+                legacy_token_secrets=cfg.legacy_controller_token_secrets,
             ),
             self.clock,
             client_for=client_for,
