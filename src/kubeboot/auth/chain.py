@@ -75,7 +75,7 @@ AnyTokenAuthenticator = TokenAuthenticator | AsyncTokenAuthenticator | AudienceA
 @dataclass(frozen=True, slots=True)
 class TokenReviewAnswer:
     """A TokenReview's status: the user (with ``system:authenticated``) and the audiences the
-    token is good for, or the rejection (``error`` empty when nobody recognised the token)."""
+    token is good for, or why not (``invalid bearer token`` when nobody recognised it)."""
 
     user: UserInfo | None
     audiences: tuple[str, ...] = ()
@@ -112,8 +112,7 @@ class AuthenticatorChain:
             token_errors: list[str] = []
             for authenticator in self._tokens:
                 try:
-                    answer = authenticator.authenticate_token(creds.bearer)
-                    found = await answer if inspect.isawaitable(answer) else answer
+                    found = await _ask(authenticator, creds.bearer)
                 except AuthenticationFailed as e:
                     token_errors.append(str(e))
                     continue
@@ -145,14 +144,19 @@ class AuthenticatorChain:
                     continue
                 if requested and not implicit:
                     continue
-                answer = authenticator.authenticate_token(token)
-                found = await answer if inspect.isawaitable(answer) else answer
+                found = await _ask(authenticator, token)
             except AuthenticationFailed as e:
                 errors.append(str(e))
                 continue
             if found is not None:
                 return TokenReviewAnswer(add_authenticated_group(found), implicit)
         return TokenReviewAnswer(None, error="; ".join(errors) or "invalid bearer token")
+
+
+async def _ask(authenticator: AnyTokenAuthenticator, token: str) -> UserInfo | None:
+    """One token authenticator's answer, awaited when it reads storage."""
+    answer = authenticator.authenticate_token(token)
+    return await answer if inspect.isawaitable(answer) else answer
 
 
 def _audience_aware(
