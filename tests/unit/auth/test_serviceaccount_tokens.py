@@ -79,12 +79,16 @@ def test_signing_key_must_be_among_the_verification_keys(tmp_path: Path) -> None
     assert len(alone.verifying) == 1
 
 
-async def _tokens(tmp_path: Path, issuers: tuple[str, ...]) -> ServiceAccountTokens:
+def _settings(directory: Path, issuers: tuple[str, ...]) -> ServiceAccountTokenSettings:
+    directory.mkdir()
+    key, pub = ensure_service_account_key(directory)
+    return ServiceAccountTokenSettings(signing_key_file=key, key_files=(pub,), issuers=issuers)
+
+
+async def _tokens(directory: Path, issuers: tuple[str, ...]) -> ServiceAccountTokens:
     """The tokens of a fresh key pair (the store is never read: closed at once)."""
-    tmp_path.mkdir()
-    key, pub = ensure_service_account_key(tmp_path)
-    settings = ServiceAccountTokenSettings(signing_key_file=key, key_files=(pub,), issuers=issuers)
-    store = await SqliteStore.open(tmp_path / "state.db")
+    settings = _settings(directory, issuers)
+    store = await SqliteStore.open(directory / "state.db")
     await store.close()
     return ServiceAccountTokens(settings, load_keys(settings), store, FakeClock())
 
