@@ -143,6 +143,13 @@ def _signer_files(
 )
 @etcd_client_options
 @click.option(
+    "--watch-cache",
+    is_flag=True,
+    default=True,
+    help="etcd3: serve watches and consistent reads from one in-memory cache fed by one etcd "
+    "watch, as kube-apiserver's watch cache (=false: every read and watch goes to etcd).",
+)
+@click.option(
     "--authorization-mode",
     default="Node,RBAC",
     help="Comma-separated: Node, RBAC, AlwaysAllow (development only).",
@@ -368,6 +375,7 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
         etcd_certfile=params["etcd_certfile"],
         etcd_keyfile=params["etcd_keyfile"],
         etcd_prefix=params["etcd_prefix"],
+        watch_cache=params["watch_cache"],
         authorization_mode=split_csv(params["authorization_mode"]),
         anonymous_auth=params["anonymous_auth"],
         anonymous_allowed_cidrs=split_csv(params["anonymous_allowed_cidrs"]),

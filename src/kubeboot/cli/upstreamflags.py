@@ -54,6 +54,8 @@ UPSTREAM_FLAGS: tuple[UpstreamFlag, ...] = (
        "where to listen and what to publish"),
     _f(_API, "--etcd-servers= --etcd-cafile= --etcd-certfile= --etcd-keyfile= --etcd-prefix=",
        "accepted", _S, "etcd storage (with --storage-backend etcd3)"),
+    _f(_API, "--watch-cache=false", "accepted", _S,
+       "on by default: watches and consistent reads served from one cache in front of etcd"),
     _f(_API, "--v=2 / --logging-format=json", "accepted", _S, "klog verbosity, JSON logs"),
     _f(_API, "--service-account-key-file / --service-account-issuer", "accepted", _S,
        "ServiceAccount token verification keys (repeatable) and issuers (first one signs)"),

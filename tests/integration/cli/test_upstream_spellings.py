@@ -162,6 +162,15 @@ def _(tmp: Path) -> None:
     assert (config.etcd_cafile, config.etcd_keyfile, config.etcd_prefix) == (cert, key, "/kb")
 
 
+@case("--watch-cache=false")
+def _(tmp: Path) -> None:
+    assert server_cfg(tmp, "--storage-backend=etcd3", "--etcd-servers=http://e:2379")[0].watch_cache
+    config, _ = server_cfg(
+        tmp, "--storage-backend=etcd3", "--etcd-servers=http://e:2379", "--watch-cache=false"
+    )
+    assert config.watch_cache is False
+
+
 @case("--v=2 / --logging-format=json")
 @case("-v 2 / --logging-format=json")
 def _(tmp: Path) -> None:

@@ -61,6 +61,7 @@ from kubeboot.resources.status import (
     Invalid,
     MethodNotAllowed,
     NotFound,
+    StatusError,
     UnsupportedMediaType,
     qualified_resource,
     success_status,
@@ -77,6 +78,12 @@ __all__ = ["NAMESPACES", "SERVER_MANAGER", "Admission", "RestService"]
 
 JsonObj = dict[str, Any]
 _MAX_GUARANTEED_UPDATE_RETRIES = 16
+
+
+class _StaleCopy(Exception):
+    """An update made no change to a possibly stale copy: read the current value."""
+
+
 # The field manager of writes the server makes itself (default RBAC, namespaces).
 SERVER_MANAGER = "kube-apiserver"
 _PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -723,65 +730,83 @@ class RestService:
         key = self._key(res, namespace, name)
         strategy = strategy_for(res.plural)
         schema = kind_schema(res.group, res.gv.version, res.kind)
+        # As upstream's GuaranteedUpdate with the watch cache's copy: start from a possibly
+        # stale value (the compare-and-swap catches it), retry from the value a failed CAS
+        # returned, and read again only if a stale copy made the update a no-op.
+        fresh = dry_run  # a dry run answers with what would be stored now
+        kv = await (self.store.get if fresh else self.store.get_hint)(key)
         for _ in range(_MAX_GUARANTEED_UPDATE_RETRIES):
-            kv = await self.store.get(key)
             if kv is None:
                 raise NotFound.of(res.plural, res.group, name)
-            current = codec.decode(kv)
-            new = mutate(codec.copy_object(current))
-            new_meta = new.setdefault("metadata", {})
-            if not isinstance(new_meta, dict):
-                raise BadRequest("metadata must be a JSON object")
-            apply_defaults(res.plural, new)
-            if applied:
-                managed = list(new_meta.get("managedFields") or [])
-            else:
-                managed = self._managed_fields(res, schema, current, new, manager, subresource)
-            await self._admit_mutating(
-                user, res, "update", subresource, namespace, name, new, current
-            )
-            await self.rbac_policy.check(user, res, namespace, name, new, current)
-            # As upstream's Store.Update: the resourceVersion is compared once mutating
-            # admission (NodeRestriction) and the escalation check have seen the object.
-            if precondition is not None and precondition != kv.mod_revision:
-                raise Conflict.of(res.plural, res.group, name)
-            cur_meta = current["metadata"]
-            for owned in (
-                "name",
-                "namespace",
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-            ):
-                if owned in cur_meta:
-                    new_meta[owned] = cur_meta[owned]
+            warned = len(warnings) if warnings is not None else 0
+            try:
+                current = codec.decode(kv)
+                new = mutate(codec.copy_object(current))
+                new_meta = new.setdefault("metadata", {})
+                if not isinstance(new_meta, dict):
+                    raise BadRequest("metadata must be a JSON object")
+                apply_defaults(res.plural, new)
+                if applied:
+                    managed = list(new_meta.get("managedFields") or [])
                 else:
-                    new_meta.pop(owned, None)
-            new_meta.pop("managedFields", None)
-            if managed:
-                new_meta["managedFields"] = managed
-            new["kind"], new["apiVersion"] = res.kind, res.api_version
-            strategy.prepare_update(new, current, subresource, user, self.clock.now())
-            if schema is not None:
-                new = go_shape(new, schema)
-            new_meta = new["metadata"]
-            new_meta["resourceVersion"] = cur_meta.get("resourceVersion")
-            self._validate(res, new, current, subresource)
-            if warnings is not None and not subresource:
-                warnings.extend(strategy.warnings(new, current))
-            if new == current:
-                return current
-            await self._admit(user, res, "update", subresource, new, current)
+                    managed = self._managed_fields(res, schema, current, new, manager, subresource)
+                await self._admit_mutating(
+                    user, res, "update", subresource, namespace, name, new, current
+                )
+                await self.rbac_policy.check(user, res, namespace, name, new, current)
+                # As upstream's Store.Update: the resourceVersion is compared once mutating
+                # admission (NodeRestriction) and the escalation check have seen the object.
+                if precondition is not None and precondition != kv.mod_revision:
+                    raise Conflict.of(res.plural, res.group, name)
+                cur_meta = current["metadata"]
+                for owned in (
+                    "name",
+                    "namespace",
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                ):
+                    if owned in cur_meta:
+                        new_meta[owned] = cur_meta[owned]
+                    else:
+                        new_meta.pop(owned, None)
+                new_meta.pop("managedFields", None)
+                if managed:
+                    new_meta["managedFields"] = managed
+                new["kind"], new["apiVersion"] = res.kind, res.api_version
+                strategy.prepare_update(new, current, subresource, user, self.clock.now())
+                if schema is not None:
+                    new = go_shape(new, schema)
+                new_meta = new["metadata"]
+                new_meta["resourceVersion"] = cur_meta.get("resourceVersion")
+                self._validate(res, new, current, subresource)
+                if warnings is not None and not subresource:
+                    warnings.extend(strategy.warnings(new, current))
+                if new == current:
+                    if fresh:
+                        return current
+                    raise _StaleCopy
+                await self._admit(user, res, "update", subresource, new, current)
+            except (StatusError, _StaleCopy):
+                # A stale copy can fail a precondition or validation, or look unchanged:
+                # decide on the current value (upstream's origStateIsCurrent).
+                if fresh:
+                    raise
+                if warnings is not None:
+                    del warnings[warned:]
+                kv, fresh = await self.store.get(key), True
+                continue
             if dry_run:
                 return new
             if _finalized(res, new):
                 return await self._delete_finalized(res, key, kv.mod_revision, new)
             try:
                 stored = await self.store.update(key, codec.encode(new), kv.mod_revision)
-            except RevisionMismatch:
+            except RevisionMismatch as exc:
                 if precondition is not None:
                     raise Conflict.of(res.plural, res.group, name) from None
+                kv, fresh = exc.current, True
                 continue
             except (KeyNotFoundError, StoreUnavailable) as exc:
                 raise status_error_for(exc, res, name) from exc
@@ -936,8 +961,12 @@ class RestService:
     ) -> JsonObj:
         """A server-side change of a stored object (no strategy, no field manager)."""
         key = self._key(res, namespace, name)
+        # As upstream's GuaranteedUpdate with the watch cache's copy: start from a possibly
+        # stale value (the compare-and-swap catches it), retry from the value a failed CAS
+        # returned, and read again only if a stale copy made the update a no-op.
+        fresh = dry_run  # a dry run answers with what would be stored now
+        kv = await (self.store.get if fresh else self.store.get_hint)(key)
         for _ in range(_MAX_GUARANTEED_UPDATE_RETRIES):
-            kv = await self.store.get(key)
             if kv is None:
                 raise NotFound.of(res.plural, res.group, name)
             new = change(codec.decode(kv))

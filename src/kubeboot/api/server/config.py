@@ -32,6 +32,7 @@ class ServerConfig:
     etcd_certfile: Path | None = None
     etcd_keyfile: Path | None = None
     etcd_prefix: str = "/registry"
+    watch_cache: bool = True
     authorization_mode: tuple[str, ...] = ("Node", "RBAC")
     anonymous_auth: bool = True
     enable_bootstrap_token_auth: bool = True

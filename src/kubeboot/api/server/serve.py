@@ -205,6 +205,7 @@ class Server:
                 etcd_certfile=cfg.etcd_certfile,
                 etcd_keyfile=cfg.etcd_keyfile,
                 etcd_prefix=cfg.etcd_prefix,
+                watch_cache=cfg.watch_cache,
             )
         )
         self._spawn(PeriodicCompactor(self.store).run())
