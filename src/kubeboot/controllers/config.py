@@ -32,6 +32,7 @@ __all__ = [
 CONTROLLER_ALIASES = MappingProxyType(
     {
         "bootstrapsigner": "bootstrap-signer-controller",
+        "clusterrole-aggregation": "clusterrole-aggregation-controller",
         "csrapproving": "certificatesigningrequest-approving-controller",
         "csrcleaner": "certificatesigningrequest-cleaner-controller",
         "csrsigning": "certificatesigningrequest-signing-controller",

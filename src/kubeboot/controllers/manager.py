@@ -24,6 +24,7 @@ from kubeboot.controllers.bootstrapsigner import (
     run_bootstrapsigner,
 )
 from kubeboot.controllers.certificates import CSR_RESOURCE
+from kubeboot.controllers.clusterroleaggregation import run_clusterrole_aggregation
 from kubeboot.controllers.config import ControllerConfig, enabled_controllers
 from kubeboot.controllers.csrapproving import run_csrapproving
 from kubeboot.controllers.csrcleaner import run_csrcleaner
@@ -134,6 +135,7 @@ ROOT_CA_PUBLISHER_SA = "root-ca-cert-publisher"
 NAMESPACE_CONTROLLER_SA = "namespace-controller"
 NODE_CONTROLLER_SA = "node-controller"
 TTL_CONTROLLER_SA = "ttl-controller"
+CLUSTERROLE_AGGREGATION_SA = "clusterrole-aggregation-controller"
 CONTROLLER_SA_NAMESPACE = "kube-system"
 # Which identities each controller needs (csrsigning's only when it signs).
 _SERVICE_ACCOUNTS = {
@@ -147,6 +149,7 @@ _SERVICE_ACCOUNTS = {
     "namespace": (NAMESPACE_CONTROLLER_SA,),
     "nodelifecycle": (NODE_CONTROLLER_SA,),
     "ttl": (TTL_CONTROLLER_SA,),
+    "clusterrole-aggregation": (CLUSTERROLE_AGGREGATION_SA,),
 }
 
 ClientFor = Callable[[str], ApiClient]
@@ -224,6 +227,15 @@ async def _run_enabled(
     jobs += _namespace_jobs(manager, client_for, enabled, config, clock)
     jobs += _node_jobs(manager, client_for, enabled)
     jobs += _token_jobs(manager, enabled, config)
+    if "clusterrole-aggregation" in enabled:
+        cluster_roles_res = _resource("rbac.authorization.k8s.io", "clusterroles")
+        cluster_roles = Informer(manager, cluster_roles_res)
+        jobs.append(cluster_roles.run())
+        jobs.append(
+            run_clusterrole_aggregation(
+                client_for(CLUSTERROLE_AGGREGATION_SA), cluster_roles, cluster_roles_res
+            )
+        )
     log.info("starting controllers: %s", ", ".join(sorted(enabled)) or "(none)")
     async with asyncio.TaskGroup() as group:
         for job in jobs:

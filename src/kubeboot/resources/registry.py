@@ -315,6 +315,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     ResourceInfo(
         AUTHORIZATION,
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    ResourceInfo(
+        AUTHORIZATION,
         "LocalSubjectAccessReview",
         "localsubjectaccessreviews",
         "localsubjectaccessreview",

@@ -198,3 +198,10 @@ def test_table_ages_are_masked_in_lists_and_in_later_watch_events() -> None:
 def test_a_uid_in_a_message_is_not_taken_for_a_resource_version() -> None:
     text = "the UID in record (0a2d3ba0-26fc-491f-97e5-739c792fe190). The object"
     assert normalize_text(text, SERVER) == "the UID in record (<uid>). The object"
+
+
+def test_kubeboots_passing_controller_check_is_dropped_a_failing_one_kept() -> None:
+    passing = "[+]etcd ok\n[+]kube-controller-manager ok\n[+]shutdown ok\nreadyz check passed\n"
+    assert normalize_text(passing, {}) == "[+]etcd ok\n[+]shutdown ok\nreadyz check passed\n"
+    failing = "[-]kube-controller-manager failed: reason withheld\n"
+    assert normalize_text(failing, {}) == failing

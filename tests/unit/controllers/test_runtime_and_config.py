@@ -29,6 +29,7 @@ from kubeboot.controllers.runtime import (
 
 # On under a bare "*", as in kube-controller-manager.
 DEFAULT_ON = {
+    "clusterrole-aggregation",
     "csrapproving",
     "csrcleaner",
     "csrsigning",
@@ -73,7 +74,13 @@ def test_unknown_controller_is_rejected_with_upstream_message() -> None:
                 "-namespace",
                 "-ttl",
             ],
-            {"csrapproving", "csrcleaner", "csrsigning", "nodelifecycle"},
+            {
+                "clusterrole-aggregation",
+                "csrapproving",
+                "csrcleaner",
+                "csrsigning",
+                "nodelifecycle",
+            },
         ),
     ],
 )

@@ -90,6 +90,8 @@ class ApiContext:
     # The Prometheus text of this server (all its processes), and the in-flight counts.
     metrics: Callable[[], Awaitable[bytes]] | None = None
     inflight: InflightWatermark = field(default_factory=InflightWatermark)
+    # Why the embedded controller manager is unwell (None: well), in the process running it.
+    controllers: Callable[[], str | None] | None = None
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)
@@ -189,7 +191,7 @@ async def _non_resource(request: web.Request, ctx: ApiContext) -> web.Response |
     if parts and parts[0] in HEALTH_ENDPOINTS:
         if path.endswith("/") and len(parts) == 1:
             return None  # "/healthz/" is no check, as upstream's mux says
-        state = HealthState(ctx.rest.store, lambda: not ctx.ready)
+        state = HealthState(ctx.rest.store, lambda: not ctx.ready, ctx.controllers)
         return await health_response(request, parts[0], "/".join(parts[1:]), state)
     if path.rstrip("/") in (OPENID_CONFIG_PATH, JWKS_PATH):
         return _service_account_issuer(path.rstrip("/"), ctx)

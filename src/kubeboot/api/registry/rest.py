@@ -46,6 +46,7 @@ from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
 from kubeboot.auth.authz import forbidden_error
 from kubeboot.auth.chain import AuthenticatorChain
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
+from kubeboot.auth.rbac import RuleResolver
 from kubeboot.auth.serviceaccount_tokens import ServiceAccountTokens
 from kubeboot.clock import Clock, format_time
 from kubeboot.resources.goshape import go_shape
@@ -137,6 +138,8 @@ def _core(plural: str) -> ResourceInfo:
 
 NAMESPACES = _core("namespaces")
 SERVICE_ACCOUNTS = _core("serviceaccounts")
+# Reviews answered with a new object rather than the request: no fields of the sender's.
+_FRESH_REVIEWS = frozenset({"selfsubjectreviews", "selfsubjectrulesreviews"})
 
 # Admission hook: (user, resource, verb, subresource, new object, old object) -> None or raise.
 Admission = Callable[[UserInfo, ResourceInfo, str, str, JsonObj, JsonObj | None], Awaitable[None]]
@@ -154,6 +157,8 @@ class RestService:
     # asks (None: the server has no such tokens / no token authenticators).
     service_accounts: ServiceAccountTokens | None = None
     token_reviews: AuthenticatorChain | None = None
+    # What a SelfSubjectRulesReview lists (the authorizer's rule resolvers); None lists none.
+    rules: RuleResolver | None = None
     rbac_policy: RbacWritePolicy = field(init=False)
 
     def __post_init__(self) -> None:
@@ -310,29 +315,37 @@ class RestService:
         manager: str = SERVER_MANAGER,
     ) -> JsonObj:
         """Answer an access review (never stored). As upstream, the answer is the request in
-        Go's shape with its status, and managedFields for what the requester set."""
-        answer = review(self.authorizer, user, res, namespace, body, self.clock.now())
-        return self._review_answer(res, body, answer, manager)
-
-    def _review_answer(
-        self, res: ResourceInfo, body: Any, answer: JsonObj, manager: str
-    ) -> JsonObj:
-        """A review's answer in Go's shape, with managedFields for what the requester set."""
+        Go's shape with its status, and managedFields for what the requester set — recorded
+        before validation, as upstream's create handler does, so a 422 about a metadata that
+        must be empty prints them too."""
         schema = kind_schema(res.group, res.gv.version, res.kind)
-        if schema is None:
-            return answer
-        if res.plural != "selfsubjectreviews" and isinstance(body, dict):
+        body = self._with_requester_fields(res, schema, body, manager)
+        answer = review(self.authorizer, self.rules, user, res, namespace, body, self.clock.now())
+        return answer if schema is None else go_shape(answer, schema)
+
+    def _with_requester_fields(
+        self, res: ResourceInfo, schema: Any, body: Any, manager: str
+    ) -> Any:
+        """``body`` with managedFields for what the requester set (reviews answered with the
+        request, not the fresh ones)."""
+        if schema is not None and res.plural not in _FRESH_REVIEWS and isinstance(body, dict):
             managed = self._managed_fields(res, schema, None, body, manager, "")
             if managed:
-                answer.setdefault("metadata", {})["managedFields"] = managed
-        return go_shape(answer, schema)
+                body = {
+                    **body,
+                    "metadata": {**(body.get("metadata") or {}), "managedFields": managed},
+                }
+        return body
 
     async def review_token(
         self, res: ResourceInfo, body: JsonObj, *, manager: str = SERVER_MANAGER
     ) -> JsonObj:
         """Answer a TokenReview (:mod:`kubeboot.api.registry.tokenreview`)."""
-        answer = await token_review(self.token_reviews, body)
-        return self._review_answer(res, body, answer, manager)
+        schema = kind_schema(res.group, res.gv.version, res.kind)
+        answer = await token_review(
+            self.token_reviews, self._with_requester_fields(res, schema, body, manager)
+        )
+        return answer if schema is None else go_shape(answer, schema)
 
     async def create_token(
         self, user: UserInfo, namespace: str, name: str, body: Any

@@ -77,4 +77,5 @@ def build_rest(store: Store, security: AuthStack, clock: Clock) -> RestService:
         mutating_admission=list(security.mutating_admission),
         service_accounts=security.service_accounts,
         token_reviews=security.authenticator,
+        rules=security.authorizer,
     )
