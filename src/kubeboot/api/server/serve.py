@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -65,6 +66,7 @@ from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
 from kubeboot.pki.files import PRIVATE_DIR_MODE, ensure_private_dir, restrict_mode
 from kubeboot.pki.renewal import CertificateFiles
+from kubeboot.pki.serviceaccount_keys import ensure_service_account_key
 from kubeboot.resources.status import AlreadyExists
 from kubeboot.storage.compactor import PeriodicCompactor
 from kubeboot.storage.factory import StorageOptions, open_store
@@ -102,6 +104,19 @@ SERVICES = resource_info("", "v1", "services")
 # The field manager of what `kubeboot init` writes (a client's is its User-Agent's name).
 INIT_MANAGER = "kubeboot"
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
+
+
+def with_service_account_keys(config: ServerConfig) -> ServerConfig:
+    """``config`` with the ServiceAccount key files chosen: the flags' files, else the pair
+    kept in ``<data-dir>/pki`` (generated on first start, like the rest of the PKI)."""
+    if config.service_account_signing_key_file is not None:
+        return config
+    key, pub = ensure_service_account_key(config.data_dir / "pki")
+    return dataclasses.replace(
+        config,
+        service_account_signing_key_file=key,
+        service_account_key_files=config.service_account_key_files or (pub,),
+    )
 
 
 def _private_data_dir(path: Path) -> None:
@@ -182,6 +197,7 @@ class Server:
             serving_key_file=cfg.tls_private_key_file,
         )
         self._reconcile_files(sans)
+        cfg = self.config = with_service_account_keys(cfg)
         client_ca = cfg.client_ca_file or self.pki.ca_cert_file
         self.store = await open_store(
             StorageOptions(
@@ -364,6 +380,8 @@ class Server:
             root_ca_file=self.pki.ca_cert_file,
             leader_elect=cfg.leader_elect,
             approve_all_kubelet_csrs_for_group=cfg.approve_all_kubelet_csrs_for_group,
+            service_account_private_key_file=cfg.service_account_signing_key_file,
+            legacy_token_secrets=cfg.legacy_controller_token_secrets,
         )
 
         async def run() -> None:
