@@ -16,7 +16,9 @@ Consequences that clients and tests depend on:
 * a bearer that no token authenticator accepts → 401 ("invalid bearer token" when none even
   recognised it), never anonymous;
 * an unverifiable client certificate with nothing else succeeding → 401; together with a good
-  bearer → success as the bearer's user; a good certificate wins over any bearer.
+  bearer → success as the bearer's user; a good certificate wins over any bearer;
+* a revoked certificate is an unverifiable one, except that the failure is
+  :class:`~kubeboot.auth.interface.CredentialRevoked`, whose message the 401 carries.
 
 Sub-authenticators answer None for "not mine" and raise
 :class:`~kubeboot.auth.interface.AuthenticationFailed` for "mine, rejected". Their messages
@@ -31,7 +33,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeGuard
 
-from kubeboot.auth.interface import AuthenticationFailed, Credentials, UserInfo
+from kubeboot.auth.interface import (
+    AuthenticationFailed,
+    CredentialRevoked,
+    Credentials,
+    UserInfo,
+)
 from kubeboot.auth.serviceaccount import TokenResult
 from kubeboot.auth.users import ANONYMOUS, add_authenticated_group
 from kubeboot.auth.x509 import ClientCertAuthenticator
@@ -100,11 +107,13 @@ class AuthenticatorChain:
 
     async def authenticate(self, creds: Credentials) -> UserInfo:
         errors: list[str] = []
+        revoked = False
         if self._client_certs is not None and creds.client_cert_der is not None:
             try:
                 user = self._client_certs.authenticate(creds.client_cert_der)
             except AuthenticationFailed as e:
                 errors.append(str(e))
+                revoked = isinstance(e, CredentialRevoked)
             else:
                 if user is not None:
                     return add_authenticated_group(user)
@@ -120,7 +129,7 @@ class AuthenticatorChain:
                     return add_authenticated_group(found)
             errors.extend(token_errors or ["invalid bearer token"])
         if errors:
-            raise AuthenticationFailed("; ".join(errors))
+            raise (CredentialRevoked if revoked else AuthenticationFailed)("; ".join(errors))
         if self.anonymous:
             return ANONYMOUS
         raise AuthenticationFailed("no credentials were presented and anonymous access is off")

@@ -322,6 +322,27 @@ def _signer_files(
     help="Run controllers only on the Lease holder.",
 )
 @click.option(
+    "--issuance-ledger",
+    is_flag=True,
+    default=True,
+    help="Record every issued certificate as an IssuedCertificate (ledger.kubeboot.io/v1); "
+    "--issuance-ledger=false turns it off. See docs/beyond-upstream.md.",
+)
+@click.option(
+    "--certificate-revocation",
+    is_flag=True,
+    default=True,
+    help="Refuse client certificates revoked with `kubeboot certs revoke` (401) and CSRs "
+    "for nodes denied re-joining; --certificate-revocation=false turns it off.",
+)
+@click.option(
+    "--revoke-certificates-on-node-delete",
+    is_flag=True,
+    default=True,
+    help="Revoke a Node's unexpired certificates (from the ledger) when the Node object is "
+    "deleted; e.g. --revoke-certificates-on-node-delete=false for nodes that come and go.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=0),
     default=0,
@@ -398,6 +419,9 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
         cluster_name=params["cluster_name"],
         leader_elect=params["leader_elect"],
         workers=params["workers"],
+        issuance_ledger=params["issuance_ledger"],
+        certificate_revocation=params["certificate_revocation"],
+        revoke_on_node_delete=params["revoke_certificates_on_node_delete"],
         signer_files=_signer_files(signer_flags, params["cluster_signing_cert_file"]),
         approve_all_kubelet_csrs_for_group=params["approve_all_kubelet_csrs_for_group"],
         service_account_signing_key_file=params["service_account_signing_key_file"],

@@ -118,6 +118,8 @@ AUTHENTICATION = GroupVersion("authentication.k8s.io", "v1")
 STORAGE = GroupVersion("storage.k8s.io", "v1")
 NODE = GroupVersion("node.k8s.io", "v1")
 RESOURCE = GroupVersion("resource.k8s.io", "v1")
+# kubeboot's own group (docs/beyond-upstream.md): the issuance ledger and revocation.
+LEDGER = GroupVersion("ledger.kubeboot.io", "v1")
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
@@ -348,6 +350,44 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         namespaced=False,
         verbs=CREATE_ONLY,
         stored=False,
+    ),
+    # kubeboot's own group, last as an extension group would be (docs/beyond-upstream.md).
+    # The issuance ledger: written by the server itself when a certificate is issued
+    # (kubeboot.ledger.recorder), read-only to every client.
+    ResourceInfo(
+        LEDGER,
+        "IssuedCertificate",
+        "issuedcertificates",
+        "issuedcertificate",
+        namespaced=False,
+        verbs=READ_ONLY,
+        short_names=("icert",),
+        field_selectors=("spec.nodeName", "spec.signerName", "spec.serialNumber"),
+        refusal_note=(
+            "the issuance ledger is written by the server when it issues a certificate; "
+            "revoke a certificate with `kubeboot certs revoke` instead"
+        ),
+    ),
+    ResourceInfo(
+        LEDGER,
+        "CertificateRevocation",
+        "certificaterevocations",
+        "certificaterevocation",
+        namespaced=False,
+        verbs=("create", "delete", "get", "list", "watch"),
+        short_names=("crev",),
+        field_selectors=("spec.nodeName", "spec.serialNumber"),
+        refusal_note="a revocation is created or deleted whole, never changed",
+    ),
+    ResourceInfo(
+        LEDGER,
+        "RejoinDenial",
+        "rejoindenials",
+        "rejoindenial",
+        namespaced=False,
+        verbs=("create", "delete", "get", "list", "watch"),
+        field_selectors=("spec.nodeName",),
+        refusal_note="a denial is created or deleted whole, never changed",
     ),
 )
 

@@ -57,6 +57,7 @@ from kubeboot.auth.interface import UserInfo
 from kubeboot.auth.serviceaccount_tokens import JWKS_PATH, OPENID_CONFIG_PATH
 from kubeboot.clock import Clock
 from kubeboot.durations import parse_go_duration_ns
+from kubeboot.ledger.recorder import REQUEST_SOURCE
 from kubeboot.metrics import CONTENT_TYPE
 from kubeboot.metrics.apiserver import InflightWatermark, record_request
 from kubeboot.resources.registry import GroupVersion, group_versions, served_groups
@@ -311,6 +312,8 @@ async def _serve(
             kept = [(k, v) for k, v in request.headers.items() if not is_impersonation_header(k)]
             request = request.clone(headers=kept)
         request[REQUEST_USER] = user
+        # Per request (each runs in its own task): the issuance ledger's source address.
+        REQUEST_SOURCE.set(request.remote or "")
         if info.is_resource:
             return await handle_resource(request, info, user, ctx.rest, ctx.clock)
         return await _serve_non_resource(request, ctx, user)

@@ -143,6 +143,12 @@ _FRESH_REVIEWS = frozenset({"selfsubjectreviews", "selfsubjectrulesreviews"})
 
 # Admission hook: (user, resource, verb, subresource, new object, old object) -> None or raise.
 Admission = Callable[[UserInfo, ResourceInfo, str, str, JsonObj, JsonObj | None], Awaitable[None]]
+# Write observer: (user, resource, verb, subresource, stored object or None on delete, previous
+# object or None on create) -> None, awaited after the write was stored (the issuance ledger).
+# It must not raise: the write has happened, and the client is told it did.
+Observer = Callable[
+    [UserInfo, ResourceInfo, str, str, JsonObj | None, JsonObj | None], Awaitable[None]
+]
 
 
 @dataclass
@@ -153,6 +159,10 @@ class RestService:
     admission: list[Admission] = field(default_factory=list)
     # Run on the object as sent, before the RBAC check and validation (NodeRestriction).
     mutating_admission: list[MutatingAdmission] = field(default_factory=list)
+    # Admission with side effects (a bound token's use count): creates that are stored only.
+    side_effect_admission: list[Admission] = field(default_factory=list)
+    # Told of every stored create, update and delete (never of a dry run).
+    observers: list[Observer] = field(default_factory=list)
     # ServiceAccount tokens: the issuer of serviceaccounts/token, and the chain TokenReview
     # asks (None: the server has no such tokens / no token authenticators).
     service_accounts: ServiceAccountTokens | None = None
@@ -452,12 +462,16 @@ class RestService:
             if await self.store.get(self._key(res, namespace, name)) is not None:
                 raise AlreadyExists.of(res.plural, res.group, name)
             return obj
+        for hook in self.side_effect_admission:
+            await hook(user, res, "create", "", obj, None)
         try:
             kv = await self.store.create(self._key(res, namespace, name), codec.encode(obj))
         except (KeyExistsError, StoreUnavailable) as exc:
             raise status_error_for(exc, res, name) from exc
         meta["resourceVersion"] = str(kv.mod_revision)
         strategy_for(res.plural).created(obj, user, now)
+        for observe in self.observers:
+            await observe(user, res, "create", "", obj, None)
         return obj
 
     # ---- read ----------------------------------------------------------------------------
@@ -825,6 +839,8 @@ class RestService:
                 raise status_error_for(exc, res, name) from exc
             new_meta["resourceVersion"] = str(stored.mod_revision)
             strategy.updated(new, current, subresource, user, self.clock.now())
+            for observe in self.observers:
+                await observe(user, res, "update", subresource, new, current)
             return new
         raise Conflict.of(res.plural, res.group, name, "too many concurrent writers; try again")
 
@@ -870,6 +886,8 @@ class RestService:
                 raise Conflict.of(res.plural, res.group, name) from exc
             except (KeyNotFoundError, StoreUnavailable) as exc:
                 raise status_error_for(exc, res, name) from exc
+            for observe in self.observers:
+                await observe(user, res, "delete", "", None, current)
         return self._deleted(res, current)
 
     async def _mark_deleting(
@@ -1027,6 +1045,8 @@ class RestService:
                 deleted.append(obj)
             except (KeyNotFoundError, RevisionMismatch):
                 continue
+            for observe in self.observers:
+                await observe(user, res, "delete", "", None, obj)
         return {**listed, "items": deleted}
 
 

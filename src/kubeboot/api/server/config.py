@@ -48,6 +48,12 @@ class ServerConfig:
     audit_log_maxsize: int = 0  # MB; 0 = 100 MB, as kube-apiserver
     audit_log_maxbackup: int = 0  # 0 = keep every rotated file, as kube-apiserver
     audit_policy_file: Path | None = None  # None: every request at Metadata level
+    # Beyond upstream (docs/beyond-upstream.md): the issuance ledger, revocation checked by
+    # the x509 authenticator (with RejoinDenials refused at CSR admission), and revoking a
+    # deleted Node's certificates.
+    issuance_ledger: bool = True
+    certificate_revocation: bool = True
+    revoke_on_node_delete: bool = True
     # ServiceAccount tokens (kube-apiserver's flags). Without a signing key the server keeps
     # its own pair in <data-dir>/pki/sa.{key,pub}; start() fills both fields in.
     service_account_signing_key_file: Path | None = None

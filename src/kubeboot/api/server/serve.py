@@ -215,7 +215,7 @@ class Server:
         security = self.security = build_security(cfg, client_ca, self.clock, self.store)
         for loop in security.background():
             self._spawn(loop)
-        self.rest = build_rest(self.store, security, self.clock)
+        self.rest = build_rest(self.store, security, self.clock, cfg)
         await self._ensure_default_namespaces()
         await self._ensure_default_rbac()
         await self._publish_kubernetes_service()
