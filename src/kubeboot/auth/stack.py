@@ -25,7 +25,7 @@ from kubeboot.auth.bootstrap_token import (
     bootstrap_token_mirror,
     mirror_lookup,
 )
-from kubeboot.auth.chain import AuthenticatorChain, TokenAuthenticator
+from kubeboot.auth.chain import AnyTokenAuthenticator, AuthenticatorChain
 from kubeboot.auth.gate import AuthenticationGate
 from kubeboot.auth.joinpolicy import JoinAdmission, rejoin_denial_mirror
 from kubeboot.auth.mirror import StoreMirror
@@ -38,6 +38,11 @@ from kubeboot.auth.ratelimit import (
 )
 from kubeboot.auth.rbac import MirroredRbac
 from kubeboot.auth.revocation import RevocationList
+from kubeboot.auth.serviceaccount_tokens import (
+    ServiceAccountTokens,
+    ServiceAccountTokenSettings,
+    load_keys,
+)
 from kubeboot.auth.sources import SourceNetworks
 from kubeboot.auth.static_token import StaticTokenAuthenticator
 from kubeboot.auth.x509 import ClientCertAuthenticator, load_ca_bundle
@@ -68,16 +73,26 @@ class AuthSettings:
     certificate_revocation: bool = True
     """kubeboot's revocation list in the x509 authenticator and RejoinDenials at CSR
     admission (docs/beyond-upstream.md); node-bound tokens are checked either way."""
+    service_accounts: ServiceAccountTokenSettings | None = None
+    """ServiceAccount token signing and authentication (None: no such tokens)."""
 
 
 class AuthStack:
     def __init__(self, settings: AuthSettings, store: Store, clock: Clock) -> None:
         self.rbac = MirroredRbac(store)
         mirrors: list[StoreMirror] = list(self.rbac.mirrors)
-        tokens: list[TokenAuthenticator] = []
+        tokens: list[AnyTokenAuthenticator] = []
         if settings.token_auth_file is not None:
             tokens.append(StaticTokenAuthenticator.from_file(settings.token_auth_file))
         token_mirror: StoreMirror | None = None
+        self.service_accounts: ServiceAccountTokens | None = None
+        if settings.service_accounts is not None:
+            sa_settings = settings.service_accounts
+            self.service_accounts = ServiceAccountTokens(
+                sa_settings, load_keys(sa_settings), store, clock
+            )
+            mirrors += self.service_accounts.mirrors
+            tokens += self.service_accounts.authenticators
         if settings.enable_bootstrap_token_auth:
             token_mirror = bootstrap_token_mirror(store)
             mirrors.append(token_mirror)
@@ -97,6 +112,9 @@ class AuthStack:
             ),
             tokens=tokens,
             anonymous=settings.anonymous_auth,
+            api_audiences=(
+                self.service_accounts.api_audiences if self.service_accounts is not None else ()
+            ),
         )
         self.rate_limits = RateLimits.build(
             clock, settings.anonymous_rate, settings.failed_auth_rate

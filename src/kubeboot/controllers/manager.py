@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from kubeboot.auth.satokens import TokenIssuer, legacy_claims
 from kubeboot.client.interface import ApiClient, JsonObject
 from kubeboot.clock import Clock
 from kubeboot.controllers.bootstrapsigner import (
@@ -36,6 +37,11 @@ from kubeboot.controllers.runtime import Informer
 from kubeboot.controllers.serviceaccounts import run_serviceaccounts_controller
 from kubeboot.controllers.servingapprover import LocalSightings, Verdict, run_servingapprover
 from kubeboot.controllers.tokencleaner import run_tokencleaner
+from kubeboot.controllers.tokens import (
+    TOKEN_SECRETS_FIELD_SELECTOR,
+    ensure_legacy_token_secrets,
+    run_tokens_controller,
+)
 from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.csr import (
     KUBE_APISERVER_CLIENT_SIGNER,
@@ -43,8 +49,10 @@ from kubeboot.pki.csr import (
     KUBELET_SERVING_SIGNER,
     LEGACY_UNKNOWN_SIGNER,
 )
+from kubeboot.pki.serviceaccount_keys import load_signing_key
 from kubeboot.resources import bootstrap_token as bt
 from kubeboot.resources.registry import ResourceInfo, find_resource
+from kubeboot.resources.serviceaccount import LEGACY_ISSUER
 from kubeboot.resources.status import AlreadyExists, StatusError
 
 __all__ = ["ReloadingAuthority", "SigningConfigError", "run_controllers", "signing_files"]
@@ -223,6 +231,7 @@ async def _run_enabled(
             )
     jobs += _namespace_jobs(manager, client_for, enabled, config, clock)
     jobs += _node_jobs(manager, client_for, enabled)
+    jobs += _token_jobs(manager, enabled, config)
     if "clusterrole-aggregation" in enabled:
         cluster_roles_res = _resource("rbac.authorization.k8s.io", "clusterroles")
         cluster_roles = Informer(manager, cluster_roles_res)
@@ -248,6 +257,32 @@ async def _run_enabled(
 def _log_verdict(csr: JsonObject, verdict: Verdict) -> None:
     name = (csr.get("metadata") or {}).get("name", "")
     log.info("servingapprover: %s csr %s: %s", verdict.action, name, verdict.reason)
+
+
+def _token_jobs(
+    manager: ApiClient, enabled: frozenset[str], config: ControllerConfig
+) -> list[Coroutine[Any, Any, None]]:
+    """serviceaccount-token, with the manager's own identity as upstream's root client (it
+    starts before any controller ServiceAccount has a credential)."""
+    if "serviceaccount-token" not in enabled:
+        return []
+    if config.service_account_private_key_file is None or config.root_ca_file is None:
+        log.info("serviceaccount-token: no --service-account-private-key-file; skipped")
+        return []
+    legacy = TokenIssuer(LEGACY_ISSUER, load_signing_key(config.service_account_private_key_file))
+
+    def sign(namespace: str, name: str, uid: str, secret_name: str) -> str:
+        return legacy.issue(legacy_claims(namespace, name, uid, secret_name))
+
+    secret_res, sa_res = _resource("", "secrets"), _resource("", "serviceaccounts")
+    secrets = Informer(manager, secret_res, field_selector=TOKEN_SECRETS_FIELD_SELECTOR)
+    accounts = Informer(manager, sa_res)
+    ca_pem = config.root_ca_file.read_bytes()
+    return [
+        secrets.run(),
+        accounts.run(),
+        run_tokens_controller(manager, secrets, accounts, secret_res, sa_res, ca_pem, sign),
+    ]
 
 
 def _node_jobs(
@@ -337,8 +372,13 @@ async def run_controllers(
     resolve: ClientFor = client_for or (lambda _sa: client)
 
     async def run() -> None:
+        names = controller_service_accounts(enabled)
         if client_for is not None:
-            await ensure_service_accounts(client, controller_service_accounts(enabled))
+            await ensure_service_accounts(client, names)
+        if config.legacy_token_secrets:
+            await ensure_legacy_token_secrets(
+                client, _resource("", "secrets"), CONTROLLER_SA_NAMESPACE, names
+            )
         await _run_enabled(
             client, resolve, config, clock, (serving_client or client, local_sightings)
         )

@@ -23,8 +23,9 @@ __all__ = [
 ]
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
-# Subresources answer get/patch/update, except those that only take a whole object.
-_SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {"finalize": ("update",)}
+# Subresources answer get/patch/update, except those that only take a whole object
+# (finalize) or only create (serviceaccounts/token: TokenRequest).
+_SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {"finalize": ("update",), "token": ("create",)}
 
 
 def subresource_verbs(subresource: str) -> tuple[str, ...]:
@@ -151,6 +152,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "serviceaccount",
         namespaced=True,
         short_names=("sa",),
+        subresources=("token",),
         returns_deleted_object=True,
     ),
     ResourceInfo(
@@ -336,6 +338,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "SelfSubjectReview",
         "selfsubjectreviews",
         "selfsubjectreview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    ResourceInfo(
+        AUTHENTICATION,
+        "TokenReview",
+        "tokenreviews",
+        "tokenreview",
         namespaced=False,
         verbs=CREATE_ONLY,
         stored=False,

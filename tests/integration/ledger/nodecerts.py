@@ -22,6 +22,7 @@ from tests.integration.api.test_rest_semantics import call
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 KUBELET_CLIENT = "kubernetes.io/kube-apiserver-client-kubelet"
+LEDGER = "/apis/ledger.kubeboot.io/v1/issuedcertificates"
 
 
 def node_csr(name: str, node: str) -> tuple[dict[str, Any], ec.EllipticCurvePrivateKey]:
@@ -79,6 +80,13 @@ async def issued_node_identity(
         running.data_dir / f"{node}.kubeconfig", running.url, running.ca_file, crt, pkey
     )
     serial = format(x509.load_pem_x509_certificate(cert_pem).serial_number, "x")
+    # The ledger entry follows the certificate by a moment (one request writes both).
+    for _ in range(100):
+        status, _ = await call(admin, "GET", f"{LEDGER}/{serial}")
+        if status == 200:
+            break
+        await asyncio.sleep(0.02)
+    assert status == 200, f"no ledger entry for {serial}"
     return ctx, kubeconfig, serial
 
 

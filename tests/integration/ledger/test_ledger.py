@@ -48,8 +48,14 @@ async def test_ledger_records_issuance_and_outlives_the_csr(
     # The in-server approver approves it (the admin may create nodeclient CSRs) and signs.
     issued = await wait_issued(admin_http, "led-1")
 
-    status, listed = await call(admin_http, "GET", f"{LEDGER}?fieldSelector=spec.nodeName=w1")
-    assert status == 200, listed
+    # The entry is written right after the certificate (the same request stores both, in
+    # that order), so a reader may see the certificate a moment before the entry.
+    for _ in range(100):
+        status, listed = await call(admin_http, "GET", f"{LEDGER}?fieldSelector=spec.nodeName=w1")
+        assert status == 200, listed
+        if listed["items"]:
+            break
+        await asyncio.sleep(0.02)
     assert listed["kind"] == "IssuedCertificateList"
     [entry] = listed["items"]
     spec = entry["spec"]

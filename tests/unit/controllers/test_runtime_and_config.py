@@ -37,6 +37,7 @@ DEFAULT_ON = {
     "nodelifecycle",
     "root-ca-cert-publisher",
     "serviceaccount",
+    "serviceaccount-token",
     "ttl",
 }
 ALL = DEFAULT_ON | {"bootstrapsigner", "tokencleaner"}
@@ -65,7 +66,14 @@ def test_unknown_controller_is_rejected_with_upstream_message() -> None:
             {"serviceaccount", "root-ca-cert-publisher"},
         ),
         (
-            ["*", "-serviceaccount", "-root-ca-cert-publisher", "-namespace", "-ttl"],
+            [
+                "*",
+                "-serviceaccount",
+                "-serviceaccount-token",
+                "-root-ca-cert-publisher",
+                "-namespace",
+                "-ttl",
+            ],
             {
                 "clusterrole-aggregation",
                 "csrapproving",

@@ -40,10 +40,14 @@ from kubeboot.api.registry.rbac_policy import RbacWritePolicy
 from kubeboot.api.registry.reviews import review
 from kubeboot.api.registry.store_errors import status_error_for
 from kubeboot.api.registry.strategy_table import strategy_for
+from kubeboot.api.registry.tokenrequest import TokenRequestAnswer, create_token
+from kubeboot.api.registry.tokenreview import token_review
 from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
 from kubeboot.auth.authz import forbidden_error
+from kubeboot.auth.chain import AuthenticatorChain
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
 from kubeboot.auth.rbac import RuleResolver
+from kubeboot.auth.serviceaccount_tokens import ServiceAccountTokens
 from kubeboot.clock import Clock, format_time
 from kubeboot.resources.goshape import go_shape
 from kubeboot.resources.registry import ResourceInfo, find_resource
@@ -126,13 +130,14 @@ def _no_new_finalizers(obj: JsonObj, old: JsonObj) -> list[FieldError]:
     ]
 
 
-def _namespaces() -> ResourceInfo:
-    res = find_resource("", "v1", "namespaces")
+def _core(plural: str) -> ResourceInfo:
+    res = find_resource("", "v1", plural)
     assert res is not None
     return res
 
 
-NAMESPACES = _namespaces()
+NAMESPACES = _core("namespaces")
+SERVICE_ACCOUNTS = _core("serviceaccounts")
 # Reviews answered with a new object rather than the request: no fields of the sender's.
 _FRESH_REVIEWS = frozenset({"selfsubjectreviews", "selfsubjectrulesreviews"})
 
@@ -158,6 +163,10 @@ class RestService:
     side_effect_admission: list[Admission] = field(default_factory=list)
     # Told of every stored create, update and delete (never of a dry run).
     observers: list[Observer] = field(default_factory=list)
+    # ServiceAccount tokens: the issuer of serviceaccounts/token, and the chain TokenReview
+    # asks (None: the server has no such tokens / no token authenticators).
+    service_accounts: ServiceAccountTokens | None = None
+    token_reviews: AuthenticatorChain | None = None
     # What a SelfSubjectRulesReview lists (the authorizer's rule resolvers); None lists none.
     rules: RuleResolver | None = None
     rbac_policy: RbacWritePolicy = field(init=False)
@@ -320,6 +329,15 @@ class RestService:
         before validation, as upstream's create handler does, so a 422 about a metadata that
         must be empty prints them too."""
         schema = kind_schema(res.group, res.gv.version, res.kind)
+        body = self._with_requester_fields(res, schema, body, manager)
+        answer = review(self.authorizer, self.rules, user, res, namespace, body, self.clock.now())
+        return answer if schema is None else go_shape(answer, schema)
+
+    def _with_requester_fields(
+        self, res: ResourceInfo, schema: Any, body: Any, manager: str
+    ) -> Any:
+        """``body`` with managedFields for what the requester set (reviews answered with the
+        request, not the fresh ones)."""
         if schema is not None and res.plural not in _FRESH_REVIEWS and isinstance(body, dict):
             managed = self._managed_fields(res, schema, None, body, manager, "")
             if managed:
@@ -327,8 +345,30 @@ class RestService:
                     **body,
                     "metadata": {**(body.get("metadata") or {}), "managedFields": managed},
                 }
-        answer = review(self.authorizer, self.rules, user, res, namespace, body, self.clock.now())
+        return body
+
+    async def review_token(
+        self, res: ResourceInfo, body: JsonObj, *, manager: str = SERVER_MANAGER
+    ) -> JsonObj:
+        """Answer a TokenReview (:mod:`kubeboot.api.registry.tokenreview`)."""
+        schema = kind_schema(res.group, res.gv.version, res.kind)
+        answer = await token_review(
+            self.token_reviews, self._with_requester_fields(res, schema, body, manager)
+        )
         return answer if schema is None else go_shape(answer, schema)
+
+    async def create_token(
+        self, user: UserInfo, namespace: str, name: str, body: Any
+    ) -> TokenRequestAnswer:
+        """``create serviceaccounts/token`` (:mod:`kubeboot.api.registry.tokenrequest`)."""
+        self.authorize(user, "create", SERVICE_ACCOUNTS, namespace, name, "token")
+        if self.service_accounts is None:
+            raise NotFound(
+                "the server could not find the requested resource (serviceaccounts/token)"
+            )
+        return await create_token(
+            self.service_accounts, self.store, namespace, name, body, self.clock.now()
+        )
 
     # ---- create --------------------------------------------------------------------------
 

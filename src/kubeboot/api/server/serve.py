@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -66,6 +67,7 @@ from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
 from kubeboot.pki.files import PRIVATE_DIR_MODE, ensure_private_dir, restrict_mode
 from kubeboot.pki.renewal import CertificateFiles
+from kubeboot.pki.serviceaccount_keys import ensure_service_account_key
 from kubeboot.resources.status import AlreadyExists
 from kubeboot.storage.compactor import PeriodicCompactor
 from kubeboot.storage.factory import StorageOptions, open_store
@@ -109,6 +111,19 @@ SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:aut
 SERVING_APPROVER_USER = UserInfo(
     "system:kubeboot:serving-approver", groups=("system:masters", "system:authenticated")
 )
+
+
+def with_service_account_keys(config: ServerConfig) -> ServerConfig:
+    """``config`` with the ServiceAccount key files chosen: the flags' files, else the pair
+    kept in ``<data-dir>/pki`` (generated on first start, like the rest of the PKI)."""
+    if config.service_account_signing_key_file is not None:
+        return config
+    key, pub = ensure_service_account_key(config.data_dir / "pki")
+    return dataclasses.replace(
+        config,
+        service_account_signing_key_file=key,
+        service_account_key_files=config.service_account_key_files or (pub,),
+    )
 
 
 def _private_data_dir(path: Path) -> None:
@@ -190,6 +205,7 @@ class Server:
             serving_key_file=cfg.tls_private_key_file,
         )
         self._reconcile_files(sans)
+        cfg = self.config = with_service_account_keys(cfg)
         client_ca = cfg.client_ca_file or self.pki.ca_cert_file
         self.store = await open_store(
             StorageOptions(
@@ -379,6 +395,8 @@ class Server:
             leader_elect=cfg.leader_elect,
             approve_all_kubelet_csrs_for_group=cfg.approve_all_kubelet_csrs_for_group,
             serving_policy=cfg.serving_approver_policy,
+            service_account_private_key_file=cfg.service_account_signing_key_file,
+            legacy_token_secrets=cfg.legacy_controller_token_secrets,
         )
 
         async def run() -> None:
