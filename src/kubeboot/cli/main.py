@@ -19,6 +19,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "approver": ("kubeboot.cli.approver", "approver"),
     "ca": ("kubeboot.cli.ca", "ca"),
     "certs": ("kubeboot.cli.certs", "certs"),
+    "console": ("kubeboot.cli.console", "console"),
     "csr": ("kubeboot.cli.csr", "csr"),
     "init": ("kubeboot.cli.init", "init"),
     "join": ("kubeboot.cli.join", "join"),

@@ -21,6 +21,7 @@ from kubeboot.api.server.eventloop import loop_factory
 from kubeboot.cli.commandline import UpstreamCommand, UpstreamOption
 from kubeboot.cli.flagtypes import FeatureGates, GoDuration, etcd_client_options, split_csv
 from kubeboot.controllers.config import ControllersFlagError, enabled_controllers
+from kubeboot.controllers.servingpolicy import PolicyError, ServingPolicy, load_policy
 from kubeboot.storage.interface import StoreUnavailable
 
 __all__ = ["server", "server_config"]
@@ -309,6 +310,14 @@ def _signer_files(
     "ClusterRoleBinding to system:certificates.k8s.io:certificatesigningrequests:nodeclient.",
 )
 @click.option(
+    "--serving-approver-policy",
+    default="",
+    metavar="FILE|YAML",
+    help="Rules of the servingapprover controller (enable it with --controllers=...,"
+    "servingapprover): a YAML file, or inline YAML such as '{ipEvidence: true, "
+    "allowedIPRanges: [10.0.0.0/8]}'. Keys: docs/beyond-upstream.md.",
+)
+@click.option(
     "--feature-gates",
     type=FeatureGates(SERVER_FEATURE_GATES),
     default="",
@@ -424,6 +433,7 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
         revoke_on_node_delete=params["revoke_certificates_on_node_delete"],
         signer_files=_signer_files(signer_flags, params["cluster_signing_cert_file"]),
         approve_all_kubelet_csrs_for_group=params["approve_all_kubelet_csrs_for_group"],
+        serving_approver_policy=_serving_policy(params["serving_approver_policy"]),
         service_account_signing_key_file=params["service_account_signing_key_file"],
         service_account_key_files=tuple(params["service_account_key_files"]),
         service_account_issuers=tuple(params["service_account_issuers"]),
@@ -453,6 +463,15 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
     for gate, enabled in params["feature_gates"].items():
         log.info(f"feature gate {gate}={str(enabled).lower()}: {SERVER_FEATURE_GATES[gate]}")
     return config
+
+
+def _serving_policy(value: str) -> ServingPolicy:
+    if not value:
+        return ServingPolicy()
+    try:
+        return load_policy(value)
+    except (OSError, PolicyError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--serving-approver-policy") from exc
 
 
 def _check_auth_flags(config: ServerConfig) -> None:

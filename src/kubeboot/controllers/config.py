@@ -5,7 +5,8 @@
 the first explicit mention of a controller wins; without ``*`` only named controllers run.
 ``bootstrapsigner`` and ``tokencleaner`` are off by default (kubeadm passes
 ``--controllers=*,bootstrapsigner,tokencleaner``). Both the short alias and the canonical
-upstream name are accepted.
+upstream name are accepted. ``servingapprover`` is kubeboot's own (the policy approver of
+kubelet serving certificates, docs/beyond-upstream.md), off unless named.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from kubeboot.controllers.servingpolicy import ServingPolicy
 from kubeboot.pki.authority import DEFAULT_CLUSTER_SIGNING_DURATION
 
 __all__ = [
@@ -41,11 +43,12 @@ CONTROLLER_ALIASES = MappingProxyType(
         "root-ca-cert-publisher": "root-ca-certificate-publisher-controller",
         "serviceaccount": "serviceaccount-controller",
         "serviceaccount-token": "serviceaccount-token-controller",
+        "servingapprover": "kubeboot-serving-approver-controller",
         "tokencleaner": "token-cleaner-controller",
         "ttl": "ttl-controller",
     }
 )
-DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
+DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "servingapprover", "tokencleaner"})
 _BY_CANONICAL = {canonical: alias for alias, canonical in CONTROLLER_ALIASES.items()}
 
 
@@ -115,3 +118,5 @@ class ControllerConfig:
     renew_deadline: dt.timedelta = dt.timedelta(seconds=10)
     retry_period: dt.timedelta = dt.timedelta(seconds=2)
     identity: str = field(default_factory=_default_identity)
+    # The servingapprover controller's rules (--serving-approver-policy).
+    serving_policy: ServingPolicy = field(default_factory=ServingPolicy)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kubeboot.auth.satokens import TokenIssuer, legacy_claims
-from kubeboot.client.interface import ApiClient
+from kubeboot.client.interface import ApiClient, JsonObject
 from kubeboot.clock import Clock
 from kubeboot.controllers.bootstrapsigner import (
     CLUSTER_INFO_FIELD_SELECTOR,
@@ -35,6 +35,7 @@ from kubeboot.controllers.nodelifecycle import NODELIFECYCLE, TTL, run_node_cont
 from kubeboot.controllers.rootcapublisher import ROOT_CA_FIELD_SELECTOR, run_rootcapublisher
 from kubeboot.controllers.runtime import Informer
 from kubeboot.controllers.serviceaccounts import run_serviceaccounts_controller
+from kubeboot.controllers.servingapprover import LocalSightings, Verdict, run_servingapprover
 from kubeboot.controllers.tokencleaner import run_tokencleaner
 from kubeboot.controllers.tokens import (
     TOKEN_SECRETS_FIELD_SELECTOR,
@@ -177,7 +178,11 @@ async def ensure_service_accounts(client: ApiClient, names: list[str]) -> None:
 
 
 async def _run_enabled(
-    manager: ApiClient, client_for: ClientFor, config: ControllerConfig, clock: Clock
+    manager: ApiClient,
+    client_for: ClientFor,
+    config: ControllerConfig,
+    clock: Clock,
+    serving: tuple[ApiClient, LocalSightings | None],
 ) -> None:
     enabled = enabled_controllers(config.controllers)
     files = signing_files(config) if "csrsigning" in enabled else {}
@@ -236,10 +241,22 @@ async def _run_enabled(
                 client_for(CLUSTERROLE_AGGREGATION_SA), cluster_roles, cluster_roles_res
             )
         )
+    if "servingapprover" in enabled:
+        serving_client, local = serving
+        jobs.append(
+            run_servingapprover(
+                serving_client, config.serving_policy, _log_verdict, clock=clock, local=local
+            )
+        )
     log.info("starting controllers: %s", ", ".join(sorted(enabled)) or "(none)")
     async with asyncio.TaskGroup() as group:
         for job in jobs:
             group.create_task(job)
+
+
+def _log_verdict(csr: JsonObject, verdict: Verdict) -> None:
+    name = (csr.get("metadata") or {}).get("name", "")
+    log.info("servingapprover: %s csr %s: %s", verdict.action, name, verdict.reason)
 
 
 def _token_jobs(
@@ -335,6 +352,8 @@ async def run_controllers(
     clock: Clock,
     *,
     client_for: ClientFor | None = None,
+    serving_client: ApiClient | None = None,
+    local_sightings: LocalSightings | None = None,
 ) -> None:
     """Run the enabled controllers until cancelled (leading a Lease when configured).
 
@@ -343,7 +362,9 @@ async def run_controllers(
     ``client_for(service_account)`` gives each controller its own identity, as
     kube-controller-manager's ``--use-service-account-credentials``: those ServiceAccounts
     are created in kube-system first, and the default RBAC grants each exactly what its
-    controller needs.
+    controller needs. ``serving_client`` is the servingapprover's identity (kubeboot's own
+    controller: upstream's default RBAC has no role for it; default: ``client``), and
+    ``local_sightings`` this replica's in-memory node sources, for its evidence rule.
     """
     # Fail fast on bad flags, before campaigning for the lease.
     enabled = enabled_controllers(config.controllers)
@@ -358,7 +379,9 @@ async def run_controllers(
             await ensure_legacy_token_secrets(
                 client, _resource("", "secrets"), CONTROLLER_SA_NAMESPACE, names
             )
-        await _run_enabled(client, resolve, config, clock)
+        await _run_enabled(
+            client, resolve, config, clock, (serving_client or client, local_sightings)
+        )
 
     if not config.leader_elect:
         await run()

@@ -53,16 +53,20 @@ def serving_csr(name: str, node: str, dns: str, ip: str) -> dict[str, object]:
     }
 
 
-async def as_node(kubeconfig: Path, node: str) -> None:
+async def register_node(client: HttpApiClient, node: str, ips: list[str]) -> None:
+    """As the node (its own client): create its Node and publish ``ips`` as InternalIPs and
+    its name as Hostname, as a kubelet does (a node may write any addresses)."""
     nodes = find_resource("", "v1", "nodes")
     assert nodes is not None
+    await client.create(nodes, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+    addresses = [{"type": "InternalIP", "address": ip} for ip in ips]
+    addresses.append({"type": "Hostname", "address": node})
+    await client.patch(nodes, node, {"status": {"addresses": addresses}}, subresource="status")
+
+
+async def as_node(kubeconfig: Path, node: str) -> None:
     async with HttpApiClient.from_kubeconfig(str(kubeconfig)) as client:
-        await client.create(nodes, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
-        addresses = [
-            {"type": "InternalIP", "address": "10.1.2.3"},
-            {"type": "Hostname", "address": node},
-        ]
-        await client.patch(nodes, node, {"status": {"addresses": addresses}}, subresource="status")
+        await register_node(client, node, ["10.1.2.3"])
         await client.create(CSR_RESOURCE, serving_csr("appr-good", node, node, "10.1.2.3"))
         await client.create(CSR_RESOURCE, serving_csr("appr-bad", node, node, "10.9.9.9"))
 

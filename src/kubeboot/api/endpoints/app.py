@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -53,7 +53,7 @@ from kubeboot.auth.audit import (
 from kubeboot.auth.auditpolicy import AuditPolicy
 from kubeboot.auth.gate import AuthenticationGate
 from kubeboot.auth.impersonation import impersonate, is_impersonation_header
-from kubeboot.auth.interface import UserInfo
+from kubeboot.auth.interface import Credentials, UserInfo
 from kubeboot.auth.serviceaccount_tokens import JWKS_PATH, OPENID_CONFIG_PATH
 from kubeboot.clock import Clock
 from kubeboot.durations import parse_go_duration_ns
@@ -93,6 +93,14 @@ class ApiContext:
     inflight: InflightWatermark = field(default_factory=InflightWatermark)
     # Why the embedded controller manager is unwell (None: well), in the process running it.
     controllers: Callable[[], str | None] | None = None
+    # Where nodes' authenticated requests come from (the serving approver's evidence).
+    node_sources: NodeSourceObserver | None = None
+
+
+class NodeSourceObserver(Protocol):
+    """Told of every authenticated request (:mod:`kubeboot.api.server.nodesources`)."""
+
+    def observe(self, user: UserInfo, creds: Credentials) -> None: ...
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)
@@ -304,6 +312,8 @@ async def _serve(
             return error_response(err, request)
         if record is not None:
             record.user = user
+        if ctx.node_sources is not None:
+            ctx.node_sources.observe(user, creds)
         impersonated = impersonate(user, request.headers.items(), ctx.rest.authorizer)
         if impersonated is not None:
             if record is not None:

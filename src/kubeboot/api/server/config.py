@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubeboot.api.registry.kubernetes_service import DEFAULT_SERVICE_CIDR
+from kubeboot.controllers.servingpolicy import ServingPolicy
 
 __all__ = ["DEFAULT_DATA_DIR", "ServerConfig"]
 
@@ -77,6 +78,8 @@ class ServerConfig:
     cluster_name: str = "kubernetes"
     # --insecure-experimental-approve-all-kubelet-csrs-for-group (csrapproving, no SAR)
     approve_all_kubelet_csrs_for_group: str = ""
+    # --serving-approver-policy: the servingapprover controller's rules (when it is enabled)
+    serving_approver_policy: ServingPolicy = field(default_factory=ServingPolicy)
     # 0: this process serves HTTPS; N: N worker processes do (kubeboot.api.server.workers)
     workers: int = 0
     # Not flags: how often the primary checks its certificates (renewal, expiry warnings)

@@ -33,6 +33,7 @@ from kubeboot.api.registry.rest import NAMESPACES, RestService
 from kubeboot.api.server.config import ServerConfig
 from kubeboot.api.server.datadir_lock import DataDirLock
 from kubeboot.api.server.inventory import record_server_certificates, run_inventory
+from kubeboot.api.server.nodesources import NodeSourceRecorder
 from kubeboot.api.server.proxylistener import trusted_networks
 from kubeboot.api.server.reconcile import (
     reconcile_admin_conf,
@@ -56,7 +57,7 @@ from kubeboot.auth.stack import AuthStack
 from kubeboot.auth.x509 import make_server_ssl_context
 from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, encryption_algorithm, init_cluster
-from kubeboot.controllers.config import ControllerConfig
+from kubeboot.controllers.config import ControllerConfig, enabled_controllers
 from kubeboot.controllers.manager import run_controllers
 from kubeboot.controllers.supervisor import Supervised, supervise
 from kubeboot.kubeadmconfig import ClusterSettings
@@ -104,6 +105,12 @@ SERVICES = resource_info("", "v1", "services")
 # The field manager of what `kubeboot init` writes (a client's is its User-Agent's name).
 INIT_MANAGER = "kubeboot"
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
+# The in-server servingapprover: part of the server (upstream's default RBAC has no role for a
+# serving approver to bind), so it acts with the server's own authority, under its own name
+# for the audit log.
+SERVING_APPROVER_USER = UserInfo(
+    "system:kubeboot:serving-approver", groups=("system:masters", "system:authenticated")
+)
 
 
 def with_service_account_keys(config: ServerConfig) -> ServerConfig:
@@ -134,6 +141,7 @@ class Server:
         self.store: Store | None = None
         self.rest: RestService | None = None
         self.pki: ClusterPki | None = None
+        self.node_sources: NodeSourceRecorder | None = None
         self.init_result: InitResult | None = None
         self._site: HttpsSite | None = None
         self.certificate_files: CertificateFiles | None = None
@@ -235,6 +243,11 @@ class Server:
             self.advertised_url,
             ca_pem,
         )
+        if "servingapprover" in enabled_controllers(cfg.controllers):
+            recorder = self.node_sources = NodeSourceRecorder(
+                InProcessClient(self.rest, SYSTEM_USER, manager=INIT_MANAGER), self.clock
+            )
+            self._spawn(recorder.run())
         self._spawn(self._run_controllers())
         assert self.certificate_files is not None
         self._spawn(
@@ -257,6 +270,7 @@ class Server:
                 audit=security.audit,
                 audit_policy=security.audit_policy,
                 metrics=self._render_metrics,
+                node_sources=self.node_sources,
                 controllers=self.controllers.check,
             )
             self._spawn(ctx.inflight.run())
@@ -380,6 +394,7 @@ class Server:
             root_ca_file=self.pki.ca_cert_file,
             leader_elect=cfg.leader_elect,
             approve_all_kubelet_csrs_for_group=cfg.approve_all_kubelet_csrs_for_group,
+            serving_policy=cfg.serving_approver_policy,
             service_account_private_key_file=cfg.service_account_signing_key_file,
             legacy_token_secrets=cfg.legacy_controller_token_secrets,
         )
@@ -390,6 +405,8 @@ class Server:
                 config,
                 self.clock,
                 client_for=client_for,
+                serving_client=InProcessClient(rest, SERVING_APPROVER_USER),
+                local_sightings=self.node_sources.sightings if self.node_sources else None,
             )
 
         # Healthy again once a restarted run has outlived one renew deadline (10 s).

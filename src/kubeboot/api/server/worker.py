@@ -20,12 +20,16 @@ import socket
 import sys
 
 from kubeboot.api.endpoints.app import ApiContext
+from kubeboot.api.registry.inprocess import InProcessClient
 from kubeboot.api.server.eventloop import loop_factory
+from kubeboot.api.server.nodesources import NodeSourceRecorder
 from kubeboot.api.server.proxylistener import trusted_networks
 from kubeboot.api.server.security import build_rest, build_security
+from kubeboot.api.server.serve import SYSTEM_USER
 from kubeboot.api.server.site import start_https
 from kubeboot.api.server.workers import WorkerSpec
 from kubeboot.clock import SystemClock
+from kubeboot.controllers.config import enabled_controllers
 from kubeboot.logs import setup_logging
 from kubeboot.metrics.aggregate import PUSH_INTERVAL, snapshot
 from kubeboot.storage.remote import RemoteStore
@@ -73,6 +77,11 @@ async def run_worker(spec: WorkerSpec) -> None:
             synced.cancel()
             return
         rest = build_rest(store, security, clock, spec.config)
+        recorder = None
+        if "servingapprover" in enabled_controllers(spec.config.controllers):
+            # This worker's sightings reach the primary's approver through the shared record.
+            recorder = NodeSourceRecorder(InProcessClient(rest, SYSTEM_USER), clock)
+            tasks.append(asyncio.create_task(recorder.run()))
         ctx = ApiContext(
             rest,
             security.gate,
@@ -81,6 +90,7 @@ async def run_worker(spec: WorkerSpec) -> None:
             audit=security.audit,
             audit_policy=security.audit_policy,
             metrics=lambda: _merged_metrics(store, spec.index),
+            node_sources=recorder,
         )
         tasks.append(asyncio.create_task(ctx.inflight.run()))
         tasks.append(asyncio.create_task(_push_metrics(store, spec.index)))
