@@ -16,8 +16,8 @@ Rules, applied to every string in a decoded body (and to plain-text bodies and h
 and by key: ``resourceVersion`` values → ``<rv>``; a non-empty ``continue`` → ``<continue>``;
 Table cells of age columns (``Age``, ``Last Seen``, ``First Seen``) → ``<age>``
 (:func:`mask_table_ages`);
-a server's resourceVersion quoted in an error message (``in record (N)``, ``current: N``) →
-``<rv>``.
+a server's resourceVersion quoted in an error message (``in record (N)``, ``current: N``,
+``\\"resourceVersion\\":\\"N\\"`` in a quoted object) → ``<rv>``.
 """
 
 from __future__ import annotations
@@ -41,9 +41,11 @@ _TIME = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d
 _UID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _VOLATILE_KEYS = {"resourceVersion": "<rv>", "continue": "<continue>"}
 _APPLY_CONFLICT = "FieldManagerConflict"
-# A server's resourceVersion quoted in a message (precondition and too-large-RV errors).
+# A server's resourceVersion quoted in a message (precondition and too-large-RV errors, and
+# the patched object a patch's 422 quotes as escaped JSON).
 _RV_IN_TEXT = re.compile(
-    r"(in record \(|, current: |ResourceVersion in object meta: )\d+(?![0-9a-f-])"
+    r'(in record \(|, current: |ResourceVersion in object meta: |\\"resourceVersion\\":\\")'
+    r"\d+(?![0-9a-f-])"
 )
 
 

@@ -198,3 +198,11 @@ def test_table_ages_are_masked_in_lists_and_in_later_watch_events() -> None:
 def test_a_uid_in_a_message_is_not_taken_for_a_resource_version() -> None:
     text = "the UID in record (0a2d3ba0-26fc-491f-97e5-739c792fe190). The object"
     assert normalize_text(text, SERVER) == "the UID in record (<uid>). The object"
+
+
+def test_a_resource_version_in_a_quoted_object_is_masked() -> None:
+    """A patch's 422 quotes the patched object as escaped JSON, resourceVersion and all."""
+    text = r'Invalid value: "{\"metadata\":{\"uid\":\"x\",\"resourceVersion\":\"350\"}}": json'
+    assert normalize_text(text, SERVER) == (
+        r'Invalid value: "{\"metadata\":{\"uid\":\"x\",\"resourceVersion\":\"<rv>\"}}": json'
+    )
