@@ -18,6 +18,12 @@ Table cells of age columns (``Age``, ``Last Seen``, ``First Seen``) → ``<age>`
 (:func:`mask_table_ages`);
 a server's resourceVersion quoted in an error message (``in record (N)``, ``current: N``,
 ``\\"resourceVersion\\":\\"N\\"`` in a quoted object) → ``<rv>``.
+
+Orders that only timing decides are made canonical: ``managedFields`` entries (both servers
+sort them by operation, then time in whole seconds, then manager: with the times masked,
+whether a controller's write fell in the creator's second is all the order says; sorted by
+operation, manager, subresource, apiVersion) — also in protobuf (:mod:`protowire`) — and an
+apply conflict's causes (Go map order).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["mask_table_ages", "normalize", "normalize_text"]
+__all__ = ["managed_fields_key", "mask_table_ages", "normalize", "normalize_text"]
 
 # Table columns whose cells are ages (a duration since a time): they depend on when each
 # server answered, like the times themselves.
@@ -89,6 +95,16 @@ def _reorder(value: Any) -> None:
             _reorder(item)
         if value.get("kind") == "Status" and isinstance(value.get("details"), dict):
             _sort_apply_conflicts(value["details"])
+        entries = value.get("managedFields")
+        if isinstance(entries, list) and all(isinstance(e, dict) for e in entries):
+            entries.sort(key=managed_fields_key)
+
+
+def managed_fields_key(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    """A managedFields entry's place once its time is masked (module docstring)."""
+    return tuple(
+        str(entry.get(k, "")) for k in ("operation", "manager", "subresource", "apiVersion")
+    )
 
 
 def _normalize(value: Any, replacements: Mapping[str, str]) -> Any:
