@@ -153,8 +153,15 @@ async def test_configmap_limit_counts_value_bytes_as_upstream(
     status, answer = await _post(admin_http, CM, body, "application/json", False)
     assert status == 422, answer
     assert answer["details"]["causes"] == [
-        {"reason": "FieldValueTooLong", "message": "Too long: may not be more than 1048576 bytes"}
+        {
+            "reason": "FieldValueTooLong",
+            "message": "Too long: may not be more than 1048576 bytes",
+            "field": "[]",
+        }
     ]
+    assert answer["message"] == (
+        'ConfigMap "utf8-over" is invalid: []: Too long: may not be more than 1048576 bytes'
+    )
 
 
 async def test_gzip_body_is_decompressed_and_bounded(admin_http: aiohttp.ClientSession) -> None:

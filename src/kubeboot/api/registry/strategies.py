@@ -263,7 +263,8 @@ class ConfigMapStrategy(Strategy):
         size = sum(len(v.encode("utf-8", "surrogatepass")) for v in data.values())
         size += sum(len(v) for v in decoded.values())
         if size > _MAX_SECRET_BYTES:
-            errors.append(FieldError.too_long("", _MAX_SECRET_BYTES))
+            # field.NewPath("") is the whole object; Go prints an empty path as "[]"
+            errors.append(FieldError.too_long("[]", _MAX_SECRET_BYTES))
         return errors
 
 
