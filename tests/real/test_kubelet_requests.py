@@ -17,13 +17,13 @@ _LOST = (
 )
 
 
-def _event(verb: str, resource: str, code: int) -> str:
+def _event(verb: str, resource: str, code: int, user: str = "system:node:n") -> str:
     return json.dumps(
         {
             "stage": "ResponseComplete",
             "verb": verb,
             "userAgent": "kubelet/v1.37.2",
-            "user": {"username": "system:node:n"},
+            "user": {"username": user},
             "objectRef": {"resource": resource},
             "responseStatus": {"code": code},
         }
@@ -47,3 +47,10 @@ def test_a_retry_of_an_abandoned_create_is_not_a_refusal(tmp_path: Path) -> None
         ("create", "nodes"): {409},
         ("create", "events"): {409},
     }
+
+
+def test_requests_sent_before_the_first_certificate_are_left_out(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.log"
+    lines = [_event("list", "services", 403, "system:anonymous"), _event("list", "services", 200)]
+    audit.write_text("\n".join(lines) + "\n")
+    assert dict(kubelet_requests(audit).codes) == {("list", "services"): {200}}
