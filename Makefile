@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean interop e2e differential real-binaries fuzz
+.PHONY: run test lint typecheck unit bench bench-table clean interop e2e differential real-binaries fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,12 @@ differential: $(STAMP) real-binaries
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.join_storm
+
+# The scale-out table (docs/performance.md): the real plane (after `make real-binaries`),
+# kubeboot on SQLite and on etcd, 1 and 2 replicas behind the PROXY balancer, one run.
+bench-table: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench,etcd]'
+	$(BIN)/python -m bench.join_table
 
 clean:
 	rm -rf $(VENV) kubeboot-data .mypy_cache .pytest_cache .ruff_cache

@@ -111,10 +111,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--mode", choices=["sequential", "burst"], default="sequential")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="Passed to `kubeboot server`, e.g. --server-arg=--issuance-ledger=false.",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        server = ServerProcess(data, Path(tmp) / "server.log")
+        server = ServerProcess(data, Path(tmp) / "server.log", extra_args=args.server_arg)
         try:
             token = create_bootstrap_token(server, Path(tmp))
             ca = data / "pki" / "ca.crt"
@@ -124,6 +130,7 @@ def main() -> None:
     result = {
         "count": args.count,
         "mode": args.mode,
+        "server_args": args.server_arg,
         "p50_ms": round(_percentile(latencies, 0.50), 2),
         "p90_ms": round(_percentile(latencies, 0.90), 2),
         "p99_ms": round(_percentile(latencies, 0.99), 2),
@@ -131,7 +138,8 @@ def main() -> None:
         "mean_ms": round(statistics.fmean(latencies), 2),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"csr_latency_{args.mode}_{args.count}.json").write_text(
+    suffix = "".join(a.replace("-", "").replace("=", "_") for a in args.server_arg)
+    (RESULTS / f"csr_latency_{args.mode}_{args.count}{suffix}.json").write_text(
         json.dumps(result, indent=2)
     )
     print(json.dumps(result))

@@ -61,6 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 _START_TIMEOUT = 60.0
 _LISTENING = "kubeboot API server listening on "
+REAL_ETCD = Path.home() / ".cache" / "kubeboot-real" / "v1.37.2" / "bin" / "etcd"
+"""The etcd of the real control plane (hack/real/build.py): both sides then run one etcd."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,35 +91,56 @@ def _free_port() -> int:
 
 
 class EtcdProcess:
-    """A fresh single-member etcd on loopback (default fsync, as in production); stop() by PID."""
+    """One etcd member on loopback (default fsync, as in production); stop() by PID.
 
-    def __init__(self, data_dir: Path, log_file: Path) -> None:
-        binary = shutil.which("etcd")
+    Alone it is a fresh single-member cluster; :func:`etcd_cluster` starts several members
+    with one ``--initial-cluster``.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_file: Path,
+        binary: str | None = None,
+        *,
+        name: str = "bench",
+        peer: str | None = None,
+        initial_cluster: str | None = None,
+        wait: bool = True,
+    ) -> None:
+        binary = binary or shutil.which("etcd")
         if binary is None:
             raise RuntimeError("--storage-backend etcd3 needs etcd (apt-get install etcd-server)")
-        client, peer = f"http://127.0.0.1:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
+        client = f"http://127.0.0.1:{_free_port()}"
+        peer = peer or f"http://127.0.0.1:{_free_port()}"
         self.url = client
+        self._log_file = log_file
         self._log = log_file.open("wb")
         self.proc = subprocess.Popen(
             [
-                *(binary, "--name=bench", f"--data-dir={data_dir}"),
+                *(binary, f"--name={name}", f"--data-dir={data_dir}"),
                 *(f"--listen-client-urls={client}", f"--advertise-client-urls={client}"),
                 *(f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}"),
-                *(f"--initial-cluster=bench={peer}", "--log-level=error", "--logger=zap"),
+                f"--initial-cluster={initial_cluster or f'{name}={peer}'}",
+                *("--log-level=error", "--logger=zap"),
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        if wait:
+            self.wait_healthy()
+
+    def wait_healthy(self) -> None:
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"{client}/health", timeout=1) as r:  # noqa: S310
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:  # noqa: S310
                     if b'"health":"true"' in r.read():
                         return
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"etcd did not start; see {log_file}")
+        raise RuntimeError(f"etcd did not start; see {self._log_file}")
 
     @property
     def pid(self) -> int:
@@ -132,6 +155,35 @@ class EtcdProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+def etcd_cluster(
+    members: int, data_root: Path, log_dir: Path, binary: str | None = None
+) -> list[EtcdProcess]:
+    """``members`` etcd members forming one new cluster on loopback, all healthy."""
+    peers = {f"m{i}": f"http://127.0.0.1:{_free_port()}" for i in range(members)}
+    initial = ",".join(f"{n}={u}" for n, u in peers.items())
+    started: list[EtcdProcess] = []
+    try:
+        for name, peer in peers.items():
+            started.append(
+                EtcdProcess(
+                    data_root / name,
+                    log_dir / f"etcd-{name}.log",
+                    binary,
+                    name=name,
+                    peer=peer,
+                    initial_cluster=initial,
+                    wait=False,
+                )
+            )
+        for member in started:
+            member.wait_healthy()
+    except BaseException:
+        for member in started:
+            member.stop()
+        raise
+    return started
 
 
 class ServerProcess:
@@ -274,14 +326,22 @@ def create_bootstrap_token(server: ServerProcess, tmp: Path) -> str:
     )
     if status != 201:
         raise RuntimeError(f"creating the bootstrap token failed: HTTP {status} {body[:200]!r}")
+    wait_token_accepted(server.url, server.data_dir / "pki" / "ca.crt", token)
+    return token
+
+
+def wait_token_accepted(url: str, ca_file: Path, token: str, timeout: float = 30.0) -> None:
+    """Until a SelfSubjectReview with ``token`` succeeds at ``url``: the authenticator learns
+    of new tokens through a watch (and another replica's, or kube-apiserver's, a bit later)."""
     review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-    anonymous = ssl.create_default_context(cafile=server.data_dir / "pki" / "ca.crt")
+    anonymous = ssl.create_default_context(cafile=ca_file)
     path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
-    for _ in range(100):  # the authenticator learns of new tokens through a watch
-        if _request(server.url, anonymous, "POST", path, review, token)[0] == 201:
-            return token
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _request(url, anonymous, "POST", path, review, token)[0] == 201:
+            return
         time.sleep(0.05)
-    raise RuntimeError("the new bootstrap token was never accepted")
+    raise RuntimeError(f"the new bootstrap token was never accepted by {url}")
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -324,7 +384,11 @@ def _profile_top(raw: Path, out: Path, limit: int = 25) -> list[str]:
 
 
 def run_storm(
-    spec: RunSpec, run_dir: Path, node_timeout: float, etcd_servers: str = ""
+    spec: RunSpec,
+    run_dir: Path,
+    node_timeout: float,
+    etcd_servers: str = "",
+    etcd_binary: str | None = None,
 ) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="kubeboot-storm-"))
@@ -332,7 +396,7 @@ def run_storm(
     storage_flags: list[str] = []
     if spec.backend == "etcd3":
         if not etcd_servers:
-            etcd = EtcdProcess(tmp / "etcd", run_dir / "etcd.log")
+            etcd = EtcdProcess(tmp / "etcd", run_dir / "etcd.log", etcd_binary)
         storage_flags = [
             *("--storage-backend", "etcd3"),
             *("--etcd-servers", etcd_servers or (etcd.url if etcd is not None else "")),
@@ -505,9 +569,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--storage-backend",
-        choices=("sqlite", "etcd3"),
         default="sqlite",
-        help="etcd3: a fresh single-member etcd per run, unless --etcd-servers is given",
+        help="sqlite, etcd3 or both (sqlite,etcd3: each run once per backend, back to back); "
+        "etcd3: a fresh single-member etcd per run, unless --etcd-servers is given",
+    )
+    p.add_argument(
+        "--etcd-binary",
+        default=str(REAL_ETCD) if REAL_ETCD.exists() else None,
+        help="the etcd to start (default: the real-Kubernetes build's, else etcd on PATH)",
     )
     p.add_argument("--etcd-servers", default="", help="use this etcd cluster (comma-separated)")
     p.add_argument(
@@ -532,7 +601,10 @@ def main(argv: list[str] | None = None) -> None:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out / f"join_storm-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    be, conc = args.storage_backend, args.concurrency
+    backends, conc = [b for b in args.storage_backend.split(",") if b], args.concurrency
+    for be in backends:
+        if be not in ("sqlite", "etcd3"):
+            raise SystemExit(f"--storage-backend: {be!r} is neither sqlite nor etcd3")
     variants = [
         tuple(args.server_arg) + ((f"--workers={w}",) if int(w) else ())
         for w in args.workers.split(",")
@@ -548,6 +620,7 @@ def main(argv: list[str] | None = None) -> None:
     specs = [
         RunSpec(n, c, rate, profile=prof, backend=be, server_args=extra)
         for n, c, rate, prof in shapes
+        for be in backends
         for extra in variants
     ]
     load_start = os.getloadavg()
@@ -560,7 +633,11 @@ def main(argv: list[str] | None = None) -> None:
         # drift into it. The first floor stays in the header and results.json.
         run_floor = measure_floor(args.floor_joins) if i else floor
         print(f"run {i + 1}/{len(specs)}: {spec.label}...", flush=True)
-        runs.append(run_storm(spec, out / f"run{i + 1}", args.node_timeout, args.etcd_servers))
+        runs.append(
+            run_storm(
+                spec, out / f"run{i + 1}", args.node_timeout, args.etcd_servers, args.etcd_binary
+            )
+        )
         r = runs[-1]
         r["floor_ms"] = run_floor.cpu_ms_per_join
         etcd_cpu = r["etcd_cpu_ms_per_join"]

@@ -37,7 +37,7 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bench.procstat import sample
+from bench.procstat import sample, sample_process
 from kubeboot.pki.csr import build_csr
 
 __all__ = ["LoadConfig", "main"]
@@ -74,6 +74,9 @@ class LoadConfig:
     node_timeout: float
     run_id: str
     """Prefix of node names, so runs against one server never collide."""
+    also_pids: list[int] = field(default_factory=list)
+    """More processes whose CPU over the storm is reported (etcd members, replicas, the real
+    plane's components), each as a tree and alone, in ``cpu_s_by_pid``."""
 
 
 @dataclass(slots=True)
@@ -292,7 +295,9 @@ async def _run(cfg: LoadConfig, nodes: list[_Node]) -> dict[str, Any]:
                 in_flight -= 1
             latencies.append(time.perf_counter() - started)
 
+    watched = [cfg.server_pid, *cfg.also_pids]
     before = sample(cfg.server_pid)
+    each_before = _each_cpu(watched)
     own_before = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     tasks = []
@@ -307,6 +312,7 @@ async def _run(cfg: LoadConfig, nodes: list[_Node]) -> dict[str, Any]:
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - t0
     after = sample(cfg.server_pid)
+    each_after = _each_cpu(watched)
     own_after = resource.getrusage(resource.RUSAGE_SELF)
     own_cpu = (own_after.ru_utime + own_after.ru_stime) - (
         own_before.ru_utime + own_before.ru_stime
@@ -319,7 +325,16 @@ async def _run(cfg: LoadConfig, nodes: list[_Node]) -> dict[str, Any]:
         "server_cpu_s": after.cpu_seconds - before.cpu_seconds,
         "generator_cpu_s": own_cpu,
         "peak_in_flight": peak_in_flight,
+        "cpu_s_by_pid": {
+            str(pid): [t1 - t0 for t0, t1 in zip(each_before[pid], each_after[pid], strict=True)]
+            for pid in watched
+        },
     }
+
+
+def _each_cpu(pids: list[int]) -> dict[int, tuple[float, float]]:
+    """CPU-seconds of each process with its descendants, and of the process alone."""
+    return {pid: (sample(pid).cpu_seconds, sample_process(pid).cpu_seconds) for pid in pids}
 
 
 def main() -> None:

@@ -206,6 +206,32 @@ def node_ssl_context(running: RunningServer, node: str) -> ssl.SSLContext:
     return ctx
 
 
+def token_kubeconfig(running: RunningServer, token: str) -> Path:
+    """A kubeconfig that presents ``token`` (a bootstrap, static or join token) to ``running``."""
+    path = running.data_dir / f"kubeconfig-{token[:6]}"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [
+                    {
+                        "name": "k",
+                        "cluster": {
+                            "server": running.url,
+                            "certificate-authority": str(running.ca_file),
+                        },
+                    }
+                ],
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+                "users": [{"name": "u", "user": {"token": token}}],
+            }
+        )
+    )
+    return path
+
+
 async def call_as(
     running: RunningServer,
     method: str,

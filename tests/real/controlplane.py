@@ -113,6 +113,8 @@ class ControlPlane:
     admin_kubeconfig: Path
     signing_duration: str
     logs: dict[str, Path] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
+    """Each process of the plane by name (the benchmarks read their CPU)."""
 
     @property
     def host(self) -> str:
@@ -264,8 +266,9 @@ class ControlPlane:
 class _Processes:
     """Processes of one plane, each with a log file; stopped in reverse start order."""
 
-    def __init__(self, logs: dict[str, Path]) -> None:
+    def __init__(self, logs: dict[str, Path], pids: dict[str, int]) -> None:
         self.logs = logs
+        self.pids = pids
         self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self, name: str, args: Sequence[str | Path]) -> subprocess.Popen[bytes]:
@@ -281,6 +284,7 @@ class _Processes:
                 start_new_session=True,
             )
         self.running.append((name, proc))
+        self.pids[name] = proc.pid
         return proc
 
     def dead(self) -> str | None:
@@ -326,10 +330,13 @@ def real_control_plane(
     apiserver_flags: Sequence[str] = (),
     kcm_flags: Sequence[str] = (),
     init: bool = True,
+    audit: bool = True,
+    etcd_fsync: bool = False,
 ) -> Iterator[ControlPlane]:
     """etcd 3.7.3 + kube-apiserver + kube-controller-manager v1.37.2, ready, then stopped.
 
     ``init=False`` leaves out ``kubeboot init`` (no cluster-info, no bootstrap RBAC, no token).
+    The benchmarks set ``audit=False`` and ``etcd_fsync=True``, as kubeboot runs by default.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     names = ("etcd", "kube-apiserver", "kube-controller-manager", "init", "audit")
@@ -363,7 +370,7 @@ def real_control_plane(
         signing_duration,
         logs,
     )
-    procs = _Processes(logs)
+    procs = _Processes(logs, plane.pids)
     try:
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{etcd_peer}"
@@ -380,7 +387,7 @@ def real_control_plane(
                 f"--initial-cluster=real={peer_url}",
                 "--log-level=warn",
                 # Throwaway data on a shared disk: fsync latency would only slow the tests.
-                "--unsafe-no-fsync",
+                *(() if etcd_fsync else ("--unsafe-no-fsync",)),
             ],
         )
         wait_until(
@@ -421,9 +428,15 @@ def real_control_plane(
                 f"--service-account-signing-key-file={p('sa.key')}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 f"--cert-dir={workdir / 'apiserver-certs'}",
-                f"--audit-policy-file={workdir / 'audit-policy.yaml'}",
-                f"--audit-log-path={logs['audit']}",
-                "--audit-log-format=json",
+                *(
+                    (
+                        f"--audit-policy-file={workdir / 'audit-policy.yaml'}",
+                        f"--audit-log-path={logs['audit']}",
+                        "--audit-log-format=json",
+                    )
+                    if audit
+                    else ()
+                ),
                 *apiserver_flags,
             ],
         )

@@ -364,21 +364,29 @@ class KubeletNode:
         got = self.plane.kubectl("get", "node", self.name, "-o", "name", check=False)
         return got.returncode == 0
 
-    def api_get(self, path: str) -> tuple[int, str]:
-        """GET on the kubelet's own API as ``kubernetes-admin`` (client certificate)."""
-        cert, key = self.plane.ca.issue_client_cert(
-            common_name="kubernetes-admin", organizations=["system:masters"], clock=SystemClock()
-        )
-        crt, pem = self.workdir / "api-client.crt", self.workdir / "api-client.key"
-        crt.write_bytes(cert.public_bytes(Encoding.PEM))
-        pem.write_bytes(dump_private_key_pem(key))
-        pem.chmod(0o600)
+    def api_get(self, path: str, *, token: str | None = None) -> tuple[int, str]:
+        """GET on the kubelet's own API as ``kubernetes-admin`` (client certificate), or with
+        a bearer ``token`` only (the kubelet asks the API server's TokenReview about it)."""
         ctx = ssl.create_default_context(cafile=str(self.plane.ca_file))
         ctx.check_hostname = False
-        ctx.load_cert_chain(str(crt), str(pem))
+        headers = {}
+        if token is None:
+            cert, key = self.plane.ca.issue_client_cert(
+                common_name="kubernetes-admin",
+                organizations=["system:masters"],
+                clock=SystemClock(),
+            )
+            crt, pem = self.workdir / "api-client.crt", self.workdir / "api-client.key"
+            crt.write_bytes(cert.public_bytes(Encoding.PEM))
+            pem.write_bytes(dump_private_key_pem(key))
+            pem.chmod(0o600)
+            ctx.load_cert_chain(str(crt), str(pem))
+        else:
+            headers["Authorization"] = f"Bearer {token}"
         url = f"https://{self.ip}:{self.port}{path}"
         try:
-            with urllib.request.urlopen(url, context=ctx, timeout=30) as resp:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, context=ctx, timeout=30) as resp:  # noqa: S310
                 return int(resp.status), resp.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")

@@ -166,6 +166,15 @@ def test_a_kubelet_lives_on_kubeboot(real_tmp: Path) -> None:
         code, body = ours.api_get("/pods")
         assert code == 200, body
         assert not json.loads(body)["items"]  # the kubelet serves "items": null
+        # A ServiceAccount token: the kubelet's webhook authentication asks kubeboot's
+        # TokenReview (authenticated, so 403 from the authorization webhook, not 401).
+        ours.plane.kubectl("create", "serviceaccount", "kubelet-reader")
+        token = ours.plane.kubectl("create", "token", "kubelet-reader").stdout.strip()
+        code, body = ours.api_get("/pods", token=token)
+        assert code == 403, body
+        assert "user=system:serviceaccount:default:kubelet-reader" in body, body
+        code, body = ours.api_get("/pods", token=token[:-4] + "AAAA")
+        assert code == 401, body
 
         theirs_node = nodes["real"]
         assert theirs_node.host.status().get("kubelet_exits") == [], "the reference kubelet died"

@@ -97,8 +97,9 @@ async def _fetch_cluster_info(server: str, ca_pem: bytes | None, token_id: str) 
     if not jws:
         raise _NotYet(
             f"no signature for token id {token_id!r} in cluster-info: the token is unknown, "
-            "expired, or not a signing token; create one with `kubeboot token create` on the "
-            "control plane (usages must include signing)"
+            "expired, spent (kubeboot tokens created with --max-uses or --node-name are "
+            "deleted once used), or not a signing token; create one with `kubeboot token "
+            "create` on the control plane (usages must include signing)"
         )
     return kubeconfig, jws
 

@@ -12,9 +12,23 @@ import logging
 from collections.abc import Callable, Sequence
 
 from kubeboot.auth.defaults import node_policy_rules
-from kubeboot.auth.interface import ALLOW_ALL, Attributes, Authorizer, Decision, Verdict
+from kubeboot.auth.interface import (
+    ALLOW_ALL,
+    Attributes,
+    Authorizer,
+    Decision,
+    UserInfo,
+    Verdict,
+)
 from kubeboot.auth.node import NodeAuthorizer
-from kubeboot.auth.rbac import RbacAuthorizer, RbacIndex
+from kubeboot.auth.rbac import (
+    PolicyRule,
+    RbacAuthorizer,
+    RbacIndex,
+    RuleResolver,
+    RuleSet,
+    aggregate_errors,
+)
 from kubeboot.auth.users import MASTERS_GROUP
 from kubeboot.resources.status import Forbidden, qualified_resource
 
@@ -33,15 +47,44 @@ class _PrivilegedGroups:
         return Decision(Verdict.NO_OPINION)
 
 
+class _AllowAllRules:
+    """AlwaysAllow's rule resolution: everything, resource and non-resource."""
+
+    def rules_for(self, user: UserInfo, namespace: str) -> RuleSet:
+        return RuleSet(
+            (
+                PolicyRule(verbs=("*",), api_groups=("*",), resources=("*",)),
+                PolicyRule(verbs=("*",), non_resource_urls=("*",)),
+            )
+        )
+
+
 class UnionAuthorizer:
-    """Upstream's ``union.New`` of named authorizers.
+    """Upstream's ``union.New`` of named authorizers, and ``union.NewRuleResolvers`` of the
+    configured modes' rule resolvers (the privileged group has none, as upstream).
 
     An Allow or Deny is returned as its authorizer gave it; NoOpinion reasons are collected
     as ``<name>: <reason>`` (``node: can only access …``) and joined by newlines.
     """
 
-    def __init__(self, authorizers: Sequence[tuple[str, Authorizer]]) -> None:
+    def __init__(
+        self,
+        authorizers: Sequence[tuple[str, Authorizer]],
+        resolvers: Sequence[RuleResolver] = (),
+    ) -> None:
         self._authorizers = tuple(authorizers)
+        self._resolvers = tuple(resolvers)
+
+    def rules_for(self, user: UserInfo, namespace: str) -> RuleSet:
+        """Every resolver's rules in order; incomplete if any is; their errors as one
+        aggregate (flattened and de-duplicated, as ``utilerrors.NewAggregate``)."""
+        sets = [r.rules_for(user, namespace) for r in self._resolvers]
+        errors = [e for s in sets for e in s.errors]
+        return RuleSet(
+            tuple(rule for s in sets for rule in s.rules),
+            incomplete=any(s.incomplete for s in sets),
+            errors=(aggregate_errors(errors),) if errors else (),
+        )
 
     def authorize(self, attrs: Attributes) -> Decision:
         reasons: list[str] = []
@@ -54,7 +97,7 @@ class UnionAuthorizer:
         return Decision(Verdict.NO_OPINION, "\n".join(reasons))
 
 
-def build_authorizer(modes: Sequence[str], rbac_index: Callable[[], RbacIndex]) -> Authorizer:
+def build_authorizer(modes: Sequence[str], rbac_index: Callable[[], RbacIndex]) -> UnionAuthorizer:
     """The authorizer for ``--authorization-mode`` (e.g. ``["Node", "RBAC"]``)."""
     unknown = [m for m in modes if m not in AUTHORIZATION_MODES]
     if unknown or not modes:
@@ -65,6 +108,7 @@ def build_authorizer(modes: Sequence[str], rbac_index: Callable[[], RbacIndex]) 
     if len(set(modes)) != len(modes):
         raise ValueError(f"--authorization-mode: duplicate mode in {','.join(modes)}")
     chain: list[tuple[str, Authorizer]] = [(PRIVILEGED_GROUP_AUTHORIZER, _PrivilegedGroups())]
+    resolvers: list[RuleResolver] = []
     for mode in modes:
         name = mode.lower()  # upstream's GetNameForAuthorizerMode
         if mode == "AlwaysAllow":
@@ -73,11 +117,16 @@ def build_authorizer(modes: Sequence[str], rbac_index: Callable[[], RbacIndex]) 
                 "ALLOWED. Development only; never expose this server."
             )
             chain.append((name, ALLOW_ALL))
+            resolvers.append(_AllowAllRules())
         elif mode == "Node":
-            chain.append((name, NodeAuthorizer(node_policy_rules())))
+            node = NodeAuthorizer(node_policy_rules())
+            chain.append((name, node))
+            resolvers.append(node)
         else:
-            chain.append((name, RbacAuthorizer(rbac_index)))
-    return UnionAuthorizer(chain)
+            rbac = RbacAuthorizer(rbac_index)
+            chain.append((name, rbac))
+            resolvers.append(rbac)
+    return UnionAuthorizer(chain, resolvers)
 
 
 def forbidden_error(attrs: Attributes, reason: str = "") -> Forbidden:

@@ -16,7 +16,9 @@ Consequences that clients and tests depend on:
 * a bearer that no token authenticator accepts → 401 ("invalid bearer token" when none even
   recognised it), never anonymous;
 * an unverifiable client certificate with nothing else succeeding → 401; together with a good
-  bearer → success as the bearer's user; a good certificate wins over any bearer.
+  bearer → success as the bearer's user; a good certificate wins over any bearer;
+* a revoked certificate is an unverifiable one, except that the failure is
+  :class:`~kubeboot.auth.interface.CredentialRevoked`, whose message the 401 carries.
 
 Sub-authenticators answer None for "not mine" and raise
 :class:`~kubeboot.auth.interface.AuthenticationFailed` for "mine, rejected". Their messages
@@ -28,17 +30,26 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, TypeGuard
 
-from kubeboot.auth.interface import AuthenticationFailed, Credentials, UserInfo
+from kubeboot.auth.interface import (
+    AuthenticationFailed,
+    CredentialRevoked,
+    Credentials,
+    UserInfo,
+)
+from kubeboot.auth.serviceaccount import TokenResult
 from kubeboot.auth.users import ANONYMOUS, add_authenticated_group
 from kubeboot.auth.x509 import ClientCertAuthenticator
 
 __all__ = [
     "AnyTokenAuthenticator",
     "AsyncTokenAuthenticator",
+    "AudienceAwareAuthenticator",
     "AuthenticatorChain",
     "TokenAuthenticator",
+    "TokenReviewAnswer",
 ]
 
 
@@ -54,7 +65,28 @@ class AsyncTokenAuthenticator(Protocol):
     async def authenticate_token(self, token: str) -> UserInfo | None: ...
 
 
-AnyTokenAuthenticator = TokenAuthenticator | AsyncTokenAuthenticator
+class AudienceAwareAuthenticator(Protocol):
+    """A token authenticator that checks audiences itself (ServiceAccount tokens): ``review``
+    answers the user and the audiences accepted out of those requested."""
+
+    async def review(
+        self, token: str, audiences: Sequence[str] | None = None
+    ) -> TokenResult | None: ...
+
+    async def authenticate_token(self, token: str) -> UserInfo | None: ...
+
+
+AnyTokenAuthenticator = TokenAuthenticator | AsyncTokenAuthenticator | AudienceAwareAuthenticator
+
+
+@dataclass(frozen=True, slots=True)
+class TokenReviewAnswer:
+    """A TokenReview's status: the user (with ``system:authenticated``) and the audiences the
+    token is good for, or why not (``invalid bearer token`` when nobody recognised it)."""
+
+    user: UserInfo | None
+    audiences: tuple[str, ...] = ()
+    error: str = ""
 
 
 class AuthenticatorChain:
@@ -66,18 +98,22 @@ class AuthenticatorChain:
         client_certs: ClientCertAuthenticator | None = None,
         tokens: Sequence[AnyTokenAuthenticator] = (),
         anonymous: bool = True,
+        api_audiences: Sequence[str] = (),
     ) -> None:
         self._client_certs = client_certs
         self._tokens = tuple(tokens)
         self.anonymous = anonymous
+        self.api_audiences = tuple(api_audiences)
 
     async def authenticate(self, creds: Credentials) -> UserInfo:
         errors: list[str] = []
+        revoked = False
         if self._client_certs is not None and creds.client_cert_der is not None:
             try:
                 user = self._client_certs.authenticate(creds.client_cert_der)
             except AuthenticationFailed as e:
                 errors.append(str(e))
+                revoked = isinstance(e, CredentialRevoked)
             else:
                 if user is not None:
                     return add_authenticated_group(user)
@@ -85,8 +121,7 @@ class AuthenticatorChain:
             token_errors: list[str] = []
             for authenticator in self._tokens:
                 try:
-                    answer = authenticator.authenticate_token(creds.bearer)
-                    found = await answer if inspect.isawaitable(answer) else answer
+                    found = await _ask(authenticator, creds.bearer)
                 except AuthenticationFailed as e:
                     token_errors.append(str(e))
                     continue
@@ -94,7 +129,46 @@ class AuthenticatorChain:
                     return add_authenticated_group(found)
             errors.extend(token_errors or ["invalid bearer token"])
         if errors:
-            raise AuthenticationFailed("; ".join(errors))
+            raise (CredentialRevoked if revoked else AuthenticationFailed)("; ".join(errors))
         if self.anonymous:
             return ANONYMOUS
         raise AuthenticationFailed("no credentials were presented and anonymous access is off")
+
+    async def review_token(self, token: str, audiences: Sequence[str] = ()) -> TokenReviewAnswer:
+        """A TokenReview (upstream ``pkg/registry/authentication/tokenreview``): the bearer
+        part of the chain for ``audiences`` (default: the API's). Audience-agnostic
+        authenticators (token file, bootstrap tokens) answer only for requested audiences
+        that are the API's, and then the token is good for exactly those
+        (``WrapAudienceAgnosticToken``)."""
+        requested = tuple(audiences) or self.api_audiences
+        implicit = tuple(a for a in self.api_audiences if a in requested)
+        errors: list[str] = []
+        for authenticator in self._tokens:
+            try:
+                if _audience_aware(authenticator):
+                    result = await authenticator.review(token, requested or None)
+                    if result is not None:
+                        user = add_authenticated_group(result.user)
+                        return TokenReviewAnswer(user, result.audiences)
+                    continue
+                if requested and not implicit:
+                    continue
+                found = await _ask(authenticator, token)
+            except AuthenticationFailed as e:
+                errors.append(str(e))
+                continue
+            if found is not None:
+                return TokenReviewAnswer(add_authenticated_group(found), implicit)
+        return TokenReviewAnswer(None, error="; ".join(errors) or "invalid bearer token")
+
+
+async def _ask(authenticator: AnyTokenAuthenticator, token: str) -> UserInfo | None:
+    """One token authenticator's answer, awaited when it reads storage."""
+    answer = authenticator.authenticate_token(token)
+    return await answer if inspect.isawaitable(answer) else answer
+
+
+def _audience_aware(
+    authenticator: AnyTokenAuthenticator,
+) -> TypeGuard[AudienceAwareAuthenticator]:
+    return callable(getattr(authenticator, "review", None))

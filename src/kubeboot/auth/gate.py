@@ -19,7 +19,13 @@ from __future__ import annotations
 
 import logging
 
-from kubeboot.auth.interface import AuthenticationFailed, Authenticator, Credentials, UserInfo
+from kubeboot.auth.interface import (
+    AuthenticationFailed,
+    Authenticator,
+    CredentialRevoked,
+    Credentials,
+    UserInfo,
+)
 from kubeboot.auth.ratelimit import RateLimits
 from kubeboot.auth.sources import SourceNetworks
 from kubeboot.auth.users import ANONYMOUS_USER
@@ -55,7 +61,9 @@ class AuthenticationGate:
         except AuthenticationFailed as exc:
             log.info("authentication failed from %s: %s", source, exc)
             self.limits.failed_auth.take(source)
-            raise Unauthorized("Unauthorized") from None
+            # The holder of a revoked credential learns why; other failures say no more.
+            revoked = isinstance(exc, CredentialRevoked)
+            raise Unauthorized(f"Unauthorized: {exc}" if revoked else "Unauthorized") from None
         if user.name != ANONYMOUS_USER:
             return user
         if wait := self.limits.anonymous.take(source):

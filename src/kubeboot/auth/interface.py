@@ -20,6 +20,7 @@ __all__ = [
     "AuthenticationFailed",
     "Authenticator",
     "Authorizer",
+    "CredentialRevoked",
     "Credentials",
     "Decision",
     "UserInfo",
@@ -46,6 +47,14 @@ class Credentials:
 
 class AuthenticationFailed(Exception):
     """A presented credential was rejected. The message must never contain the credential."""
+
+
+class CredentialRevoked(AuthenticationFailed):
+    """A credential that verified but was revoked (kubeboot's revocation list).
+
+    Unlike other failures, its message is sent in the 401: the holder of a revoked
+    certificate should learn that it was revoked and why, and the message holds no secret.
+    """
 
 
 class Authenticator(Protocol):

@@ -41,7 +41,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from kubeboot.auth.interface import Attributes, Decision, UserInfo, Verdict
-from kubeboot.auth.rbac import PolicyRule, rule_allows
+from kubeboot.auth.rbac import PolicyRule, RuleSet, rule_allows
 from kubeboot.auth.users import NODE_USER_PREFIX, NODES_GROUP, node_name_of
 
 __all__ = [
@@ -121,6 +121,14 @@ class NodeAuthorizer:
         if any(rule_allows(r, attrs) for r in self._rules):
             return _ALLOW
         return _no()
+
+    def rules_for(self, user: UserInfo, namespace: str) -> RuleSet:
+        """Upstream's: a node's permissions depend on its objects, so they are never listed."""
+        if is_node_identity(user):
+            return RuleSet(
+                incomplete=True, errors=("node authorizer does not support user rule resolution",)
+            )
+        return RuleSet()
 
     # -- graph-backed reads -----------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kubeboot.auth.interface import Attributes, Decision, UserInfo, Verdict
 from kubeboot.auth.mirror import StoreMirror, resource_info
@@ -37,6 +37,8 @@ __all__ = [
     "PolicyRule",
     "RbacAuthorizer",
     "RbacIndex",
+    "RuleResolver",
+    "RuleSet",
     "aggregate_errors",
     "rule_allows",
 ]
@@ -97,6 +99,27 @@ def rule_allows(rule: PolicyRule, attrs: Attributes) -> bool:
         and _resource_matches(rule, attrs.resource, attrs.subresource)
         and (not rule.resource_names or attrs.name in rule.resource_names)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """What an authorizer can say a user may do in a namespace (upstream's ``RulesFor``).
+
+    ``incomplete`` says the rules do not enumerate everything the user may do (a node: the
+    Node authorizer decides per object); ``errors`` are the texts of what failed while
+    resolving them (a binding to a role that does not exist), the evaluationError of a
+    SelfSubjectRulesReview.
+    """
+
+    rules: tuple[PolicyRule, ...] = ()
+    incomplete: bool = False
+    errors: tuple[str, ...] = ()
+
+
+class RuleResolver(Protocol):
+    """``authorizer.RuleResolver``: the rules ``user`` holds in ``namespace``."""
+
+    def rules_for(self, user: UserInfo, namespace: str) -> RuleSet: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +310,12 @@ class RbacAuthorizer:
 
     def authorize(self, attrs: Attributes) -> Decision:
         return self._current().authorize(attrs)
+
+    def rules_for(self, user: UserInfo, namespace: str) -> RuleSet:
+        """The rules of every role bound to the user there; a missing role is an error (in
+        the listers' words, as the authorizer reads roles), never incomplete."""
+        rules, errors = self._current().rules_for(user, namespace)
+        return RuleSet(tuple(rules), errors=tuple(errors))
 
 
 class MirroredRbac:

@@ -25,8 +25,9 @@ from kubeboot.auth.bootstrap_token import (
     bootstrap_token_mirror,
     mirror_lookup,
 )
-from kubeboot.auth.chain import AuthenticatorChain, TokenAuthenticator
+from kubeboot.auth.chain import AnyTokenAuthenticator, AuthenticatorChain
 from kubeboot.auth.gate import AuthenticationGate
+from kubeboot.auth.joinpolicy import JoinAdmission, rejoin_denial_mirror
 from kubeboot.auth.mirror import StoreMirror
 from kubeboot.auth.noderestriction import NodeRestriction
 from kubeboot.auth.ratelimit import (
@@ -36,6 +37,12 @@ from kubeboot.auth.ratelimit import (
     RateLimits,
 )
 from kubeboot.auth.rbac import MirroredRbac
+from kubeboot.auth.revocation import RevocationList
+from kubeboot.auth.serviceaccount_tokens import (
+    ServiceAccountTokens,
+    ServiceAccountTokenSettings,
+    load_keys,
+)
 from kubeboot.auth.sources import SourceNetworks
 from kubeboot.auth.static_token import StaticTokenAuthenticator
 from kubeboot.auth.x509 import ClientCertAuthenticator, load_ca_bundle
@@ -63,25 +70,51 @@ class AuthSettings:
     audit_policy_file: Path | None = None  # None: every request at Metadata level
     audit_forward: Callable[[bytes], None] | None = None
     """A worker process's way to the primary's audit log (instead of ``audit_log_path``)."""
+    certificate_revocation: bool = True
+    """kubeboot's revocation list in the x509 authenticator and RejoinDenials at CSR
+    admission (docs/beyond-upstream.md); node-bound tokens are checked either way."""
+    service_accounts: ServiceAccountTokenSettings | None = None
+    """ServiceAccount token signing and authentication (None: no such tokens)."""
 
 
 class AuthStack:
     def __init__(self, settings: AuthSettings, store: Store, clock: Clock) -> None:
         self.rbac = MirroredRbac(store)
         mirrors: list[StoreMirror] = list(self.rbac.mirrors)
-        tokens: list[TokenAuthenticator] = []
+        tokens: list[AnyTokenAuthenticator] = []
         if settings.token_auth_file is not None:
             tokens.append(StaticTokenAuthenticator.from_file(settings.token_auth_file))
+        token_mirror: StoreMirror | None = None
+        self.service_accounts: ServiceAccountTokens | None = None
+        if settings.service_accounts is not None:
+            sa_settings = settings.service_accounts
+            self.service_accounts = ServiceAccountTokens(
+                sa_settings, load_keys(sa_settings), store, clock
+            )
+            mirrors += self.service_accounts.mirrors
+            tokens += self.service_accounts.authenticators
         if settings.enable_bootstrap_token_auth:
             token_mirror = bootstrap_token_mirror(store)
             mirrors.append(token_mirror)
             tokens.append(BootstrapTokenAuthenticator(mirror_lookup(token_mirror), clock))
+        revocations: RevocationList | None = None
+        denials = rejoin_denial_mirror(store)
+        if settings.certificate_revocation:
+            revocations = RevocationList(store)
+            mirrors += [revocations.mirror, denials]
         self.mirrors = tuple(mirrors)
         networks = SourceNetworks(settings.anonymous_allowed_cidrs)
         self.authenticator = AuthenticatorChain(
-            client_certs=ClientCertAuthenticator(load_ca_bundle(settings.client_ca_file), clock),
+            client_certs=ClientCertAuthenticator(
+                load_ca_bundle(settings.client_ca_file),
+                clock,
+                revoked=revocations.check if revocations is not None else None,
+            ),
             tokens=tokens,
             anonymous=settings.anonymous_auth,
+            api_audiences=(
+                self.service_accounts.api_audiences if self.service_accounts is not None else ()
+            ),
         )
         self.rate_limits = RateLimits.build(
             clock, settings.anonymous_rate, settings.failed_auth_rate
@@ -90,6 +123,11 @@ class AuthStack:
         self.authorizer = build_authorizer(settings.authorization_mode, self.rbac.index)
         self.mutating_admission: list[MutatingAdmission] = [NodeRestriction()]
         self.admission: list[AdmissionHook] = [CsrAdmission(self.authorizer)]
+        # Run only for creates that will be stored: the token-use count is a side effect.
+        # Without revocation the denial mirror is never run, so it stays empty.
+        self.side_effect_admission: list[AdmissionHook] = [
+            JoinAdmission(store, denials, token_mirror, clock)
+        ]
         self.audit: AuditSink | None = None
         self.audit_log: AuditLog | None = None
         self.audit_policy: AuditPolicy | None = None

@@ -44,7 +44,7 @@ import logging
 import ssl
 import sys
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +181,12 @@ class _Verified:
     not_after: dt.datetime
     anchor: x509.Certificate
     user: UserInfo | None
+    serial: int
+    subject: str
+
+
+RevocationCheck = Callable[[int, str], None]
+"""(serial, subject) -> None, or raises CredentialRevoked (kubeboot.auth.revocation)."""
 
 
 class ClientCertAuthenticator:
@@ -199,6 +205,9 @@ class ClientCertAuthenticator:
     anchor has left its window goes through the full verification again, so another anchor
     in the bundle is tried and errors are reported exactly as without the cache. Failures are
     never remembered. Not thread-safe: it is called on the event loop only.
+
+    ``revoked`` (kubeboot's revocation list) is asked on every request, hit or miss, after
+    the certificate verified: a revocation takes effect on the next request.
     """
 
     def __init__(
@@ -207,6 +216,7 @@ class ClientCertAuthenticator:
         clock: Clock,
         *,
         cache_size: int = _VERIFIED_CACHE_SIZE,
+        revoked: RevocationCheck | None = None,
     ) -> None:
         if not roots:
             raise ValueError("a client CA bundle needs at least one certificate")
@@ -214,6 +224,7 @@ class ClientCertAuthenticator:
         self._clock = clock
         self._cache_size = cache_size
         self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._revoked = revoked
 
     def authenticate(self, der: bytes | None) -> UserInfo | None:
         if der is None:
@@ -226,6 +237,8 @@ class ClientCertAuthenticator:
                 # The full path below raises the leaf's expiry error, word for word.
                 del self._verified[digest]
             elif hit.anchor.not_valid_before_utc <= now <= hit.anchor.not_valid_after_utc:
+                if self._revoked is not None:
+                    self._revoked(hit.serial, hit.subject)
                 self._verified.move_to_end(digest)
                 CLIENT_CERTIFICATE_EXPIRATION.observe((hit.not_after - now).total_seconds())
                 return _fresh(hit.user)
@@ -235,12 +248,20 @@ class ClientCertAuthenticator:
             raise AuthenticationFailed(f"client certificate does not parse: {e}") from None
         anchor = self._verify(leaf)
         user = _user(leaf, "X509SHA256=" + digest.hex())
-        self._verified[digest] = _Verified(
-            leaf.not_valid_before_utc, leaf.not_valid_after_utc, anchor, user
+        verified = _Verified(
+            leaf.not_valid_before_utc,
+            leaf.not_valid_after_utc,
+            anchor,
+            user,
+            leaf.serial_number,
+            leaf.subject.rfc4514_string(),
         )
+        self._verified[digest] = verified
         self._verified.move_to_end(digest)
         if len(self._verified) > self._cache_size:
             self._verified.popitem(last=False)
+        if self._revoked is not None:
+            self._revoked(verified.serial, verified.subject)
         remaining = leaf.not_valid_after_utc - self._clock.now()
         CLIENT_CERTIFICATE_EXPIRATION.observe(remaining.total_seconds())
         return _fresh(user)

@@ -49,6 +49,8 @@ __all__ = ["SUBCOMMANDS", "certs", "data_dir_option", "render_expiration"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "check-expiration": ("kubeboot.cli.certs", "check_expiration"),
     "renew": ("kubeboot.cli.certs", "renew"),
+    "issued": ("kubeboot.cli.ledger", "issued"),
+    "revoke": ("kubeboot.cli.ledger", "revoke_command"),
 }
 
 # kubeadm's descriptions, as ``certs renew`` prints them ("<description> renewed").
@@ -74,12 +76,15 @@ class _CertsGroup(UpstreamGroup):
 
 @click.group(cls=_CertsGroup)
 def certs() -> None:
-    """The server's own certificates: expiry and renewal (as `kubeadm certs`).
+    """Certificates: the server's own (expiry, renewal, as `kubeadm certs`) and the ones the
+    cluster issued (the ledger, revocation).
 
     \b
     Example:
       kubeboot certs check-expiration --data-dir /var/lib/kubeboot
       kubeboot certs renew admin.conf --data-dir /var/lib/kubeboot
+      kubeboot certs issued --expiring-within 720h
+      kubeboot certs revoke --node worker-1 --reason decommissioned
     """
 
 

@@ -143,6 +143,13 @@ def _signer_files(
 )
 @etcd_client_options
 @click.option(
+    "--watch-cache",
+    is_flag=True,
+    default=True,
+    help="etcd3: serve watches and consistent reads from one in-memory cache fed by one etcd "
+    "watch, as kube-apiserver's watch cache (=false: every read and watch goes to etcd).",
+)
+@click.option(
     "--authorization-mode",
     default="Node,RBAC",
     help="Comma-separated: Node, RBAC, AlwaysAllow (development only).",
@@ -220,6 +227,54 @@ def _signer_files(
     help='Static tokens, CSV: token,user,uid,"group1,group2".',
 )
 @click.option(
+    "--service-account-signing-key-file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Private key (RSA or ECDSA PEM) that signs ServiceAccount tokens (default: "
+    "<data-dir>/pki/sa.key, generated on first start).",
+)
+@click.option(
+    "--service-account-key-file",
+    "service_account_key_files",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    multiple=True,
+    help="PEM keys or certificates that verify ServiceAccount tokens (repeatable; default: "
+    "the signing key's public half). Keep an old key here while rotating.",
+)
+@click.option(
+    "--service-account-issuer",
+    "service_account_issuers",
+    multiple=True,
+    help="The iss claim of ServiceAccount tokens (repeatable: the first one signs, all are "
+    "accepted; default https://kubernetes.default.svc.cluster.local, as kubeadm). An https "
+    "URL also publishes /.well-known/openid-configuration.",
+)
+@click.option(
+    "--api-audiences",
+    default="",
+    help="Comma-separated audiences of this API: tokens must name one (default: the issuers).",
+)
+@click.option(
+    "--service-account-max-token-expiration",
+    type=GoDuration(),
+    default=None,
+    help="Cap on a TokenRequest's duration (1h to 2^32s; longer requests are shortened, with "
+    "a warning). Default: no cap.",
+)
+@click.option(
+    "--service-account-lookup",
+    is_flag=True,
+    default=True,
+    help="Check that a legacy token's Secret and ServiceAccount still exist.",
+)
+@click.option(
+    "--legacy-controller-token-secrets",
+    is_flag=True,
+    default=False,
+    help="Create a legacy token Secret <sa>-token-xxxxx for each controller ServiceAccount "
+    "in kube-system, as clusters before 1.24 did (never-expiring tokens; see docs/auth.md).",
+)
+@click.option(
     "--controllers",
     default="*,bootstrapsigner,tokencleaner",
     help="kube-controller-manager syntax: '*' all on-by-default, 'name' on, '-name' off.",
@@ -265,6 +320,27 @@ def _signer_files(
     is_flag=True,
     default=True,
     help="Run controllers only on the Lease holder.",
+)
+@click.option(
+    "--issuance-ledger",
+    is_flag=True,
+    default=True,
+    help="Record every issued certificate as an IssuedCertificate (ledger.kubeboot.io/v1); "
+    "--issuance-ledger=false turns it off. See docs/beyond-upstream.md.",
+)
+@click.option(
+    "--certificate-revocation",
+    is_flag=True,
+    default=True,
+    help="Refuse client certificates revoked with `kubeboot certs revoke` (401) and CSRs "
+    "for nodes denied re-joining; --certificate-revocation=false turns it off.",
+)
+@click.option(
+    "--revoke-certificates-on-node-delete",
+    is_flag=True,
+    default=True,
+    help="Revoke a Node's unexpired certificates (from the ledger) when the Node object is "
+    "deleted; e.g. --revoke-certificates-on-node-delete=false for nodes that come and go.",
 )
 @click.option(
     "--workers",
@@ -320,6 +396,7 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
         etcd_certfile=params["etcd_certfile"],
         etcd_keyfile=params["etcd_keyfile"],
         etcd_prefix=params["etcd_prefix"],
+        watch_cache=params["watch_cache"],
         authorization_mode=split_csv(params["authorization_mode"]),
         anonymous_auth=params["anonymous_auth"],
         anonymous_allowed_cidrs=split_csv(params["anonymous_allowed_cidrs"]),
@@ -342,8 +419,18 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
         cluster_name=params["cluster_name"],
         leader_elect=params["leader_elect"],
         workers=params["workers"],
+        issuance_ledger=params["issuance_ledger"],
+        certificate_revocation=params["certificate_revocation"],
+        revoke_on_node_delete=params["revoke_certificates_on_node_delete"],
         signer_files=_signer_files(signer_flags, params["cluster_signing_cert_file"]),
         approve_all_kubelet_csrs_for_group=params["approve_all_kubelet_csrs_for_group"],
+        service_account_signing_key_file=params["service_account_signing_key_file"],
+        service_account_key_files=tuple(params["service_account_key_files"]),
+        service_account_issuers=tuple(params["service_account_issuers"]),
+        api_audiences=split_csv(params["api_audiences"]),
+        service_account_max_token_expiration=params["service_account_max_token_expiration"],
+        service_account_lookup=params["service_account_lookup"],
+        legacy_controller_token_secrets=params["legacy_controller_token_secrets"],
     )
     try:
         enabled_controllers(config.controllers)
@@ -369,10 +456,22 @@ def server_config(params: dict[str, Any]) -> ServerConfig:
 
 
 def _check_auth_flags(config: ServerConfig) -> None:
-    """Refuse bad rate-limit, CIDR and audit-policy values before anything starts."""
+    """Refuse bad rate-limit, CIDR, audit-policy and ServiceAccount token values before
+    anything starts."""
     from kubeboot.auth.auditpolicy import AuditPolicyError, load_audit_policy
     from kubeboot.auth.ratelimit import BucketPolicy
+    from kubeboot.auth.serviceaccount_tokens import issuer_problem, max_expiration_problem
     from kubeboot.auth.sources import SourceNetworks
+
+    for flag, problem in (
+        ("--service-account-issuer", issuer_problem(config.service_account_issuers)),
+        (
+            "--service-account-max-token-expiration",
+            max_expiration_problem(config.service_account_max_token_expiration),
+        ),
+    ):
+        if problem is not None:
+            raise click.BadParameter(problem, param_hint=flag)
 
     if config.audit_policy_file is not None:
         try:
@@ -406,6 +505,7 @@ async def _run(config: ServerConfig) -> None:
     from kubeboot.api.server.serve import Server
     from kubeboot.api.server.site import ListenError
     from kubeboot.api.server.workers import WorkerStartError
+    from kubeboot.pki.serviceaccount_keys import ServiceAccountKeyError
 
     srv = Server(config)
     try:
@@ -416,7 +516,7 @@ async def _run(config: ServerConfig) -> None:
             f"storage is unavailable: {exc}. Check that etcd is running and reachable "
             "at --etcd-servers (and the --etcd-* TLS files)."
         ) from exc
-    except (WorkerStartError, ListenError, DataDirInUse) as exc:
+    except (WorkerStartError, ListenError, DataDirInUse, ServiceAccountKeyError) as exc:
         await srv.stop()
         raise click.ClickException(str(exc)) from exc
     loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]

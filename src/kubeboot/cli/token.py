@@ -8,13 +8,17 @@ a tabwriter (minwidth 10, padding 3) and ``-o json|yaml`` prints kubeadm's outpu
 full tokens and stops at the first error. The Secret itself is built by
 :func:`kubeboot.resources.bootstrap_token.build_secret`, the token by ``generate_token``.
 
-Not implemented: ``--max-uses`` / ``--node-name`` (binding a token to one node), because
-the server's bootstrap-token authenticator does not enforce them; a flag the server ignores
-would be a false promise.
+Beyond kubeadm (docs/beyond-upstream.md): ``--node-name N`` binds the token to one node and
+``--max-uses K`` limits how many CSRs it may create, as extra keys of the Secret
+(:mod:`kubeboot.resources.token_binding`) that upstream ignores and a kubeboot server
+enforces at CSR admission; ``--print-join-command --node-name N`` makes a single-use token
+unless ``--max-uses`` says otherwise. ``list`` shows them in a ``USES`` and a ``NODE`` column.
+A real kube-apiserver does not enforce them, so against one the command refuses them.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -41,8 +45,11 @@ from kubeboot.clusterinit import join_command
 from kubeboot.durations import short_human_duration
 from kubeboot.pki.pins import spki_pin
 from kubeboot.resources import bootstrap_token as bt
+from kubeboot.resources import token_binding as tb
+from kubeboot.resources.ledger import ISSUED_CERTIFICATES
 from kubeboot.resources.registry import ResourceInfo, find_resource
-from kubeboot.resources.status import AlreadyExists, NotFound, StatusError
+from kubeboot.resources.status import AlreadyExists, Forbidden, NotFound, StatusError
+from kubeboot.resources.validation import is_dns1123_subdomain
 
 __all__ = [
     "OUTPUT_API_VERSION",
@@ -199,8 +206,10 @@ async def create_token(
     usages: Sequence[str],
     groups: Sequence[str],
     description: str,
+    binding: Mapping[str, str] | None = None,
 ) -> dt.datetime | None:
-    """Create the Secret; the expiration it got (None: never). Shared with ``kubeconfig``."""
+    """Create the Secret; the expiration it got (None: never). Shared with ``kubeconfig``.
+    ``binding``: kubeboot's extra keys (:func:`kubeboot.resources.token_binding.binding_data`)."""
     expiration = SystemClock().now() + ttl if ttl > dt.timedelta(0) else None
     secret = bt.build_secret(
         token_value,
@@ -209,6 +218,8 @@ async def create_token(
         expiration=expiration,
         description=description,
     )
+    for key, value in (binding or {}).items():
+        secret["data"][key] = base64.b64encode(value.encode()).decode("ascii")
     try:
         await client.create(_secrets(), secret, bt.TOKEN_NAMESPACE)
     except AlreadyExists as e:
@@ -267,6 +278,19 @@ def generate() -> None:
     is_flag=True,
     help="Print the full `kubeboot join` command instead of only the token.",
 )
+@click.option(
+    "--node-name",
+    default=None,
+    help="kubeboot servers: the token may only request the kubelet client certificate of "
+    "this node (system:node:<name>). With --print-join-command it defaults to --max-uses 1.",
+)
+@click.option(
+    "--max-uses",
+    type=click.IntRange(min=1),
+    default=None,
+    help="kubeboot servers: how many CSRs (joins) the token may create; a spent token is "
+    "deleted by the token cleaner.",
+)
 @kubeconfig_options
 def create(
     token_value: str | None,
@@ -275,6 +299,8 @@ def create(
     groups: str,
     description: str,
     print_join_command: bool,
+    node_name: str | None,
+    max_uses: int | None,
     kubeconfig: Path | None,
     context: str | None,
 ) -> None:
@@ -283,6 +309,7 @@ def create(
     \b
     Example:
       kubeboot token create --ttl 1h --print-join-command
+      kubeboot token create --print-join-command --node-name worker-1   # single use
     """
     if token_value is not None and bt.parse_token(token_value) is None:
         raise click.BadParameter(
@@ -293,11 +320,18 @@ def create(
         raise click.BadParameter("must not be negative (0 means never expires)", param_hint="--ttl")
     usage_list = validated_usages(usages)
     group_list = validated_groups(groups, usage_list)
+    if node_name is not None and (problems := is_dns1123_subdomain(node_name)):
+        raise click.BadParameter("; ".join(problems), param_hint="--node-name")
+    if print_join_command and node_name and max_uses is None:
+        max_uses = 1  # a join command for one machine: single use unless told otherwise
+    binding = tb.binding_data(node_name, max_uses)
     value = token_value or bt.generate_token()
     kube = KubeconfigRef(kubeconfig, context)
     ca_pem = kube.ca_pem("the join command cannot pin it") if print_join_command else b""
 
     async def work(client: HttpApiClient) -> None:
+        if binding:
+            await require_kubeboot_server(client)
         await create_token(
             client,
             value,
@@ -305,14 +339,30 @@ def create(
             usages=usage_list,
             groups=group_list,
             description=description,
+            binding=binding,
         )
 
     run_api(kube, work)
     if print_join_command:
         ca = x509.load_pem_x509_certificates(ca_pem)[0]
-        click.echo(join_command(kube.config().server, value, spki_pin(ca)))
+        command = join_command(kube.config().server, value, spki_pin(ca))
+        click.echo(f"{command} --node-name {node_name}" if node_name else command)
     else:
         click.echo(value)
+
+
+async def require_kubeboot_server(client: HttpApiClient) -> None:
+    """Node binding and use limits are enforced by kubeboot servers only: refuse to create a
+    token whose limits the server would silently ignore (a real kube-apiserver)."""
+    try:
+        await client.list(ISSUED_CERTIFICATES, limit=1)
+    except Forbidden:
+        return  # served, only not readable by this user
+    except NotFound as exc:
+        raise CommandError(
+            "--node-name and --max-uses are enforced by kubeboot servers only, and this "
+            "server does not serve ledger.kubeboot.io; create the token without them"
+        ) from exc
 
 
 @token.command(name="list")

@@ -51,6 +51,8 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 # A watch with no timeoutSeconds is ended by the server after 5-10 min (server-facts §8.4);
 # reading nothing for longer than this means the connection is dead.
 _WATCH_IDLE_SECONDS = 15 * 60
+# Server-side apply; a JSON body is YAML, so objects go as they are.
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 _PATCH_CONTENT_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
     "json": "application/json-patch+json",
@@ -313,6 +315,26 @@ class HttpApiClient:
             resource_path(res, namespace, name, subresource),
             body=patch,
             content_type=_PATCH_CONTENT_TYPES[patch_type],
+        )
+
+    async def apply(
+        self,
+        res: ResourceInfo,
+        obj: JsonObject,
+        namespace: str | None = None,
+        *,
+        field_manager: str,
+        force: bool = False,
+    ) -> JsonObject:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        ns = namespace or _namespace_of(res, obj)
+        params = {"fieldManager": field_manager, **({"force": "true"} if force else {})}
+        return await self.request_json(
+            "PATCH",
+            resource_path(res, ns, name, None),
+            params=params,
+            body=obj,  # JSON is YAML
+            content_type=APPLY_CONTENT_TYPE,
         )
 
     async def delete(

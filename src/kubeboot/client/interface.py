@@ -68,6 +68,19 @@ class ApiClient(Protocol):
         subresource: str | None = None,
     ) -> JsonObject: ...
 
+    async def apply(
+        self,
+        res: ResourceInfo,
+        obj: JsonObject,
+        namespace: str | None = None,
+        *,
+        field_manager: str,
+        force: bool = False,
+    ) -> JsonObject:
+        """Server-side apply of the fields in ``obj`` (its name in ``metadata``), owned by
+        ``field_manager``; ``force`` takes fields other managers own."""
+        ...
+
     async def delete(
         self,
         res: ResourceInfo,

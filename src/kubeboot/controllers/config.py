@@ -32,6 +32,7 @@ __all__ = [
 CONTROLLER_ALIASES = MappingProxyType(
     {
         "bootstrapsigner": "bootstrap-signer-controller",
+        "clusterrole-aggregation": "clusterrole-aggregation-controller",
         "csrapproving": "certificatesigningrequest-approving-controller",
         "csrcleaner": "certificatesigningrequest-cleaner-controller",
         "csrsigning": "certificatesigningrequest-signing-controller",
@@ -39,6 +40,7 @@ CONTROLLER_ALIASES = MappingProxyType(
         "nodelifecycle": "node-lifecycle-controller",
         "root-ca-cert-publisher": "root-ca-certificate-publisher-controller",
         "serviceaccount": "serviceaccount-controller",
+        "serviceaccount-token": "serviceaccount-token-controller",
         "tokencleaner": "token-cleaner-controller",
         "ttl": "ttl-controller",
     }
@@ -99,6 +101,12 @@ class ControllerConfig:
     # Secrets); root-ca-cert-publisher is skipped without one, as upstream fails without it.
     root_ca_file: Path | None = None
     leader_elect: bool = True
+    # --service-account-private-key-file: the key that signs legacy token Secrets
+    # (serviceaccount-token is skipped without one, as upstream).
+    service_account_private_key_file: Path | None = None
+    # Legacy token Secrets for the controllers' own ServiceAccounts at start (kubeboot's
+    # --legacy-controller-token-secrets; needs serviceaccount-token to be filled in).
+    legacy_token_secrets: bool = False
     # The alpha group auto-approver of 1.4-1.6 (csrapproving; "" = off). Insecure.
     approve_all_kubelet_csrs_for_group: str = ""
     lease_namespace: str = "kube-system"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from kubeboot.auth.satokens import TokenIssuer, legacy_claims
 from kubeboot.client.interface import ApiClient
 from kubeboot.clock import Clock
 from kubeboot.controllers.bootstrapsigner import (
@@ -23,6 +24,7 @@ from kubeboot.controllers.bootstrapsigner import (
     run_bootstrapsigner,
 )
 from kubeboot.controllers.certificates import CSR_RESOURCE
+from kubeboot.controllers.clusterroleaggregation import run_clusterrole_aggregation
 from kubeboot.controllers.config import ControllerConfig, enabled_controllers
 from kubeboot.controllers.csrapproving import run_csrapproving
 from kubeboot.controllers.csrcleaner import run_csrcleaner
@@ -34,6 +36,11 @@ from kubeboot.controllers.rootcapublisher import ROOT_CA_FIELD_SELECTOR, run_roo
 from kubeboot.controllers.runtime import Informer
 from kubeboot.controllers.serviceaccounts import run_serviceaccounts_controller
 from kubeboot.controllers.tokencleaner import run_tokencleaner
+from kubeboot.controllers.tokens import (
+    TOKEN_SECRETS_FIELD_SELECTOR,
+    ensure_legacy_token_secrets,
+    run_tokens_controller,
+)
 from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.csr import (
     KUBE_APISERVER_CLIENT_SIGNER,
@@ -41,8 +48,10 @@ from kubeboot.pki.csr import (
     KUBELET_SERVING_SIGNER,
     LEGACY_UNKNOWN_SIGNER,
 )
+from kubeboot.pki.serviceaccount_keys import load_signing_key
 from kubeboot.resources import bootstrap_token as bt
 from kubeboot.resources.registry import ResourceInfo, find_resource
+from kubeboot.resources.serviceaccount import LEGACY_ISSUER
 from kubeboot.resources.status import AlreadyExists, StatusError
 
 __all__ = ["ReloadingAuthority", "SigningConfigError", "run_controllers", "signing_files"]
@@ -126,6 +135,7 @@ ROOT_CA_PUBLISHER_SA = "root-ca-cert-publisher"
 NAMESPACE_CONTROLLER_SA = "namespace-controller"
 NODE_CONTROLLER_SA = "node-controller"
 TTL_CONTROLLER_SA = "ttl-controller"
+CLUSTERROLE_AGGREGATION_SA = "clusterrole-aggregation-controller"
 CONTROLLER_SA_NAMESPACE = "kube-system"
 # Which identities each controller needs (csrsigning's only when it signs).
 _SERVICE_ACCOUNTS = {
@@ -139,6 +149,7 @@ _SERVICE_ACCOUNTS = {
     "namespace": (NAMESPACE_CONTROLLER_SA,),
     "nodelifecycle": (NODE_CONTROLLER_SA,),
     "ttl": (TTL_CONTROLLER_SA,),
+    "clusterrole-aggregation": (CLUSTERROLE_AGGREGATION_SA,),
 }
 
 ClientFor = Callable[[str], ApiClient]
@@ -215,10 +226,46 @@ async def _run_enabled(
             )
     jobs += _namespace_jobs(manager, client_for, enabled, config, clock)
     jobs += _node_jobs(manager, client_for, enabled)
+    jobs += _token_jobs(manager, enabled, config)
+    if "clusterrole-aggregation" in enabled:
+        cluster_roles_res = _resource("rbac.authorization.k8s.io", "clusterroles")
+        cluster_roles = Informer(manager, cluster_roles_res)
+        jobs.append(cluster_roles.run())
+        jobs.append(
+            run_clusterrole_aggregation(
+                client_for(CLUSTERROLE_AGGREGATION_SA), cluster_roles, cluster_roles_res
+            )
+        )
     log.info("starting controllers: %s", ", ".join(sorted(enabled)) or "(none)")
     async with asyncio.TaskGroup() as group:
         for job in jobs:
             group.create_task(job)
+
+
+def _token_jobs(
+    manager: ApiClient, enabled: frozenset[str], config: ControllerConfig
+) -> list[Coroutine[Any, Any, None]]:
+    """serviceaccount-token, with the manager's own identity as upstream's root client (it
+    starts before any controller ServiceAccount has a credential)."""
+    if "serviceaccount-token" not in enabled:
+        return []
+    if config.service_account_private_key_file is None or config.root_ca_file is None:
+        log.info("serviceaccount-token: no --service-account-private-key-file; skipped")
+        return []
+    legacy = TokenIssuer(LEGACY_ISSUER, load_signing_key(config.service_account_private_key_file))
+
+    def sign(namespace: str, name: str, uid: str, secret_name: str) -> str:
+        return legacy.issue(legacy_claims(namespace, name, uid, secret_name))
+
+    secret_res, sa_res = _resource("", "secrets"), _resource("", "serviceaccounts")
+    secrets = Informer(manager, secret_res, field_selector=TOKEN_SECRETS_FIELD_SELECTOR)
+    accounts = Informer(manager, sa_res)
+    ca_pem = config.root_ca_file.read_bytes()
+    return [
+        secrets.run(),
+        accounts.run(),
+        run_tokens_controller(manager, secrets, accounts, secret_res, sa_res, ca_pem, sign),
+    ]
 
 
 def _node_jobs(
@@ -304,8 +351,13 @@ async def run_controllers(
     resolve: ClientFor = client_for or (lambda _sa: client)
 
     async def run() -> None:
+        names = controller_service_accounts(enabled)
         if client_for is not None:
-            await ensure_service_accounts(client, controller_service_accounts(enabled))
+            await ensure_service_accounts(client, names)
+        if config.legacy_token_secrets:
+            await ensure_legacy_token_secrets(
+                client, _resource("", "secrets"), CONTROLLER_SA_NAMESPACE, names
+            )
         await _run_enabled(client, resolve, config, clock)
 
     if not config.leader_elect:

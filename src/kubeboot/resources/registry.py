@@ -23,8 +23,9 @@ __all__ = [
 ]
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
-# Subresources answer get/patch/update, except those that only take a whole object.
-_SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {"finalize": ("update",)}
+# Subresources answer get/patch/update, except those that only take a whole object
+# (finalize) or only create (serviceaccounts/token: TokenRequest).
+_SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {"finalize": ("update",), "token": ("create",)}
 
 
 def subresource_verbs(subresource: str) -> tuple[str, ...]:
@@ -117,6 +118,8 @@ AUTHENTICATION = GroupVersion("authentication.k8s.io", "v1")
 STORAGE = GroupVersion("storage.k8s.io", "v1")
 NODE = GroupVersion("node.k8s.io", "v1")
 RESOURCE = GroupVersion("resource.k8s.io", "v1")
+# kubeboot's own group (docs/beyond-upstream.md): the issuance ledger and revocation.
+LEDGER = GroupVersion("ledger.kubeboot.io", "v1")
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
@@ -149,6 +152,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "serviceaccount",
         namespaced=True,
         short_names=("sa",),
+        subresources=("token",),
         returns_deleted_object=True,
     ),
     ResourceInfo(
@@ -313,6 +317,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     ResourceInfo(
         AUTHORIZATION,
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    ResourceInfo(
+        AUTHORIZATION,
         "LocalSubjectAccessReview",
         "localsubjectaccessreviews",
         "localsubjectaccessreview",
@@ -328,6 +341,53 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         namespaced=False,
         verbs=CREATE_ONLY,
         stored=False,
+    ),
+    ResourceInfo(
+        AUTHENTICATION,
+        "TokenReview",
+        "tokenreviews",
+        "tokenreview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    # kubeboot's own group, last as an extension group would be (docs/beyond-upstream.md).
+    # The issuance ledger: written by the server itself when a certificate is issued
+    # (kubeboot.ledger.recorder), read-only to every client.
+    ResourceInfo(
+        LEDGER,
+        "IssuedCertificate",
+        "issuedcertificates",
+        "issuedcertificate",
+        namespaced=False,
+        verbs=READ_ONLY,
+        short_names=("icert",),
+        field_selectors=("spec.nodeName", "spec.signerName", "spec.serialNumber"),
+        refusal_note=(
+            "the issuance ledger is written by the server when it issues a certificate; "
+            "revoke a certificate with `kubeboot certs revoke` instead"
+        ),
+    ),
+    ResourceInfo(
+        LEDGER,
+        "CertificateRevocation",
+        "certificaterevocations",
+        "certificaterevocation",
+        namespaced=False,
+        verbs=("create", "delete", "get", "list", "watch"),
+        short_names=("crev",),
+        field_selectors=("spec.nodeName", "spec.serialNumber"),
+        refusal_note="a revocation is created or deleted whole, never changed",
+    ),
+    ResourceInfo(
+        LEDGER,
+        "RejoinDenial",
+        "rejoindenials",
+        "rejoindenial",
+        namespaced=False,
+        verbs=("create", "delete", "get", "list", "watch"),
+        field_selectors=("spec.nodeName",),
+        refusal_note="a denial is created or deleted whole, never changed",
     ),
 )
 

@@ -43,13 +43,25 @@ import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type stubs
 import grpc.aio  # type: ignore[import-untyped]
-from etcd3aio import EtcdConnectionError, EtcdError, EtcdTransientError
-from etcd3aio._protobuf import Compare, WatchCreateRequest, WatchRequest, WatchStub
+from etcd3aio._protobuf import (
+    CompactionRequest,
+    Compare,
+    DeleteRangeRequest,
+    KVStub,
+    MaintenanceStub,
+    RangeRequest,
+    StatusRequest,
+    TxnRequest,
+    WatchCreateRequest,
+    WatchRequest,
+    WatchStub,
+)
+from etcd3aio._protobuf import rpc_pb2 as _rpc  # type: ignore[attr-defined]  # not re-exported
 from etcd3aio.kv import KVService
 
 from kubeboot.storage.interface import (
@@ -67,7 +79,7 @@ from kubeboot.storage.interface import (
 from kubeboot.storage.prefix import prefix_end
 from kubeboot.storage.watchhub import Subscription
 
-__all__ = ["COMPACTED_REVISION_KEY", "EtcdStore"]
+__all__ = ["COMPACTED_REVISION_KEY", "EtcdStore", "WatchSink"]
 
 COMPACTED_REVISION_KEY = b"kubeboot/compacted-revision"
 FAILOVER_WINDOW = 5.0
@@ -94,17 +106,54 @@ _RETRYABLE = (
 _T = TypeVar("_T")
 
 
-class _RequireLeader(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """Adds ``hasleader: true`` to every unary call (clientv3.WithRequireLeader)."""
+class WatchSink(Protocol):
+    """Where a watch's events go: a bounded :class:`Subscription`, or the watch cache."""
 
-    async def intercept_unary_unary(
-        self, continuation: Callable[[Any, Any], Awaitable[Any]], details: Any, request: Any
-    ) -> Any:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), *_REQUIRE_LEADER)
-        new = grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    def push_many(self, events: Sequence[WatchEvent]) -> bool: ...
+
+    def fail(self, error: StoreError) -> None: ...
+
+
+class _KV:
+    """etcd's KV service called on the generated stub, with require-leader metadata.
+
+    Thinner than etcd3aio's ``KVService`` (which adds an ``asyncio.timeout``, a retry loop
+    and error mapping we do not use, ``_call`` does those) and without a gRPC interceptor:
+    measured ~0.4 ms less CPU per join (docs/performance.md).
+    """
+
+    __slots__ = ("_stub",)
+
+    def __init__(self, channel: Any) -> None:
+        self._stub = KVStub(channel)
+
+    def get(
+        self,
+        key: bytes,
+        range_end: bytes = b"",
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        count_only: bool = False,
+    ) -> Any:  # a grpc.aio call: await it
+        request = RangeRequest(
+            key=key, range_end=range_end, revision=revision, limit=limit, count_only=count_only
         )
-        return await continuation(new, request)
+        return self._stub.Range(request, timeout=ATTEMPT_TIMEOUT, metadata=_REQUIRE_LEADER)
+
+    def txn(
+        self, compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any] = ()
+    ) -> Any:  # a grpc.aio call: await it
+        request = TxnRequest(compare=compare, success=success, failure=failure)
+        return self._stub.Txn(request, timeout=ATTEMPT_TIMEOUT, metadata=_REQUIRE_LEADER)
+
+    def delete(self, key: bytes) -> Any:  # a grpc.aio call: await it
+        request = DeleteRangeRequest(key=key, prev_kv=True)
+        return self._stub.DeleteRange(request, timeout=ATTEMPT_TIMEOUT, metadata=_REQUIRE_LEADER)
+
+    def compact(self, revision: int) -> Any:  # a grpc.aio call: await it
+        request = CompactionRequest(revision=revision)
+        return self._stub.Compact(request, timeout=ATTEMPT_TIMEOUT, metadata=_REQUIRE_LEADER)
 
 
 @dataclass(slots=True)
@@ -131,8 +180,9 @@ class _Member:
 
     url: str
     channel: Any  # grpc.aio.Channel
-    kv: KVService
+    kv: _KV
     watch: Any  # WatchStub
+    maintenance: Any  # MaintenanceStub
 
 
 class EtcdStore:
@@ -144,7 +194,7 @@ class EtcdStore:
         self._prefix = prefix.encode()
         self._watch_queue_limit = limit
         self._watches: set[asyncio.Task[None]] = set()
-        self._subs: set[Subscription] = set()
+        self._subs: set[WatchSink] = set()
         self._closed = False
 
     @classmethod
@@ -186,8 +236,6 @@ class EtcdStore:
                 [KVService.txn_compare_create_revision(full, 0)],
                 [KVService.txn_op_put(full, value)],
                 [KVService.txn_op_get(full)],
-                timeout=ATTEMPT_TIMEOUT,
-                max_attempts=1,
             ),
             attempts=attempts,
         )
@@ -208,8 +256,6 @@ class EtcdStore:
                 _compare_mod(full, expected_mod_revision),
                 [KVService.txn_op_put(full, value, prev_kv=True)],
                 [KVService.txn_op_get(full)],
-                timeout=ATTEMPT_TIMEOUT,
-                max_attempts=1,
             ),
             attempts=attempts,
         )
@@ -231,7 +277,7 @@ class EtcdStore:
         if expected_mod_revision is None:
             deleted = await self._call(
                 key,
-                lambda kv: kv.delete(full, prev_kv=True, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+                lambda kv: kv.delete(full),
             )
             if not deleted.prev_kvs:
                 raise KeyNotFoundError(key)
@@ -243,8 +289,6 @@ class EtcdStore:
                     _compare_mod(full, expected_mod_revision),
                     [KVService.txn_op_delete(full, prev_kv=True)],
                     [KVService.txn_op_get(full)],
-                    timeout=ATTEMPT_TIMEOUT,
-                    max_attempts=1,
                 ),
             )
             if not resp.succeeded:
@@ -262,10 +306,11 @@ class EtcdStore:
 
     async def get(self, key: str) -> KeyValue | None:
         full = self._full(key)
-        resp = await self._call(
-            key, lambda kv: kv.get(full, timeout=ATTEMPT_TIMEOUT, max_attempts=1)
-        )
+        resp = await self._call(key, lambda kv: kv.get(full))
         return self._kv_of(resp.kvs[0]) if resp.kvs else None
+
+    async def get_hint(self, key: str) -> KeyValue | None:
+        return await self.get(key)
 
     async def range(
         self,
@@ -286,8 +331,6 @@ class EtcdStore:
                     hi,
                     revision=revision or 0,
                     limit=max(limit, 0),
-                    timeout=ATTEMPT_TIMEOUT,
-                    max_attempts=1,
                 ),
                 revision,
             )
@@ -303,7 +346,7 @@ class EtcdStore:
         lo, hi = self._bounds(prefix)
         resp = await self._call(
             prefix,
-            lambda kv: kv.get(lo, hi, count_only=True, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+            lambda kv: kv.get(lo, hi, count_only=True),
         )
         return int(resp.count)
 
@@ -311,7 +354,8 @@ class EtcdStore:
         resp = await self._call(
             "",
             lambda kv: kv.get(
-                self._prefix, count_only=True, timeout=ATTEMPT_TIMEOUT, max_attempts=1
+                self._prefix,
+                count_only=True,
             ),
         )
         return int(resp.header.revision)
@@ -319,7 +363,7 @@ class EtcdStore:
     async def compacted_revision(self) -> int:
         resp = await self._call(
             "",
-            lambda kv: kv.get(COMPACTED_REVISION_KEY, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+            lambda kv: kv.get(COMPACTED_REVISION_KEY),
         )
         return int(resp.kvs[0].value) if resp.kvs else 0
 
@@ -346,7 +390,50 @@ class EtcdStore:
             self._watches.discard(pump)
             self._subs.discard(sub)
 
-    async def _pump(self, sub: Subscription, prefix: str, start_revision: int) -> None:
+    def feed(
+        self,
+        prefix: str,
+        start_revision: int,
+        sink: WatchSink,
+        *,
+        on_progress: Callable[[int], None],
+        progress_wanted: asyncio.Event,
+    ) -> asyncio.Task[None]:
+        """Push the changes under ``prefix`` after ``start_revision`` into ``sink`` (the watch
+        cache's one stream), with etcd progress notifications.
+
+        Setting ``progress_wanted`` sends a progress request on the stream; etcd answers once
+        every event up to its current revision has been sent (etcd >= 3.4.31 / 3.5.13, see
+        :meth:`server_version`), and ``on_progress`` gets that revision, in order with the
+        events. The task ends when ``sink`` is failed or the store closes.
+        """
+        task = asyncio.create_task(
+            self._pump(sink, prefix, start_revision, on_progress, progress_wanted)
+        )
+        self._subs.add(sink)
+        self._watches.add(task)
+        task.add_done_callback(self._watches.discard)
+        task.add_done_callback(lambda _: self._subs.discard(sink))
+        return task
+
+    async def server_version(self) -> str:
+        """The etcd version of the member requests go to (``3.5.17``)."""
+        resp = await self._call(
+            "",
+            lambda _kv: self._members[self._current].maintenance.Status(
+                StatusRequest(), timeout=ATTEMPT_TIMEOUT, metadata=_REQUIRE_LEADER
+            ),
+        )
+        return str(resp.version)
+
+    async def _pump(
+        self,
+        sub: WatchSink,
+        prefix: str,
+        start_revision: int,
+        on_progress: Callable[[int], None] | None = None,
+        progress_wanted: asyncio.Event | None = None,
+    ) -> None:
         """Move etcd watch responses into ``sub`` until it fails or the watch is closed.
 
         A stream that breaks for a retryable reason is re-opened on the next member from one
@@ -359,7 +446,7 @@ class EtcdStore:
         while True:
             member = self._members[self._current]
             try:
-                async for resp in _watch_stream(member, lo, hi, next_revision):
+                async for resp in _watch_stream(member, lo, hi, next_revision, progress_wanted):
                     if resp.canceled:
                         if resp.compact_revision:
                             sub.fail(CompactedError(next_revision - 1, resp.compact_revision))
@@ -371,6 +458,10 @@ class EtcdStore:
                         if not sub.push_many([_event(ev, strip) for ev in resp.events]):
                             return
                         next_revision = resp.events[-1].kv.mod_revision + 1
+                    elif on_progress is not None and resp.watch_id == -1 and not resp.created:
+                        # A progress notification (clientv3.InvalidWatchID): every event up
+                        # to its revision has been sent on this stream.
+                        on_progress(resp.header.revision)
                     pause = 0.05
             except grpc.aio.AioRpcError as e:
                 if e.code() not in _RETRYABLE:
@@ -387,7 +478,7 @@ class EtcdStore:
         try:
             await self._call(
                 "",
-                lambda kv: kv.compact(revision, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+                lambda kv: kv.compact(revision),
                 revision,
             )
         except CompactedError as e:
@@ -395,7 +486,7 @@ class EtcdStore:
         while True:
             current = await self._call(
                 "",
-                lambda kv: kv.get(COMPACTED_REVISION_KEY, timeout=ATTEMPT_TIMEOUT, max_attempts=1),
+                lambda kv: kv.get(COMPACTED_REVISION_KEY),
             )
             if current.kvs and int(current.kvs[0].value) >= revision:
                 return
@@ -410,7 +501,7 @@ class EtcdStore:
             resp = await self._call(
                 "",
                 lambda kv, check=check, put=put: kv.txn(  # type: ignore[misc]
-                    [check], [put], timeout=ATTEMPT_TIMEOUT, max_attempts=1
+                    [check], [put]
                 ),
             )
             if resp.succeeded:
@@ -452,7 +543,7 @@ class EtcdStore:
     async def _call(
         self,
         key: str,
-        call: Callable[[KVService], Awaitable[_T]],
+        call: Callable[[_KV], Awaitable[_T]],
         revision: int | None = None,
         *,
         attempts: _Attempts | None = None,
@@ -483,10 +574,6 @@ class EtcdStore:
                 text = _rpc_text(e)
                 if e.code() not in _RETRYABLE:
                     raise StoreUnavailable(f"etcd request for {key!r} failed: {text}") from e
-            except (EtcdConnectionError, EtcdTransientError, TimeoutError) as e:
-                failure, text = e, str(e) or type(e).__name__
-            except EtcdError as e:  # authentication or permission: no other member helps
-                raise StoreUnavailable(f"etcd request for {key!r} failed: {e}") from e
             self._move_on(member)
             if self._closed or asyncio.get_running_loop().time() + pause > deadline:
                 raise StoreUnavailable(
@@ -501,13 +588,25 @@ def _rpc_text(e: Any) -> str:
     return f"{e.code().name} {e.details() or ''}".strip()
 
 
-async def _watch_stream(member: _Member, lo: bytes, hi: bytes, start: int) -> AsyncIterator[Any]:
-    """One etcd Watch stream (require-leader) from ``start``; ends or raises AioRpcError."""
+async def _watch_stream(
+    member: _Member, lo: bytes, hi: bytes, start: int, progress_wanted: asyncio.Event | None
+) -> AsyncIterator[Any]:
+    """One etcd Watch stream (require-leader) from ``start``; ends or raises AioRpcError.
+
+    Each time ``progress_wanted`` is set, a progress request goes out (and the flag is
+    cleared); without it the request side just stays open for the stream's lifetime.
+    """
 
     async def requests() -> AsyncIterator[Any]:
         create = WatchCreateRequest(key=lo, range_end=hi, start_revision=start, prev_kv=True)
         yield WatchRequest(create_request=create)
-        await asyncio.Future()  # keep the request side open for the stream's lifetime
+        if progress_wanted is None:
+            await asyncio.Future()
+            return
+        while True:
+            await progress_wanted.wait()
+            progress_wanted.clear()
+            yield WatchRequest(progress_request=_rpc.WatchProgressRequest())
 
     call = member.watch.Watch(requests(), metadata=_REQUIRE_LEADER)
     try:
@@ -583,12 +682,17 @@ def _member(
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2_000),
     ]
-    interceptors = [_RequireLeader()]
     if ca is None:
-        channel = grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+        channel = grpc.aio.insecure_channel(target, options=options)
     else:
         creds = grpc.ssl_channel_credentials(
             root_certificates=ca, private_key=key, certificate_chain=cert
         )
-        channel = grpc.aio.secure_channel(target, creds, options=options, interceptors=interceptors)
-    return _Member(url, channel, KVService(channel, max_attempts=1), WatchStub(channel))
+        channel = grpc.aio.secure_channel(target, creds, options=options)
+    return _Member(
+        url,
+        channel,
+        _KV(channel),
+        WatchStub(channel),
+        MaintenanceStub(channel),
+    )

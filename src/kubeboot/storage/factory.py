@@ -32,6 +32,8 @@ class StorageOptions:
     etcd_prefix: str = DEFAULT_ETCD_PREFIX
     watch_queue_limit: int = 1000
     """Undelivered events one watcher may hold before it is ended as lagging."""
+    watch_cache: bool = True
+    """etcd3: serve watches and consistent reads from a watch cache (``--watch-cache``)."""
 
 
 async def open_store(options: StorageOptions) -> Store:
@@ -52,7 +54,7 @@ async def open_store(options: StorageOptions) -> Store:
             )
         from kubeboot.storage.etcd import EtcdStore  # optional dependency: the 'etcd' extra
 
-        return await EtcdStore.open(
+        etcd = await EtcdStore.open(
             options.etcd_servers,
             prefix=options.etcd_prefix,
             cafile=options.etcd_cafile,
@@ -60,4 +62,13 @@ async def open_store(options: StorageOptions) -> Store:
             keyfile=options.etcd_keyfile,
             watch_queue_limit=options.watch_queue_limit,
         )
+        if not options.watch_cache:
+            return etcd
+        from kubeboot.storage.watchcache import CachedEtcdStore
+
+        try:
+            return await CachedEtcdStore.open(etcd, watch_queue_limit=options.watch_queue_limit)
+        except BaseException:
+            await etcd.close()
+            raise
     raise ValueError(f"unknown storage backend {options.backend!r}; use 'sqlite' or 'etcd3'")

@@ -17,6 +17,8 @@ interchangeable (design rule 2):
   Starting at or below the compacted revision raises :class:`CompactedError` (HTTP 410).
   A watcher that falls too far behind is ended with :class:`WatcherLaggingError` rather than
   buffering without bound (design rule 7); the client re-lists, as with a compacted watch.
+* ``get_hint`` may answer from a cache that lags behind (never with None for a key that
+  exists): a read-modify-write reads with it, and its compare-and-swap catches a stale value.
 * ``compact(revision)`` discards history at or below ``revision``; current values stay.
 
 Keys are ``str`` paths without the backend's prefix (``/registry`` for etcd is the backend's
@@ -130,6 +132,12 @@ class StoreUnavailable(StoreError):
 
 class Store(Protocol):
     async def get(self, key: str) -> KeyValue | None: ...
+
+    async def get_hint(self, key: str) -> KeyValue | None:
+        """A recent value of ``key``, possibly stale: the read of a read-modify-write whose
+        compare-and-swap catches staleness (upstream's ``cachedExistingObject``). Backends
+        without a cache answer as :meth:`get`; None only if the key is truly absent."""
+        ...
 
     async def create(self, key: str, value: bytes) -> KeyValue: ...
 

@@ -138,6 +138,10 @@ class RemoteStore:
         wire = await self._call("get", key)
         return None if wire is None else decode_kv(wire)
 
+    async def get_hint(self, key: str) -> KeyValue | None:
+        wire = await self._call("get_hint", key)
+        return None if wire is None else decode_kv(wire)
+
     async def create(self, key: str, value: bytes) -> KeyValue:
         return decode_kv(await self._call("create", key, value))
 

@@ -131,8 +131,8 @@ class _Connection(asyncio.Protocol):
         store = self._store
         try:
             result: Any
-            if kind == "get":
-                kv = await store.get(args[0])
+            if kind in ("get", "get_hint"):
+                kv = await (store.get if kind == "get" else store.get_hint)(args[0])
                 result = None if kv is None else encode_kv(kv)
             elif kind == "create":
                 result = encode_kv(await store.create(args[0], args[1]))

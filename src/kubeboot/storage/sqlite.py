@@ -192,6 +192,9 @@ class SqliteStore:
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite read of {self._path} failed: {e}") from e
 
+    async def get_hint(self, key: str) -> KeyValue | None:
+        return await self.get(key)
+
     async def range(
         self,
         prefix: str,

@@ -192,7 +192,8 @@ def test_token_without_a_signature_is_refused(
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert f"no signature for token id {token_id!r} in cluster-info" in out
-    assert "unknown, expired, or not a signing token" in out
+    assert "the token is unknown, expired, spent" in out
+    assert "or not a signing token" in out
     assert node.files() == []
 
 

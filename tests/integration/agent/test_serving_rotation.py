@@ -399,10 +399,9 @@ async def test_client_rotation_while_a_serving_request_waits_keeps_the_wait(
             assert clock.ahead == dt.timedelta(0)  # the next rotation is 9 min away
             await asyncio.to_thread(cluster.kubectl, "certificate", "approve", name)
             await until(lambda: any("kubelet-server certificate issued" in x for x in lines))
-            # One client, one session: none left behind holding the old certificate.
-            gc.collect()
-            sessions = [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession)]
-            assert len([o for o in sessions if not o.closed]) <= 1
+            # One client, one session: none left behind holding the old certificate (a swap
+            # in flight may hold two for a moment under load; a leak never gets back to one).
+            await until(lambda: _open_client_sessions() <= 1)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -475,3 +474,8 @@ async def test_clock_far_ahead_backs_off_instead_of_bootstrapping_in_a_loop(
     assert any("retrying the client certificate request in 2s" in line for line in lines)
     # One at start, one for the in-process re-bootstrap; not one per loop turn.
     assert len(await asyncio.to_thread(node_csrs, cluster, "skewed-1")) == 2
+
+
+def _open_client_sessions() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession) and not o.closed)

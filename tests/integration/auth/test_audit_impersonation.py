@@ -22,7 +22,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from kubeboot.api.server.serve import Server
@@ -34,6 +33,7 @@ from tests.conftest import (
     anonymous_ssl_context,
     in_process_server,
     start_server_process,
+    token_kubeconfig,
 )
 
 STATIC_TOKEN = "st4tic-t0ken-Qx81"  # a test credential that must never be logged
@@ -189,31 +189,6 @@ async def test_audit_log_records_requests_without_credentials(audited: Audited) 
     assert all(e["responseStatus"]["code"] == 200 for e in watches)
 
 
-def _token_kubeconfig(running: RunningServer, token: str) -> Path:
-    path = running.data_dir / f"kubeconfig-{token[:6]}"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "c",
-                "clusters": [
-                    {
-                        "name": "k",
-                        "cluster": {
-                            "server": running.url,
-                            "certificate-authority": str(running.ca_file),
-                        },
-                    }
-                ],
-                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-                "users": [{"name": "u", "user": {"token": token}}],
-            }
-        )
-    )
-    return path
-
-
 async def test_kubectl_as_works_for_admins_and_is_refused_to_a_join_token(
     audited: Audited,
 ) -> None:
@@ -255,7 +230,7 @@ async def test_kubectl_as_works_for_admins_and_is_refused_to_a_join_token(
 
     secret = bt.build_secret(BOOTSTRAP, expiration=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
     await asyncio.to_thread(running.kubectl, "create", "-f", "-", input=json.dumps(secret))
-    joiner = _token_kubeconfig(running, BOOTSTRAP)
+    joiner = token_kubeconfig(running, BOOTSTRAP)
     deadline = time.monotonic() + 5
     while True:
         refused = await asyncio.to_thread(

@@ -18,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from kubeboot.api.server.serve import Server
 from kubeboot.resources import bootstrap_token as bt
-from tests.conftest import RunningServer, anonymous_ssl_context, server_config
+from tests.conftest import RunningServer, anonymous_ssl_context, server_config, token_kubeconfig
 
 TOKEN = "abcdef.0123456789abcdef"
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
@@ -223,31 +222,6 @@ async def test_anonymous_disabled_and_static_tokens(strict_server: RunningServer
     assert await _status(strict_server, SECRETS, token="static-admin-toke") == 401
 
 
-def _bootstrap_kubeconfig(running: RunningServer, token: str) -> Path:
-    path = running.data_dir / "bootstrap.conf"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "b",
-                "clusters": [
-                    {
-                        "name": "c",
-                        "cluster": {
-                            "server": running.url,
-                            "certificate-authority": str(running.ca_file),
-                        },
-                    }
-                ],
-                "contexts": [{"name": "b", "context": {"cluster": "c", "user": "u"}}],
-                "users": [{"name": "u", "user": {"token": token}}],
-            }
-        )
-    )
-    return path
-
-
 # (kubectl auth can-i arguments, expected answer) for a kubeadm join token's user
 CAN_I = [
     (["create", "certificatesigningrequests"], "yes"),
@@ -287,7 +261,7 @@ async def test_kubectl_can_i_and_whoami_for_a_join_token(
     async with admin_http.post(SECRETS, json=secret) as resp:
         assert resp.status == 201
     await _eventually(server, CSRS, TOKEN, 200)
-    kubeconfig = _bootstrap_kubeconfig(server, TOKEN)
+    kubeconfig = token_kubeconfig(server, TOKEN)
     for args, want in CAN_I:
         result = await asyncio.to_thread(
             server.kubectl, "auth", "can-i", *args, check=False, kubeconfig=kubeconfig

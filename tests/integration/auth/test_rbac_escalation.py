@@ -229,7 +229,9 @@ async def test_bind_and_escalate_verbs_lift_the_check(running: RunningServer) ->
         running,
         "alice",
         [
-            rule(["bind"], ["rbac.authorization.k8s.io"], ["clusterroles"], resourceNames=["view"]),
+            rule(
+                ["bind"], ["rbac.authorization.k8s.io"], ["clusterroles"], resourceNames=["viewer"]
+            ),
             rule(["escalate"], ["rbac.authorization.k8s.io"], ["roles"]),
         ],
         "team",
@@ -239,13 +241,13 @@ async def test_bind_and_escalate_verbs_lift_the_check(running: RunningServer) ->
         running,
         "POST",
         f"{RBAC}/clusterroles",
-        role("view", [rule(["get"], [""], ["configmaps"])], "ClusterRole"),
+        role("viewer", [rule(["get"], [""], ["configmaps"])], "ClusterRole"),
     )
     status, out = await call(
         running,
         "POST",
         f"{NS}/rolebindings",
-        binding("v", "ClusterRole", "view", "bob"),
+        binding("v", "ClusterRole", "viewer", "bob"),
         user="alice",
     )
     assert status == 201, out

@@ -162,6 +162,15 @@ def _(tmp: Path) -> None:
     assert (config.etcd_cafile, config.etcd_keyfile, config.etcd_prefix) == (cert, key, "/kb")
 
 
+@case("--watch-cache=false")
+def _(tmp: Path) -> None:
+    assert server_cfg(tmp, "--storage-backend=etcd3", "--etcd-servers=http://e:2379")[0].watch_cache
+    config, _ = server_cfg(
+        tmp, "--storage-backend=etcd3", "--etcd-servers=http://e:2379", "--watch-cache=false"
+    )
+    assert config.watch_cache is False
+
+
 @case("--v=2 / --logging-format=json")
 @case("-v 2 / --logging-format=json")
 def _(tmp: Path) -> None:
@@ -175,11 +184,37 @@ def _(tmp: Path) -> None:
 
 @case("--service-account-key-file / --service-account-issuer")
 def _(tmp: Path) -> None:
-    assert "unknown flag: --service-account-key-file" in refused(
-        "server", "--service-account-key-file=sa.pub"
+    _, key = pem_files(tmp)
+    cfg = server_cfg(
+        tmp,
+        f"--service-account-key-file={key}",
+        f"--service-account-key-file={key}",
+        "--service-account-issuer=https://kubernetes.default.svc",
+        "--service-account-issuer=https://old.example",
+    )[0]
+    assert cfg.service_account_key_files == (key, key)
+    assert cfg.service_account_issuers == ("https://kubernetes.default.svc", "https://old.example")
+    assert "is already specified" in refused(
+        "server", "--service-account-issuer=https://a", "--service-account-issuer=https://a"
     )
-    assert "unknown flag: --service-account-issuer" in refused(
-        "server", "--service-account-issuer=https://kubernetes.default.svc"
+    assert "should not be an empty string" in refused("server", "--service-account-issuer=")
+
+
+@case("--service-account-signing-key-file=FILENAME")
+def _(tmp: Path) -> None:
+    _, key = pem_files(tmp)
+    cfg = server_cfg(tmp, f"--service-account-signing-key-file={key}")[0]
+    assert cfg.service_account_signing_key_file == key
+    assert server_cfg(tmp)[0].service_account_signing_key_file is None  # generated at start
+
+
+@case("--api-audiences= --service-account-max-token-expiration=")
+def _(tmp: Path) -> None:
+    cfg = server_cfg(tmp, "--api-audiences=a,b", "--service-account-max-token-expiration=48h")[0]
+    assert cfg.api_audiences == ("a", "b")
+    assert cfg.service_account_max_token_expiration == dt.timedelta(hours=48)
+    assert "must be between 1 hour and 2^32 seconds" in refused(
+        "server", "--service-account-max-token-expiration=30m"
     )
 
 

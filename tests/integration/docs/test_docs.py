@@ -14,6 +14,7 @@ PAGES: dict[str, set[int]] = {
     "guides/bootstrap-token.md": set(),
     "guides/krustlet.md": set(),
     "guides/static-token.md": set(),
+    "guides/serviceaccount-tokens.md": set(),
     # the real kubelet and kubeadm (root, containerd, upstream binaries): tests/real runs them
     "guides/real-kubelet-and-kubeadm.md": {6, 7, 8, 9},
     "cli.md": set(),

@@ -302,6 +302,8 @@ async def test_a_replica_with_every_file_given_by_flags_writes_no_pki_of_its_own
             *("--client-ca-file", str(ca_crt)),
             *("--tls-cert-file", str(shared / "apiserver.crt")),
             *("--tls-private-key-file", str(shared / "apiserver.key")),
+            *("--service-account-signing-key-file", str(first.data_dir / "pki" / "sa.key")),
+            *("--service-account-key-file", str(first.data_dir / "pki" / "sa.pub")),
         )
         two_replicas.servers.append(third)
         # No key or certificate of its own: only the record of which files it serves with.
@@ -320,6 +322,23 @@ async def test_a_replica_with_every_file_given_by_flags_writes_no_pki_of_its_own
         async with admin_client(first.kubeconfig, third.url) as admin:
             lease = await admin.get(LEASE_RESOURCE, "kube-controller-manager", "kube-system")
             assert lease["spec"]["holderIdentity"]
+        # with the shared ServiceAccount key, a token the first replica issued works here
+        await asyncio.to_thread(first.kubectl, "create", "serviceaccount", "across")
+        token = (await asyncio.to_thread(first.kubectl, "create", "token", "across")).stdout
+        who = await asyncio.to_thread(
+            first.kubectl,
+            *("--server", third.url, "--certificate-authority", str(ca_crt)),
+            *(
+                "--token",
+                token.strip(),
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ),
+            kubeconfig=Path("/dev/null"),
+        )
+        assert who.stdout == "system:serviceaccount:default:across"
     finally:
         two_replicas.stop_all()
 

@@ -246,3 +246,10 @@ def test_protobuf_managed_fields_order_is_canonical_too() -> None:
     assert trees[0] == trees[1]
     managers = [e["1"] for e in trees[0]["2"][0]["1"][0]["17"]]
     assert managers == [["kube-controller-manager"], ["kubelet"]]
+
+
+def test_kubeboots_passing_controller_check_is_dropped_a_failing_one_kept() -> None:
+    passing = "[+]etcd ok\n[+]kube-controller-manager ok\n[+]shutdown ok\nreadyz check passed\n"
+    assert normalize_text(passing, {}) == "[+]etcd ok\n[+]shutdown ok\nreadyz check passed\n"
+    failing = "[-]kube-controller-manager failed: reason withheld\n"
+    assert normalize_text(failing, {}) == failing

@@ -6,7 +6,7 @@ import pytest
 
 from kubeboot.auth.bootstrap_token import BootstrapTokenAuthenticator
 from kubeboot.auth.chain import AuthenticatorChain
-from kubeboot.auth.interface import AuthenticationFailed, Credentials, UserInfo
+from kubeboot.auth.interface import AuthenticationFailed, CredentialRevoked, Credentials, UserInfo
 from kubeboot.auth.static_token import StaticTokenAuthenticator, parse_token_file
 from kubeboot.auth.users import ANONYMOUS, add_authenticated_group, node_name_of
 from kubeboot.auth.x509 import ClientCertAuthenticator
@@ -106,3 +106,23 @@ def test_group_adder(user: UserInfo, groups: tuple[str, ...]) -> None:
 )
 def test_node_name_of(user: UserInfo, node: str | None) -> None:
     assert node_name_of(user) == node
+
+
+async def test_a_revoked_certificate_is_told_but_a_good_bearer_still_wins(
+    cluster_ca: CA, clock: FakeClock
+) -> None:
+    def check(serial: int, subject: str) -> None:
+        raise CredentialRevoked(f"client certificate serial {serial:x} was revoked")
+
+    chain = AuthenticatorChain(
+        client_certs=ClientCertAuthenticator([cluster_ca.cert], clock, revoked=check),
+        tokens=[
+            StaticTokenAuthenticator(parse_token_file(f'{STATIC},admin,1,"system:masters"', "f"))
+        ],
+    )
+    cert = der(cluster_ca.issue("system:node:w1", ("system:nodes",))[0])
+    with pytest.raises(CredentialRevoked, match="was revoked"):
+        await chain.authenticate(creds(cert=cert))
+    with pytest.raises(CredentialRevoked, match="was revoked; invalid bearer token"):
+        await chain.authenticate(creds("nope", cert=cert))
+    assert (await chain.authenticate(creds(STATIC, cert=cert))).name == "admin"

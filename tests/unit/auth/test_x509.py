@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from kubeboot.auth.interface import AuthenticationFailed
+from kubeboot.auth.interface import AuthenticationFailed, CredentialRevoked
 from kubeboot.auth.x509 import (
     CREDENTIAL_ID_KEY,
     ClientCertAuthenticator,
@@ -250,3 +250,42 @@ def test_fallback_context_lets_expired_through_and_refuses_foreign(
     foreign = CA.create("kubernetes", not_before=REAL_NOW - HOUR)
     with pytest.raises(ssl.SSLError):
         _handshake(server_ctx, _client(tmp_path, ca, foreign.issue("evil", not_before=REAL_NOW)))
+
+
+def test_revocation_is_checked_on_every_request_cached_or_not(
+    cluster_ca: CA, clock: FakeClock
+) -> None:
+    """kubeboot's revocation list: asked after verification, also on a cache hit."""
+    cert, _ = cluster_ca.issue("system:node:w1", ("system:nodes",))
+    revoked: set[int] = set()
+    asked: list[tuple[int, str]] = []
+
+    def check(serial: int, subject: str) -> None:
+        asked.append((serial, subject))
+        if serial in revoked:
+            raise CredentialRevoked(f"serial {serial:x} was revoked")
+
+    authn = ClientCertAuthenticator([cluster_ca.cert], clock, revoked=check)
+    assert authn.authenticate(der(cert)) is not None  # verified, cached
+    assert authn.authenticate(der(cert)) is not None  # cache hit, asked again
+    assert asked == [(cert.serial_number, "CN=system:node:w1,O=system:nodes")] * 2
+    revoked.add(cert.serial_number)
+    with pytest.raises(CredentialRevoked, match="was revoked"):
+        authn.authenticate(der(cert))  # refused at once, from the cache
+    fresh = ClientCertAuthenticator([cluster_ca.cert], clock, revoked=check)
+    with pytest.raises(CredentialRevoked):
+        fresh.authenticate(der(cert))  # and on a full verification
+
+
+def test_an_expired_revoked_certificate_reports_expiry_first(
+    cluster_ca: CA, clock: FakeClock
+) -> None:
+    cert, _ = cluster_ca.issue("u", not_after=NOW - HOUR)
+
+    def check(serial: int, subject: str) -> None:
+        raise CredentialRevoked("revoked")
+
+    authn = ClientCertAuthenticator([cluster_ca.cert], clock, revoked=check)
+    with pytest.raises(AuthenticationFailed, match="has expired") as failure:
+        authn.authenticate(der(cert))
+    assert not isinstance(failure.value, CredentialRevoked)

@@ -29,6 +29,7 @@ from kubeboot.controllers.runtime import (
 
 # On under a bare "*", as in kube-controller-manager.
 DEFAULT_ON = {
+    "clusterrole-aggregation",
     "csrapproving",
     "csrcleaner",
     "csrsigning",
@@ -36,6 +37,7 @@ DEFAULT_ON = {
     "nodelifecycle",
     "root-ca-cert-publisher",
     "serviceaccount",
+    "serviceaccount-token",
     "ttl",
 }
 ALL = DEFAULT_ON | {"bootstrapsigner", "tokencleaner"}
@@ -64,8 +66,21 @@ def test_unknown_controller_is_rejected_with_upstream_message() -> None:
             {"serviceaccount", "root-ca-cert-publisher"},
         ),
         (
-            ["*", "-serviceaccount", "-root-ca-cert-publisher", "-namespace", "-ttl"],
-            {"csrapproving", "csrcleaner", "csrsigning", "nodelifecycle"},
+            [
+                "*",
+                "-serviceaccount",
+                "-serviceaccount-token",
+                "-root-ca-cert-publisher",
+                "-namespace",
+                "-ttl",
+            ],
+            {
+                "clusterrole-aggregation",
+                "csrapproving",
+                "csrcleaner",
+                "csrsigning",
+                "nodelifecycle",
+            },
         ),
     ],
 )

@@ -103,6 +103,7 @@ def test_controller_service_accounts_follow_the_enabled_controllers() -> None:
     assert controller_service_accounts(enabled_controllers(["*", "bootstrapsigner"])) == [
         "bootstrap-signer",
         "certificate-controller",
+        "clusterrole-aggregation-controller",
         "namespace-controller",
         "node-controller",
         "root-ca-cert-publisher",

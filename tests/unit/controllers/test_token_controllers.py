@@ -26,8 +26,9 @@ def _token(
     sign: str | None = "true",
     expiration: str | None = None,
     secret_type: str = "bootstrap.kubernetes.io/token",  # noqa: S107
+    **extra: str,
 ) -> dict[str, Any]:
-    data = {"token-id": token_id, "token-secret": secret}
+    data = {"token-id": token_id, "token-secret": secret, **extra}
     if sign is not None:
         data["usage-bootstrap-signing"] = sign
     if expiration is not None:
@@ -37,6 +38,13 @@ def _token(
         "type": secret_type,
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items() if v},
     }
+
+
+def _uses(uses: int, max_uses: int, *, minutes_ago: int = 0) -> dict[str, str]:
+    data = {"kubeboot.uses": str(uses), "kubeboot.max-uses": str(max_uses)}
+    if uses:
+        data["kubeboot.last-used"] = format_time(NOW - dt.timedelta(minutes=minutes_ago))
+    return data
 
 
 def _cm(**extra: str) -> dict[str, Any]:
@@ -124,12 +132,21 @@ def test_next_expiry_is_reported_for_the_wakeup() -> None:
 @pytest.mark.parametrize(
     ("secret", "decision"),
     [
-        (_token(expiration=PAST), Delete()),
-        (_token(expiration=format_time(NOW)), Delete()),
-        (_token(expiration="garbage"), Delete()),
+        (_token(expiration=PAST), Delete(f"expired (expiration {PAST})")),
+        (_token(expiration=format_time(NOW)), Delete(f"expired (expiration {format_time(NOW)})")),
+        (_token(expiration="garbage"), Delete("expired (expiration garbage)")),
         (_token(expiration=LATER), RecheckAfter(dt.timedelta(hours=2))),
         (_token(), None),
         (_token(expiration=PAST, secret_type="Opaque"), None),
+        # kubeboot's use limits: spent tokens go SPENT_GRACE (15 min) after their last use.
+        (_token(**_uses(1, 1, minutes_ago=20)), Delete("spent (1 of 1 use(s))")),
+        (_token(**_uses(1, 1, minutes_ago=5)), RecheckAfter(dt.timedelta(minutes=10))),
+        (
+            _token(expiration=LATER, **_uses(1, 1, minutes_ago=5)),
+            RecheckAfter(dt.timedelta(minutes=10)),
+        ),
+        (_token(expiration=LATER, **_uses(0, 2)), RecheckAfter(dt.timedelta(hours=2))),
+        (_token(**_uses(1, 2, minutes_ago=20)), None),
     ],
 )
 def test_token_cleanup(secret: dict[str, Any], decision: Delete | RecheckAfter | None) -> None:

@@ -26,6 +26,9 @@ _WIRE_DOCUMENTS = {
     "APIGroupDiscoveryList",
 }
 
+# kubeboot's own API groups (docs/beyond-upstream.md): upstream has no schema to agree with.
+_KUBEBOOT_GROUPS = ".kubeboot.io"
+
 _OPENAPI_FORMATS = {
     "int32": ("integer", "int32"),
     "int64": ("integer", "int64"),
@@ -85,7 +88,7 @@ def _structs() -> list[Struct]:
             walk(t.value)
 
     for gvk, struct in KINDS.items():
-        if gvk.kind not in _WIRE_DOCUMENTS:
+        if gvk.kind not in _WIRE_DOCUMENTS and not gvk.group.endswith(_KUBEBOOT_GROUPS):
             walk(struct)
     return list(seen.values())
 

@@ -170,9 +170,11 @@ def etcd_url(etcd_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield url
 
 
-@pytest.fixture(params=["sqlite", "etcd", "remote"])
+@pytest.fixture(params=["sqlite", "etcd", "etcd-uncached", "remote"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """``remote``: a worker's RemoteStore, served over a Unix socket by a SQLite store."""
+    """``remote``: a worker's RemoteStore, served over a Unix socket by a SQLite store;
+    ``etcd`` is the default etcd store (behind its watch cache), ``etcd-uncached`` the bare
+    client (``--watch-cache=false``)."""
     name: str = request.param
     return name
 
@@ -191,6 +193,7 @@ def storage_options(request: pytest.FixtureRequest, backend: str, tmp_path: Path
         etcd_servers=(url,),
         etcd_prefix=f"/test-{uuid.uuid4().hex}",
         watch_queue_limit=WATCH_QUEUE_LIMIT,
+        watch_cache=backend == "etcd",
     )
 
 

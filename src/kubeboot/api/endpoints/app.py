@@ -54,8 +54,10 @@ from kubeboot.auth.auditpolicy import AuditPolicy
 from kubeboot.auth.gate import AuthenticationGate
 from kubeboot.auth.impersonation import impersonate, is_impersonation_header
 from kubeboot.auth.interface import UserInfo
+from kubeboot.auth.serviceaccount_tokens import JWKS_PATH, OPENID_CONFIG_PATH
 from kubeboot.clock import Clock
 from kubeboot.durations import parse_go_duration_ns
+from kubeboot.ledger.recorder import REQUEST_SOURCE
 from kubeboot.metrics import CONTENT_TYPE
 from kubeboot.metrics.apiserver import InflightWatermark, record_request
 from kubeboot.resources.registry import GroupVersion, group_versions, served_groups
@@ -89,6 +91,8 @@ class ApiContext:
     # The Prometheus text of this server (all its processes), and the in-flight counts.
     metrics: Callable[[], Awaitable[bytes]] | None = None
     inflight: InflightWatermark = field(default_factory=InflightWatermark)
+    # Why the embedded controller manager is unwell (None: well), in the process running it.
+    controllers: Callable[[], str | None] | None = None
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)
@@ -161,6 +165,25 @@ def _discovery(
     return object_response(request, negotiated, doc)
 
 
+def _service_account_issuer(path: str, ctx: ApiContext) -> web.Response | None:
+    """The ServiceAccount issuer's OIDC discovery document and JWKS (upstream
+    ``pkg/routes/openidmetadata.go``): cacheable for an hour; none without an https issuer."""
+    tokens = ctx.rest.service_accounts
+    if tokens is None:
+        return None
+    if path == OPENID_CONFIG_PATH:
+        body, content_type = tokens.openid_configuration(ctx.server_address), "application/json"
+    else:
+        body, content_type = tokens.jwks(), "application/jwk-set+json"
+    if body is None:
+        return None
+    headers = {
+        "Content-Type": content_type,
+        "Cache-Control": f"public, max-age={tokens.discovery_max_age}",
+    }
+    return web.Response(body=body, headers=headers)
+
+
 async def _non_resource(request: web.Request, ctx: ApiContext) -> web.Response | None:
     path = request.path
     if path in ("/version", "/version/"):
@@ -169,8 +192,10 @@ async def _non_resource(request: web.Request, ctx: ApiContext) -> web.Response |
     if parts and parts[0] in HEALTH_ENDPOINTS:
         if path.endswith("/") and len(parts) == 1:
             return None  # "/healthz/" is no check, as upstream's mux says
-        state = HealthState(ctx.rest.store, lambda: not ctx.ready)
+        state = HealthState(ctx.rest.store, lambda: not ctx.ready, ctx.controllers)
         return await health_response(request, parts[0], "/".join(parts[1:]), state)
+    if path.rstrip("/") in (OPENID_CONFIG_PATH, JWKS_PATH):
+        return _service_account_issuer(path.rstrip("/"), ctx)
     if path in ("/api", "/api/"):
         return _discovery(request, discovery.api_versions(ctx.server_address), aggregated_core=True)
     if path in ("/apis", "/apis/"):
@@ -287,6 +312,8 @@ async def _serve(
             kept = [(k, v) for k, v in request.headers.items() if not is_impersonation_header(k)]
             request = request.clone(headers=kept)
         request[REQUEST_USER] = user
+        # Per request (each runs in its own task): the issuance ledger's source address.
+        REQUEST_SOURCE.set(request.remote or "")
         if info.is_resource:
             return await handle_resource(request, info, user, ctx.rest, ctx.clock)
         return await _serve_non_resource(request, ctx, user)
@@ -357,7 +384,7 @@ def _audit(ctx: ApiContext, audit: AuditSink, record: AuditRecord, stage: str) -
 
 def _restful_route(path: str) -> bool:
     parts = [p for p in path.strip("/").split("/") if p]
-    if parts in (["version"], ["api"]):
+    if parts in (["version"], ["api"]) or path.rstrip("/") in (OPENID_CONFIG_PATH, JWKS_PATH):
         return True
     if len(parts) == 2 and parts[0] == "api":
         return GroupVersion("", parts[1]) in group_versions()

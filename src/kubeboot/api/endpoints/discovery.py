@@ -167,21 +167,26 @@ def api_resource_list(gv: GroupVersion) -> dict[str, Any]:
             entry["storageVersionHash"] = storage_version_hash(r.group, stored_as, r.kind)
         resources.append(entry)
         for sub in sorted(r.subresources):
-            resources.append(
-                {
-                    "name": f"{r.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": r.namespaced,
-                    "kind": r.kind,
-                    "verbs": list(subresource_verbs(sub)),
-                }
-            )
+            group, version, kind = _subresource_kind(r, sub)
+            entry = {"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced}
+            if group or version:
+                entry |= {"group": group, "version": version}
+            resources.append({**entry, "kind": kind, "verbs": list(subresource_verbs(sub))})
     doc: dict[str, Any] = {"kind": "APIResourceList"}
     if gv.group:  # the core list carries no apiVersion, as upstream
         doc["apiVersion"] = "v1"
     doc["groupVersion"] = gv.api_version
     doc["resources"] = resources
     return doc
+
+
+# Subresources whose body is another group's kind (upstream's GroupVersionKindProvider).
+_SUBRESOURCE_KINDS = {("serviceaccounts", "token"): ("authentication.k8s.io", "v1", "TokenRequest")}
+
+
+def _subresource_kind(r: ResourceInfo, sub: str) -> tuple[str, str, str]:
+    """(group, version, kind) a subresource takes and answers; ("", "", kind) for its own."""
+    return _SUBRESOURCE_KINDS.get((r.plural, sub), ("", "", r.kind))
 
 
 def _resource_discovery(r: ResourceInfo) -> dict[str, Any]:
@@ -196,7 +201,13 @@ def _resource_discovery(r: ResourceInfo) -> dict[str, Any]:
     }
     if r.subresources:
         entry["subresources"] = [
-            {"subresource": sub, "responseKind": kind, "verbs": list(subresource_verbs(sub))}
+            {
+                "subresource": sub,
+                "responseKind": dict(
+                    zip(("group", "version", "kind"), _subresource_kind(r, sub), strict=True)
+                ),
+                "verbs": list(subresource_verbs(sub)),
+            }
             for sub in sorted(r.subresources)
         ]
     return entry

@@ -46,6 +46,7 @@ from kubeboot.api.registry.patch import PATCH_CONTENT_TYPES
 from kubeboot.api.registry.queryparams import list_options, watch_options
 from kubeboot.api.registry.rest import RestService
 from kubeboot.api.registry.selectors import parse_field_selector
+from kubeboot.api.registry.tokenrequest import TOKEN_REQUEST
 from kubeboot.auth.interface import UserInfo
 from kubeboot.clock import Clock
 from kubeboot.resources.registry import ResourceInfo, served_groups
@@ -164,7 +165,19 @@ async def handle_resource(
         body = await read_body(request, res)
         fv.attach(body.decoded, body.raw)
         obj = conform(res, body.value, fv)
-        return render(rest.review(user, res, ns, obj, manager=_manager(request)), 201, fv.warnings)
+        if res.plural == "tokenreviews":
+            answer = await rest.review_token(res, obj, manager=_manager(request))
+        else:
+            answer = rest.review(user, res, ns, obj, manager=_manager(request))
+        return render(answer, 201, fv.warnings)
+    if verb == "create" and info.subresource == "token":
+        assert ns is not None  # serviceaccounts are namespaced: the route needs one
+        fv = field_validation(request.query, verb)
+        body = await read_body(request, TOKEN_REQUEST)
+        fv.attach(body.decoded, body.raw)
+        obj = conform(TOKEN_REQUEST, body.value, fv)
+        issued = await rest.create_token(user, ns, info.name, obj)
+        return render(issued.token_request, 201, [*fv.warnings, *issued.warnings])
 
     if verb == "get":
         rv = request.query.get("resourceVersion")

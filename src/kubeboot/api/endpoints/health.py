@@ -11,6 +11,9 @@ monitoring that probes ``/readyz/etcd``) find them. What each one checks here:
 * ``etcd`` (and ``etcd-readiness`` on readyz): a quorum read of the store within 2 s —
   SQLite or etcd, whichever backs this server;
 * ``shutdown`` (readyz): fails once the server is draining;
+* ``kube-controller-manager`` (readyz, kubeboot's own, before ``shutdown``): fails while the
+  embedded controller manager has failed and has not yet run stably again after its restart
+  (:mod:`kubeboot.controllers.supervisor`); listed only by the process that runs it;
 * ``informer-sync`` and ``poststarthook/*``: kubeboot finishes its start-up (default
   namespaces, RBAC bootstrap, controllers) before it listens, so these hold from the first
   request; hooks for subsystems kubeboot does not have (CRDs, the aggregator, priority and
@@ -77,6 +80,7 @@ _LIVEZ = (
 class HealthState:
     store: Store
     shutting_down: Callable[[], bool]
+    controllers: Callable[[], str | None] | None = None
 
 
 Check = Callable[[HealthState], Awaitable[str | None]]
@@ -101,7 +105,17 @@ async def _shutdown(state: HealthState) -> str | None:
     return "process is shutting down" if state.shutting_down() else None
 
 
-_SPECIAL: dict[str, Check] = {"etcd": _etcd, "etcd-readiness": _etcd, "shutdown": _shutdown}
+async def _controllers(state: HealthState) -> str | None:
+    return state.controllers() if state.controllers is not None else None
+
+
+_CONTROLLERS = "kube-controller-manager"
+_SPECIAL: dict[str, Check] = {
+    "etcd": _etcd,
+    "etcd-readiness": _etcd,
+    "shutdown": _shutdown,
+    _CONTROLLERS: _controllers,
+}
 
 
 def _checks(endpoint: str) -> list[tuple[str, Check]]:
@@ -110,7 +124,7 @@ def _checks(endpoint: str) -> list[tuple[str, Check]]:
         names.remove("loopback-serving-certificate")
         at = names.index("etcd") + 1
         names[at:at] = ["etcd-readiness", "informer-sync"]
-        names.append("shutdown")
+        names += [_CONTROLLERS, "shutdown"]
     return [(name, _SPECIAL.get(name, _ok)) for name in names]
 
 
@@ -129,7 +143,11 @@ async def health_response(
     request: web.Request, endpoint: str, check_name: str, state: HealthState
 ) -> web.Response | None:
     """The answer for ``/<endpoint>`` or ``/<endpoint>/<check_name>``; None if no such check."""
-    checks = _CHECKS[endpoint]
+    checks = [
+        (name, check)
+        for name, check in _CHECKS[endpoint]
+        if name != _CONTROLLERS or state.controllers is not None
+    ]
     if check_name:
         check = dict(checks).get(check_name)
         if check is None:

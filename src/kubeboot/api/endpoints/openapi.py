@@ -367,6 +367,8 @@ class _Paths:
                     response=kind_name,
                     body=_META + "Patch",
                 )
+            if not ops:  # serviceaccounts/token (create only) is left out of the document
+                continue
             ops["parameters"] = item["parameters"]
             self.paths[f"{ns_path}/{r.plural}/{{name}}/{sub}"] = ops
 

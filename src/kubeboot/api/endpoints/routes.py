@@ -11,7 +11,7 @@ empty ``details`` object, as upstream's router errors do.
 Path shapes (``methods_for``): a collection (``GET`` list/watch, ``POST`` create, ``DELETE``
 deletecollection — by the resource's verbs); across all namespaces (``GET`` only); an item
 (``GET``, ``PUT``, ``PATCH``, ``DELETE``); a subresource (its own verbs, ``finalize`` only
-``PUT``).
+``PUT``, ``serviceaccounts/token`` only ``POST``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["check_route", "methods_for", "route_accepts"]
 
 _COLLECTION = (("GET", "list"), ("POST", "create"), ("DELETE", "deletecollection"))
 _ITEM = (("GET", "get"), ("PUT", "update"), ("PATCH", "patch"), ("DELETE", "delete"))
-_SUBRESOURCE = (("GET", "get"), ("PUT", "update"), ("PATCH", "patch"))
+_SUBRESOURCE = (("GET", "get"), ("PUT", "update"), ("PATCH", "patch"), ("POST", "create"))
 
 
 def methods_for(info: RequestInfo) -> tuple[str, ...] | None:

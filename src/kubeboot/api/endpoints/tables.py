@@ -559,6 +559,31 @@ _COLUMNS: dict[str, list[Column]] = {
         _AGE,
     ],
     "serviceaccounts": [_NAME, _AGE],
+    # kubeboot's own kinds (docs/beyond-upstream.md), as a CRD's additionalPrinterColumns.
+    "issuedcertificates": [
+        _NAME,
+        Column("Node", "string", "The node the certificate names.", _path("spec", "nodeName")),
+        Column("Signer", "string", "The signer that issued it.", _path("spec", "signerName")),
+        Column("Not After", "date", "End of validity.", _path("spec", "notAfter")),
+        Column(
+            "CSR", "string", "The request it was issued for.", _path("spec", "csrName"), priority=1
+        ),
+        Column(
+            "Source",
+            "string",
+            "Address the CSR came from.",
+            _path("spec", "sourceAddress"),
+            priority=1,
+        ),
+        _AGE,
+    ],
+    "certificaterevocations": [
+        _NAME,
+        Column("Node", "string", "The node the certificate names.", _path("spec", "nodeName")),
+        Column("Reason", "string", "Why it was revoked.", _path("spec", "reason")),
+        Column("Revoked By", "string", "Who revoked it.", _path("spec", "revokedBy")),
+        _AGE,
+    ],
 }
 
 

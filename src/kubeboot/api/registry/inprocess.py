@@ -92,6 +92,7 @@ class InProcessClient:
         if not res.stored:
             return review(
                 self._rest.authorizer,
+                self._rest.rules,
                 self.user,
                 res,
                 self._ns(res, namespace),
@@ -144,6 +145,28 @@ class InProcessClient:
                 subresource or "",
                 manager=self.manager,
             )
+
+    async def apply(
+        self,
+        res: ResourceInfo,
+        obj: JsonObject,
+        namespace: str | None = None,
+        *,
+        field_manager: str,
+        force: bool = False,
+    ) -> JsonObject:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        with _store_errors_as_503():
+            applied, _ = await self._rest.apply(
+                self.user,
+                res,
+                self._ns(res, namespace),
+                name,
+                obj,
+                manager=field_manager,
+                force=force,
+            )
+            return applied
 
     async def delete(
         self,

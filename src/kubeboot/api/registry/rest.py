@@ -40,9 +40,14 @@ from kubeboot.api.registry.rbac_policy import RbacWritePolicy
 from kubeboot.api.registry.reviews import review
 from kubeboot.api.registry.store_errors import status_error_for
 from kubeboot.api.registry.strategy_table import strategy_for
+from kubeboot.api.registry.tokenrequest import TokenRequestAnswer, create_token
+from kubeboot.api.registry.tokenreview import token_review
 from kubeboot.auth.admission import AdmissionRequest, MutatingAdmission
 from kubeboot.auth.authz import forbidden_error
+from kubeboot.auth.chain import AuthenticatorChain
 from kubeboot.auth.interface import Attributes, Authorizer, UserInfo
+from kubeboot.auth.rbac import RuleResolver
+from kubeboot.auth.serviceaccount_tokens import ServiceAccountTokens
 from kubeboot.clock import Clock, format_time
 from kubeboot.resources.goshape import go_shape
 from kubeboot.resources.registry import ResourceInfo, find_resource
@@ -57,6 +62,7 @@ from kubeboot.resources.status import (
     Invalid,
     MethodNotAllowed,
     NotFound,
+    StatusError,
     UnsupportedMediaType,
     qualified_resource,
     success_status,
@@ -73,6 +79,12 @@ __all__ = ["NAMESPACES", "SERVER_MANAGER", "Admission", "RestService"]
 
 JsonObj = dict[str, Any]
 _MAX_GUARANTEED_UPDATE_RETRIES = 16
+
+
+class _StaleCopy(Exception):
+    """An update made no change to a possibly stale copy: read the current value."""
+
+
 # The field manager of writes the server makes itself (default RBAC, namespaces).
 SERVER_MANAGER = "kube-apiserver"
 _PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -118,16 +130,25 @@ def _no_new_finalizers(obj: JsonObj, old: JsonObj) -> list[FieldError]:
     ]
 
 
-def _namespaces() -> ResourceInfo:
-    res = find_resource("", "v1", "namespaces")
+def _core(plural: str) -> ResourceInfo:
+    res = find_resource("", "v1", plural)
     assert res is not None
     return res
 
 
-NAMESPACES = _namespaces()
+NAMESPACES = _core("namespaces")
+SERVICE_ACCOUNTS = _core("serviceaccounts")
+# Reviews answered with a new object rather than the request: no fields of the sender's.
+_FRESH_REVIEWS = frozenset({"selfsubjectreviews", "selfsubjectrulesreviews"})
 
 # Admission hook: (user, resource, verb, subresource, new object, old object) -> None or raise.
 Admission = Callable[[UserInfo, ResourceInfo, str, str, JsonObj, JsonObj | None], Awaitable[None]]
+# Write observer: (user, resource, verb, subresource, stored object or None on delete, previous
+# object or None on create) -> None, awaited after the write was stored (the issuance ledger).
+# It must not raise: the write has happened, and the client is told it did.
+Observer = Callable[
+    [UserInfo, ResourceInfo, str, str, JsonObj | None, JsonObj | None], Awaitable[None]
+]
 
 
 @dataclass
@@ -138,6 +159,16 @@ class RestService:
     admission: list[Admission] = field(default_factory=list)
     # Run on the object as sent, before the RBAC check and validation (NodeRestriction).
     mutating_admission: list[MutatingAdmission] = field(default_factory=list)
+    # Admission with side effects (a bound token's use count): creates that are stored only.
+    side_effect_admission: list[Admission] = field(default_factory=list)
+    # Told of every stored create, update and delete (never of a dry run).
+    observers: list[Observer] = field(default_factory=list)
+    # ServiceAccount tokens: the issuer of serviceaccounts/token, and the chain TokenReview
+    # asks (None: the server has no such tokens / no token authenticators).
+    service_accounts: ServiceAccountTokens | None = None
+    token_reviews: AuthenticatorChain | None = None
+    # What a SelfSubjectRulesReview lists (the authorizer's rule resolvers); None lists none.
+    rules: RuleResolver | None = None
     rbac_policy: RbacWritePolicy = field(init=False)
 
     def __post_init__(self) -> None:
@@ -294,16 +325,50 @@ class RestService:
         manager: str = SERVER_MANAGER,
     ) -> JsonObj:
         """Answer an access review (never stored). As upstream, the answer is the request in
-        Go's shape with its status, and managedFields for what the requester set."""
-        answer = review(self.authorizer, user, res, namespace, body, self.clock.now())
+        Go's shape with its status, and managedFields for what the requester set — recorded
+        before validation, as upstream's create handler does, so a 422 about a metadata that
+        must be empty prints them too."""
         schema = kind_schema(res.group, res.gv.version, res.kind)
-        if schema is None:
-            return answer
-        if res.plural != "selfsubjectreviews" and isinstance(body, dict):
+        body = self._with_requester_fields(res, schema, body, manager)
+        answer = review(self.authorizer, self.rules, user, res, namespace, body, self.clock.now())
+        return answer if schema is None else go_shape(answer, schema)
+
+    def _with_requester_fields(
+        self, res: ResourceInfo, schema: Any, body: Any, manager: str
+    ) -> Any:
+        """``body`` with managedFields for what the requester set (reviews answered with the
+        request, not the fresh ones)."""
+        if schema is not None and res.plural not in _FRESH_REVIEWS and isinstance(body, dict):
             managed = self._managed_fields(res, schema, None, body, manager, "")
             if managed:
-                answer.setdefault("metadata", {})["managedFields"] = managed
-        return go_shape(answer, schema)
+                body = {
+                    **body,
+                    "metadata": {**(body.get("metadata") or {}), "managedFields": managed},
+                }
+        return body
+
+    async def review_token(
+        self, res: ResourceInfo, body: JsonObj, *, manager: str = SERVER_MANAGER
+    ) -> JsonObj:
+        """Answer a TokenReview (:mod:`kubeboot.api.registry.tokenreview`)."""
+        schema = kind_schema(res.group, res.gv.version, res.kind)
+        answer = await token_review(
+            self.token_reviews, self._with_requester_fields(res, schema, body, manager)
+        )
+        return answer if schema is None else go_shape(answer, schema)
+
+    async def create_token(
+        self, user: UserInfo, namespace: str, name: str, body: Any
+    ) -> TokenRequestAnswer:
+        """``create serviceaccounts/token`` (:mod:`kubeboot.api.registry.tokenrequest`)."""
+        self.authorize(user, "create", SERVICE_ACCOUNTS, namespace, name, "token")
+        if self.service_accounts is None:
+            raise NotFound(
+                "the server could not find the requested resource (serviceaccounts/token)"
+            )
+        return await create_token(
+            self.service_accounts, self.store, namespace, name, body, self.clock.now()
+        )
 
     # ---- create --------------------------------------------------------------------------
 
@@ -397,12 +462,16 @@ class RestService:
             if await self.store.get(self._key(res, namespace, name)) is not None:
                 raise AlreadyExists.of(res.plural, res.group, name)
             return obj
+        for hook in self.side_effect_admission:
+            await hook(user, res, "create", "", obj, None)
         try:
             kv = await self.store.create(self._key(res, namespace, name), codec.encode(obj))
         except (KeyExistsError, StoreUnavailable) as exc:
             raise status_error_for(exc, res, name) from exc
         meta["resourceVersion"] = str(kv.mod_revision)
         strategy_for(res.plural).created(obj, user, now)
+        for observe in self.observers:
+            await observe(user, res, "create", "", obj, None)
         return obj
 
     # ---- read ----------------------------------------------------------------------------
@@ -688,70 +757,90 @@ class RestService:
         key = self._key(res, namespace, name)
         strategy = strategy_for(res.plural)
         schema = kind_schema(res.group, res.gv.version, res.kind)
+        # As upstream's GuaranteedUpdate with the watch cache's copy: start from a possibly
+        # stale value (the compare-and-swap catches it), retry from the value a failed CAS
+        # returned, and read again only if a stale copy made the update a no-op.
+        fresh = dry_run  # a dry run answers with what would be stored now
+        kv = await (self.store.get if fresh else self.store.get_hint)(key)
         for _ in range(_MAX_GUARANTEED_UPDATE_RETRIES):
-            kv = await self.store.get(key)
             if kv is None:
                 raise NotFound.of(res.plural, res.group, name)
-            current = codec.decode(kv)
-            new = mutate(codec.copy_object(current))
-            new_meta = new.setdefault("metadata", {})
-            if not isinstance(new_meta, dict):
-                raise BadRequest("metadata must be a JSON object")
-            apply_defaults(res.plural, new)
-            if applied:
-                managed = list(new_meta.get("managedFields") or [])
-            else:
-                managed = self._managed_fields(res, schema, current, new, manager, subresource)
-            await self._admit_mutating(
-                user, res, "update", subresource, namespace, name, new, current
-            )
-            await self.rbac_policy.check(user, res, namespace, name, new, current)
-            # As upstream's Store.Update: the resourceVersion is compared once mutating
-            # admission (NodeRestriction) and the escalation check have seen the object.
-            if precondition is not None and precondition != kv.mod_revision:
-                raise Conflict.of(res.plural, res.group, name)
-            cur_meta = current["metadata"]
-            for owned in (
-                "name",
-                "namespace",
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-            ):
-                if owned in cur_meta:
-                    new_meta[owned] = cur_meta[owned]
+            warned = len(warnings) if warnings is not None else 0
+            try:
+                current = codec.decode(kv)
+                new = mutate(codec.copy_object(current))
+                new_meta = new.setdefault("metadata", {})
+                if not isinstance(new_meta, dict):
+                    raise BadRequest("metadata must be a JSON object")
+                apply_defaults(res.plural, new)
+                if applied:
+                    managed = list(new_meta.get("managedFields") or [])
                 else:
-                    new_meta.pop(owned, None)
-            new_meta.pop("managedFields", None)
-            if managed:
-                new_meta["managedFields"] = managed
-            new["kind"], new["apiVersion"] = res.kind, res.api_version
-            strategy.prepare_update(new, current, subresource, user, self.clock.now())
-            if schema is not None:
-                new = go_shape(new, schema)
-            new_meta = new["metadata"]
-            new_meta["resourceVersion"] = cur_meta.get("resourceVersion")
-            self._validate(res, new, current, subresource)
-            if warnings is not None and not subresource:
-                warnings.extend(strategy.warnings(new, current))
-            if new == current:
-                return current
-            await self._admit(user, res, "update", subresource, new, current)
+                    managed = self._managed_fields(res, schema, current, new, manager, subresource)
+                await self._admit_mutating(
+                    user, res, "update", subresource, namespace, name, new, current
+                )
+                await self.rbac_policy.check(user, res, namespace, name, new, current)
+                # As upstream's Store.Update: the resourceVersion is compared once mutating
+                # admission (NodeRestriction) and the escalation check have seen the object.
+                if precondition is not None and precondition != kv.mod_revision:
+                    raise Conflict.of(res.plural, res.group, name)
+                cur_meta = current["metadata"]
+                for owned in (
+                    "name",
+                    "namespace",
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                ):
+                    if owned in cur_meta:
+                        new_meta[owned] = cur_meta[owned]
+                    else:
+                        new_meta.pop(owned, None)
+                new_meta.pop("managedFields", None)
+                if managed:
+                    new_meta["managedFields"] = managed
+                new["kind"], new["apiVersion"] = res.kind, res.api_version
+                strategy.prepare_update(new, current, subresource, user, self.clock.now())
+                if schema is not None:
+                    new = go_shape(new, schema)
+                new_meta = new["metadata"]
+                new_meta["resourceVersion"] = cur_meta.get("resourceVersion")
+                self._validate(res, new, current, subresource)
+                if warnings is not None and not subresource:
+                    warnings.extend(strategy.warnings(new, current))
+                if new == current:
+                    if fresh:
+                        return current
+                    raise _StaleCopy
+                await self._admit(user, res, "update", subresource, new, current)
+            except (StatusError, _StaleCopy):
+                # A stale copy can fail a precondition or validation, or look unchanged:
+                # decide on the current value (upstream's origStateIsCurrent).
+                if fresh:
+                    raise
+                if warnings is not None:
+                    del warnings[warned:]
+                kv, fresh = await self.store.get(key), True
+                continue
             if dry_run:
                 return new
             if _finalized(res, new):
                 return await self._delete_finalized(res, key, kv.mod_revision, new)
             try:
                 stored = await self.store.update(key, codec.encode(new), kv.mod_revision)
-            except RevisionMismatch:
+            except RevisionMismatch as exc:
                 if precondition is not None:
                     raise Conflict.of(res.plural, res.group, name) from None
+                kv, fresh = exc.current, True
                 continue
             except (KeyNotFoundError, StoreUnavailable) as exc:
                 raise status_error_for(exc, res, name) from exc
             new_meta["resourceVersion"] = str(stored.mod_revision)
             strategy.updated(new, current, subresource, user, self.clock.now())
+            for observe in self.observers:
+                await observe(user, res, "update", subresource, new, current)
             return new
         raise Conflict.of(res.plural, res.group, name, "too many concurrent writers; try again")
 
@@ -797,6 +886,8 @@ class RestService:
                 raise Conflict.of(res.plural, res.group, name) from exc
             except (KeyNotFoundError, StoreUnavailable) as exc:
                 raise status_error_for(exc, res, name) from exc
+            for observe in self.observers:
+                await observe(user, res, "delete", "", None, current)
         return self._deleted(res, current)
 
     async def _mark_deleting(
@@ -901,8 +992,12 @@ class RestService:
     ) -> JsonObj:
         """A server-side change of a stored object (no strategy, no field manager)."""
         key = self._key(res, namespace, name)
+        # As upstream's GuaranteedUpdate with the watch cache's copy: start from a possibly
+        # stale value (the compare-and-swap catches it), retry from the value a failed CAS
+        # returned, and read again only if a stale copy made the update a no-op.
+        fresh = dry_run  # a dry run answers with what would be stored now
+        kv = await (self.store.get if fresh else self.store.get_hint)(key)
         for _ in range(_MAX_GUARANTEED_UPDATE_RETRIES):
-            kv = await self.store.get(key)
             if kv is None:
                 raise NotFound.of(res.plural, res.group, name)
             new = change(codec.decode(kv))
@@ -950,6 +1045,8 @@ class RestService:
                 deleted.append(obj)
             except (KeyNotFoundError, RevisionMismatch):
                 continue
+            for observe in self.observers:
+                await observe(user, res, "delete", "", None, obj)
         return {**listed, "items": deleted}
 
 

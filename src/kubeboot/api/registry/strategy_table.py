@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kubeboot.api.registry.csinode_strategy import CSINodeStrategy
 from kubeboot.api.registry.csr_strategy import CSRStrategy
+from kubeboot.api.registry.ledger_strategy import RejoinDenialStrategy, RevocationStrategy
 from kubeboot.api.registry.serviceaccount_strategy import ServiceAccountStrategy
 from kubeboot.api.registry.strategies import (
     ConfigMapStrategy,
@@ -40,6 +41,8 @@ _table: dict[str, Strategy] = {
     "events": EventStrategy(),
     "csinodes": CSINodeStrategy(),
     "serviceaccounts": ServiceAccountStrategy(),
+    "certificaterevocations": RevocationStrategy(),
+    "rejoindenials": RejoinDenialStrategy(),
 }
 
 

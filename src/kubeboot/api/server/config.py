@@ -32,6 +32,7 @@ class ServerConfig:
     etcd_certfile: Path | None = None
     etcd_keyfile: Path | None = None
     etcd_prefix: str = "/registry"
+    watch_cache: bool = True
     authorization_mode: tuple[str, ...] = ("Node", "RBAC")
     anonymous_auth: bool = True
     enable_bootstrap_token_auth: bool = True
@@ -47,6 +48,23 @@ class ServerConfig:
     audit_log_maxsize: int = 0  # MB; 0 = 100 MB, as kube-apiserver
     audit_log_maxbackup: int = 0  # 0 = keep every rotated file, as kube-apiserver
     audit_policy_file: Path | None = None  # None: every request at Metadata level
+    # Beyond upstream (docs/beyond-upstream.md): the issuance ledger, revocation checked by
+    # the x509 authenticator (with RejoinDenials refused at CSR admission), and revoking a
+    # deleted Node's certificates.
+    issuance_ledger: bool = True
+    certificate_revocation: bool = True
+    revoke_on_node_delete: bool = True
+    # ServiceAccount tokens (kube-apiserver's flags). Without a signing key the server keeps
+    # its own pair in <data-dir>/pki/sa.{key,pub}; start() fills both fields in.
+    service_account_signing_key_file: Path | None = None
+    service_account_key_files: tuple[Path, ...] = ()
+    service_account_issuers: tuple[str, ...] = ()  # empty: kubeadm's default issuer
+    api_audiences: tuple[str, ...] = ()  # empty: the issuers
+    service_account_max_token_expiration: dt.timedelta | None = None
+    service_account_lookup: bool = True
+    # Legacy token Secrets (<sa>-token-xxxxx) for the controllers' ServiceAccounts at start,
+    # as clusters before 1.24 had them (docs/auth.md says why this is off by default).
+    legacy_controller_token_secrets: bool = False
     # kube-controller-manager's part (run in-process, under leader election)
     controllers: tuple[str, ...] = ("*", "bootstrapsigner", "tokencleaner")
     cluster_signing_duration: dt.timedelta = dt.timedelta(hours=8760)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -57,6 +58,7 @@ from kubeboot.clock import Clock, SystemClock
 from kubeboot.clusterinit import InitResult, encryption_algorithm, init_cluster
 from kubeboot.controllers.config import ControllerConfig
 from kubeboot.controllers.manager import run_controllers
+from kubeboot.controllers.supervisor import Supervised, supervise
 from kubeboot.kubeadmconfig import ClusterSettings
 from kubeboot.logs import current_settings
 from kubeboot.metrics.aggregate import MetricsAggregator
@@ -64,6 +66,7 @@ from kubeboot.pki.authority import CertificateAuthority
 from kubeboot.pki.cluster import ClusterPki, ensure_cluster_pki
 from kubeboot.pki.files import PRIVATE_DIR_MODE, ensure_private_dir, restrict_mode
 from kubeboot.pki.renewal import CertificateFiles
+from kubeboot.pki.serviceaccount_keys import ensure_service_account_key
 from kubeboot.resources.status import AlreadyExists
 from kubeboot.storage.compactor import PeriodicCompactor
 from kubeboot.storage.factory import StorageOptions, open_store
@@ -103,6 +106,19 @@ INIT_MANAGER = "kubeboot"
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters", "system:authenticated"))
 
 
+def with_service_account_keys(config: ServerConfig) -> ServerConfig:
+    """``config`` with the ServiceAccount key files chosen: the flags' files, else the pair
+    kept in ``<data-dir>/pki`` (generated on first start, like the rest of the PKI)."""
+    if config.service_account_signing_key_file is not None:
+        return config
+    key, pub = ensure_service_account_key(config.data_dir / "pki")
+    return dataclasses.replace(
+        config,
+        service_account_signing_key_file=key,
+        service_account_key_files=config.service_account_key_files or (pub,),
+    )
+
+
 def _private_data_dir(path: Path) -> None:
     """The data dir holds the CA key, admin.conf and every Secret: 0700, also when it exists."""
     ensure_private_dir(path)
@@ -130,6 +146,8 @@ class Server:
         self.metrics = MetricsAggregator()
         self._lock = DataDirLock(config.data_dir)
         self._started = False  # start() completed: a stop then is a clean stop
+        # The embedded kube-controller-manager's health (/readyz's check of that name).
+        self.controllers = Supervised("kube-controller-manager")
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a background loop owned by the server; cancelled on stop, in reverse order."""
@@ -179,6 +197,7 @@ class Server:
             serving_key_file=cfg.tls_private_key_file,
         )
         self._reconcile_files(sans)
+        cfg = self.config = with_service_account_keys(cfg)
         client_ca = cfg.client_ca_file or self.pki.ca_cert_file
         self.store = await open_store(
             StorageOptions(
@@ -189,13 +208,14 @@ class Server:
                 etcd_certfile=cfg.etcd_certfile,
                 etcd_keyfile=cfg.etcd_keyfile,
                 etcd_prefix=cfg.etcd_prefix,
+                watch_cache=cfg.watch_cache,
             )
         )
         self._spawn(PeriodicCompactor(self.store).run())
         security = self.security = build_security(cfg, client_ca, self.clock, self.store)
         for loop in security.background():
             self._spawn(loop)
-        self.rest = build_rest(self.store, security, self.clock)
+        self.rest = build_rest(self.store, security, self.clock, cfg)
         await self._ensure_default_namespaces()
         await self._ensure_default_rbac()
         await self._publish_kubernetes_service()
@@ -237,6 +257,7 @@ class Server:
                 audit=security.audit,
                 audit_policy=security.audit_policy,
                 metrics=self._render_metrics,
+                controllers=self.controllers.check,
             )
             self._spawn(ctx.inflight.run())
             self._site = await start_https(
@@ -347,22 +368,32 @@ class Server:
                 ),
             )
 
-        await run_controllers(
-            InProcessClient(rest, CONTROLLER_MANAGER_USER),
-            ControllerConfig(
-                controllers=cfg.controllers,
-                # Per-signer files exclude the generic pair, as in kube-controller-manager.
-                cluster_signing_cert_file=None if cfg.signer_files else signing_cert,
-                cluster_signing_key_file=None if cfg.signer_files else signing_key,
-                signer_files=cfg.signer_files,
-                cluster_signing_duration=cfg.cluster_signing_duration,
-                root_ca_file=self.pki.ca_cert_file,
-                leader_elect=cfg.leader_elect,
-                approve_all_kubelet_csrs_for_group=cfg.approve_all_kubelet_csrs_for_group,
-            ),
-            self.clock,
-            client_for=client_for,
+        # One config (and so one leader-election identity) across restarts: a restarted
+        # manager renews its own Lease instead of waiting for it to expire.
+        config = ControllerConfig(
+            controllers=cfg.controllers,
+            # Per-signer files exclude the generic pair, as in kube-controller-manager.
+            cluster_signing_cert_file=None if cfg.signer_files else signing_cert,
+            cluster_signing_key_file=None if cfg.signer_files else signing_key,
+            signer_files=cfg.signer_files,
+            cluster_signing_duration=cfg.cluster_signing_duration,
+            root_ca_file=self.pki.ca_cert_file,
+            leader_elect=cfg.leader_elect,
+            approve_all_kubelet_csrs_for_group=cfg.approve_all_kubelet_csrs_for_group,
+            service_account_private_key_file=cfg.service_account_signing_key_file,
+            legacy_token_secrets=cfg.legacy_controller_token_secrets,
         )
+
+        async def run() -> None:
+            await run_controllers(
+                InProcessClient(rest, CONTROLLER_MANAGER_USER),
+                config,
+                self.clock,
+                client_for=client_for,
+            )
+
+        # Healthy again once a restarted run has outlived one renew deadline (10 s).
+        await supervise(self.controllers, run, stable_after=10.0)
 
     async def _ensure_default_namespaces(self) -> None:
         assert self.rest is not None
@@ -441,8 +472,12 @@ class Server:
         for task in reversed(self._tasks):
             task.cancel()
         for task in reversed(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a loop that died earlier: say so, and still stop cleanly
+                log.exception("background task %s had failed", task.get_coro())
         self._tasks.clear()
         if self.workers is not None:
             await self.workers.stop()

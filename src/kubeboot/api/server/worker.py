@@ -72,7 +72,7 @@ async def run_worker(spec: WorkerSpec) -> None:
         if not synced.done():
             synced.cancel()
             return
-        rest = build_rest(store, security, clock)
+        rest = build_rest(store, security, clock, spec.config)
         ctx = ApiContext(
             rest,
             security.gate,

@@ -7,6 +7,7 @@ regenerate rather than edit (see :mod:`kubeboot.resources.schema`).
 from __future__ import annotations
 
 from kubeboot.resources.schema import (
+    BOOL,
     GVK,
     INT64,
     STRING,
@@ -46,6 +47,39 @@ SELF_SUBJECT_REVIEW = Struct(
         Field("status", SELF_SUBJECT_REVIEW_STATUS, proto=2),
     ),
     gvk=GVK("authentication.k8s.io", "v1", "SelfSubjectReview"),
+)
+
+TOKEN_REVIEW_SPEC = Struct(
+    "io.k8s.api.authentication.v1.TokenReviewSpec",
+    "v1.TokenReviewSpec",
+    (
+        Field("token", STRING, proto=1, required=True),
+        Field("audiences", ListOf(STRING, list_type="atomic"), proto=2),
+    ),
+)
+
+TOKEN_REVIEW_STATUS = Struct(
+    "io.k8s.api.authentication.v1.TokenReviewStatus",
+    "v1.TokenReviewStatus",
+    (
+        Field("authenticated", BOOL, proto=1),
+        Field("user", USER_INFO, proto=2),
+        Field("audiences", ListOf(STRING, list_type="atomic"), proto=4),
+        Field("error", STRING, proto=3),
+    ),
+)
+
+TOKEN_REVIEW = Struct(
+    "io.k8s.api.authentication.v1.TokenReview",
+    "v1.TokenReview",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("metadata", meta_v1.OBJECT_META, proto=1),
+        Field("spec", TOKEN_REVIEW_SPEC, proto=2, required=True, omitempty=False),
+        Field("status", TOKEN_REVIEW_STATUS, proto=3),
+    ),
+    gvk=GVK("authentication.k8s.io", "v1", "TokenReview"),
 )
 
 BOUND_OBJECT_REFERENCE = Struct(

@@ -123,6 +123,68 @@ SELF_SUBJECT_ACCESS_REVIEW = Struct(
     gvk=GVK("authorization.k8s.io", "v1", "SelfSubjectAccessReview"),
 )
 
+SELF_SUBJECT_RULES_REVIEW_SPEC = Struct(
+    "io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec",
+    "v1.SelfSubjectRulesReviewSpec",
+    (Field("namespace", STRING, proto=1),),
+)
+
+RESOURCE_RULE = Struct(
+    "io.k8s.api.authorization.v1.ResourceRule",
+    "v1.ResourceRule",
+    (
+        Field("verbs", ListOf(STRING, list_type="atomic"), proto=1, required=True, omitempty=False),
+        Field("apiGroups", ListOf(STRING, list_type="atomic"), proto=2),
+        Field("resources", ListOf(STRING, list_type="atomic"), proto=3),
+        Field("resourceNames", ListOf(STRING, list_type="atomic"), proto=4),
+    ),
+)
+
+NON_RESOURCE_RULE = Struct(
+    "io.k8s.api.authorization.v1.NonResourceRule",
+    "v1.NonResourceRule",
+    (
+        Field("verbs", ListOf(STRING, list_type="atomic"), proto=1, required=True, omitempty=False),
+        Field("nonResourceURLs", ListOf(STRING, list_type="atomic"), proto=2),
+    ),
+)
+
+SUBJECT_RULES_REVIEW_STATUS = Struct(
+    "io.k8s.api.authorization.v1.SubjectRulesReviewStatus",
+    "v1.SubjectRulesReviewStatus",
+    (
+        Field(
+            "resourceRules",
+            ListOf(RESOURCE_RULE, list_type="atomic"),
+            proto=1,
+            required=True,
+            omitempty=False,
+        ),
+        Field(
+            "nonResourceRules",
+            ListOf(NON_RESOURCE_RULE, list_type="atomic"),
+            proto=2,
+            required=True,
+            omitempty=False,
+        ),
+        Field("incomplete", BOOL, proto=3, required=True, omitempty=False),
+        Field("evaluationError", STRING, proto=4),
+    ),
+)
+
+SELF_SUBJECT_RULES_REVIEW = Struct(
+    "io.k8s.api.authorization.v1.SelfSubjectRulesReview",
+    "v1.SelfSubjectRulesReview",
+    (
+        Field("kind", STRING),
+        Field("apiVersion", STRING),
+        Field("metadata", meta_v1.OBJECT_META, proto=1),
+        Field("spec", SELF_SUBJECT_RULES_REVIEW_SPEC, proto=2, required=True, omitempty=False),
+        Field("status", SUBJECT_RULES_REVIEW_STATUS, proto=3),
+    ),
+    gvk=GVK("authorization.k8s.io", "v1", "SelfSubjectRulesReview"),
+)
+
 LOCAL_SUBJECT_ACCESS_REVIEW = Struct(
     "io.k8s.api.authorization.v1.LocalSubjectAccessReview",
     "v1.LocalSubjectAccessReview",
