@@ -36,7 +36,7 @@ import tempfile
 import threading
 import urllib.error
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +59,7 @@ __all__ = [
     "containerd",
     "host_kubelet_config",
     "kubelet_requests",
+    "lost_creates",
     "node_host",
     "node_ip",
     "node_port",
@@ -514,14 +515,52 @@ class Requests:
         ]
 
 
+# A request the kubelet sent and then abandoned: it closes every connection when its client
+# certificate changes (client-go's cert rotation), so whatever was in flight gets this error.
+_LOST_POST = re.compile(
+    r'Post \\?"https://[^/"]+(/[^?"\\]*)[^"]*\\?": [^"]*use of closed network connection'
+)
+
+
+def _collection_resource(path: str) -> str:
+    """``resource[.group]`` of a collection path (``/api/v1/namespaces/x/events`` → events)."""
+    parts = [p for p in path.split("/") if p]
+    group, rest = ("", parts[2:]) if parts[:1] == ["api"] else (parts[1], parts[3:])
+    if len(rest) > 2 and rest[0] == "namespaces":
+        rest = rest[2:]
+    resource = rest[0] if rest else ""
+    return f"{resource}.{group}" if group else resource
+
+
+def lost_creates(kubelet_log: Path) -> Counter[tuple[str, str]]:
+    """Creates the kubelet abandoned because it closed their connection (see ``_LOST_POST``).
+
+    Such a create may well be done on the server; the kubelet's retry then hears 409, from
+    kube-apiserver as from kubeboot, depending only on when the certificate changed.
+    """
+    lost: Counter[tuple[str, str]] = Counter()
+    if kubelet_log.exists():
+        for match in _LOST_POST.finditer(kubelet_log.read_text(errors="replace")):
+            lost[("create", _collection_resource(match.group(1)))] += 1
+    return lost
+
+
 def kubelet_requests(
-    audit_log: Path, user_agent_prefix: str = "kubelet/", user_prefix: str = ""
+    audit_log: Path,
+    user_agent_prefix: str = "kubelet/",
+    user_prefix: str = "",
+    lost: Counter[tuple[str, str]] | None = None,
 ) -> Requests:
     """One client's requests in an audit log (upstream's or kubeboot's: the same format), by
-    user agent and, optionally, user name."""
+    user agent and, optionally, user name. For each create in ``lost`` (:func:`lost_creates`)
+    one 409 of the same kind, its retry's, is not counted. Requests without credentials are
+    left out: a bootstrapping kubelet starts its informers before its first client
+    certificate is issued, and whichever of their requests fall in that window are
+    ``system:anonymous``'s (refused alike by both servers; how many is timing)."""
     found = Requests()
     if not audit_log.exists():
         return found
+    retried = Counter(lost or {})
     for line in audit_log.read_text(errors="replace").splitlines():
         try:
             event = json.loads(line)
@@ -529,7 +568,8 @@ def kubelet_requests(
             continue
         if not str(event.get("userAgent", "")).startswith(user_agent_prefix):
             continue
-        if not str((event.get("user") or {}).get("username", "")).startswith(user_prefix):
+        username = str((event.get("user") or {}).get("username", ""))
+        if not username.startswith(user_prefix) or username == "system:anonymous":
             continue
         status = event.get("responseStatus") or {}
         if "code" not in status or event.get("stage") not in _ANSWERED:
@@ -540,7 +580,11 @@ def kubelet_requests(
             resource = f"{resource}.{ref['apiGroup']}"
         if ref.get("subresource"):
             resource = f"{resource}/{ref['subresource']}"
-        found.codes[(str(event.get("verb")), resource)].add(int(status["code"]))
+        key = (str(event.get("verb")), resource)
+        if int(status["code"]) == 409 and retried[key]:
+            retried[key] -= 1
+            continue
+        found.codes[key].add(int(status["code"]))
     return found
 
 

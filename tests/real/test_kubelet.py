@@ -34,6 +34,7 @@ from tests.real.kubelet_node import (
     KubeletNode,
     ServingApprover,
     kubelet_requests,
+    lost_creates,
     refused_only_on,
     run_kubelet,
 )
@@ -178,8 +179,12 @@ def test_a_kubelet_lives_on_kubeboot(real_tmp: Path) -> None:
         theirs_node = nodes["real"]
         assert theirs_node.host.status().get("kubelet_exits") == [], "the reference kubelet died"
 
-    ours_requests = kubelet_requests(planes["kubeboot"].logs["audit"])
-    real_requests = kubelet_requests(planes["real"].logs["audit"])
+    ours_requests = kubelet_requests(
+        planes["kubeboot"].logs["audit"], lost=lost_creates(nodes["kubeboot"].log)
+    )
+    real_requests = kubelet_requests(
+        planes["real"].logs["audit"], lost=lost_creates(nodes["real"].log)
+    )
     summary(
         f"kubelet on kubeboot: {len(clients)} client and {len(servers)} serving certificates in "
         f"{LIFETIME:.0f} s, {len(ours_requests.codes)} kinds of request"

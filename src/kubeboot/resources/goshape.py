@@ -23,8 +23,9 @@ from __future__ import annotations
 from typing import Any
 
 from kubeboot.resources.schema import Field, ListOf, MapOf, Scalar, Struct, Type
+from kubeboot.resources.schemas.meta_v1 import OBJECT_META
 
-__all__ = ["go_shape", "zero_value"]
+__all__ = ["go_shape", "meta_in_go_order", "zero_value"]
 
 # Go fields tagged ``omitzero``: a zero value leaves the field out even without omitempty
 # semantics applying to structs.
@@ -102,3 +103,16 @@ def go_shape(obj: dict[str, Any], struct: Struct) -> dict[str, Any]:
     for f in struct.fields:
         _field(struct, f, obj, out)
     return out
+
+
+_META_ORDER = {f.name: i for i, f in enumerate(OBJECT_META.fields)}
+
+
+def meta_in_go_order(meta: Any) -> Any:
+    """ObjectMeta's keys in its struct's order, as Go writes them (the store appends
+    ``resourceVersion``); ``meta`` itself when already in order."""
+    if not isinstance(meta, dict):
+        return meta
+    order = list(meta)
+    wanted = sorted(order, key=lambda k: _META_ORDER.get(k, len(_META_ORDER)))
+    return meta if wanted == order else {k: meta[k] for k in wanted}

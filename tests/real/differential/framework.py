@@ -469,10 +469,23 @@ def prepare_plane(plane: ControlPlane, material: Material) -> None:
     )
 
 
+def _wait_for_root_ca(plane: ControlPlane, namespace: str) -> None:
+    def published() -> bool:
+        got = plane.kubectl("get", "configmap", "-n", namespace, "kube-root-ca.crt", check=False)
+        return got.returncode == 0
+
+    wait_until(published, f"kube-root-ca.crt in {namespace}", timeout=60, logs=plane.logs)
+
+
 @contextlib.contextmanager
 def _namespace(clients: Sequence[PlaneClient], name: str) -> Iterator[None]:
+    """``name`` on both planes, each with its ``kube-root-ca.crt`` already published: the
+    publishers (kube-controller-manager's, kubeboot's) run on their own time, and a first
+    list of ConfigMaps would otherwise show it on one side only."""
     for client in clients:
         client.plane.kubectl("create", "namespace", name)
+    for client in clients:
+        _wait_for_root_ca(client.plane, name)
     try:
         yield
     finally:

@@ -16,8 +16,14 @@ Rules, applied to every string in a decoded body (and to plain-text bodies and h
 and by key: ``resourceVersion`` values → ``<rv>``; a non-empty ``continue`` → ``<continue>``;
 Table cells of age columns (``Age``, ``Last Seen``, ``First Seen``) → ``<age>``
 (:func:`mask_table_ages`);
-a server's resourceVersion quoted in an error message (``in record (N)``, ``current: N``) →
-``<rv>``.
+a server's resourceVersion quoted in an error message (``in record (N)``, ``current: N``,
+``\\"resourceVersion\\":\\"N\\"`` in a quoted object) → ``<rv>``.
+
+Orders that only timing decides are made canonical: ``managedFields`` entries (both servers
+sort them by operation, then time in whole seconds, then manager: with the times masked,
+whether a controller's write fell in the creator's second is all the order says; sorted by
+operation, manager, subresource, apiVersion) — also in protobuf (:mod:`protowire`) — and an
+apply conflict's causes (Go map order).
 
 One deliberate deviation is dropped rather than masked: the ``[+]kube-controller-manager ok``
 line of kubeboot's ``/readyz?verbose`` (the embedded controller manager's check, which
@@ -30,7 +36,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["mask_table_ages", "normalize", "normalize_text"]
+__all__ = ["managed_fields_key", "mask_table_ages", "normalize", "normalize_text"]
 
 # Table columns whose cells are ages (a duration since a time): they depend on when each
 # server answered, like the times themselves.
@@ -47,9 +53,11 @@ _UID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _KUBEBOOT_READYZ_LINE = "[+]kube-controller-manager ok\n"
 _VOLATILE_KEYS = {"resourceVersion": "<rv>", "continue": "<continue>"}
 _APPLY_CONFLICT = "FieldManagerConflict"
-# A server's resourceVersion quoted in a message (precondition and too-large-RV errors).
+# A server's resourceVersion quoted in a message (precondition and too-large-RV errors, and
+# the patched object a patch's 422 quotes as escaped JSON).
 _RV_IN_TEXT = re.compile(
-    r"(in record \(|, current: |ResourceVersion in object meta: )\d+(?![0-9a-f-])"
+    r'(in record \(|, current: |ResourceVersion in object meta: |\\"resourceVersion\\":\\")'
+    r"\d+(?![0-9a-f-])"
 )
 
 
@@ -94,6 +102,16 @@ def _reorder(value: Any) -> None:
             _reorder(item)
         if value.get("kind") == "Status" and isinstance(value.get("details"), dict):
             _sort_apply_conflicts(value["details"])
+        entries = value.get("managedFields")
+        if isinstance(entries, list) and all(isinstance(e, dict) for e in entries):
+            entries.sort(key=managed_fields_key)
+
+
+def managed_fields_key(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    """A managedFields entry's place once its time is masked (module docstring)."""
+    return tuple(
+        str(entry.get(k, "")) for k in ("operation", "manager", "subresource", "apiVersion")
+    )
 
 
 def _normalize(value: Any, replacements: Mapping[str, str]) -> Any:

@@ -101,15 +101,21 @@ def decode_k8s_protobuf(body: bytes) -> dict[str, list[Any]]:
 _OBJECT_META_VOLATILE = {"5": "<uid>", "6": "<rv>", "8": "<time>", "9": "<time>"}
 _LIST_META_VOLATILE = {"2": "<rv>", "3": "<continue>"}
 _MANAGED_FIELDS, _MANAGED_TIME = "17", "4"
+# ManagedFieldsEntry: operation, manager, subresource, apiVersion
+_MANAGED_ORDER = ("2", "1", "8", "3")
 
 
 def _normalize_object_meta(meta: dict[str, list[Any]]) -> None:
     for number, placeholder in _OBJECT_META_VOLATILE.items():
         if number in meta:
             meta[number] = [placeholder for _ in meta[number]]
-    for entry in meta.get(_MANAGED_FIELDS, []):
+    entries = meta.get(_MANAGED_FIELDS, [])
+    for entry in entries:
         if isinstance(entry, dict) and _MANAGED_TIME in entry:
             entry[_MANAGED_TIME] = ["<time>"]
+    if all(isinstance(e, dict) for e in entries):
+        # as normalize.managed_fields_key: their order says only how the times fell
+        entries.sort(key=lambda e: tuple(str(e.get(n, "")) for n in _MANAGED_ORDER))
 
 
 def _normalize_object(kind: str, obj: dict[str, list[Any]]) -> None:

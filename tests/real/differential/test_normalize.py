@@ -200,6 +200,54 @@ def test_a_uid_in_a_message_is_not_taken_for_a_resource_version() -> None:
     assert normalize_text(text, SERVER) == "the UID in record (<uid>). The object"
 
 
+def test_a_resource_version_in_a_quoted_object_is_masked() -> None:
+    """A patch's 422 quotes the patched object as escaped JSON, resourceVersion and all."""
+    text = r'Invalid value: "{\"metadata\":{\"uid\":\"x\",\"resourceVersion\":\"350\"}}": json'
+    assert normalize_text(text, SERVER) == (
+        r'Invalid value: "{\"metadata\":{\"uid\":\"x\",\"resourceVersion\":\"<rv>\"}}": json'
+    )
+
+
+def test_managed_fields_order_is_canonical_once_times_are_masked() -> None:
+    """Both servers order entries by operation, time (seconds), manager: a controller's write
+    in the creator's second or the next flips them, so the order is made canonical — but the
+    entries themselves (and which exist) are still compared."""
+    kubelet = {"manager": "kubelet", "operation": "Update", "time": "2026-12-02T07:26:00Z"}
+    signer = {
+        "manager": "kube-controller-manager",
+        "operation": "Update",
+        "subresource": "status",
+        "time": "2026-12-02T07:26:01Z",
+    }
+    a = normalize({"metadata": {"managedFields": [kubelet, signer]}}, SERVER)
+    b = normalize({"metadata": {"managedFields": [signer, kubelet]}}, SERVER)
+    assert a == b
+    assert [e["manager"] for e in a["metadata"]["managedFields"]] == [
+        "kube-controller-manager",
+        "kubelet",
+    ]
+    other = normalize({"metadata": {"managedFields": [kubelet]}}, SERVER)
+    assert other != a
+
+
+def test_protobuf_managed_fields_order_is_canonical_too() -> None:
+    from tests import protowire
+
+    kubelet = _ld(1, b"kubelet") + _ld(2, b"Update") + _ld(4, _field(1, 0, b"\x96\x01"))
+    signer = _ld(1, b"kube-controller-manager") + _ld(2, b"Update") + _ld(8, b"status")
+    trees = [
+        normalize_envelopes(
+            decode_k8s_protobuf(
+                _envelope(b"ConfigMap", _ld(1, protowire.field(17, x) + protowire.field(17, y)))
+            )
+        )
+        for x, y in ((kubelet, signer), (signer, kubelet))
+    ]
+    assert trees[0] == trees[1]
+    managers = [e["1"] for e in trees[0]["2"][0]["1"][0]["17"]]
+    assert managers == [["kube-controller-manager"], ["kubelet"]]
+
+
 def test_kubeboots_passing_controller_check_is_dropped_a_failing_one_kept() -> None:
     passing = "[+]etcd ok\n[+]kube-controller-manager ok\n[+]shutdown ok\nreadyz check passed\n"
     assert normalize_text(passing, {}) == "[+]etcd ok\n[+]shutdown ok\nreadyz check passed\n"

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from kubeboot.api.endpoints.negotiation import JSON, PROTOBUF, YAML, Negotiated, negotiate_plain
 from kubeboot.api.endpoints.protobuf import NotEncodable, encode_protobuf_object
-from kubeboot.resources.schemas.meta_v1 import OBJECT_META
+from kubeboot.resources.goshape import meta_in_go_order
 from kubeboot.resources.status import NotAcceptable, StatusError
 
 __all__ = [
@@ -91,18 +91,6 @@ def is_pretty(request: web.Request, negotiated: Negotiated | None = None) -> boo
     return request.headers.get("User-Agent", "").startswith(_PRETTY_AGENTS)
 
 
-_META_ORDER = {f.name: i for i, f in enumerate(OBJECT_META.fields)}
-
-
-def _in_meta_order(meta: Any) -> Any:
-    """ObjectMeta's keys in its struct's order (the store appends ``resourceVersion``)."""
-    if not isinstance(meta, dict):
-        return meta
-    order = list(meta)
-    wanted = sorted(order, key=lambda k: _META_ORDER.get(k, len(_META_ORDER)))
-    return meta if wanted == order else {k: meta[k] for k in wanted}
-
-
 def _row_in_go_order(row: Any) -> Any:
     if isinstance(row, dict) and isinstance(row.get("object"), dict):
         return {**row, "object": in_go_order(row["object"])}
@@ -112,7 +100,7 @@ def _row_in_go_order(row: Any) -> Any:
 def in_go_order(obj: dict[str, Any]) -> dict[str, Any]:
     """``kind`` and ``apiVersion`` lead, as Go writes the embedded TypeMeta; then metadata."""
     meta = obj.get("metadata")
-    ordered = _in_meta_order(meta)
+    ordered = meta_in_go_order(meta)
     if ordered is not meta:
         obj = {**obj, "metadata": ordered}
     items = obj.get("items")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeboot.resources.decoding import Decoded, FieldPath
+from kubeboot.resources.goshape import meta_in_go_order
 from kubeboot.resources.registry import ResourceInfo
 from kubeboot.resources.schema import Struct
 from kubeboot.resources.schemas import kind_schema, meta_v1
@@ -233,17 +234,20 @@ def conform_patched(
     """A patch's result through the same gate; failures are upstream's 422 on ``patch``.
 
     The invalid value is what upstream shows: the patched object as JSON (top-level keys
-    sorted, as its JSON-patch library writes it) for JSON and merge patches, Go's ``%+v``
-    of the patch for a strategic merge patch; cut at 1 KiB (upstream shows it all).
+    sorted, as its JSON-patch library writes it, and metadata in ObjectMeta's order, as Go
+    wrote the original) for JSON and merge patches, Go's ``%+v`` of the patch for a
+    strategic merge patch; cut at 1 KiB (upstream shows it all).
     """
 
     def invalid(detail: str) -> Invalid:
         if patch_type == "strategic":
             value = _go_format(patch_body)
         elif isinstance(patched, dict):
-            value = json.dumps(
-                {k: patched[k] for k in sorted(patched)}, separators=(",", ":"), default=str
-            )
+            # the original's metadata as Go wrote it (resourceVersion after uid), keys sorted
+            shown = {k: patched[k] for k in sorted(patched)}
+            if "metadata" in shown:
+                shown["metadata"] = meta_in_go_order(shown["metadata"])
+            value = json.dumps(shown, separators=(",", ":"), default=str)
         else:
             value = json.dumps(patched, separators=(",", ":"), default=str)
         if len(value) > 1024:

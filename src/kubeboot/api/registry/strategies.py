@@ -253,14 +253,18 @@ class ConfigMapStrategy(Strategy):
             return [FieldError.invalid("data", None, "must be a map of strings")]
         errors = _immutability_errors(obj, old, ("data", "binaryData")) if old is not None else []
         errors += _key_errors(data, "data") + _key_errors(binary, "binaryData")
-        _decode_b64_map(binary, "binaryData")
+        decoded = _decode_b64_map(binary, "binaryData")
         for key in set(data) & set(binary):
             errors.append(
                 FieldError.invalid(f"data[{key}]", key, "duplicate of key present in binaryData")
             )
-        size = sum(len(k) + len(v) for k, v in data.items()) + sum(len(v) for v in binary.values())
+        # ValidateConfigMap's total: the bytes of the values (Go's len of a string and of a
+        # []byte), not the keys and not binaryData's base64 text.
+        size = sum(len(v.encode("utf-8", "surrogatepass")) for v in data.values())
+        size += sum(len(v) for v in decoded.values())
         if size > _MAX_SECRET_BYTES:
-            errors.append(FieldError.too_long("", _MAX_SECRET_BYTES))
+            # field.NewPath("") is the whole object; Go prints an empty path as "[]"
+            errors.append(FieldError.too_long("[]", _MAX_SECRET_BYTES))
         return errors
 
 

@@ -123,3 +123,29 @@ def test_json_patch_operation_and_copy_limits_are_upstreams(
         "the server rejected our request due to an error in our request"
     )
     assert "exceeding the limit 3145728" in caplog.text
+
+
+def test_a_patched_object_refused_is_quoted_as_upstream_orders_it() -> None:
+    """The 422 quotes the patched object: top-level keys sorted (upstream's JSON-patch
+    library), metadata in ObjectMeta's order even though the store appends resourceVersion."""
+    from kubeboot.api.registry.conform import FieldValidation, conform_patched
+    from kubeboot.resources.registry import find_resource
+
+    configmaps = find_resource("", "v1", "configmaps")
+    assert configmaps is not None
+    current: dict[str, Any] = {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {"name": "cm", "namespace": "ns", "uid": "u", "creationTimestamp": "t"},
+        "data": {"a": "1"},
+    }
+    current["metadata"]["resourceVersion"] = "7"  # as the store sets it: last
+    patched = apply_patch(current, {"data": [1]}, "merge")
+    with pytest.raises(Invalid) as refused:
+        conform_patched(configmaps, patched, {"data": [1]}, FieldValidation("Strict"))
+    quoted = (
+        '{"apiVersion":"v1","data":[1],"kind":"ConfigMap","metadata":{"name":"cm",'
+        '"namespace":"ns","uid":"u","resourceVersion":"7","creationTimestamp":"t"}}'
+    )
+    assert refused.value.message.startswith(' "" is invalid: patch: Invalid value: "')
+    assert quoted.replace('"', '\\"') in refused.value.message
