@@ -347,9 +347,10 @@ def _signer_files(
 @click.option(
     "--revoke-certificates-on-node-delete",
     is_flag=True,
-    default=True,
+    default=False,
     help="Revoke a Node's unexpired certificates (from the ledger) when the Node object is "
-    "deleted; e.g. --revoke-certificates-on-node-delete=false for nodes that come and go.",
+    "deleted. Off by default: upstream, a kubelet whose Node was deleted registers it again "
+    "with the certificate it has.",
 )
 @click.option(
     "--workers",

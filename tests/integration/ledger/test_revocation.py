@@ -81,7 +81,31 @@ async def test_revoke_node_with_deny_rejoin_refuses_new_csrs(
     assert "stolen" in answer["message"]
 
 
-async def test_deleting_a_node_revokes_its_certificates(
+async def test_deleting_a_node_leaves_its_certificates_by_default(
+    server: RunningServer, admin_http: aiohttp.ClientSession
+) -> None:
+    """As upstream: a kubelet whose Node was deleted registers it again with its certificate."""
+    ctx, _, serial = await issued_node_identity(server, admin_http, "r5")
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "r5"}}
+    status, answer = await call_as(server, "POST", "/api/v1/nodes", node, ctx=ctx)
+    assert status == 201, answer
+    await asyncio.to_thread(server.kubectl, "delete", "node", "r5")
+    status, answer = await call_as(server, "POST", "/api/v1/nodes", node, ctx=ctx)
+    assert status == 201, answer
+    status, _ = await call(
+        admin_http, "GET", f"/apis/ledger.kubeboot.io/v1/certificaterevocations/{serial}"
+    )
+    assert status == 404
+
+
+async def test_deleting_a_node_revokes_its_certificates_when_asked(tmp_path: Path) -> None:
+    async with in_process_server(tmp_path / "d", revoke_on_node_delete=True) as server:
+        connector = aiohttp.TCPConnector(ssl=admin_ssl_context(server))
+        async with aiohttp.ClientSession(base_url=server.url, connector=connector) as admin_http:
+            await _deleting_the_node_revokes(server, admin_http)
+
+
+async def _deleting_the_node_revokes(
     server: RunningServer, admin_http: aiohttp.ClientSession
 ) -> None:
     ctx, kubeconfig, serial = await issued_node_identity(server, admin_http, "r3")

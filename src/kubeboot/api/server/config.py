@@ -54,7 +54,7 @@ class ServerConfig:
     # deleted Node's certificates.
     issuance_ledger: bool = True
     certificate_revocation: bool = True
-    revoke_on_node_delete: bool = True
+    revoke_on_node_delete: bool = False
     # ServiceAccount tokens (kube-apiserver's flags). Without a signing key the server keeps
     # its own pair in <data-dir>/pki/sa.{key,pub}; start() fills both fields in.
     service_account_signing_key_file: Path | None = None
